@@ -1,0 +1,1 @@
+"""Load and speed tools for operators."""

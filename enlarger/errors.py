@@ -1,0 +1,139 @@
+"""Typed errors. Each carries an HTTP status, a stable snake_case code and a message for people;
+one middleware (``enlarger.web.error_middleware``) turns them into the JSON error shape:
+
+    {"error": {"code": "...", "message": "...", ...details}}
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class EnlargerError(Exception):
+    """Base of every error that may reach a client."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    headers: dict[str, str]
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, **self.details}}
+
+
+class ConfigurationError(EnlargerError):
+    """Invalid settings: stops start-up; never sent to a client."""
+
+    code = "configuration_error"
+
+
+class BadRequest(EnlargerError):
+    status = 400
+    code = "bad_request"
+
+
+class InvalidParameter(BadRequest):
+    code = "invalid_parameter"
+
+
+class UnknownParameter(BadRequest):
+    code = "unknown_parameter"
+
+
+class DuplicateParameter(BadRequest):
+    code = "duplicate_parameter"
+
+
+class MissingFile(BadRequest):
+    code = "missing_file"
+
+
+class Unauthorized(EnlargerError):
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.headers["WWW-Authenticate"] = 'Bearer realm="enlarger"'
+
+
+class InvalidApiKey(Unauthorized):
+    code = "invalid_api_key"
+
+
+class Forbidden(EnlargerError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(EnlargerError):
+    status = 404
+    code = "not_found"
+
+
+class ImageNotFound(NotFound):
+    code = "image_not_found"
+
+
+class Conflict(EnlargerError):
+    status = 409
+    code = "conflict"
+
+
+class UserExists(Conflict):
+    code = "user_exists"
+
+
+class UploadTimeout(EnlargerError):
+    status = 408
+    code = "upload_timeout"
+
+
+class PayloadTooLarge(EnlargerError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(EnlargerError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class UnsupportedFormat(UnsupportedMediaType):
+    code = "unsupported_format"
+
+
+class InvalidImage(EnlargerError):
+    status = 422
+    code = "invalid_image"
+
+
+class ImageTooLarge(EnlargerError):
+    status = 422
+    code = "image_too_large"
+
+
+class ServiceUnavailable(EnlargerError):
+    status = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.headers["Retry-After"] = str(retry_after)
+
+
+class Overloaded(ServiceUnavailable):
+    code = "overloaded"
+
+
+class BackendUnavailable(ServiceUnavailable):
+    code = "backend_unavailable"
+
+
+class RenderTimeout(ServiceUnavailable):
+    code = "render_timeout"

@@ -1,0 +1,175 @@
+"""One settings object, read from ``ENLARGER_*`` environment variables once at start-up.
+
+Every limit here is also reported by ``GET /v1/limits``. Invalid values stop start-up with a
+message that names the variable (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from enlarger.errors import ConfigurationError
+
+MiB = 1024 * 1024
+ENV_PREFIX = "ENLARGER_"
+
+Positive = Annotated[int, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Defaults run the whole product with no services."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # Where things live.
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    blob_url: str = ""
+    s3_endpoint_url: str | None = None
+    redis_url: str | None = None
+    public_url: str | None = None
+    secret_key: SecretStr | None = None
+
+    # Behaviour.
+    allow_anonymous_uploads: bool = True
+    analytics_flush_seconds: Annotated[float, Field(gt=0)] = 5.0
+    log_level: str = "INFO"
+
+    # Caches.
+    memory_cache_bytes: Annotated[int, Field(ge=0)] = 256 * MiB
+    memory_cache_max_item_bytes: Positive = 16 * MiB
+    redis_ttl_seconds: Positive = 7 * 24 * 3600
+    redis_timeout_seconds: Annotated[float, Field(gt=0)] = 0.25
+
+    # Rendering.
+    render_threads: Positive = max(1, os.cpu_count() or 1)
+    render_queue: Annotated[int, Field(ge=0)] = 32
+    render_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    avif_effort: Annotated[int, Field(ge=0, le=9)] = 2
+    default_quality: Annotated[int, Field(ge=1, le=100)] = 80
+    quality_step: Annotated[int, Field(ge=1, le=50)] = 5
+    size_small: Positive = 320
+    size_medium: Positive = 800
+    size_large: Positive = 1600
+    width_ladder: tuple[int, ...] = (
+        16,
+        32,
+        48,
+        64,
+        96,
+        128,
+        160,
+        192,
+        240,
+        256,
+        320,
+        360,
+        400,
+        480,
+        540,
+        600,
+        640,
+        720,
+        800,
+        960,
+        1024,
+        1080,
+        1200,
+        1280,
+        1440,
+        1600,
+        1920,
+        2048,
+        2560,
+        3072,
+        3840,
+        4096,
+        5120,
+        6144,
+        7680,
+        8192,
+        10240,
+        12288,
+        16384,
+    )
+
+    # Upload limits.
+    max_upload_bytes: Positive = 32 * MiB
+    upload_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
+    max_pixels: Positive = 100_000_000
+    max_side: Positive = 16_384
+    max_frames: Positive = 500
+    max_total_pixels: Positive = 200_000_000
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("blob_url")
+    @classmethod
+    def _blob_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("file://", "s3://")):
+            raise ValueError("must start with file:// or s3://")
+        if value.startswith("s3://") and not value[len("s3://") :].split("/", 1)[0]:
+            raise ValueError("s3:// URL must name a bucket, e.g. s3://my-bucket/prefix")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else None
+
+    @field_validator("width_ladder")
+    @classmethod
+    def _ladder(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(step <= 0 for step in value):
+            raise ValueError("must be a non-empty list of positive widths")
+        return tuple(sorted(set(value)))
+
+    @model_validator(mode="after")
+    def _sizes_in_order(self) -> Settings:
+        if not self.size_small <= self.size_medium <= self.size_large:
+            raise ValueError("ENLARGER_SIZE_SMALL <= ENLARGER_SIZE_MEDIUM <= ENLARGER_SIZE_LARGE")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'enlarger.db').resolve()}"
+
+    @property
+    def resolved_blob_url(self) -> str:
+        return self.blob_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    @property
+    def named_sizes(self) -> dict[str, int]:
+        return {"small": self.size_small, "medium": self.size_medium, "large": self.size_large}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (plus ``overrides``); raise :class:`ConfigurationError` naming the
+    variable at fault."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(part) for part in err["loc"]) or "settings"
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
