@@ -1,0 +1,235 @@
+"""The embedded repository: one aiosqlite connection to a WAL-mode SQLite file.
+
+The connection is in autocommit mode; every method is one statement except where a lock keeps
+a short sequence together. Several processes may share the file (WAL, busy_timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from db import migrate
+from db._sqltime import from_optional, from_text, now_text, to_text
+from db.models import ApiKey, Image, User, UserImage, Variant
+from enlarger.errors import BackendUnavailable, UserExists
+
+PRAGMAS = (
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+)
+
+PING = "SELECT 1"
+SECRET_INSERT = "INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING"
+SECRET_SELECT = "SELECT value FROM secrets WHERE name = ?"
+
+USER_COLUMNS = "id, username, created_at"
+USER_INSERT = f"INSERT INTO users (username, created_at) VALUES (?, ?) RETURNING {USER_COLUMNS}"
+USER_BY_NAME = f"SELECT {USER_COLUMNS} FROM users WHERE username = ?"
+USER_BY_ID = f"SELECT {USER_COLUMNS} FROM users WHERE id = ?"
+
+KEY_COLUMNS = "id, user_id, label, created_at, last_used_at, revoked_at"
+KEY_INSERT = (
+    "INSERT INTO api_keys (user_id, key_hash, label, created_at) VALUES (?, ?, ?, ?) "
+    f"RETURNING {KEY_COLUMNS}"
+)
+KEY_TOUCH = (
+    "UPDATE api_keys SET last_used_at = ? WHERE key_hash = ? AND revoked_at IS NULL "
+    "RETURNING user_id"
+)
+KEY_REVOKE = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+KEY_LIST = f"SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ? ORDER BY id"
+
+IMAGE_COLUMNS = "id, sha256, format, width, height, frames, bytes, created_at"
+IMAGE_INSERT = (
+    f"INSERT INTO images ({IMAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+IMAGE_BY_ID = f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?"
+IMAGE_BY_SHA256 = f"SELECT {IMAGE_COLUMNS} FROM images WHERE sha256 = ?"
+
+LINK_INSERT = (
+    "INSERT INTO user_images (user_id, image_id, uploaded_at, filename) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+USER_IMAGES = (
+    "SELECT i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes, i.created_at, "
+    "ui.uploaded_at, ui.filename FROM user_images AS ui JOIN images AS i ON i.id = ui.image_id "
+    "WHERE ui.user_id = ? ORDER BY ui.uploaded_at DESC, ui.image_id DESC LIMIT ? OFFSET ?"
+)
+
+VARIANT_COLUMNS = "image_id, key, format, width, height, bytes, created_at"
+VARIANT_INSERT = (
+    f"INSERT INTO variants ({VARIANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+VARIANT_LIST = f"SELECT {VARIANT_COLUMNS} FROM variants WHERE image_id = ? ORDER BY key"
+
+Row = sqlite3.Row | tuple[Any, ...]
+
+
+def _user(row: Row) -> User:
+    return User(id=row[0], username=row[1], created_at=from_text(row[2]))
+
+
+def _api_key(row: Row) -> ApiKey:
+    return ApiKey(
+        id=row[0],
+        user_id=row[1],
+        label=row[2],
+        created_at=from_text(row[3]),
+        last_used_at=from_optional(row[4]),
+        revoked_at=from_optional(row[5]),
+    )
+
+
+def _image(row: Row) -> Image:
+    id_, sha256, format_, width, height, frames, size, created_at = row[:8]
+    return Image(id_, sha256, format_, width, height, frames, size, from_text(created_at))
+
+
+def _variant(row: Row) -> Variant:
+    image_id, key, format_, width, height, size, created_at = row[:7]
+    return Variant(image_id, key, format_, width, height, size, from_text(created_at))
+
+
+class SqliteRepository:
+    """:class:`db.protocol.Repository` on SQLite."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteRepository:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+            for pragma in PRAGMAS:
+                await conn.execute(pragma)
+        except sqlite3.Error as exc:
+            raise BackendUnavailable("database unavailable") from exc
+        return cls(conn)
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Exclusive use of the connection; driver failures become BackendUnavailable."""
+        async with self._lock:
+            if self._closed:
+                raise BackendUnavailable("database unavailable")
+            try:
+                yield self._conn
+            except sqlite3.OperationalError as exc:
+                raise BackendUnavailable("database unavailable") from exc
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        async with self._session() as conn, conn.execute(sql, tuple(params)) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        async with self._session() as conn, conn.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        async with self._session() as conn, conn.execute(sql, tuple(params)) as cur:
+            return cur.rowcount
+
+    async def migrate(self) -> list[int]:
+        async with self._session() as conn:
+            return await migrate.migrate_sqlite(conn)
+
+    async def schema_version(self) -> int:
+        async with self._session() as conn:
+            return await migrate.sqlite_schema_version(conn)
+
+    async def ping(self) -> None:
+        await self._one(PING)
+
+    async def close(self) -> None:
+        async with self._lock:
+            if not self._closed:
+                self._closed = True
+                await self._conn.close()
+
+    async def get_or_create_secret(self, name: str, candidate: bytes) -> bytes:
+        await self._write(SECRET_INSERT, (name, candidate))
+        row = await self._one(SECRET_SELECT, (name,))
+        assert row is not None, "secret row vanished"
+        return bytes(row[0])
+
+    async def create_user(self, username: str) -> User:
+        try:
+            row = await self._one(USER_INSERT, (username, now_text()))
+        except sqlite3.IntegrityError as exc:
+            raise UserExists(f"user {username!r} already exists", username=username) from exc
+        assert row is not None
+        return _user(row)
+
+    async def get_user(self, username: str) -> User | None:
+        row = await self._one(USER_BY_NAME, (username,))
+        return None if row is None else _user(row)
+
+    async def create_api_key(self, user_id: int, key_hash: str, label: str) -> ApiKey:
+        row = await self._one(KEY_INSERT, (user_id, key_hash, label, now_text()))
+        assert row is not None
+        return _api_key(row)
+
+    async def user_for_api_key(self, key_hash: str) -> User | None:
+        touched = await self._one(KEY_TOUCH, (now_text(), key_hash))
+        if touched is None:
+            return None
+        row = await self._one(USER_BY_ID, (touched[0],))
+        return None if row is None else _user(row)
+
+    async def revoke_api_key(self, key_id: int) -> bool:
+        return await self._write(KEY_REVOKE, (now_text(), key_id)) > 0
+
+    async def list_api_keys(self, user_id: int) -> list[ApiKey]:
+        return [_api_key(row) for row in await self._all(KEY_LIST, (user_id,))]
+
+    async def insert_image(self, image: Image) -> bool:
+        params = (
+            image.id,
+            image.sha256,
+            image.format,
+            image.width,
+            image.height,
+            image.frames,
+            image.bytes,
+            to_text(image.created_at),
+        )
+        return await self._write(IMAGE_INSERT, params) > 0
+
+    async def get_image(self, image_id: str) -> Image | None:
+        row = await self._one(IMAGE_BY_ID, (image_id,))
+        return None if row is None else _image(row)
+
+    async def get_image_by_sha256(self, sha256: str) -> Image | None:
+        row = await self._one(IMAGE_BY_SHA256, (sha256,))
+        return None if row is None else _image(row)
+
+    async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
+        return await self._write(LINK_INSERT, (user_id, image_id, now_text(), filename)) > 0
+
+    async def list_user_images(
+        self, user_id: int, limit: int = 100, offset: int = 0
+    ) -> list[UserImage]:
+        rows = await self._all(USER_IMAGES, (user_id, limit, offset))
+        return [UserImage(_image(r), from_text(r[8]), r[9]) for r in rows]
+
+    async def record_variant(self, variant: Variant) -> None:
+        v = variant
+        params = (v.image_id, v.key, v.format, v.width, v.height, v.bytes, to_text(v.created_at))
+        await self._write(VARIANT_INSERT, params)
+
+    async def list_variants(self, image_id: str) -> list[Variant]:
+        return [_variant(row) for row in await self._all(VARIANT_LIST, (image_id,))]
