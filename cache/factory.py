@@ -1,0 +1,36 @@
+"""Choose the cache tiers from ``ENLARGER_REDIS_URL``: one ``match`` on the URL scheme."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from cache.memory import MemoryCache
+from cache.redis import RedisCache
+from cache.tiered import TieredCache
+from enlarger.errors import ConfigurationError
+
+
+def open_cache(
+    redis_url: str | None,
+    memory_bytes: int,
+    max_item_bytes: int,
+    ttl: int,
+    timeout: float,
+) -> TieredCache:
+    """Memory only when ``redis_url`` is unset; memory in front of Redis otherwise.
+
+    ``ttl`` is Redis's default lifetime for a value; ``timeout`` bounds each Redis call.
+    """
+    memory = MemoryCache(memory_bytes, max_item_bytes)
+    url = redis_url or ""
+    match urlsplit(url).scheme:
+        case "" if not url:
+            return TieredCache(memory, None)
+        case "redis" | "rediss" | "unix":
+            remote = RedisCache.from_url(url, timeout=timeout, default_ttl=ttl)
+            return TieredCache(memory, remote)
+        case other:
+            raise ConfigurationError(
+                f"ENLARGER_REDIS_URL: unsupported scheme {other!r} "
+                "(use redis://, rediss:// or unix://)"
+            )

@@ -1,0 +1,151 @@
+"""The shared tier: Redis, best effort.
+
+``get``/``set``/``delete`` never raise for a Redis failure: they log (at most once per
+``log_every`` seconds) and act as a miss or a no-op. After a failure Redis is skipped for
+``backoff`` seconds, so a dead Redis costs no latency per request; then it is tried again, so it
+is used as soon as it is back, without a restart. ``ping`` raises :class:`BackendUnavailable`
+for readiness.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from enlarger.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
+
+_FAILURES = (RedisError, OSError, TimeoutError)
+
+
+class _Breaker:
+    """Skips Redis for ``backoff`` seconds after a failure; rate-limits the warnings."""
+
+    def __init__(self, backoff: float, log_every: float) -> None:
+        self.backoff = backoff
+        self.log_every = log_every
+        self._skip_until = 0.0
+        self._next_log = 0.0
+        self._failures = 0
+        self._down = False
+
+    def closed(self) -> bool:
+        """True when Redis may be tried now."""
+        return time.monotonic() >= self._skip_until
+
+    def failed(self, operation: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        self._skip_until = now + self.backoff
+        self._down = True
+        self._failures += 1
+        if now >= self._next_log:
+            self._next_log = now + self.log_every
+            log.warning(
+                "redis cache unavailable (%s: %r; %d failure(s) since last report); "
+                "serving misses, retrying in %.1fs",
+                operation,
+                exc,
+                self._failures,
+                self.backoff,
+            )
+            self._failures = 0
+
+    def succeeded(self) -> None:
+        if self._down:
+            self._down = False
+            self._failures = 0
+            self._next_log = 0.0
+            log.info("redis cache is back")
+
+
+class RedisCache:
+    """Byte values in Redis under ``key_prefix``. Implements :class:`cache.protocol.Cache`."""
+
+    def __init__(
+        self,
+        client: Redis,
+        key_prefix: str = "enl:",
+        default_ttl: float | None = None,
+        backoff: float = 1.0,
+        log_every: float = 10.0,
+    ) -> None:
+        self.client = client
+        self.key_prefix = key_prefix
+        self.default_ttl = default_ttl
+        self._breaker = _Breaker(backoff, log_every)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        timeout: float = 0.25,
+        key_prefix: str = "enl:",
+        default_ttl: float | None = None,
+        backoff: float = 1.0,
+    ) -> RedisCache:
+        """A client with short socket timeouts and no retries: a slow Redis is a miss."""
+        client = Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+            decode_responses=False,
+        )
+        return cls(client, key_prefix=key_prefix, default_ttl=default_ttl, backoff=backoff)
+
+    def _key(self, key: str) -> str:
+        return self.key_prefix + key
+
+    def _ttl_ms(self, ttl: float | None) -> int | None:
+        ttl = self.default_ttl if ttl is None else ttl
+        return None if ttl is None else max(1, round(ttl * 1000))
+
+    async def get(self, key: str) -> bytes | None:
+        if not self._breaker.closed():
+            return None
+        try:
+            value = await self.client.get(self._key(key))
+        except _FAILURES as exc:
+            self._breaker.failed("get", exc)
+            return None
+        self._breaker.succeeded()
+        return value.encode() if isinstance(value, str) else value
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        if not self._breaker.closed():
+            return
+        try:
+            await self.client.set(self._key(key), value, px=self._ttl_ms(ttl))
+        except _FAILURES as exc:
+            self._breaker.failed("set", exc)
+            return
+        self._breaker.succeeded()
+
+    async def delete(self, key: str) -> None:
+        if not self._breaker.closed():
+            return
+        try:
+            await self.client.delete(self._key(key))
+        except _FAILURES as exc:
+            self._breaker.failed("delete", exc)
+            return
+        self._breaker.succeeded()
+
+    async def ping(self) -> None:
+        """Always tries Redis (whatever the backoff); raises when it does not answer."""
+        try:
+            await self.client.ping()
+        except _FAILURES as exc:
+            self._breaker.failed("ping", exc)
+            raise BackendUnavailable("cache unavailable") from exc
+        self._breaker.succeeded()
+
+    async def close(self) -> None:
+        await self.client.aclose()

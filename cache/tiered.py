@@ -1,0 +1,69 @@
+"""The in-process tier in front of an optional shared tier (Redis).
+
+:meth:`TieredCache.lookup` says which tier answered, for ``Server-Timing`` and the
+``enlarger_cache_hits_total{tier=...}`` metric. A remote hit is promoted into memory.
+"""
+
+from __future__ import annotations
+
+from cache.memory import MemoryCache
+from cache.protocol import Cache
+
+MEMORY = "memory"
+
+
+class TieredCache:
+    """Memory first, then ``remote``. Implements :class:`cache.protocol.Cache`.
+
+    ``promote_ttl`` bounds how long a value promoted from the remote tier lives in memory
+    (``None``: until evicted), as the remote tier's own remaining lifetime is not known here.
+    """
+
+    def __init__(
+        self,
+        memory: MemoryCache,
+        remote: Cache | None = None,
+        remote_name: str = "redis",
+        promote_ttl: float | None = None,
+    ) -> None:
+        self.memory = memory
+        self.remote = remote
+        self.remote_name = remote_name
+        self.promote_ttl = promote_ttl
+
+    async def lookup(self, key: str) -> tuple[bytes, str] | None:
+        """The value and the name of the tier that had it (``"memory"`` or ``"redis"``)."""
+        value = self.memory.get_now(key)
+        if value is not None:
+            return value, MEMORY
+        if self.remote is None:
+            return None
+        value = await self.remote.get(key)
+        if value is None:
+            return None
+        self.memory.set_now(key, value, self.promote_ttl)
+        return value, self.remote_name
+
+    async def get(self, key: str) -> bytes | None:
+        found = await self.lookup(key)
+        return None if found is None else found[0]
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        self.memory.set_now(key, value, ttl)
+        if self.remote is not None:
+            await self.remote.set(key, value, ttl)
+
+    async def delete(self, key: str) -> None:
+        await self.memory.delete(key)
+        if self.remote is not None:
+            await self.remote.delete(key)
+
+    async def ping(self) -> None:
+        await self.memory.ping()
+        if self.remote is not None:
+            await self.remote.ping()
+
+    async def close(self) -> None:
+        await self.memory.close()
+        if self.remote is not None:
+            await self.remote.close()

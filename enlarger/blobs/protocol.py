@@ -1,0 +1,36 @@
+"""The blob store protocol. Byte-level, small, one implementation per backend."""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+_KEY = re.compile(r"^[A-Za-z0-9_.=-]+(/[A-Za-z0-9_.=-]+)*$")
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape a folder or confuse an object store."""
+    if not _KEY.match(key) or any(part in (".", "..") for part in key.split("/")):
+        raise ValueError(f"invalid blob key: {key!r}")
+    return key
+
+
+class BlobStore(Protocol):
+    """Stores immutable blobs. Keys are slash-separated, made of ``[A-Za-z0-9_.=-]``.
+
+    ``put`` is atomic (a reader sees the whole blob or none) and idempotent (the same key may be
+    written again with the same bytes). ``get`` returns ``None`` for a missing key. Backend
+    failures raise :class:`enlarger.errors.BackendUnavailable`.
+    """
+
+    async def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

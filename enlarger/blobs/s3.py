@@ -1,0 +1,186 @@
+"""A blob store in S3 or any S3-compatible store (MinIO, Ceph, R2...), through aioboto3.
+
+One client is opened for the app's lifetime (:meth:`S3BlobStore.open`, :meth:`S3BlobStore.close`).
+Credentials and region come from the standard ``AWS_*`` environment (boto's default chain).
+Connection failures, timeouts and 5xx answers raise :class:`BackendUnavailable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import aioboto3
+import aiohttp
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from enlarger.blobs.protocol import check_key
+from enlarger.errors import BackendUnavailable
+
+_NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+_ALREADY_OURS = frozenset({"BucketAlreadyOwnedByYou"})
+
+
+def _client_config(endpoint_url: str | None) -> Config:
+    """Short timeouts, a few retries, a pool sized for a busy proxy process.
+
+    Against a custom endpoint (MinIO and friends) use path-style addressing, and only send
+    checksums when an operation requires them, as many S3-compatible stores do not check them.
+    """
+    custom: dict[str, Any] = {}
+    if endpoint_url:
+        custom = {
+            "s3": {"addressing_style": "path"},
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+        }
+    return Config(
+        connect_timeout=2,
+        read_timeout=10,
+        retries={"mode": "standard", "total_max_attempts": 3},  # 3 attempts in all
+        max_pool_connections=50,
+        **custom,
+    )
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _http_status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def _is_not_found(exc: ClientError) -> bool:
+    """A missing object. A missing bucket is not: the whole store is then unusable."""
+    code = _error_code(exc)
+    return code != "NoSuchBucket" and (code in _NOT_FOUND or _http_status(exc) == 404)
+
+
+def _is_bucket_missing(exc: ClientError) -> bool:
+    return _error_code(exc) in {"404", "NoSuchBucket", "NotFound"} or _http_status(exc) == 404
+
+
+@contextlib.contextmanager
+def _translate_errors() -> Iterator[None]:
+    """Map transport failures, 5xx answers and a vanished bucket to :class:`BackendUnavailable`."""
+    try:
+        yield
+    except ParamValidationError:
+        raise
+    except ClientError as exc:
+        if _http_status(exc) >= 500 or _error_code(exc) == "NoSuchBucket":
+            raise BackendUnavailable("blob store unavailable") from exc
+        raise
+    except (BotoCoreError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise BackendUnavailable("blob store unavailable") from exc
+
+
+class S3BlobStore:
+    """Blobs as objects under ``bucket/prefix/``. Build it with :meth:`open`."""
+
+    def __init__(self, client: Any, stack: AsyncExitStack, bucket: str, prefix: str) -> None:
+        self._client = client
+        self._stack = stack
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+
+    @classmethod
+    async def open(
+        cls,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        create_bucket: bool = True,
+    ) -> S3BlobStore:
+        """Open the client, check the bucket, and create it when missing (if allowed)."""
+        stack = AsyncExitStack()
+        session = aioboto3.Session()
+        config = _client_config(endpoint_url)
+        try:
+            client = await stack.enter_async_context(
+                session.client("s3", endpoint_url=endpoint_url or None, config=config)
+            )
+            store = cls(client, stack, bucket, prefix)
+            await store._ensure_bucket(create_bucket)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return store
+
+    async def _ensure_bucket(self, create: bool) -> None:
+        with _translate_errors():
+            try:
+                await self._client.head_bucket(Bucket=self.bucket)
+                return
+            except ClientError as exc:
+                if not (_is_bucket_missing(exc) and create):
+                    raise BackendUnavailable("blob store unavailable", bucket=self.bucket) from exc
+            await self._create_bucket()
+
+    async def _create_bucket(self) -> None:
+        region = self._client.meta.region_name
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        if region and region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            await self._client.create_bucket(**kwargs)
+        except ClientError as exc:
+            if _error_code(exc) not in _ALREADY_OURS:
+                raise BackendUnavailable("blob store unavailable", bucket=self.bucket) from exc
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
+        if content_type:
+            kwargs["ContentType"] = content_type
+        with _translate_errors():
+            await self._client.put_object(**kwargs)
+
+    async def get(self, key: str) -> bytes | None:
+        object_key = self._key(key)
+        with _translate_errors():
+            try:
+                answer = await self._client.get_object(Bucket=self.bucket, Key=object_key)
+            except ClientError as exc:
+                if _is_not_found(exc):
+                    return None
+                raise
+            async with answer["Body"] as body:
+                data: bytes = await body.read()
+                return data
+
+    async def exists(self, key: str) -> bool:
+        object_key = self._key(key)
+        with _translate_errors():
+            try:
+                await self._client.head_object(Bucket=self.bucket, Key=object_key)
+            except ClientError as exc:
+                if _is_not_found(exc):
+                    return False
+                raise
+        return True
+
+    async def delete(self, key: str) -> None:
+        object_key = self._key(key)
+        with _translate_errors():
+            await self._client.delete_object(Bucket=self.bucket, Key=object_key)
+
+    async def ping(self) -> None:
+        with _translate_errors():
+            try:
+                await self._client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                raise BackendUnavailable("blob store unavailable", bucket=self.bucket) from exc
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    def __repr__(self) -> str:
+        return f"S3BlobStore(bucket={self.bucket!r}, prefix={self.prefix!r})"

@@ -1,0 +1,243 @@
+"""One conformance suite for every BlobStore: the filesystem and S3 (a moto server).
+
+Fixtures ``s3_endpoint`` and ``s3_bucket_url`` come from ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import boto3
+import pytest
+from aiohttp import web
+
+from enlarger.blobs.factory import open_blob_store
+from enlarger.blobs.filesystem import TEMP_PREFIX, FileBlobStore
+from enlarger.blobs.protocol import BlobStore
+from enlarger.blobs.s3 import S3BlobStore
+from enlarger.errors import BackendUnavailable
+
+KEY = "originals/ab/cd/abcdef0123"
+BINARY = bytes(range(256)) * 64
+S3_INTERNAL_ERROR = b"<Error><Code>InternalError</Code><Message>boom</Message></Error>"
+INVALID_KEYS = ["../x", "/abs", "a//b", "", "a/../b", "a/./b", "x/", "a b", ".~tmp"]
+
+
+@pytest.fixture(params=["file", "s3"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
+    if request.param == "file":
+        blob_store = await open_blob_store(f"file://{tmp_path / 'blobs'}", None)
+    else:
+        endpoint = request.getfixturevalue("s3_endpoint")
+        blob_store = await open_blob_store(request.getfixturevalue("s3_bucket_url"), endpoint)
+    yield blob_store
+    await blob_store.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_roundtrip_binary(store: BlobStore) -> None:
+    await store.put(KEY, BINARY, "application/octet-stream")
+    assert await store.get(KEY) == BINARY
+
+
+async def test_roundtrip_five_megabytes(store: BlobStore) -> None:
+    data = os.urandom(5 * 1024 * 1024)
+    await store.put("originals/00/11/big", data, "image/jpeg")
+    assert await store.get("originals/00/11/big") == data
+
+
+async def test_roundtrip_empty(store: BlobStore) -> None:
+    await store.put("variants/empty", b"")
+    assert await store.get("variants/empty") == b""
+    assert await store.exists("variants/empty")
+
+
+async def test_missing_is_none(store: BlobStore) -> None:
+    assert await store.get("originals/zz/zz/missing") is None
+    assert not await store.exists("originals/zz/zz/missing")
+
+
+async def test_exists(store: BlobStore) -> None:
+    assert not await store.exists(KEY)
+    await store.put(KEY, b"x")
+    assert await store.exists(KEY)
+    assert not await store.exists("originals/ab/cd")  # a "folder" is not a blob
+
+
+async def test_overwrite_is_idempotent(store: BlobStore) -> None:
+    await store.put(KEY, b"same bytes")
+    await store.put(KEY, b"same bytes")
+    assert await store.get(KEY) == b"same bytes"
+    await store.put(KEY, b"other bytes")
+    assert await store.get(KEY) == b"other bytes"
+
+
+async def test_delete(store: BlobStore) -> None:
+    await store.put(KEY, b"x")
+    await store.delete(KEY)
+    assert await store.get(KEY) is None
+    assert not await store.exists(KEY)
+
+
+async def test_delete_missing_is_ok(store: BlobStore) -> None:
+    await store.delete("originals/no/ne/missing")
+
+
+async def test_keys_are_separate(store: BlobStore) -> None:
+    await store.put("a/one", b"1")
+    await store.put("a/two", b"2")
+    assert (await store.get("a/one"), await store.get("a/two")) == (b"1", b"2")
+
+
+async def test_invalid_keys_are_refused(store: BlobStore) -> None:
+    for key in INVALID_KEYS:
+        with pytest.raises(ValueError):
+            await store.put(key, b"x")
+        with pytest.raises(ValueError):
+            await store.get(key)
+        with pytest.raises(ValueError):
+            await store.exists(key)
+        with pytest.raises(ValueError):
+            await store.delete(key)
+
+
+async def test_concurrent_puts_leave_a_whole_blob(store: BlobStore) -> None:
+    payloads = [bytes([n]) * (512 * 1024) for n in range(8)]
+    readers = [store.get(KEY) for _ in range(8)]
+    results = await asyncio.gather(*(store.put(KEY, p) for p in payloads), *readers)
+    for seen in results[len(payloads) :]:
+        assert seen is None or seen in payloads
+    assert await store.get(KEY) in payloads
+
+
+async def test_ping(store: BlobStore) -> None:
+    await store.ping()
+
+
+# --- filesystem only ------------------------------------------------------------------------
+
+
+async def test_file_no_temp_files_after_put(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path)
+    await asyncio.gather(*(store.put(KEY, bytes([n]) * 1000) for n in range(10)))
+    assert sorted(p.name for p in (tmp_path / "originals/ab/cd").iterdir()) == ["abcdef0123"]
+
+
+async def test_file_temp_cleaned_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    store = FileBlobStore(tmp_path)
+    with pytest.raises(BackendUnavailable):
+        await store.put(KEY, b"data")
+    assert list((tmp_path / "originals/ab/cd").iterdir()) == []
+
+
+async def test_file_temp_names_are_not_keys(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path)
+    with pytest.raises(ValueError):
+        await store.get(f"originals/{TEMP_PREFIX}abc.tmp")
+
+
+async def test_file_ping_fails_without_root(tmp_path: Path) -> None:
+    with pytest.raises(BackendUnavailable):
+        await FileBlobStore(tmp_path / "absent").ping()
+
+
+async def test_file_factory_creates_root(tmp_path: Path) -> None:
+    root = tmp_path / "deep" / "blobs"
+    store = await open_blob_store(f"file://{root}", None)
+    assert root.is_dir()
+    await store.ping()
+
+
+# --- S3 only --------------------------------------------------------------------------------
+
+
+async def test_s3_unreachable_endpoint_is_backend_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable):
+        await S3BlobStore.open("nowhere", "p", endpoint_url=f"http://127.0.0.1:{closed_port()}")
+    assert time.monotonic() - started < 5  # connection refused, 3 attempts with short backoff
+
+
+async def test_s3_server_errors_are_backend_unavailable(unused_tcp_port: int) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        if request.method == "HEAD":  # the bucket exists...
+            return web.Response()
+        return web.Response(status=500, body=S3_INTERNAL_ERROR, content_type="application/xml")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    try:
+        store = await S3BlobStore.open("b", "p", endpoint_url=f"http://127.0.0.1:{unused_tcp_port}")
+        with pytest.raises(BackendUnavailable):  # ...but every other call fails with a 500
+            await store.get("k")
+        await store.close()
+    finally:
+        await runner.cleanup()
+
+
+async def test_s3_open_creates_missing_bucket(s3_endpoint: str) -> None:
+    bucket = f"created-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    store = await S3BlobStore.open(bucket, "pre/fix", endpoint_url=s3_endpoint)
+    try:
+        await store.put("k/v", b"hello", "text/plain")
+        head = s3.head_object(Bucket=bucket, Key="pre/fix/k/v")
+        assert head["ContentType"] == "text/plain"
+    finally:
+        await store.close()
+
+
+async def test_s3_missing_bucket_without_create(s3_endpoint: str) -> None:
+    with pytest.raises(BackendUnavailable):
+        await S3BlobStore.open(f"absent-{uuid.uuid4().hex[:12]}", "", s3_endpoint, False)
+
+
+async def test_s3_vanished_bucket_is_backend_unavailable(s3_endpoint: str) -> None:
+    bucket = f"vanishing-{uuid.uuid4().hex[:12]}"
+    store = await S3BlobStore.open(bucket, "", endpoint_url=s3_endpoint)
+    boto3.client("s3", endpoint_url=s3_endpoint).delete_bucket(Bucket=bucket)
+    try:
+        with pytest.raises(BackendUnavailable):
+            await store.get("k")
+        with pytest.raises(BackendUnavailable):
+            await store.put("k", b"v")
+        with pytest.raises(BackendUnavailable):
+            await store.ping()
+    finally:
+        await store.close()
+
+
+async def test_s3_open_existing_bucket_twice(s3_endpoint: str, s3_bucket_url: str) -> None:
+    first = await open_blob_store(s3_bucket_url, s3_endpoint)
+    second = await open_blob_store(s3_bucket_url, s3_endpoint)
+    await first.put("shared/key", b"1")
+    assert await second.get("shared/key") == b"1"
+    await first.close()
+    await second.close()
