@@ -1,0 +1,756 @@
+"""Find or start the real services the test-suite talks to: PostgreSQL, Redis, S3 (moto).
+
+Tests never use mocks for these. This module finds a running server when there is one and
+otherwise starts a private one on a free loopback port in a temporary directory, and stops it
+again at the end (fixture finalizer, plus ``atexit`` and SIGTERM as a safety net).
+
+Environment:
+
+``ENLARGER_TEST_POSTGRES_URL``
+    Use this PostgreSQL server (``postgresql://user[:pw]@host:port/db``). The role must be
+    allowed to create databases. If it is not usable the tests fail; nothing is started.
+``ENLARGER_TEST_REDIS_URL``
+    Use this Redis server. Its db number is ignored: the tests use db 13.
+``ENLARGER_TEST_START_SERVICES=1``
+    Ignore running servers and the two URLs above: always start private PostgreSQL and Redis.
+
+Without overrides, PostgreSQL is looked for at 127.0.0.1:5432 (as the current OS user, then as
+``postgres``; database ``test``, then ``postgres``) and Redis at 127.0.0.1:6379.
+
+Run ``python tests/services.py status`` for a diagnosis, ``missing-packages`` for the Debian
+packages needed to start what is not running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import getpass
+import glob
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+ENV_POSTGRES_URL = "ENLARGER_TEST_POSTGRES_URL"
+ENV_REDIS_URL = "ENLARGER_TEST_REDIS_URL"
+ENV_START_SERVICES = "ENLARGER_TEST_START_SERVICES"
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_POSTGRES_PORT = 5432
+DEFAULT_REDIS_PORT = 6379
+REDIS_TEST_DB = 13
+TEST_DATABASE_PREFIX = "enlarger_t_"
+
+STARTUP_TIMEOUT = 20.0
+PROBE_TIMEOUT = 3.0
+
+_EXTRA_BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+_PG_BIN_GLOBS = (
+    "/usr/lib/postgresql/*/bin",  # Debian, Ubuntu
+    "/usr/pgsql-*/bin",  # RHEL, Fedora (PGDG)
+    "/usr/local/opt/postgresql*/bin",  # Homebrew (Intel)
+    "/opt/homebrew/opt/postgresql*/bin",  # Homebrew (Apple silicon)
+)
+# Variables that would redirect libpq-style clients or pg_ctl somewhere else.
+_PG_ENV_VARS = (
+    "PGDATA", "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD",
+    "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGSSLMODE", "PGTZ", "PGCLIENTENCODING",
+)
+
+T = TypeVar("T")
+
+
+class ServiceError(RuntimeError):
+    """A service could not be found or started. The message says what to do about it."""
+
+
+@dataclass
+class Service:
+    """A usable service: where it is, where it came from, how to stop it (if we started it)."""
+
+    name: str
+    url: str
+    origin: str  # "env" (from an override), "system" (found running) or "private" (ours)
+    startup_seconds: float = 0.0
+    workdir: Path | None = None
+    _stopper: Callable[[], None] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def owned(self) -> bool:
+        return self._stopper is not None
+
+    def stop(self) -> None:
+        """Stop the service if this process started it. Idempotent; no-op otherwise."""
+        with self._lock:
+            stopper, self._stopper = self._stopper, None
+        if stopper is None:
+            return
+        with contextlib.suppress(ValueError):
+            _owned_services.remove(self)
+        try:
+            stopper()
+        finally:
+            if self.workdir is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Process-exit safety net for everything we started.
+
+_owned_services: list[Service] = []
+_hooks_installed = False
+
+
+def stop_all() -> None:
+    """Stop every service this process started and has not stopped yet (newest first)."""
+    for service in reversed(list(_owned_services)):
+        try:
+            service.stop()
+        except Exception as exc:  # keep stopping the others
+            print(f"warning: stopping {service.name} failed: {exc}", file=sys.stderr)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    stop_all()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _register(service: Service) -> Service:
+    global _hooks_installed
+    if not _hooks_installed:
+        _hooks_installed = True
+        atexit.register(stop_all)
+        if threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(ValueError, OSError):
+                if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                    signal.signal(signal.SIGTERM, _on_sigterm)
+    _owned_services.append(service)
+    return service
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers.
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even if an event loop is running here.
+
+    Always on a worker thread, so the caller's thread keeps its event loop (pytest-asyncio's)
+    untouched: asyncio.run would otherwise replace and then clear the current loop.
+    """
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def force_start() -> bool:
+    return _env_flag(ENV_START_SERVICES)
+
+
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or LOOPBACK, parts.port or default_port
+
+
+def _replace_path(url: str, path: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def which(name: str) -> str | None:
+    """shutil.which over PATH plus the usual sbin/bin directories."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), *_EXTRA_BIN_DIRS])
+    return shutil.which(name, path=path)
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.strip().splitlines()[-lines:]) or "(empty log)"
+
+
+def _make_workdir(prefix: str, owner: pwd.struct_passwd | None = None) -> Path:
+    # As root the directory must be reachable by the unprivileged owner, so use /tmp rather
+    # than a TMPDIR that may sit inside /root.
+    base = "/tmp" if owner is not None and os.path.isdir("/tmp") else None
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    if owner is not None:
+        os.chown(workdir, owner.pw_uid, owner.pw_gid)
+    return workdir
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL.
+
+
+async def _probe_postgres_async(url: str, connect_timeout: float) -> str | None:
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(url, timeout=connect_timeout)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".strip()
+    try:
+        row = await conn.fetchrow(
+            "SELECT rolsuper OR rolcreatedb AS can_create, current_user AS who "
+            "FROM pg_roles WHERE rolname = current_user"
+        )
+        if row is None or not row["can_create"]:
+            who = row["who"] if row is not None else "?"
+            return f"role {who!r} may not CREATE DATABASE (needs CREATEDB or superuser)"
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".strip()
+    finally:
+        await conn.close(timeout=connect_timeout)
+
+
+def probe_postgres(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """None if ``url`` is a PostgreSQL server where we can create databases, else why not."""
+    host, port = _host_port(url, DEFAULT_POSTGRES_PORT)
+    if not port_open(host, port):
+        return f"nothing listening on {host}:{port}"
+    return run_async(_probe_postgres_async(url, timeout))
+
+
+def _default_postgres_candidates() -> list[str]:
+    users: list[str] = []
+    with contextlib.suppress(Exception):
+        users.append(getpass.getuser())
+    if "postgres" not in users:
+        users.append("postgres")
+    base = f"{LOOPBACK}:{DEFAULT_POSTGRES_PORT}"
+    return [f"postgresql://{user}@{base}/{db}" for user in users for db in ("test", "postgres")]
+
+
+@dataclass(frozen=True)
+class PostgresBinaries:
+    initdb: str
+    pg_ctl: str
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", path))
+
+
+def find_postgres_binaries() -> PostgresBinaries | None:
+    """initdb and pg_ctl from one installation: PATH first, then the distribution's dirs."""
+    dirs: list[str] = []
+    for name in ("initdb", "pg_ctl"):
+        found = which(name)
+        if found:
+            dirs.append(os.path.dirname(os.path.realpath(found)))
+            dirs.append(os.path.dirname(found))
+    for pattern in _PG_BIN_GLOBS:
+        dirs.extend(sorted(glob.glob(pattern), key=_version_key, reverse=True))
+    for directory in dirs:
+        initdb, pg_ctl = Path(directory, "initdb"), Path(directory, "pg_ctl")
+        if os.access(initdb, os.X_OK) and os.access(pg_ctl, os.X_OK):
+            return PostgresBinaries(str(initdb), str(pg_ctl))
+    return None
+
+
+def _unprivileged_user() -> pwd.struct_passwd | None:
+    """The account to run PostgreSQL as when we are root (initdb/postgres refuse root)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise ServiceError(
+        "running as root and there is neither a 'postgres' nor a 'nobody' OS user to run a "
+        "private PostgreSQL as (initdb refuses root). Create one: useradd --system postgres"
+    )
+
+
+def _pg_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _PG_ENV_VARS}
+    env.update(LC_ALL="C", LANG="C", HOME=str(home), TZ="UTC")
+    return env
+
+
+def _run_as(
+    argv: list[str],
+    user: pwd.struct_passwd | None,
+    env: dict[str, str],
+    log: Path,
+    timeout: float,
+) -> subprocess.CompletedProcess[bytes]:
+    with open(log, "ab") as out:
+        kwargs: dict[str, Any] = {}
+        if user is not None:
+            kwargs.update(user=user.pw_uid, group=user.pw_gid, extra_groups=[])
+        return subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd="/",
+            timeout=timeout,
+            check=False,
+            **kwargs,
+        )
+
+
+_POSTGRES_CONF = """
+# --- added by tests/services.py: private, throw-away test cluster ---
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '{sockdir}'
+max_connections = 200
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+wal_level = minimal
+max_wal_senders = 0
+checkpoint_timeout = 30min
+logging_collector = off
+log_min_messages = warning
+timezone = 'UTC'
+"""
+
+
+def start_private_postgres(timeout: float = STARTUP_TIMEOUT) -> Service:
+    """initdb + pg_ctl a throw-away cluster on a free loopback port; trust auth, user postgres."""
+    binaries = find_postgres_binaries()
+    if binaries is None:
+        raise ServiceError(
+            "cannot start a private PostgreSQL: initdb/pg_ctl not found in PATH or under "
+            "/usr/lib/postgresql/*/bin. Install the Debian package 'postgresql' "
+            "(apt-get install postgresql), or point ENLARGER_TEST_POSTGRES_URL at a server."
+        )
+    started = time.monotonic()
+    user = _unprivileged_user()
+    workdir = _make_workdir("enlarger-pg-", user)
+    # log: output of initdb/pg_ctl (written by us); server_log: written by the server itself.
+    data, log, server_log = workdir / "data", workdir / "commands.log", workdir / "server.log"
+    env = _pg_env(workdir)
+    try:
+        proc = _run_as(
+            [
+                binaries.initdb, "-D", str(data), "-U", "postgres", "-A", "trust",
+                "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions",
+            ],
+            user, env, log, timeout,
+        )
+        if proc.returncode != 0 and "--no-instructions" in _tail(log, 5):
+            # initdb older than PostgreSQL 13 does not know --no-instructions.
+            shutil.rmtree(data, ignore_errors=True)
+            proc = _run_as(
+                [binaries.initdb, "-D", str(data), "-U", "postgres", "-A", "trust",
+                 "-E", "UTF8", "--no-locale", "--no-sync"],
+                user, env, log, timeout,
+            )
+        if proc.returncode != 0:
+            raise ServiceError(
+                f"initdb ({binaries.initdb}) failed with exit code {proc.returncode}:\n"
+                f"{_tail(log)}"
+            )
+        with open(data / "postgresql.conf", "a") as conf:
+            conf.write(_POSTGRES_CONF.format(sockdir=workdir))
+
+        def pg_ctl(*args: str) -> subprocess.CompletedProcess[bytes]:
+            return _run_as([binaries.pg_ctl, "-D", str(data), *args], user, env, log, timeout + 5)
+
+        port = 0
+        for _attempt in range(3):  # the free port may be taken between probe and bind
+            port = free_port()
+            proc = pg_ctl("-l", str(server_log), "-o", f"-p {port}", "-w",
+                          "-t", str(int(timeout)), "start")
+            if proc.returncode == 0:
+                break
+            pg_ctl("-m", "immediate", "-w", "stop")
+            if "already in use" not in _tail(server_log, 10):
+                break
+        if proc.returncode != 0:
+            raise ServiceError(
+                f"pg_ctl start failed (exit {proc.returncode}):\n{_tail(log, 8)}\n"
+                f"server log {server_log}:\n{_tail(server_log)}"
+            )
+
+        def stop() -> None:
+            if pg_ctl("-m", "fast", "-w", "-t", "10", "stop").returncode != 0:
+                pg_ctl("-m", "immediate", "-w", "-t", "10", "stop")
+
+        url = f"postgresql://postgres@{LOOPBACK}:{port}/postgres"
+        service = _register(
+            Service("postgresql", url, "private", workdir=workdir, _stopper=stop)
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            if (data / "postmaster.pid").exists():
+                _run_as([binaries.pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
+                        user, env, log, 15)
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    problem = probe_postgres(url)
+    if problem is not None:
+        service.stop()
+        raise ServiceError(f"private PostgreSQL started but is not usable: {problem}")
+    service.startup_seconds = time.monotonic() - started
+    return service
+
+
+def find_or_start_postgres() -> Service:
+    """The PostgreSQL server to use (see the module docstring for the rules)."""
+    if not force_start():
+        explicit = os.environ.get(ENV_POSTGRES_URL, "").strip()
+        if explicit:
+            problem = probe_postgres(explicit)
+            if problem is not None:
+                raise ServiceError(
+                    f"{ENV_POSTGRES_URL}={redact(explicit)} is not usable: {problem}. Fix or "
+                    f"unset it (the tests then find or start a server themselves)."
+                )
+            return Service("postgresql", explicit, "env")
+        for candidate in _default_postgres_candidates():
+            if probe_postgres(candidate) is None:
+                return Service("postgresql", candidate, "system")
+            if not port_open(LOOPBACK, DEFAULT_POSTGRES_PORT):
+                break  # nobody home: no point trying the other users
+    return start_private_postgres()
+
+
+def database_url(server_url: str, dbname: str) -> str:
+    return _replace_path(server_url, "/" + dbname)
+
+
+async def _create_database_async(server_url: str, dbname: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(server_url, timeout=PROBE_TIMEOUT)
+    try:
+        # template0: works even while someone is connected to template1, and is always empty.
+        await conn.execute(f'CREATE DATABASE "{dbname}" TEMPLATE template0')
+    finally:
+        await conn.close()
+
+
+async def _drop_database_async(server_url: str, dbname: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(server_url, timeout=PROBE_TIMEOUT)
+    try:
+        if conn.get_server_version().major >= 13:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            return
+        for _attempt in range(20):
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                dbname,
+            )
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+                return
+            except asyncpg.ObjectInUseError:
+                await asyncio.sleep(0.1)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+    finally:
+        await conn.close()
+
+
+def create_database(server_url: str) -> str:
+    """Create a new empty database ``enlarger_t_<hex>``; return its URL."""
+    dbname = TEST_DATABASE_PREFIX + uuid.uuid4().hex[:16]
+    run_async(_create_database_async(server_url, dbname))
+    return database_url(server_url, dbname)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    """Drop the database named in ``url`` (even if connections to it are still open)."""
+    dbname = urlsplit(url).path.lstrip("/")
+    if not dbname.startswith(TEST_DATABASE_PREFIX):
+        raise ValueError(f"refusing to drop {dbname!r}: not a test database")
+    run_async(_drop_database_async(server_url, dbname))
+
+
+# --------------------------------------------------------------------------------------------
+# Redis.
+
+
+def probe_redis(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """None if ``url`` is a Redis server where db 13 can be used, else why not."""
+    import redis
+
+    host, port = _host_port(url, DEFAULT_REDIS_PORT)
+    if not port_open(host, port):
+        return f"nothing listening on {host}:{port}"
+    try:
+        client = redis.Redis.from_url(
+            redis_db_url(url, REDIS_TEST_DB), socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        try:
+            if not client.ping():
+                return "PING did not answer PONG"
+        finally:
+            client.close()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".strip()
+    return None
+
+
+def redis_db_url(server_url: str, db: int = REDIS_TEST_DB) -> str:
+    return _replace_path(server_url, f"/{db}")
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=PROBE_TIMEOUT)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def start_private_redis(timeout: float = STARTUP_TIMEOUT) -> Service:
+    """redis-server on a free loopback port, no persistence, in a temporary directory."""
+    binary = which("redis-server")
+    if binary is None:
+        raise ServiceError(
+            "cannot start a private Redis: redis-server not found in PATH. Install the Debian "
+            "package 'redis-server' (apt-get install redis-server), or point "
+            f"{ENV_REDIS_URL} at a server."
+        )
+    started = time.monotonic()
+    workdir = _make_workdir("enlarger-redis-")
+    log = workdir / "redis.log"
+    last_error = ""
+    for _attempt in range(3):  # the free port may be taken between probe and bind
+        port = free_port()
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [
+                    binary, "--port", str(port), "--bind", LOOPBACK, "--save", "",
+                    "--appendonly", "no", "--dir", str(workdir), "--databases", "16",
+                    "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                start_new_session=True,  # a Ctrl-C in the terminal must not kill it early
+            )
+        url = f"redis://{LOOPBACK}:{port}/0"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if port_open(LOOPBACK, port, 0.2) and probe_redis(url, 1.0) is None:
+                break
+            time.sleep(0.02)
+        if proc.poll() is None and probe_redis(url, 1.0) is None:
+
+            def stop(proc: subprocess.Popen[bytes] = proc) -> None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+            service = _register(Service("redis", url, "private", workdir=workdir, _stopper=stop))
+            service.startup_seconds = time.monotonic() - started
+            return service
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        last_error = _tail(log)
+        if "already in use" not in last_error:
+            break
+    shutil.rmtree(workdir, ignore_errors=True)
+    raise ServiceError(f"redis-server ({binary}) did not come up:\n{last_error}")
+
+
+def find_or_start_redis() -> Service:
+    """The Redis server to use (see the module docstring for the rules)."""
+    if not force_start():
+        explicit = os.environ.get(ENV_REDIS_URL, "").strip()
+        if explicit:
+            problem = probe_redis(explicit)
+            if problem is not None:
+                raise ServiceError(
+                    f"{ENV_REDIS_URL}={redact(explicit)} is not usable: {problem}. Fix or unset "
+                    f"it (the tests then find or start a server themselves)."
+                )
+            return Service("redis", explicit, "env")
+        default = f"redis://{LOOPBACK}:{DEFAULT_REDIS_PORT}/0"
+        if probe_redis(default) is None:
+            return Service("redis", default, "system")
+    return start_private_redis()
+
+
+# --------------------------------------------------------------------------------------------
+# S3 (moto server mode, in this process, on a thread).
+
+
+def configure_aws_environment() -> None:
+    """Point every AWS SDK in this process at fake credentials and away from real AWS."""
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SECURITY_TOKEN="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        os.environ.pop(name, None)
+    # An HTTP(S)_PROXY in the environment must never carry loopback traffic elsewhere.
+    for name in ("NO_PROXY", "no_proxy"):
+        entries = [e for e in os.environ.get(name, "").split(",") if e.strip()]
+        for host in ("127.0.0.1", "localhost"):
+            if host not in entries:
+                entries.append(host)
+        os.environ[name] = ",".join(entries)
+
+
+def start_s3(timeout: float = STARTUP_TIMEOUT) -> Service:
+    """moto's S3-compatible server on a free 127.0.0.1 port (a thread in this process)."""
+    started = time.monotonic()
+    from moto.server import ThreadedMotoServer
+
+    configure_aws_environment()
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
+    # start() waits forever if binding fails inside its thread, so bound the wait.
+    starter = threading.Thread(target=server.start, name="moto-start", daemon=True)
+    starter.start()
+    starter.join(timeout)
+    if starter.is_alive():
+        raise ServiceError(f"moto server did not start within {timeout:.0f}s")
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    if not port_open(host, port, 2.0):
+        raise ServiceError(f"moto server reports {url} but nothing listens there")
+    service = _register(Service("s3", url, "private", _stopper=server.stop))
+    service.startup_seconds = time.monotonic() - started
+    return service
+
+
+def create_bucket(endpoint: str, prefix: str = "enl-") -> str:
+    """Create a new empty bucket on the S3 server at ``endpoint``; return its name."""
+    import boto3
+
+    name = prefix + uuid.uuid4().hex[:20]
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=name)
+    return name
+
+
+def delete_bucket(endpoint: str, name: str) -> None:
+    """Delete a bucket and everything in it (all versions)."""
+    import boto3
+
+    bucket = boto3.resource("s3", endpoint_url=endpoint, region_name="us-east-1").Bucket(name)
+    bucket.object_versions.delete()
+    bucket.objects.delete()
+    bucket.delete()
+
+
+# --------------------------------------------------------------------------------------------
+# Command line: diagnosis for humans and for scripts/test.
+
+
+def missing_packages() -> list[str]:
+    """Debian packages needed to start the services that are not reachable right now."""
+    packages: list[str] = []
+    if find_postgres_binaries() is None:
+        explicit = os.environ.get(ENV_POSTGRES_URL, "").strip()
+        reachable = not force_start() and (
+            probe_postgres(explicit) is None
+            if explicit
+            else any(probe_postgres(url) is None for url in _default_postgres_candidates())
+        )
+        if not reachable:
+            packages.append("postgresql")
+    if which("redis-server") is None:
+        explicit = os.environ.get(ENV_REDIS_URL, "").strip()
+        url = explicit or f"redis://{LOOPBACK}:{DEFAULT_REDIS_PORT}/0"
+        if force_start() or probe_redis(url) is not None:
+            packages.append("redis-server")
+    return packages
+
+
+def _status_lines() -> Iterable[str]:
+    binaries = find_postgres_binaries()
+    yield f"initdb/pg_ctl: {binaries.initdb + ', ' + binaries.pg_ctl if binaries else 'MISSING'}"
+    yield f"redis-server: {which('redis-server') or 'MISSING'}"
+    yield f"{ENV_START_SERVICES}: {'set' if force_start() else 'unset'}"
+    explicit = os.environ.get(ENV_POSTGRES_URL, "").strip()
+    for url in [explicit] if explicit else _default_postgres_candidates():
+        yield f"postgres {redact(url)}: {probe_postgres(url) or 'usable'}"
+    url = os.environ.get(ENV_REDIS_URL, "").strip() or f"redis://{LOOPBACK}:{DEFAULT_REDIS_PORT}"
+    yield f"redis {redact(url)}: {probe_redis(url) or 'usable'}"
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "status"
+    if command == "missing-packages":
+        print("\n".join(missing_packages()))
+        return 0
+    if command == "status":
+        for line in _status_lines():
+            print(line)
+        return 0
+    if command == "selftest":  # start private PostgreSQL and Redis, time them, stop them
+        for start in (start_private_postgres, start_private_redis, start_s3):
+            service = start()
+            print(f"{service.name}: {service.url} up in {service.startup_seconds:.2f}s")
+            service.stop()
+        return 0
+    print(f"usage: {sys.argv[0]} [status|missing-packages|selftest]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
