@@ -1,0 +1,160 @@
+"""The composition root: opens every backend from the settings, wires the services, routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+
+import ingest.routes
+import proxy.routes
+from cache.factory import open_cache
+from cache.tiered import TieredCache
+from db import Repository
+from db.factory import open_repository
+from enlarger import ids
+from enlarger.blobs import BlobStore
+from enlarger.blobs.factory import open_blob_store
+from enlarger.context import SERVICES, SETTINGS, Services
+from enlarger.errors import EnlargerError
+from enlarger.metrics import Metrics
+from enlarger.settings import Settings
+from enlarger.vips import configure_vips
+from enlarger.web import METRICS, NO_STORE, error_middleware, json_response, metrics_middleware
+from ingest.probe import Limits
+from ingest.service import IngestService
+from proxy.pipeline import RenderOptions
+from proxy.renderer import Renderer
+from proxy.service import VariantService
+from proxy.spec import ViewPolicy
+
+log = logging.getLogger("enlarger")
+SECRET_NAME = "public_id_key"
+
+
+def build_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[metrics_middleware, error_middleware])
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(_services)
+    ingest.routes.setup(app)
+    proxy.routes.setup(app)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def server_secret(settings: Settings, repo: Repository) -> bytes:
+    """``ENLARGER_SECRET_KEY`` when set; otherwise generated once and kept in the database, so
+    that every instance sharing the database derives the same public ids."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode("utf-8")
+    return await repo.get_or_create_secret(SECRET_NAME, ids.new_secret())
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    configure_vips()
+    async with AsyncExitStack() as stack:
+        repo = await open_repository(settings.resolved_database_url)
+        stack.push_async_callback(repo.close)
+        await repo.migrate()
+        secret = await server_secret(settings, repo)
+        blobs = await open_blob_store(settings.resolved_blob_url, settings.s3_endpoint_url)
+        stack.push_async_callback(blobs.close)
+        cache = open_cache(
+            settings.redis_url,
+            settings.memory_cache_bytes,
+            settings.memory_cache_max_item_bytes,
+            settings.redis_ttl_seconds,
+            settings.redis_timeout_seconds,
+        )
+        stack.push_async_callback(cache.close)
+        renderer = Renderer(
+            settings.render_threads, settings.render_queue, settings.render_timeout_seconds
+        )
+        stack.push_async_callback(asyncio.to_thread, renderer.close)
+        app[SERVICES] = _wire(settings, repo, blobs, cache, renderer, secret, app[METRICS])
+        log.info(
+            "enlarger ready: database=%s blobs=%s cache=%s",
+            _scheme(settings.resolved_database_url),
+            _scheme(settings.resolved_blob_url),
+            "memory+redis" if settings.redis_url else "memory",
+        )
+        yield
+
+
+def _wire(
+    settings: Settings,
+    repo: Repository,
+    store: BlobStore,
+    cache: TieredCache,
+    renderer: Renderer,
+    secret: bytes,
+    metrics: Metrics,
+) -> Services:
+    limits = Limits(
+        settings.max_pixels, settings.max_side, settings.max_frames, settings.max_total_pixels
+    )
+    policy = ViewPolicy(
+        named_sizes=settings.named_sizes,
+        width_ladder=settings.width_ladder,
+        default_quality=settings.default_quality,
+        quality_step=settings.quality_step,
+        max_side=settings.max_side,
+    )
+    options = RenderOptions(avif_effort=settings.avif_effort)
+    return Services(
+        settings=settings,
+        repo=repo,
+        blobs=store,
+        cache=cache,
+        renderer=renderer,
+        ingest=IngestService(repo, store, secret, limits),
+        variants=VariantService(store, cache, repo, renderer, options, metrics),
+        policy=policy,
+    )
+
+
+def _scheme(url: str) -> str:
+    return url.split(":", 1)[0]
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"}, headers=NO_STORE)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    checks = {
+        "database": services.repo.ping(),
+        "blobs": services.blobs.ping(),
+        "cache": services.cache.ping(),
+    }
+    results = await asyncio.gather(
+        *(asyncio.wait_for(check, 2.0) for check in checks.values()), return_exceptions=True
+    )
+    report = {name: _check_result(result) for name, result in zip(checks, results, strict=True)}
+    ready = all(value == "ok" for value in report.values())
+    return json_response(
+        {"status": "ready" if ready else "unavailable", "checks": report},
+        status=200 if ready else 503,
+        headers=NO_STORE,
+    )
+
+
+def _check_result(result: object) -> str:
+    if isinstance(result, EnlargerError):
+        return result.message
+    if isinstance(result, BaseException):
+        return f"failed: {type(result).__name__}"
+    return "ok"
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, content_type="text/plain", charset="utf-8", headers=NO_STORE)

@@ -1,0 +1,200 @@
+"""The ``enlarger`` command. Every subcommand reads the same settings as ``serve``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from db import Repository
+from db.factory import open_repository
+from enlarger import ids
+from enlarger.errors import ConfigurationError, EnlargerError
+from enlarger.settings import Settings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(f"enlarger: {exc.message}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        result: int = args.handler(settings, args)
+    except EnlargerError as exc:
+        print(f"enlarger: {exc.message}", file=sys.stderr)
+        return 1
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="enlarger", description="Image host and image proxy.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.set_defaults(handler=_serve)
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(handler=_migrate)
+    users = commands.add_parser("users", help="manage users").add_subparsers(required=True)
+    create_user = users.add_parser("create", help="create a user")
+    create_user.add_argument("name")
+    create_user.set_defaults(handler=_create_user)
+    _key_commands(commands)
+    return parser
+
+
+def _key_commands(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(required=True)
+    create = keys.add_parser("create", help="create an API key for a user (printed once)")
+    create.add_argument("name")
+    create.add_argument("--label", default="")
+    create.set_defaults(handler=_create_key)
+    listing = keys.add_parser("list", help="list a user's API keys (never the keys)")
+    listing.add_argument("name")
+    listing.set_defaults(handler=_list_keys)
+    revoke = keys.add_parser("revoke", help="revoke an API key by its id")
+    revoke.add_argument("key_id", type=int)
+    revoke.set_defaults(handler=_revoke_key)
+
+
+def _with_repo(settings: Settings, work: Callable[[Repository], Awaitable[int]]) -> int:
+    async def run() -> int:
+        repo = await open_repository(settings.resolved_database_url)
+        try:
+            await repo.migrate()
+            return await work(repo)
+        finally:
+            await repo.close()
+
+    return asyncio.run(run())
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(repo: Repository) -> int:
+        print(f"schema version {await repo.schema_version()}")
+        return 0
+
+    return _with_repo(settings, work)
+
+
+def _create_user(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(repo: Repository) -> int:
+        user = await repo.create_user(args.name)
+        print(f"created user {user.username} (id {user.id})")
+        return 0
+
+    return _with_repo(settings, work)
+
+
+async def _user(repo: Repository, name: str) -> Any:
+    user = await repo.get_user(name)
+    if user is None:
+        raise EnlargerError(f"no user named {name!r}: create it with 'enlarger users create'")
+    return user
+
+
+def _create_key(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(repo: Repository) -> int:
+        user = await _user(repo, args.name)
+        key = ids.new_api_key()
+        record = await repo.create_api_key(user.id, ids.hash_api_key(key), args.label)
+        print(f"API key {record.id} for {user.username}; it is shown only this once:")
+        print(key)
+        return 0
+
+    return _with_repo(settings, work)
+
+
+def _list_keys(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(repo: Repository) -> int:
+        user = await _user(repo, args.name)
+        for key in await repo.list_api_keys(user.id):
+            state = "revoked" if key.revoked_at else "active"
+            used = key.last_used_at.isoformat() if key.last_used_at else "never"
+            print(
+                f"{key.id}\t{state}\t{key.label or '-'}\tcreated {key.created_at:%Y-%m-%d}"
+                f"\tlast used {used}"
+            )
+        return 0
+
+    return _with_repo(settings, work)
+
+
+def _revoke_key(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(repo: Repository) -> int:
+        if not await repo.revoke_api_key(args.key_id):
+            print(f"enlarger: no active API key with id {args.key_id}", file=sys.stderr)
+            return 1
+        print(f"revoked API key {args.key_id}")
+        return 0
+
+    return _with_repo(settings, work)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        print("enlarger: --workers must be at least 1", file=sys.stderr)
+        return 2
+    _with_repo(settings, lambda repo: _noop())  # migrate once, before any worker starts
+    if args.workers == 1:
+        _run_worker(settings, args.host, args.port, reuse_port=False)
+        return 0
+    return _supervise(settings, args.host, args.port, args.workers)
+
+
+async def _noop() -> int:
+    return 0
+
+
+def _run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
+    from enlarger.app import build_app
+
+    logging.basicConfig(level=settings.log_level.upper())
+    web.run_app(
+        build_app(settings),
+        host=host,
+        port=port,
+        reuse_port=reuse_port,
+        access_log=None,
+        print=lambda message: print(message, flush=True) if not reuse_port else None,
+    )
+
+
+def _supervise(settings: Settings, host: str, port: int, workers: int) -> int:
+    """N processes on one port (SO_REUSEPORT; the kernel spreads connections)."""
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(target=_run_worker, args=(settings, host, port, True), daemon=False)
+        for _ in range(workers)
+    ]
+    for child in children:
+        child.start()
+    print(f"enlarger: {workers} workers on http://{host}:{port} (Ctrl+C to stop)", flush=True)
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.is_alive() and child.pid:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        child.join()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""The long-lived services of one application, reached by routes through a typed AppKey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from cache.tiered import TieredCache
+from db import Repository
+from enlarger.blobs import BlobStore
+from enlarger.settings import Settings
+from ingest.service import IngestService
+from proxy.renderer import Renderer
+from proxy.service import VariantService
+from proxy.spec import ViewPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    repo: Repository
+    blobs: BlobStore
+    cache: TieredCache
+    renderer: Renderer
+    ingest: IngestService
+    variants: VariantService
+    policy: ViewPolicy
+
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+
+
+def base_url(request: web.Request) -> str:
+    """``ENLARGER_PUBLIC_URL`` when set, else the scheme and host the request came in on."""
+    configured = request.app[SETTINGS].public_url
+    return configured or f"{request.scheme}://{request.host}"

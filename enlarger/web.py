@@ -1,0 +1,86 @@
+"""HTTP plumbing shared by every route: JSON answers, the error middleware, request metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from enlarger.errors import EnlargerError
+from enlarger.metrics import Metrics
+
+log = logging.getLogger("enlarger.web")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+NO_STORE = {"Cache-Control": "no-store"}
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+def error_response(exc: EnlargerError) -> web.Response:
+    return json_response(exc.to_dict(), status=exc.status, headers={**NO_STORE, **exc.headers})
+
+
+def _http_error(exc: web.HTTPException) -> web.Response:
+    phrase = HTTPStatus(exc.status).phrase
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    messages = {404: "no such path", 405: f"{request_method_hint(exc)} is not allowed here"}
+    body = {"error": {"code": code, "message": messages.get(exc.status, phrase.lower())}}
+    headers = {**NO_STORE}
+    if "Allow" in exc.headers:
+        headers["Allow"] = exc.headers["Allow"]
+    return json_response(body, status=exc.status, headers=headers)
+
+
+def request_method_hint(exc: web.HTTPException) -> str:
+    return getattr(exc, "method", "this method")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every 4xx/5xx leaves as ``{"error": {"code", "message", …}}``; never a stack trace."""
+    try:
+        return await handler(request)
+    except EnlargerError as exc:
+        if exc.status >= 500:
+            log.warning("%s %s -> %s %s", request.method, request.path, exc.status, exc.code)
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _http_error(exc)
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return json_response(
+            {"error": {"code": "internal_error", "message": "something went wrong on our side"}},
+            status=500,
+            headers=NO_STORE,
+        )
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    start = time.perf_counter()
+    response = await handler(request)
+    route = _route_name(request)
+    metrics = request.app[METRICS]
+    metrics.requests.labels(route=route, method=request.method, status=response.status).inc()
+    metrics.request_seconds.labels(route=route).observe(time.perf_counter() - start)
+    return response
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"

@@ -1,0 +1,1 @@
+"""Upload route, validation and the ingest service."""

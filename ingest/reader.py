@@ -1,0 +1,105 @@
+"""Reading an upload body: multipart (one ``file`` part) or the raw image as the body.
+
+A hard byte cap while reading, SHA-256 while reading, compressed bodies refused, and the whole
+read time-limited. Nothing touches a disk or a database here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import BodyPartReader, web
+
+from enlarger.errors import (
+    BadRequest,
+    MissingFile,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UploadTimeout,
+)
+
+CHUNK = 256 * 1024
+_MULTIPART_SLACK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    data: bytes
+    sha256: str
+    filename: str | None
+
+
+async def read_upload(request: web.Request, max_bytes: int, time_limit: float) -> Upload:
+    _refuse_encoded(request)
+    declared = request.content_length
+    if declared is not None and declared > max_bytes + _MULTIPART_SLACK:
+        raise _too_large(max_bytes)
+    try:
+        async with asyncio.timeout(time_limit):
+            if request.content_type == "multipart/form-data":
+                return await _read_multipart(request, max_bytes)
+            if request.content_type == "application/x-www-form-urlencoded":
+                raise MissingFile(
+                    "send multipart/form-data with a 'file' part, or the image bytes as the body",
+                    parameter="file",
+                )
+            return await _collect(request.content.iter_chunked(CHUNK), max_bytes, None)
+    except TimeoutError:
+        raise UploadTimeout(f"the upload did not finish within {time_limit:g} s") from None
+
+
+def _refuse_encoded(request: web.Request) -> None:
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            "compressed request bodies are refused; send the image bytes as they are",
+            content_encoding=encoding,
+        )
+
+
+async def _read_multipart(request: web.Request, max_bytes: int) -> Upload:
+    reader = await request.multipart()
+    upload: Upload | None = None
+    async for part in reader:
+        if not isinstance(part, BodyPartReader) or part.name != "file":
+            continue
+        if upload is not None:
+            raise BadRequest("send exactly one 'file' part", parameter="file")
+        upload = await _collect(_part_chunks(part), max_bytes, part.filename)
+    if upload is None:
+        raise MissingFile("the multipart body has no 'file' part", parameter="file")
+    return upload
+
+
+async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(CHUNK):
+        yield chunk
+
+
+async def _collect(chunks: AsyncIterator[bytes], max_bytes: int, filename: str | None) -> Upload:
+    digest = hashlib.sha256()
+    buffer = bytearray()
+    async for chunk in chunks:
+        if len(buffer) + len(chunk) > max_bytes:
+            raise _too_large(max_bytes)
+        digest.update(chunk)
+        buffer += chunk
+    if not buffer:
+        raise MissingFile("the upload is empty", parameter="file")
+    return Upload(data=bytes(buffer), sha256=digest.hexdigest(), filename=_clean(filename))
+
+
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"uploads are limited to {max_bytes} bytes", limit="max_upload_bytes", maximum=max_bytes
+    )
+
+
+def _clean(filename: str | None) -> str | None:
+    if not filename:
+        return None
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in name if ch.isprintable())[:255] or None

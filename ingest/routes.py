@@ -1,0 +1,115 @@
+"""The image API: upload, metadata, the caller's list, and the limits in force."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from db import Image
+from enlarger.auth import optional_user, required_user
+from enlarger.context import SERVICES, base_url
+from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
+from enlarger.web import NO_STORE, json_response
+from ingest.reader import read_upload
+from ingest.sniff import ACCEPTED
+from proxy.spec import ALLOWED_PARAMETERS, OUTPUT_FORMATS, SIZE_NAMES
+
+
+def image_body(image: Image, base: str) -> dict[str, Any]:
+    url = f"{base}/i/{image.id}"
+    return {
+        "id": image.id,
+        "url": url,
+        "width": image.width,
+        "height": image.height,
+        "format": image.format,
+        "bytes": image.bytes,
+        "frames": image.frames,
+        "created_at": image.created_at.isoformat(),
+        "sizes": {name: f"{url}?size={name}" for name in SIZE_NAMES},
+    }
+
+
+async def upload(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    settings = services.settings
+    user = await optional_user(request, services.repo)
+    if user is None and not settings.allow_anonymous_uploads:
+        raise Unauthorized("anonymous uploads are off: send 'Authorization: Bearer <api key>'")
+    body = await read_upload(request, settings.max_upload_bytes, settings.upload_timeout_seconds)
+    result = await services.ingest.ingest(body, user)
+    answer = image_body(result.image, base_url(request))
+    answer["deduplicated"] = result.deduplicated
+    headers = {"Location": f"/i/{result.image.id}", **NO_STORE}
+    return json_response(answer, status=201, headers=headers)
+
+
+async def metadata(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    image = await services.repo.get_image(request.match_info["id"])
+    if image is None:
+        raise ImageNotFound("no image with this id", id=request.match_info["id"][:64])
+    return json_response(image_body(image, base_url(request)), headers=NO_STORE)
+
+
+async def my_images(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    user = await required_user(request, services.repo)
+    limit = _bounded_int(request, "limit", 100, 1, 1000)
+    offset = _bounded_int(request, "offset", 0, 0, 10_000_000)
+    rows = await services.repo.list_user_images(user.id, limit=limit, offset=offset)
+    base = base_url(request)
+    items = [
+        {
+            **image_body(row.image, base),
+            "uploaded_at": row.uploaded_at.isoformat(),
+            "filename": row.filename,
+        }
+        for row in rows
+    ]
+    body = {"user": user.username, "images": items, "limit": limit, "offset": offset}
+    return json_response(body, headers=NO_STORE)
+
+
+def _bounded_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidParameter(f"{name} must be between {low} and {high}", parameter=name)
+    return int(raw)
+
+
+async def limits(request: web.Request) -> web.Response:
+    settings = request.app[SERVICES].settings
+    policy = request.app[SERVICES].policy
+    body = {
+        "max_upload_bytes": settings.max_upload_bytes,
+        "upload_timeout_seconds": settings.upload_timeout_seconds,
+        "max_pixels": settings.max_pixels,
+        "max_side": settings.max_side,
+        "max_frames": settings.max_frames,
+        "max_total_pixels": settings.max_total_pixels,
+        "accepted_formats": list(ACCEPTED),
+        "output_formats": list(OUTPUT_FORMATS),
+        "parameters": list(ALLOWED_PARAMETERS),
+        "sizes": dict(policy.named_sizes),
+        "width_ladder": list(policy.width_ladder),
+        "quality": {
+            "default": policy.default_quality,
+            "step": policy.quality_step,
+            "min": 1,
+            "max": 100,
+        },
+        "render_timeout_seconds": settings.render_timeout_seconds,
+        "anonymous_uploads": settings.allow_anonymous_uploads,
+    }
+    return json_response(body)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/v1/images", upload)
+    app.router.add_get("/v1/images/{id}", metadata)
+    app.router.add_get("/v1/me/images", my_images)
+    app.router.add_get("/v1/limits", limits)

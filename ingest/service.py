@@ -1,0 +1,62 @@
+"""The ingest service: dedup on the content hash, validate, store the blob, then the row."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from db import Image, Repository, User
+from enlarger import ids
+from enlarger.blobs import BlobStore
+from ingest.probe import Limits, inspect
+from ingest.reader import Upload
+from ingest.sniff import sniff
+from proxy.pipeline import MIME_TYPES
+
+_ORIGINAL_MIME = {**MIME_TYPES, "heic": "image/heic", "tiff": "image/tiff"}
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    image: Image
+    deduplicated: bool
+
+
+class IngestService:
+    def __init__(self, repo: Repository, blobs: BlobStore, secret: bytes, limits: Limits) -> None:
+        self._repo = repo
+        self._blobs = blobs
+        self._secret = secret
+        self._limits = limits
+
+    async def ingest(self, upload: Upload, user: User | None) -> Ingested:
+        """Known bytes answer at once; new bytes are sniffed and header-checked before anything
+        is stored. The blob is written before the row, so a row never points at a missing
+        blob (a crash leaves at most an orphan blob, which the next identical upload reuses)."""
+        existing = await self._repo.get_image_by_sha256(upload.sha256)
+        if existing is not None:
+            await self._link(user, existing, upload)
+            return Ingested(existing, deduplicated=True)
+        fmt = sniff(upload.data[:4096])
+        info = await asyncio.to_thread(inspect, upload.data, fmt, self._limits)
+        image = Image(
+            id=ids.public_id(self._secret, upload.sha256),
+            sha256=upload.sha256,
+            format=fmt,
+            width=info.width,
+            height=info.height,
+            frames=info.frames,
+            bytes=len(upload.data),
+            created_at=datetime.now(UTC),
+        )
+        await self._blobs.put(ids.original_key(image.id), upload.data, _ORIGINAL_MIME[fmt])
+        inserted = await self._repo.insert_image(image)
+        if not inserted:  # the same bytes won a race against us
+            image = await self._repo.get_image_by_sha256(upload.sha256) or image
+        await self._link(user, image, upload)
+        return Ingested(image, deduplicated=not inserted)
+
+    async def _link(self, user: User | None, image: Image, upload: Upload) -> None:
+        if user is not None:
+            await self._repo.link_user_image(user.id, image.id, upload.filename)

@@ -1,0 +1,1 @@
+"""The view route, query → canonical spec, render pipeline, bounded renderer, variant service."""

@@ -1,0 +1,52 @@
+"""``GET``/``HEAD /i/<id>``: parse, call the variant service, build the response."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from enlarger import ids
+from enlarger.context import SERVICES
+from enlarger.errors import ImageNotFound
+from proxy.service import etag_for
+from proxy.spec import parse_spec
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+async def view(request: web.Request) -> web.Response:
+    start = time.perf_counter()
+    services = request.app[SERVICES]
+    image_id = request.match_info["id"]
+    if not ids.is_public_id(image_id):
+        raise ImageNotFound("no image with this id", id=image_id[:64])
+    spec = parse_spec(list(request.query.items()), services.policy)
+    etag = etag_for(image_id, spec)
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
+    if _etag_matches(request.headers.get("If-None-Match"), etag):
+        headers["Server-Timing"] = _timing("etag", start, None)
+        return web.Response(status=304, headers=headers)
+    served = await services.variants.get(image_id, spec)
+    headers["Server-Timing"] = _timing(served.tier, start, served.render_seconds)
+    return web.Response(body=served.data, content_type=served.content_type, headers=headers)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """Weak comparison, as RFC 9110 asks for If-None-Match."""
+    if not header:
+        return False
+    candidates = (tag.strip().removeprefix("W/") for tag in header.split(","))
+    return any(tag in ("*", etag) for tag in candidates)
+
+
+def _timing(tier: str, start: float, render_seconds: float | None) -> str:
+    parts = [f'tier;desc="{tier}"']
+    if render_seconds is not None:
+        parts.append(f"render;dur={render_seconds * 1000:.1f}")
+    parts.append(f"total;dur={(time.perf_counter() - start) * 1000:.1f}")
+    return ", ".join(parts)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/i/{id}", view)

@@ -1,0 +1,147 @@
+"""End-to-end fixtures: the whole application over real HTTP on loopback, twice — on the embedded
+defaults (SQLite, filesystem, in-process LRU) and on PostgreSQL + Redis + an S3-compatible server.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import pyvips
+from aiohttp import FormData, web
+from aiohttp.test_utils import TestClient
+
+from db import User
+from enlarger import ids
+from enlarger.app import build_app
+from enlarger.context import SERVICES, Services
+from enlarger.settings import Settings
+
+BACKENDS = ("embedded", "services")
+
+
+@dataclass
+class Stack:
+    """A running application and the settings it was built from."""
+
+    client: TestClient[Any, web.Application]
+    settings: Settings
+    kind: str
+
+    @property
+    def services(self) -> Services:
+        return self.client.app[SERVICES]
+
+    async def upload(
+        self, data: bytes, token: str | None = None, filename: str = "photo.jpg"
+    ) -> Any:
+        form = FormData()
+        form.add_field("file", io.BytesIO(data), filename=filename)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return await self.client.post("/v1/images", data=form, headers=headers)
+
+    async def user_with_key(self, name: str) -> tuple[User, str]:
+        repo = self.services.repo
+        user = await repo.create_user(name)
+        key = ids.new_api_key()
+        await repo.create_api_key(user.id, ids.hash_api_key(key), "test")
+        return user, key
+
+    def count_originals(self) -> int:
+        return len(_blob_names(self.settings, "originals/"))
+
+    def count_variants(self) -> int:
+        return len(_blob_names(self.settings, "variants/"))
+
+
+def _blob_names(settings: Settings, prefix: str) -> list[str]:
+    url = settings.resolved_blob_url
+    if url.startswith("file://"):
+        root = Path(url[len("file://") :]) / prefix
+        return [str(p) for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    bucket, _, base = url[len("s3://") :].partition("/")
+    client = boto3.client("s3", endpoint_url=settings.s3_endpoint_url)
+    full = f"{base.rstrip('/')}/{prefix}" if base else prefix
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=full)
+    return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for one backend family; the data dir is fresh for every test."""
+    base = {"data_dir": tmp_path / "data", "render_threads": 2}
+    if request.param == "embedded":
+        return Settings(**base)  # type: ignore[arg-type]
+    pg_url = request.getfixturevalue("pg_url")
+    redis_url = request.getfixturevalue("redis_url")
+    s3_url = request.getfixturevalue("s3_bucket_url")
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return Settings(  # type: ignore[arg-type]
+        **base,
+        database_url=pg_url,
+        redis_url=redis_url,
+        blob_url=s3_url,
+        s3_endpoint_url=endpoint,
+    )
+
+
+StackFactory = Callable[..., Awaitable[Stack]]
+
+
+@pytest.fixture
+async def make_stack(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, web.Application]]],
+) -> StackFactory:
+    """Build an application (several may share one set of backends)."""
+
+    async def make(settings: Settings, **overrides: Any) -> Stack:
+        final = settings.model_copy(update=overrides) if overrides else settings
+        client = await aiohttp_client(build_app(final))
+        kind = "services" if final.redis_url else "embedded"
+        return Stack(client=client, settings=final, kind=kind)
+
+    return make
+
+
+@pytest.fixture
+async def stack(backend_settings: Settings, make_stack: StackFactory) -> AsyncIterator[Stack]:
+    yield await make_stack(backend_settings)
+
+
+def make_jpeg(width: int = 600, height: int = 400, orientation: int = 1, seed: int = 0) -> bytes:
+    """A JPEG whose top-left quarter is red and the rest a gradient: orientation shows."""
+    image = pyvips.Image.xyz(width, height)
+    gradient = (image[0] * 255 / max(1, width - 1)).cast("uchar")
+    green = (image[1] * 255 / max(1, height - 1)).cast("uchar")
+    blue = gradient.new_from_image(seed % 256)
+    rgb = gradient.bandjoin([green, blue]).copy(interpretation="srgb")
+    marker = rgb.new_from_image([255, 0, 0]).crop(0, 0, width // 4, height // 4)
+    rgb = rgb.insert(marker, 0, 0).copy()
+    rgb.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+    data: bytes = rgb.jpegsave_buffer(Q=90)
+    return data
+
+
+def decode(data: bytes) -> pyvips.Image:
+    return pyvips.Image.new_from_buffer(data, "")
+
+
+def red_corner(image: pyvips.Image) -> str:
+    """Which corner of a decoded image holds the red marker."""
+    w, h = image.width, image.height
+    corners = {
+        "top-left": (w // 10, h // 10),
+        "top-right": (w - 1 - w // 10, h // 10),
+        "bottom-left": (w // 10, h - 1 - h // 10),
+        "bottom-right": (w - 1 - w // 10, h - 1 - h // 10),
+    }
+    for name, (x, y) in corners.items():
+        r, g, b = image(x, y)[:3]
+        if r > 200 and g < 80 and b < 80:
+            return name
+    return "none"

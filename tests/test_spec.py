@@ -1,0 +1,74 @@
+"""Query parsing: canonical keys, the ladder, and never anything but a spec or a 400."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from enlarger.errors import EnlargerError
+from enlarger.settings import Settings
+from proxy.spec import ViewPolicy, parse_spec, snap_width
+
+DEFAULTS = Settings()
+POLICY = ViewPolicy(
+    named_sizes=DEFAULTS.named_sizes,
+    width_ladder=DEFAULTS.width_ladder,
+    default_quality=DEFAULTS.default_quality,
+    quality_step=DEFAULTS.quality_step,
+    max_side=DEFAULTS.max_side,
+)
+
+
+def test_no_parameters_is_large() -> None:
+    assert parse_spec([], POLICY) == parse_spec([("size", "large")], POLICY)
+    assert parse_spec([], POLICY).key == "p1.b1600.q80.same"
+
+
+def test_equivalent_queries_share_a_key() -> None:
+    a = parse_spec([("w", "633"), ("q", "81")], POLICY)
+    b = parse_spec([("q", "79"), ("w", "640")], POLICY)
+    assert a.key == b.key == "p1.w640.q80.same"
+    assert parse_spec([("fmt", "jpg")], POLICY).key == parse_spec([("fmt", "JPEG")], POLICY).key
+
+
+def test_snap_width() -> None:
+    ladder = (100, 200, 400)
+    assert [snap_width(w, ladder) for w in (1, 100, 101, 399, 400, 5000)] == [
+        100,
+        100,
+        200,
+        400,
+        400,
+        400,
+    ]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["w", "q", "size", "fmt", "x", "h", ""]), st.text(max_size=12)),
+        max_size=5,
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_any_query_is_a_spec_or_a_400(query: list[tuple[str, str]]) -> None:
+    try:
+        spec = parse_spec(query, POLICY)
+    except EnlargerError as exc:
+        assert exc.status == 400
+        return
+    assert spec.key.startswith("p1.")
+
+
+@given(st.integers(min_value=1, max_value=DEFAULTS.max_side))
+@settings(max_examples=300, deadline=None)
+def test_any_width_lands_on_the_ladder(width: int) -> None:
+    spec = parse_spec([("w", str(width))], POLICY)
+    assert spec.width in DEFAULTS.width_ladder and spec.width >= min(width, 16384)
+
+
+@pytest.mark.parametrize("raw", ["-1", "1.5", "0x10", "\uff11\uff12", " 12", "9999999", ""])
+def test_bad_widths(raw: str) -> None:
+    with pytest.raises(EnlargerError) as caught:
+        parse_spec([("w", raw)], POLICY)
+    assert caught.value.code == "invalid_parameter"
