@@ -36,10 +36,12 @@ def sniff(head: bytes) -> str:
     fmt = _sniff_accepted(head)
     if fmt:
         return fmt
+    detected = _describe_refused(head)
+    what = {"unknown": "the file is not an image", "empty": "the file is empty"}.get(
+        detected, f"{detected.upper()} files are not accepted"
+    )
     raise UnsupportedFormat(
-        f"{_describe_refused(head)} is not an accepted image format",
-        detected=_describe_refused(head),
-        accepted=list(ACCEPTED),
+        f"{what}; send one of: {', '.join(ACCEPTED)}", detected=detected, accepted=list(ACCEPTED)
     )
 
 
@@ -77,8 +79,8 @@ def _describe_refused(head: bytes) -> str:
     if text.startswith((b"<?xml", b"<svg", b"<!doctype svg")) or b"<svg" in text:
         return "svg"
     if not head:
-        return "an empty file"
-    return "this file"
+        return "empty"
+    return "unknown"
 
 
 def check_complete(fmt: str, data: bytes) -> None:

@@ -51,8 +51,8 @@ def test_truncation_is_caught_without_decoding(fmt: str) -> None:
         (b"<svg xmlns=", "svg"),
         (b"<?xml version", "svg"),
         (b"BM6", "bmp"),
-        (b"hello", "this file"),
-        (b"", "an empty file"),
+        (b"hello", "unknown"),
+        (b"", "empty"),
     ],
 )
 def test_refused_formats_are_named(head: bytes, detected: str) -> None:
