@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from enlarger.errors import Overloaded, RenderTimeout
@@ -36,14 +36,16 @@ class Renderer:
         if self._in_flight >= self._capacity:
             raise Overloaded("the render queue is full; try again shortly", retry_after=1)
         self._in_flight += 1
+        loop = asyncio.get_running_loop()
         future = self._pool.submit(_timed, fn, *args)
-        future.add_done_callback(self._release)
+        # The callback runs in the worker thread: hand the release back to the event loop.
+        future.add_done_callback(lambda _done: loop.call_soon_threadsafe(self._release))
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
         except TimeoutError:
             raise RenderTimeout("rendering took too long; try again shortly") from None
 
-    def _release(self, _future: Future[tuple[T, float]]) -> None:
+    def _release(self) -> None:
         self._in_flight -= 1
 
     def close(self) -> None:
