@@ -107,7 +107,9 @@ def _wire(
         quality_step=settings.quality_step,
         max_side=settings.max_side,
     )
-    options = RenderOptions(avif_effort=settings.avif_effort)
+    options = RenderOptions(
+        avif_effort=settings.avif_effort, avif_max_pixels=settings.avif_max_pixels
+    )
     return Services(
         settings=settings,
         repo=repo,

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     render_queue: Annotated[int, Field(ge=0)] = 32
     render_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     avif_effort: Annotated[int, Field(ge=0, le=9)] = 2
+    avif_max_pixels: Positive = 16_000_000
     default_quality: Annotated[int, Field(ge=1, le=100)] = 80
     quality_step: Annotated[int, Field(ge=1, le=50)] = 5
     size_small: Positive = 320

@@ -13,7 +13,7 @@ from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
 from enlarger.web import NO_STORE, json_response
 from ingest.reader import read_upload
 from ingest.sniff import ACCEPTED
-from proxy.spec import ALLOWED_PARAMETERS, OUTPUT_FORMATS, SIZE_NAMES
+from proxy.spec import OUTPUT_FORMATS, SIZE_NAMES, describe
 
 
 def image_body(image: Image, base: str) -> dict[str, Any]:
@@ -93,7 +93,7 @@ async def limits(request: web.Request) -> web.Response:
         "max_total_pixels": settings.max_total_pixels,
         "accepted_formats": list(ACCEPTED),
         "output_formats": list(OUTPUT_FORMATS),
-        "parameters": list(ALLOWED_PARAMETERS),
+        "parameters": describe(policy),
         "sizes": dict(policy.named_sizes),
         "width_ladder": list(policy.width_ladder),
         "quality": {

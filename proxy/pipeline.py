@@ -1,53 +1,47 @@
 """The render pipeline: an ordered tuple of small synchronous steps over pyvips images.
 
 Pure libvips, no aiohttp, no I/O: the bounded renderer runs :func:`render` in a worker thread.
-A step takes the :class:`Canvas` and returns it; adding an edit (crop, filter…) is one function
-here and one line in ``STEPS``.
+A step takes the :class:`Canvas` and returns it; adding an edit (a filter, a watermark…) is one
+function here and one line in ``STEPS``. Geometric steps run per frame on animations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyvips
 
-from enlarger.errors import InvalidImage
+from proxy import formats
 from proxy.colour import needs_srgb_conversion
+from proxy.geometry import Plan, plan
+from proxy.source import Source, load, open_source
 from proxy.spec import VariantSpec
 
-# libvips' largest coordinate: "no bound on this side" for thumbnail().
-_UNBOUNDED = 10_000_000
-_ANIMATED_OUTPUTS = ("gif", "webp")
-_ALPHA_OUTPUTS = ("png", "webp", "avif", "gif")
-# What "same format" means per source: formats browsers cannot show become JPEG (PNG if alpha).
-_SAME_FORMAT = {"jpeg": "jpeg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif"}
-
-MIME_TYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "avif": "image/avif",
-    "gif": "image/gif",
-}
+MIME_TYPES = formats.MIME_TYPES
 
 
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
     avif_effort: int = 2
-    background: tuple[float, float, float] = (255.0, 255.0, 255.0)
+    avif_max_pixels: int = 16_000_000
 
 
 @dataclass(slots=True)
 class Canvas:
-    source: bytes
-    source_format: str
     spec: VariantSpec
     options: RenderOptions
+    source: Source
+    plan: Plan
+    output_format: str
     image: pyvips.Image | None = None
-    output_format: str = ""
     data: bytes = b""
-    meta: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def img(self) -> pyvips.Image:
+        if self.image is None:
+            raise RuntimeError("pipeline step before load")
+        return self.image
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,87 +56,43 @@ class Rendered:
 Step = Callable[[Canvas], Canvas]
 
 
-def choose_format(canvas: Canvas) -> Canvas:
-    """Resolve "same" before loading, so the loader knows whether to keep every frame."""
-    if canvas.spec.format != "same":
-        canvas.output_format = canvas.spec.format
-    else:
-        canvas.output_format = _SAME_FORMAT.get(canvas.source_format, "jpeg")
+def _per_frame(canvas: Canvas, operation: Callable[[pyvips.Image], pyvips.Image]) -> Canvas:
+    """Apply a geometric operation to every frame of an animation (or to the one image)."""
+    image = canvas.img
+    pages = int(image.get("n-pages")) if image.get_typeof("n-pages") else 1
+    page_height = int(image.get("page-height")) if image.get_typeof("page-height") else 0
+    if pages <= 1 or page_height <= 0 or image.height != pages * page_height:
+        canvas.image = operation(image)
+        return canvas
+    frames = [
+        operation(image.crop(0, i * page_height, image.width, page_height)) for i in range(pages)
+    ]
+    joined = pyvips.Image.arrayjoin(frames, across=1).copy()
+    joined.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
+    canvas.image = joined
     return canvas
 
 
-def load(canvas: Canvas) -> Canvas:
-    """Decode with shrink-on-load straight to the target size. Rotation and colour come after,
-    on the small image: thumbnail's own auto-rotate and export profile cost 2-3x more on a
-    sequential source, and its profile pass runs even where nothing needs converting."""
-    width, height = _thumbnail_box(canvas.spec)
-    try:
-        if canvas.source_format == "heic":
-            canvas.image = _decode_heic(canvas.source).thumbnail_image(
-                width, height=height, size="down"
-            )
-        else:
-            if _swaps_sides(canvas.source):  # the box applies to the stored, sideways pixels
-                width, height = height, width
-            canvas.image = pyvips.Image.thumbnail_buffer(
-                canvas.source,
-                width,
-                height=height,
-                size="down",
-                no_rotate=True,
-                option_string=_load_options(canvas),
-            )
-    except pyvips.Error as exc:
-        raise InvalidImage(
-            "the image cannot be decoded", reason="undecodable", format=canvas.source_format
-        ) from exc
+def decode(canvas: Canvas) -> Canvas:
+    """Shrink on load to just what the later steps need (never below the final size)."""
+    animated = canvas.source.animated and canvas.output_format in formats.ANIMATED_OUTPUTS
+    canvas.image = load(canvas.source, canvas.plan.load_scale, all_frames=animated)
     return canvas
 
 
-def _swaps_sides(source: bytes) -> bool:
-    """EXIF orientations 5-8 turn the image a quarter: a header read (~1 ms) tells."""
-    header = pyvips.Image.new_from_buffer(source, "", access="sequential")
-    return header.get_typeof("orientation") != 0 and int(header.get("orientation")) in (5, 6, 7, 8)
-
-
-def _thumbnail_box(spec: VariantSpec) -> tuple[int, int]:
-    if spec.width is not None:
-        return spec.width, _UNBOUNDED
-    if spec.box is not None:
-        return spec.box, spec.box
-    return _UNBOUNDED, _UNBOUNDED
-
-
-def _load_options(canvas: Canvas) -> str:
-    options = "fail_on=error"
-    animated = (
-        canvas.source_format in _ANIMATED_OUTPUTS and canvas.output_format in _ANIMATED_OUTPUTS
-    )
-    return options + (",n=-1" if animated else "")
-
-
-def _decode_heic(source: bytes) -> pyvips.Image:
-    """pyvips-binary's libheif has no HEVC decoder: decode with pillow-heif (libde265)."""
-    import pillow_heif
-
-    try:
-        heif = pillow_heif.open_heif(source, convert_hdr_to_8bit=True)
-        pixels = heif.data
-    except (ValueError, RuntimeError) as exc:
-        raise InvalidImage("the HEIC image cannot be decoded", reason="undecodable") from exc
-    bands = len(heif.mode)
-    image = pyvips.Image.new_from_memory(pixels, heif.stride // bands, heif.size[1], bands, "uchar")
-    image = image.crop(0, 0, heif.size[0], heif.size[1]) if image.width != heif.size[0] else image
-    image = image.copy(interpretation="srgb")
-    icc = heif.info.get("icc_profile")
-    if icc:
-        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", bytes(icc))
-    return image
+def materialize(canvas: Canvas) -> Canvas:
+    """Decoding is sequential (top to bottom, low memory). Rotation, vertical flips and smart
+    crops read out of order: give those the decoded, already shrunk image in memory."""
+    spec = canvas.spec
+    random_access = spec.rotate or spec.flip or spec.gravity in ("attention", "entropy")
+    if random_access:
+        canvas.image = canvas.img.copy_memory()
+    return canvas
 
 
 def autorotate(canvas: Canvas) -> Canvas:
     """Apply the EXIF orientation (all eight), from memory: the image is small by now."""
-    image = _image(canvas)
+    image = canvas.img
     if image.get_typeof("orientation") and int(image.get("orientation")) not in (0, 1):
         canvas.image = image.copy_memory().autorot()
     return canvas
@@ -150,7 +100,7 @@ def autorotate(canvas: Canvas) -> Canvas:
 
 def to_srgb(canvas: Canvas) -> Canvas:
     """Convert wide-gamut and grey profiles to sRGB, so that stripping the profile is safe."""
-    image = _image(canvas)
+    image = canvas.img
     profile = image.get("icc-profile-data") if image.get_typeof("icc-profile-data") else None
     if needs_srgb_conversion(profile):
         try:
@@ -160,66 +110,152 @@ def to_srgb(canvas: Canvas) -> Canvas:
     return canvas
 
 
-def flatten(canvas: Canvas) -> Canvas:
-    """Formats without alpha get the image composed over the background colour."""
-    image = _image(canvas)
-    if image.hasalpha() and canvas.output_format not in _ALPHA_OUTPUTS:
-        canvas.image = image.flatten(background=list(canvas.options.background))
+def to_8bit(canvas: Canvas) -> Canvas:
+    image = canvas.img
+    if image.format != "uchar" or image.interpretation not in ("srgb", "b-w"):
+        canvas.image = image.colourspace("srgb").cast("uchar")
     return canvas
 
 
-def to_8bit(canvas: Canvas) -> Canvas:
-    image = _image(canvas)
-    if image.format != "uchar":
-        canvas.image = image.colourspace("srgb").cast("uchar")
+def crop(canvas: Canvas) -> Canvas:
+    """The crop rectangle is in upright source pixels: scale it to the loaded image."""
+    x, y, w, h = canvas.plan.region
+    if (x, y, w, h) == (0, 0, canvas.source.width, canvas.source.height):
+        return canvas
+    sx = canvas.img.width / canvas.source.width
+
+    def cut(frame: pyvips.Image) -> pyvips.Image:
+        sy = frame.height / canvas.source.height
+        left, top = min(frame.width - 1, round(x * sx)), min(frame.height - 1, round(y * sy))
+        width = max(1, min(frame.width - left, round(w * sx)))
+        height = max(1, min(frame.height - top, round(h * sy)))
+        return frame.crop(left, top, width, height)
+
+    return _per_frame(canvas, cut)
+
+
+def rotate(canvas: Canvas) -> Canvas:
+    angle = {90: "d90", 180: "d180", 270: "d270"}.get(canvas.spec.rotate)
+    return _per_frame(canvas, lambda frame: frame.rot(angle)) if angle else canvas
+
+
+def mirror(canvas: Canvas) -> Canvas:
+    if canvas.spec.flip:
+        canvas = _per_frame(canvas, lambda frame: frame.flip("vertical"))
+    if canvas.spec.flop:
+        canvas = _per_frame(canvas, lambda frame: frame.flip("horizontal"))
+    return canvas
+
+
+def resize(canvas: Canvas) -> Canvas:
+    """To the final size (scale) or to the size before a cover crop or a pad."""
+    if canvas.plan.mode == "scale":
+        width, height = canvas.plan.width, canvas.plan.height
+    else:
+        width, height = canvas.plan.scaled_size
+
+    def scale(frame: pyvips.Image) -> pyvips.Image:
+        if (frame.width, frame.height) == (width, height):
+            return frame
+        return frame.resize(width / frame.width, vscale=height / frame.height)
+
+    return _per_frame(canvas, scale)
+
+
+def cover_or_pad(canvas: Canvas) -> Canvas:
+    spec, target = canvas.spec, (canvas.plan.width, canvas.plan.height)
+    if canvas.plan.mode == "cover":
+        if spec.gravity in ("attention", "entropy"):
+            return _per_frame(canvas, lambda f: f.smartcrop(*target, interesting=spec.gravity))
+        return _per_frame(canvas, lambda f: f.gravity(spec.gravity, *target))
+    if canvas.plan.mode == "pad":
+        return _per_frame(canvas, lambda f: _pad(f, canvas, target))
+    return canvas
+
+
+def _pad(frame: pyvips.Image, canvas: Canvas, target: tuple[int, int]) -> pyvips.Image:
+    background = list(canvas.spec.background)
+    wants_alpha = background[3] < 255 and canvas.output_format in formats.ALPHA_OUTPUTS
+    if wants_alpha and not frame.hasalpha():
+        frame = frame.bandjoin(255)
+    if not frame.hasalpha():
+        background = background[: frame.bands] if frame.bands < 3 else background[:3]
+    return frame.gravity(canvas.spec.gravity, *target, extend="background", background=background)
+
+
+def blur(canvas: Canvas) -> Canvas:
+    sigma = canvas.spec.blur
+    return _per_frame(canvas, lambda frame: frame.gaussblur(sigma)) if sigma else canvas
+
+
+def sharpen(canvas: Canvas) -> Canvas:
+    sigma = canvas.spec.sharpen
+    if not sigma:
+        return canvas
+
+    def apply(frame: pyvips.Image) -> pyvips.Image:
+        if not frame.hasalpha():
+            return frame.sharpen(sigma=sigma).colourspace("srgb").cast("uchar")
+        colour = frame.extract_band(0, n=frame.bands - 1).sharpen(sigma=sigma)
+        return colour.colourspace("srgb").cast("uchar").bandjoin(frame[frame.bands - 1])
+
+    return _per_frame(canvas, apply)
+
+
+def flatten(canvas: Canvas) -> Canvas:
+    """Settle "PNG or JPEG"; formats without alpha get the image composed over ``bg``."""
+    image = canvas.img
+    canvas.output_format = formats.settle(canvas.output_format, image.hasalpha())
+    if image.hasalpha() and canvas.output_format not in formats.ALPHA_OUTPUTS:
+        canvas.image = image.flatten(background=list(canvas.spec.background[:3]))
     return canvas
 
 
 def encode(canvas: Canvas) -> Canvas:
     """Encode with every piece of metadata stripped (EXIF, XMP, IPTC, ICC: pixels are sRGB)."""
-    image = _image(canvas)
-    quality = canvas.spec.quality
-    none = pyvips.enums.ForeignKeep.NONE
-    match canvas.output_format:
-        case "jpeg":
-            canvas.data = image.jpegsave_buffer(Q=quality, keep=none, optimize_coding=True)
-        case "png":
-            canvas.data = image.pngsave_buffer(keep=none, compression=6)
-        case "webp":
-            canvas.data = image.webpsave_buffer(Q=quality, keep=none, effort=4)
-        case "avif":
-            canvas.data = image.heifsave_buffer(
-                Q=quality, keep=none, compression="av1", effort=canvas.options.avif_effort
-            )
-        case "gif":
-            canvas.data = image.gifsave_buffer(keep=none)
-        case other:
-            raise ValueError(f"no encoder for {other}")
+    options = canvas.options
+    canvas.data = formats.encode(
+        canvas.img,
+        canvas.output_format,
+        canvas.spec.quality,
+        options.avif_effort,
+        options.avif_max_pixels,
+    )
     return canvas
 
 
-def _image(canvas: Canvas) -> pyvips.Image:
-    if canvas.image is None:
-        raise RuntimeError("pipeline step before load")
-    return canvas.image
+STEPS: tuple[Step, ...] = (
+    decode,
+    materialize,
+    autorotate,
+    to_srgb,
+    to_8bit,
+    crop,
+    rotate,
+    mirror,
+    resize,
+    cover_or_pad,
+    blur,
+    sharpen,
+    flatten,
+    encode,
+)
 
 
-STEPS: tuple[Step, ...] = (choose_format, load, autorotate, to_srgb, flatten, to_8bit, encode)
-
-
-def render(
-    source: bytes, source_format: str, spec: VariantSpec, options: RenderOptions
-) -> Rendered:
-    canvas = Canvas(source=source, source_format=source_format, spec=spec, options=options)
+def render(data: bytes, source_format: str, spec: VariantSpec, options: RenderOptions) -> Rendered:
+    source = open_source(data, source_format)
+    geometry = plan(spec, source.width, source.height)
+    output = formats.choose(spec.format, source_format, source.animated)
+    if (
+        output == "avif"
+        and spec.negotiated
+        and geometry.width * geometry.height > options.avif_max_pixels
+    ):
+        output = "webp"  # negotiated: too large for a bounded AVIF encode, WebP is the next best
+    canvas = Canvas(spec=spec, options=options, source=source, plan=geometry, output_format=output)
     for step in STEPS:
         canvas = step(canvas)
-    image = _image(canvas)
-    frames = int(image.get("n-pages")) if image.get_typeof("n-pages") else 1
+    image = canvas.img
     page_height = int(image.get("page-height")) if image.get_typeof("page-height") else image.height
-    return Rendered(
-        data=canvas.data,
-        format=canvas.output_format,
-        width=image.width,
-        height=page_height,
-        frames=frames,
-    )
+    frames = max(1, image.height // page_height) if page_height else 1
+    return Rendered(canvas.data, canvas.output_format, image.width, page_height, frames)

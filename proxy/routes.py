@@ -21,9 +21,11 @@ async def view(request: web.Request) -> web.Response:
     image_id = request.match_info["id"]
     if not ids.is_public_id(image_id):
         raise ImageNotFound("no image with this id", id=image_id[:64])
-    spec = parse_spec(list(request.query.items()), services.policy)
+    spec = parse_spec(list(request.query.items()), services.policy, request.headers.get("Accept"))
     etag = etag_for(image_id, spec)
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
+    if spec.negotiated:
+        headers["Vary"] = "Accept"
     if _etag_matches(request.headers.get("If-None-Match"), etag):
         headers["Server-Timing"] = _timing("etag", start, None)
         return web.Response(status=304, headers=headers)

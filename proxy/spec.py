@@ -1,25 +1,88 @@
 """Query string → canonical, versioned variant spec.
 
-Unknown and duplicate parameters are refused (400). Widths snap up to a ladder and qualities to
-a step, so that arbitrary values cannot create unbounded variants. The key never contains the raw
-query string.
+Unknown and duplicate parameters are refused (400). Widths and heights snap up to a ladder,
+qualities to a step, blur/sharpen/dpr to half steps, and ``dpr`` is folded into the dimensions, so
+arbitrary values cannot create unbounded variants. The key is made from the parsed values, never
+from the raw query string. Each parameter has a short and a long name (``w``/``width``…).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from enlarger.errors import DuplicateParameter, InvalidParameter, UnknownParameter
+from proxy.params import (
+    as_bool,
+    as_colour,
+    as_crop,
+    as_float,
+    as_integer,
+    colour_key,
+    snap_up,
+)
 
 # Bump when a change to the pipeline changes the pixels of an existing spec: every key (and so
 # every ETag and stored variant name) changes with it.
 PIPELINE_VERSION = 1
 
 SIZE_NAMES = ("small", "medium", "large", "original")
-OUTPUT_FORMATS = ("jpeg", "png", "webp", "avif", "gif")
-ALLOWED_PARAMETERS = ("size", "w", "q", "fmt")
+OUTPUT_FORMATS = ("jpeg", "png", "webp", "avif", "gif", "auto")
+FITS = ("inside", "cover", "fill", "pad")
+GRAVITIES = (
+    "centre",
+    "north",
+    "south",
+    "east",
+    "west",
+    "north-east",
+    "north-west",
+    "south-east",
+    "south-west",
+    "attention",
+    "entropy",
+)
+WHITE = (255, 255, 255, 255)
+LOSSLESS = ("png", "gif")
+
+# canonical name → accepted spellings
+ALIASES = {
+    "w": ("w", "width"),
+    "h": ("h", "height"),
+    "size": ("size",),
+    "q": ("q", "quality"),
+    "fmt": ("fmt", "format", "f"),
+    "fit": ("fit",),
+    "g": ("g", "gravity"),
+    "dpr": ("dpr",),
+    "crop": ("crop",),
+    "rot": ("rot", "rotate"),
+    "flip": ("flip",),
+    "flop": ("flop",),
+    "blur": ("blur",),
+    "sharpen": ("sharpen",),
+    "bg": ("bg", "background"),
+}
+_CANONICAL = {alias: name for name, spellings in ALIASES.items() for alias in spellings}
 _FORMAT_ALIASES = {"jpg": "jpeg"}
+_FIT_ALIASES = {"contain": "inside", "crop": "cover", "scale": "fill", "stretch": "fill"}
+_GRAVITY_ALIASES = {
+    "center": "centre",
+    "c": "centre",
+    "n": "north",
+    "s": "south",
+    "e": "east",
+    "w": "west",
+    "ne": "north-east",
+    "nw": "north-west",
+    "se": "south-east",
+    "sw": "south-west",
+    "northeast": "north-east",
+    "northwest": "north-west",
+    "southeast": "south-east",
+    "southwest": "south-west",
+    "smart": "attention",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,103 +98,215 @@ class ViewPolicy:
 
 @dataclass(frozen=True, slots=True)
 class VariantSpec:
-    """What to render. ``width`` is an exact target width; ``box`` bounds both sides (named
-    sizes); neither means the original size. ``format`` "same" keeps the source's format where
-    browsers can show it (see the pipeline)."""
+    """What to render. ``width``/``height`` are exact targets (either may be None); ``box`` bounds
+    the longest side (named sizes); none of the three means the original size. ``format`` is an
+    output format, ``same`` (keep the source's where browsers show it) or a negotiated class
+    ``auto-avif``/``auto-webp``/``auto`` (see proxy.negotiate)."""
 
-    width: int | None
-    box: int | None
-    quality: int
-    format: str
+    width: int | None = None
+    height: int | None = None
+    box: int | None = None
+    quality: int = 80
+    format: str = "same"
+    fit: str = "inside"
+    gravity: str = "centre"
+    crop: tuple[int, int, int, int] | None = None
+    rotate: int = 0
+    flip: bool = False
+    flop: bool = False
+    blur: float = 0.0
+    sharpen: float = 0.0
+    background: tuple[int, int, int, int] = field(default=WHITE)
+
+    def canonical(self) -> VariantSpec:
+        """Drop what cannot change the pixels, so equivalent queries share one key: fit only
+        matters with both sides given, gravity only for cover and pad."""
+        fit = self.fit if self.width is not None and self.height is not None else "inside"
+        gravity = self.gravity if fit in ("cover", "pad") else "centre"
+        return replace(self, fit=fit, gravity=gravity)
+
+    @property
+    def negotiated(self) -> bool:
+        return self.format.startswith("auto")
 
     @property
     def key(self) -> str:
-        if self.width is not None:
-            geometry = f"w{self.width}"
-        elif self.box is not None:
-            geometry = f"b{self.box}"
-        else:
-            geometry = "orig"
-        return f"p{PIPELINE_VERSION}.{geometry}.q{self.quality}.{self.format}"
+        parts = [f"p{PIPELINE_VERSION}", self._geometry_key()]
+        if self.crop:
+            parts.append("c" + "_".join(str(v) for v in self.crop))
+        parts += [f"r{self.rotate}"] if self.rotate else []
+        parts += ["flip"] if self.flip else []
+        parts += ["flop"] if self.flop else []
+        parts += [f"blur{self.blur:g}"] if self.blur else []
+        parts += [f"sh{self.sharpen:g}"] if self.sharpen else []
+        parts += [f"bg{colour_key(self.background)}"] if self.background != WHITE else []
+        parts += [f"q{self.quality}", self.format]
+        return ".".join(parts)
+
+    def _geometry_key(self) -> str:
+        if self.box is not None:
+            return f"b{self.box}"
+        if self.width is None and self.height is None:
+            return "orig"
+        geometry = (f"w{self.width}" if self.width else "") + (
+            f"h{self.height}" if self.height else ""
+        )
+        if self.width and self.height and self.fit != "inside":
+            geometry += f"-{self.fit}"
+            if self.fit in ("cover", "pad") and self.gravity != "centre":
+                geometry += f"-{self.gravity}"
+        return geometry
 
 
-def parse_spec(
-    query: Mapping[str, str] | Sequence[tuple[str, str]], policy: ViewPolicy
-) -> VariantSpec:
+Query = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+def parse_spec(query: Query, policy: ViewPolicy, accept: str | None = None) -> VariantSpec:
+    from proxy.negotiate import negotiate
+
     params = _single_values(query)
-    if "size" in params and "w" in params:
-        raise InvalidParameter("use either size or w, not both", parameter="w")
-    width = _width(params["w"], policy) if "w" in params else None
-    box = None
-    if width is None:
-        box = _box(params.get("size", "large"), policy)
-    quality = _quality(params["q"], policy) if "q" in params else policy.default_quality
-    fmt = _format(params["fmt"]) if "fmt" in params else "same"
-    return VariantSpec(width=width, box=box, quality=quality, format=fmt)
+    dpr = as_float("dpr", params["dpr"], 1.0, 4.0, step=0.5) if "dpr" in params else 1.0
+    width, height, box = _dimensions(params, policy, dpr)
+    fmt = "same"
+    if "fmt" in params:
+        fmt = _choice("fmt", params["fmt"], OUTPUT_FORMATS, _FORMAT_ALIASES, "")
+    if fmt == "auto":
+        fmt = negotiate(accept)
+    return VariantSpec(
+        width=width,
+        height=height,
+        box=box,
+        format=fmt,
+        quality=_quality(params, policy, fmt),
+        fit=_choice("fit", params.get("fit", "inside"), FITS, _FIT_ALIASES, "inside"),
+        gravity=_choice("g", params.get("g", "centre"), GRAVITIES, _GRAVITY_ALIASES, "centre"),
+        crop=as_crop(params["crop"], policy.max_side) if "crop" in params else None,
+        rotate=_rotation(params["rot"]) if "rot" in params else 0,
+        flip=as_bool("flip", params["flip"]) if "flip" in params else False,
+        flop=as_bool("flop", params["flop"]) if "flop" in params else False,
+        blur=as_float("blur", params["blur"], 0.0, 50.0, step=0.5) if "blur" in params else 0.0,
+        sharpen=(
+            as_float("sharpen", params["sharpen"], 0.0, 10.0, step=0.5)
+            if "sharpen" in params
+            else 0.0
+        ),
+        background=as_colour(params["bg"]) if "bg" in params else WHITE,
+    ).canonical()
 
 
-def _single_values(query: Mapping[str, str] | Sequence[tuple[str, str]]) -> dict[str, str]:
+def _single_values(query: Query) -> dict[str, str]:
     items = query.items() if isinstance(query, Mapping) else query
     params: dict[str, str] = {}
     for name, value in items:
-        if name not in ALLOWED_PARAMETERS:
+        canonical = _CANONICAL.get(name)
+        if canonical is None:
             raise UnknownParameter(
-                f"unknown parameter {name!r}", parameter=name, allowed=list(ALLOWED_PARAMETERS)
+                f"unknown parameter {name!r}", parameter=name, allowed=sorted(_CANONICAL)
             )
-        if name in params:
+        if canonical in params:
             raise DuplicateParameter(f"parameter {name!r} given more than once", parameter=name)
-        params[name] = value
+        params[canonical] = value
     return params
 
 
-def _integer(name: str, raw: str, low: int, high: int) -> int:
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
-        raise InvalidParameter(f"{name} must be a whole number", parameter=name, value=raw[:32])
-    value = int(raw)
-    if not low <= value <= high:
-        raise InvalidParameter(
-            f"{name} must be between {low} and {high}", parameter=name, minimum=low, maximum=high
-        )
-    return value
-
-
-def _width(raw: str, policy: ViewPolicy) -> int:
-    requested = _integer("w", raw, 1, policy.max_side)
-    return snap_width(requested, policy.width_ladder)
-
-
-def snap_width(requested: int, ladder: Sequence[int]) -> int:
-    """The smallest ladder step at least as wide as asked (the largest step past the top)."""
-    for step in ladder:
-        if step >= requested:
-            return step
-    return ladder[-1]
-
-
-def _box(raw: str, policy: ViewPolicy) -> int | None:
-    if raw == "original":
-        return None
-    if raw not in policy.named_sizes:
+def _dimensions(
+    params: dict[str, str], policy: ViewPolicy, dpr: float
+) -> tuple[int | None, int | None, int | None]:
+    if "size" in params and ("w" in params or "h" in params):
+        raise InvalidParameter("use either size or w/h, not both", parameter="size")
+    if "w" in params and "h" in params:
+        return (*_box_sides(params, policy, dpr), None)
+    width = _side("w", params, policy, dpr)
+    height = _side("h", params, policy, dpr)
+    if width is not None or height is not None:
+        return width, height, None
+    size = params.get("size", "large")
+    if size == "original":
+        return None, None, None
+    if size not in policy.named_sizes:
         raise InvalidParameter(
             f"size must be one of {', '.join(SIZE_NAMES)}",
             parameter="size",
             allowed=list(SIZE_NAMES),
         )
-    return policy.named_sizes[raw]
+    return None, None, min(policy.max_side, round(policy.named_sizes[size] * dpr))
 
 
-def _quality(raw: str, policy: ViewPolicy) -> int:
-    value = _integer("q", raw, 1, 100)
+def _box_sides(params: dict[str, str], policy: ViewPolicy, dpr: float) -> tuple[int, int]:
+    """Both sides given: the longer side snaps up to the ladder and the other keeps the asked
+    aspect ratio, so 400x300 stays 400x300 and 410x300 becomes 480x351 (still 4.1:3). Variants
+    stay bounded: at most one per ladder step and short side."""
+    width = as_integer("w", params["w"], 1, policy.max_side) * dpr
+    height = as_integer("h", params["h"], 1, policy.max_side) * dpr
+    long_side, short_side = max(width, height), min(width, height)
+    snapped = snap_up(min(policy.max_side, round(long_side)), policy.width_ladder)
+    short = max(1, min(policy.max_side, round(short_side * snapped / long_side)))
+    return (snapped, short) if width >= height else (short, snapped)
+
+
+def _side(name: str, params: dict[str, str], policy: ViewPolicy, dpr: float) -> int | None:
+    if name not in params:
+        return None
+    requested = as_integer(name, params[name], 1, policy.max_side)
+    return snap_up(min(policy.max_side, round(requested * dpr)), policy.width_ladder)
+
+
+def _quality(params: dict[str, str], policy: ViewPolicy, fmt: str) -> int:
+    if fmt in LOSSLESS:
+        return 100  # quality does not apply: one key whatever q says
+    if "q" not in params:
+        return policy.default_quality
+    value = as_integer("q", params["q"], 1, 100)
     step = policy.quality_step
     return min(100, max(step, round(value / step) * step))
 
 
-def _format(raw: str) -> str:
-    value = _FORMAT_ALIASES.get(raw.lower(), raw.lower())
-    if value not in OUTPUT_FORMATS:
+def _choice(
+    name: str, raw: str, allowed: Sequence[str], aliases: Mapping[str, str], default: str
+) -> str:
+    value = raw.strip().lower() or default
+    value = aliases.get(value, value)
+    if value not in allowed:
         raise InvalidParameter(
-            f"fmt must be one of {', '.join(OUTPUT_FORMATS)}",
-            parameter="fmt",
-            allowed=list(OUTPUT_FORMATS),
+            f"{name} must be one of {', '.join(allowed)}", parameter=name, allowed=list(allowed)
         )
     return value
+
+
+def _rotation(raw: str) -> int:
+    value = raw.strip()
+    sign = -1 if value.startswith("-") else 1
+    degrees = sign * as_integer("rot", value.lstrip("-"), 0, 3600)
+    if degrees % 90:
+        raise InvalidParameter("rot must be a multiple of 90", parameter="rot")
+    return degrees % 360
+
+
+def snap_width(requested: int, ladder: Sequence[int]) -> int:
+    return snap_up(requested, ladder)
+
+
+def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
+    """Every view parameter, its names and its range: served by ``GET /v1/limits`` and checked
+    against docs/api.md by the tests."""
+    side = {"min": 1, "max": policy.max_side, "snaps_to": "width_ladder"}
+    table: dict[str, dict[str, object]] = {
+        "w": {**side, "default": None},
+        "h": {**side, "default": None},
+        "size": {"values": list(SIZE_NAMES), "default": "large"},
+        "q": {"min": 1, "max": 100, "step": policy.quality_step, "default": policy.default_quality},
+        "fmt": {"values": list(OUTPUT_FORMATS), "default": "same as the original"},
+        "fit": {"values": list(FITS), "default": "inside"},
+        "g": {"values": list(GRAVITIES), "default": "centre"},
+        "dpr": {"min": 1, "max": 4, "step": 0.5, "default": 1},
+        "crop": {"format": "x,y,width,height", "default": None},
+        "rot": {"values": [0, 90, 180, 270], "default": 0},
+        "flip": {"values": [0, 1], "default": 0},
+        "flop": {"values": [0, 1], "default": 0},
+        "blur": {"min": 0, "max": 50, "step": 0.5, "default": 0},
+        "sharpen": {"min": 0, "max": 10, "step": 0.5, "default": 0},
+        "bg": {"format": "rgb, rrggbb, rrggbbaa, white, black, transparent", "default": "ffffff"},
+    }
+    for name, entry in table.items():
+        entry["names"] = list(ALIASES[name])
+    return table

@@ -69,8 +69,19 @@ _PG_BIN_GLOBS = (
 )
 # Variables that would redirect libpq-style clients or pg_ctl somewhere else.
 _PG_ENV_VARS = (
-    "PGDATA", "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD",
-    "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGSSLMODE", "PGTZ", "PGCLIENTENCODING",
+    "PGDATA",
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGUSER",
+    "PGDATABASE",
+    "PGPASSWORD",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGOPTIONS",
+    "PGSSLMODE",
+    "PGTZ",
+    "PGCLIENTENCODING",
 )
 
 T = TypeVar("T")
@@ -377,23 +388,49 @@ def start_private_postgres(timeout: float = STARTUP_TIMEOUT) -> Service:
     try:
         proc = _run_as(
             [
-                binaries.initdb, "-D", str(data), "-U", "postgres", "-A", "trust",
-                "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions",
+                binaries.initdb,
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
             ],
-            user, env, log, timeout,
+            user,
+            env,
+            log,
+            timeout,
         )
         if proc.returncode != 0 and "--no-instructions" in _tail(log, 5):
             # initdb older than PostgreSQL 13 does not know --no-instructions.
             shutil.rmtree(data, ignore_errors=True)
             proc = _run_as(
-                [binaries.initdb, "-D", str(data), "-U", "postgres", "-A", "trust",
-                 "-E", "UTF8", "--no-locale", "--no-sync"],
-                user, env, log, timeout,
+                [
+                    binaries.initdb,
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                ],
+                user,
+                env,
+                log,
+                timeout,
             )
         if proc.returncode != 0:
             raise ServiceError(
-                f"initdb ({binaries.initdb}) failed with exit code {proc.returncode}:\n"
-                f"{_tail(log)}"
+                f"initdb ({binaries.initdb}) failed with exit code {proc.returncode}:\n{_tail(log)}"
             )
         with open(data / "postgresql.conf", "a") as conf:
             conf.write(_POSTGRES_CONF.format(sockdir=workdir))
@@ -404,8 +441,9 @@ def start_private_postgres(timeout: float = STARTUP_TIMEOUT) -> Service:
         port = 0
         for _attempt in range(3):  # the free port may be taken between probe and bind
             port = free_port()
-            proc = pg_ctl("-l", str(server_log), "-o", f"-p {port}", "-w",
-                          "-t", str(int(timeout)), "start")
+            proc = pg_ctl(
+                "-l", str(server_log), "-o", f"-p {port}", "-w", "-t", str(int(timeout)), "start"
+            )
             if proc.returncode == 0:
                 break
             pg_ctl("-m", "immediate", "-w", "stop")
@@ -422,14 +460,17 @@ def start_private_postgres(timeout: float = STARTUP_TIMEOUT) -> Service:
                 pg_ctl("-m", "immediate", "-w", "-t", "10", "stop")
 
         url = f"postgresql://postgres@{LOOPBACK}:{port}/postgres"
-        service = _register(
-            Service("postgresql", url, "private", workdir=workdir, _stopper=stop)
-        )
+        service = _register(Service("postgresql", url, "private", workdir=workdir, _stopper=stop))
     except BaseException:
         with contextlib.suppress(Exception):
             if (data / "postmaster.pid").exists():
-                _run_as([binaries.pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
-                        user, env, log, 15)
+                _run_as(
+                    [binaries.pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
+                    user,
+                    env,
+                    log,
+                    15,
+                )
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     problem = probe_postgres(url)
@@ -571,9 +612,25 @@ def start_private_redis(timeout: float = STARTUP_TIMEOUT) -> Service:
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 [
-                    binary, "--port", str(port), "--bind", LOOPBACK, "--save", "",
-                    "--appendonly", "no", "--dir", str(workdir), "--databases", "16",
-                    "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    LOOPBACK,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(workdir),
+                    "--databases",
+                    "16",
+                    "--daemonize",
+                    "no",
+                    "--protected-mode",
+                    "yes",
+                    "--loglevel",
+                    "warning",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,

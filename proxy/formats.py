@@ -1,0 +1,72 @@
+"""Which format a render writes, and how each format is encoded (metadata always stripped)."""
+
+from __future__ import annotations
+
+import pyvips
+
+from enlarger.errors import InvalidParameter
+
+MIME_TYPES = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "avif": "image/avif",
+    "gif": "image/gif",
+}
+ANIMATED_OUTPUTS = ("gif", "webp")
+ALPHA_OUTPUTS = ("png", "webp", "avif", "gif")
+# "legacy" is settled after loading: PNG where there is alpha, else JPEG.
+_SAME = {"jpeg": "jpeg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif"}
+_AUTO_LEGACY = {"jpeg": "jpeg", "png": "png", "gif": "gif"}
+
+
+def choose(requested: str, source_format: str, animated: bool) -> str:
+    """The output format for a spec's ``format``, knowing the source (before decoding)."""
+    match requested:
+        case "same":
+            return _SAME.get(source_format, "legacy")
+        case "auto-avif":
+            return "webp" if animated else "avif"  # libvips writes no animated AVIF
+        case "auto-webp":
+            return "webp"
+        case "auto":
+            return _AUTO_LEGACY.get(source_format, "legacy")
+        case explicit:
+            return explicit
+
+
+def settle(chosen: str, has_alpha: bool) -> str:
+    if chosen == "legacy":
+        return "png" if has_alpha else "jpeg"
+    return chosen
+
+
+def encode(
+    image: pyvips.Image, fmt: str, quality: int, avif_effort: int, avif_max_pixels: int
+) -> bytes:
+    none = pyvips.enums.ForeignKeep.NONE
+    data: bytes
+    match fmt:
+        case "jpeg":
+            data = image.jpegsave_buffer(Q=quality, keep=none, optimize_coding=True)
+        case "png":
+            data = image.pngsave_buffer(keep=none, compression=6)
+        case "webp":
+            data = image.webpsave_buffer(Q=quality, keep=none, effort=4)
+        case "avif":
+            if image.width * image.height > avif_max_pixels:
+                raise InvalidParameter(
+                    f"AVIF output is limited to {avif_max_pixels} pixels; ask for a smaller size "
+                    "or another format",
+                    parameter="fmt",
+                    limit="avif_max_pixels",
+                    maximum=avif_max_pixels,
+                )
+            data = image.heifsave_buffer(
+                Q=quality, keep=none, compression="av1", effort=avif_effort
+            )
+        case "gif":
+            data = image.gifsave_buffer(keep=none)
+        case other:
+            raise ValueError(f"no encoder for {other}")
+    return data

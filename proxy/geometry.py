@@ -1,0 +1,89 @@
+"""Geometry of a render, planned before any pixel is decoded.
+
+From the upright source size and the spec: the region to keep (crop), the scale, the final size.
+The plan lets the loader shrink on load straight to what the later steps need, and states the
+no-upscale rule in one place: when the source is smaller than the box, the box shrinks with its
+aspect ratio kept (cover, fill and pad) or the image keeps its size (inside, w, h, named sizes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from enlarger.errors import InvalidParameter
+from proxy.spec import VariantSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    region: tuple[int, int, int, int]  # x, y, width, height in the upright source
+    scale_x: float  # applied to the region after the user's rotation
+    scale_y: float
+    width: int  # final size
+    height: int
+    mode: str  # "scale" (resize to width x height), "cover" (then crop), "pad" (then embed)
+    sides: tuple[int, int]  # the region's size after the user's rotation
+
+    @property
+    def load_scale(self) -> float:
+        """How far the whole image may shrink on load without starving any later step."""
+        return min(1.0, max(self.scale_x, self.scale_y))
+
+    @property
+    def scaled_size(self) -> tuple[int, int]:
+        """The region's size after scaling (before a cover crop or a pad)."""
+        width, height = self.sides
+        return max(1, round(width * self.scale_x)), max(1, round(height * self.scale_y))
+
+
+def plan(spec: VariantSpec, source_width: int, source_height: int) -> Plan:
+    region = _region(spec, source_width, source_height)
+    rw, rh = (region[3], region[2]) if spec.rotate in (90, 270) else (region[2], region[3])
+    mode, sx, sy, width, height = _fit(spec, rw, rh)
+    return Plan(region, sx, sy, width, height, mode, (rw, rh))
+
+
+def _region(spec: VariantSpec, width: int, height: int) -> tuple[int, int, int, int]:
+    if spec.crop is None:
+        return 0, 0, width, height
+    x, y, w, h = spec.crop
+    if x >= width or y >= height:
+        raise InvalidParameter(
+            f"crop starts outside the {width}x{height} image",
+            parameter="crop",
+            width=width,
+            height=height,
+        )
+    return x, y, min(w, width - x), min(h, height - y)
+
+
+def _fit(spec: VariantSpec, rw: int, rh: int) -> tuple[str, float, float, int, int]:
+    if spec.box is not None:
+        return _uniform(min(1.0, spec.box / rw, spec.box / rh), rw, rh)
+    if spec.width is None and spec.height is None:
+        return "scale", 1.0, 1.0, rw, rh
+    if spec.height is None:
+        return _uniform(min(1.0, spec.width / rw), rw, rh)  # type: ignore[operator]
+    if spec.width is None:
+        return _uniform(min(1.0, spec.height / rh), rw, rh)
+    return _box_fit(spec.fit, spec.width, spec.height, rw, rh)
+
+
+def _uniform(scale: float, rw: int, rh: int) -> tuple[str, float, float, int, int]:
+    return "scale", scale, scale, max(1, round(rw * scale)), max(1, round(rh * scale))
+
+
+def _box_fit(
+    fit: str, bw: float, bh: float, rw: int, rh: int
+) -> tuple[str, float, float, int, int]:
+    if fit == "inside":
+        return _uniform(min(1.0, bw / rw, bh / rh), rw, rh)
+    if fit == "fill":
+        shrink = max(1.0, bw / rw, bh / rh)
+        bw, bh = bw / shrink, bh / shrink
+        return "scale", bw / rw, bh / rh, max(1, round(bw)), max(1, round(bh))
+    scale = max(bw / rw, bh / rh) if fit == "cover" else min(bw / rw, bh / rh)
+    if scale > 1.0:
+        bw, bh, scale = bw / scale, bh / scale, 1.0
+    return fit, scale, scale, max(1, math.floor(bw + 0.5)), max(1, math.floor(bh + 0.5))

@@ -1,0 +1,97 @@
+"""Parsers for single query values: strict, bounded, and snapped so keys stay canonical."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from enlarger.errors import InvalidParameter
+
+_TRUE = ("1", "true", "yes", "on", "")
+_FALSE = ("0", "false", "no", "off")
+_NAMED_COLOURS = {
+    "white": (255, 255, 255, 255),
+    "black": (0, 0, 0, 255),
+    "transparent": (0, 0, 0, 0),
+}
+
+
+def as_integer(name: str, raw: str, low: int, high: int) -> int:
+    value = raw.strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 6:
+        raise InvalidParameter(f"{name} must be a whole number", parameter=name, value=raw[:32])
+    number = int(value)
+    if not low <= number <= high:
+        raise InvalidParameter(
+            f"{name} must be between {low} and {high}", parameter=name, minimum=low, maximum=high
+        )
+    return number
+
+
+def as_float(name: str, raw: str, low: float, high: float, step: float) -> float:
+    value = raw.strip()
+    try:
+        if not value.isascii() or len(value) > 10:
+            raise ValueError(value)
+        number = float(value)
+    except ValueError:
+        raise InvalidParameter(f"{name} must be a number", parameter=name, value=raw[:32]) from None
+    if not low <= number <= high:  # NaN fails here too
+        raise InvalidParameter(
+            f"{name} must be between {low:g} and {high:g}",
+            parameter=name,
+            minimum=low,
+            maximum=high,
+        )
+    return round(round(number / step) * step, 3)
+
+
+def as_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidParameter(f"{name} must be 1 or 0", parameter=name)
+
+
+def as_colour(raw: str) -> tuple[int, int, int, int]:
+    """``fff``, ``ffffff``, ``ffffff80`` (optionally with ``#``), or white/black/transparent."""
+    value = raw.strip().lower().removeprefix("#")
+    if value in _NAMED_COLOURS:
+        return _NAMED_COLOURS[value]
+    if len(value) == 3:
+        value = "".join(ch * 2 for ch in value)
+    if len(value) == 6:
+        value += "ff"
+    try:
+        if len(value) != 8:
+            raise ValueError(value)
+        channels = bytes.fromhex(value)
+    except ValueError:
+        raise InvalidParameter(
+            "bg must be a hex colour (fff, ffffff, ffffff80) or white, black, transparent",
+            parameter="bg",
+        ) from None
+    return channels[0], channels[1], channels[2], channels[3]
+
+
+def colour_key(colour: tuple[int, int, int, int]) -> str:
+    return bytes(colour).hex()
+
+
+def as_crop(raw: str, max_side: int) -> tuple[int, int, int, int]:
+    """``x,y,width,height`` in pixels of the upright original."""
+    parts = raw.split(",")
+    if len(parts) != 4:
+        raise InvalidParameter("crop must be x,y,width,height in pixels", parameter="crop")
+    x, y = (as_integer("crop", part, 0, max_side) for part in parts[:2])
+    width, height = (as_integer("crop", part, 1, max_side) for part in parts[2:])
+    return x, y, width, height
+
+
+def snap_up(requested: int, ladder: Sequence[int]) -> int:
+    """The smallest ladder step at least as large as asked (the largest step past the top)."""
+    for step in ladder:
+        if step >= requested:
+            return step
+    return ladder[-1]

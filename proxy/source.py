@@ -1,0 +1,92 @@
+"""Opening an original: its upright size from the header, and shrink-on-load decoding."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pyvips
+
+from enlarger.errors import InvalidImage
+
+_QUARTER_TURNS = (5, 6, 7, 8)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    data: bytes
+    format: str
+    width: int  # upright, one frame
+    height: int
+    pages: int
+    orientation: int
+    decoded: pyvips.Image | None = None  # HEIC only: decoded up front (no shrink-on-load)
+
+    @property
+    def animated(self) -> bool:
+        return self.pages > 1
+
+
+def open_source(data: bytes, fmt: str) -> Source:
+    try:
+        if fmt == "heic":
+            image = _decode_heic(data)
+            return Source(data, fmt, image.width, image.height, 1, 1, image)
+        header = pyvips.Image.new_from_buffer(data, "", access="sequential")
+    except pyvips.Error as exc:
+        raise InvalidImage("the image cannot be decoded", reason="undecodable", format=fmt) from exc
+    orientation = _int_field(header, "orientation", 1)
+    pages = _int_field(header, "n-pages", 1)
+    width, height = header.width, _int_field(header, "page-height", header.height)
+    if orientation in _QUARTER_TURNS:
+        width, height = height, width
+    return Source(data, fmt, width, height, pages, orientation)
+
+
+def _int_field(image: pyvips.Image, name: str, default: int) -> int:
+    return int(image.get(name)) if image.get_typeof(name) else default
+
+
+def load(source: Source, scale: float, all_frames: bool) -> pyvips.Image:
+    """Decode shrunk by ``scale`` (shrink-on-load where the format has it), not yet rotated."""
+    width = max(1, math.ceil(source.width * scale))
+    height = max(1, math.ceil(source.height * scale))
+    try:
+        if source.decoded is not None:
+            return source.decoded.thumbnail_image(width, height=height, size="down")
+        if source.orientation in _QUARTER_TURNS:  # the box applies to the stored, sideways pixels
+            width, height = height, width
+        options = "fail_on=error" + (",n=-1" if all_frames else "")
+        return pyvips.Image.thumbnail_buffer(
+            source.data,
+            width,
+            height=height,
+            size="down",
+            no_rotate=True,
+            option_string=options,
+        )
+    except pyvips.Error as exc:
+        raise InvalidImage(
+            "the image cannot be decoded", reason="undecodable", format=source.format
+        ) from exc
+
+
+def _decode_heic(data: bytes) -> pyvips.Image:
+    """pyvips-binary's libheif has no HEVC decoder: decode with pillow-heif (libde265), which
+    applies the HEIF transforms (irot/imir) itself."""
+    import pillow_heif
+
+    try:
+        heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+        pixels = heif.data
+    except (ValueError, RuntimeError) as exc:
+        raise InvalidImage("the HEIC image cannot be decoded", reason="undecodable") from exc
+    bands = len(heif.mode)
+    image = pyvips.Image.new_from_memory(pixels, heif.stride // bands, heif.size[1], bands, "uchar")
+    if image.width != heif.size[0]:
+        image = image.crop(0, 0, heif.size[0], heif.size[1])
+    image = image.copy(interpretation="srgb")
+    icc = heif.info.get("icc_profile")
+    if icc:
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", bytes(icc))
+    return image

@@ -1,0 +1,190 @@
+"""The transformation API over HTTP: negotiation, bounded variants, fuzzed queries, metadata."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from enlarger.settings import Settings
+from ingest.sniff import ACCEPTED
+from proxy.spec import ALIASES
+from tests.e2e.conftest import Stack, decode, make_jpeg
+from tests.e2e.process import clean_env, request, serve
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_auto_format_follows_accept(stack: Stack) -> None:
+    image_id = (await (await stack.upload(make_jpeg(900, 600))).json())["id"]
+    cases = {
+        "image/avif,image/webp,image/apng,image/*,*/*;q=0.8": "image/avif",
+        "image/webp,*/*": "image/webp",
+        "image/avif;q=0,image/webp": "image/webp",
+        "*/*": "image/jpeg",
+        "": "image/jpeg",
+    }
+    etags = {}
+    for accept, expected in cases.items():
+        response = await stack.client.get(
+            f"/i/{image_id}?w=320&fmt=auto", headers={"Accept": accept}
+        )
+        assert response.status == 200, accept
+        assert response.headers["Content-Type"] == expected, accept
+        assert response.headers["Vary"] == "Accept"
+        assert decode(await response.read()).width == 320
+        etags.setdefault(expected, set()).add(response.headers["ETag"])
+    assert all(len(tags) == 1 for tags in etags.values())
+    assert len({tag for tags in etags.values() for tag in tags}) == 3
+    explicit = await stack.client.get(f"/i/{image_id}?w=320&fmt=webp")
+    assert explicit.headers["Content-Type"] == "image/webp" and "Vary" not in explicit.headers
+
+
+async def test_transform_parameters_over_http(stack: Stack) -> None:
+    image_id = (await (await stack.upload(make_jpeg(1200, 800))).json())["id"]
+    cases = {
+        "w=400&h=300&fit=cover&g=attention": (400, 300),
+        "width=400&height=300&fit=pad&bg=ff000080&fmt=png": (400, 300),
+        "w=400&h=400&fit=fill": (400, 400),
+        "w=400&h=400": (400, 267),
+        "h=240": (360, 240),
+        "w=320&dpr=2": (640, 427),
+        "size=small&dpr=2": (640, 427),
+        "crop=0,0,600,400&w=320": (320, 213),
+        "w=320&rot=90&flip=1&flop=1&blur=1&sharpen=1": (320, 480),
+    }
+    for query, (width, height) in cases.items():
+        response = await stack.client.get(f"/i/{image_id}?{query}")
+        assert response.status == 200, (query, await response.text())
+        image = decode(await response.read())
+        assert image.width == width and abs(image.height - height) <= 1, query
+    padded = decode(
+        await (
+            await stack.client.get(f"/i/{image_id}?w=400&h=400&fit=pad&bg=00ff00&fmt=png")
+        ).read()
+    )
+    assert padded(200, 5)[:3] == [0, 255, 0]
+
+
+async def test_limits_describe_every_parameter(stack: Stack) -> None:
+    limits = await (await stack.client.get("/v1/limits")).json()
+    assert set(limits["parameters"]) == set(ALIASES)
+    for name, entry in limits["parameters"].items():
+        assert entry["names"] == list(ALIASES[name])
+    assert limits["accepted_formats"] == list(ACCEPTED)
+    assert limits["width_ladder"] == list(Settings().width_ladder)
+
+
+def test_api_doc_matches_limits() -> None:
+    """docs/api.md lists every parameter with all its names, its range and an example URL."""
+    doc = (ROOT / "docs" / "api.md").read_text()
+    from proxy.spec import ViewPolicy, describe
+
+    defaults = Settings()
+    policy = ViewPolicy(
+        defaults.named_sizes,
+        defaults.width_ladder,
+        defaults.default_quality,
+        defaults.quality_step,
+        defaults.max_side,
+    )
+    for name, entry in describe(policy).items():
+        row = next((line for line in doc.splitlines() if line.startswith(f"| `{name}`")), None)
+        assert row is not None, f"docs/api.md has no table row for {name}"
+        for alias in entry["names"]:  # type: ignore[attr-defined]
+            assert f"`{alias}`" in row, (name, alias)
+        for bound in ("min", "max"):
+            if bound in entry:
+                assert f"{entry[bound]:g}" in row, (name, bound)
+        for value in entry.get("values", []):  # type: ignore[attr-defined]
+            assert str(value) in row, (name, value)
+        assert re.search(rf"/i/\w+\?[^ `]*\b{re.escape(str(entry['names'][0]))}=", doc), (  # type: ignore[index]
+            f"docs/api.md has no example URL using {name}"
+        )
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    """A real server on the embedded defaults with one uploaded 2000x1500 image."""
+    data_dir = tmp_path_factory.mktemp("live") / "data"
+    for base in serve(clean_env(data_dir)):
+        status, _, body = request(
+            f"{base}/v1/images", make_jpeg(2000, 1500, seed=9), {"Content-Type": "image/jpeg"}
+        )
+        assert status == 201
+        yield base, json.loads(body)["id"], data_dir
+
+
+_NAMES = sorted({alias for spellings in ALIASES.values() for alias in spellings})
+_VALUES = st.one_of(
+    st.integers(-5, 20000).map(str),
+    st.floats(allow_nan=True).map(str),
+    st.sampled_from(
+        [
+            "auto",
+            "webp",
+            "avif",
+            "cover",
+            "pad",
+            "north",
+            "attention",
+            "original",
+            "small",
+            "ff0000",
+            "transparent",
+            "0,0,10,10",
+            "90",
+            "1",
+            "true",
+            "",
+        ]
+    ),
+    st.text(max_size=16),
+)
+_PAIRS = st.lists(
+    st.tuples(st.one_of(st.sampled_from(_NAMES), st.text(max_size=8)), _VALUES), max_size=6
+)
+
+
+@given(pairs=_PAIRS, raw=st.text(max_size=40))
+@settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_query_string_is_200_3xx_or_400(
+    live: tuple[str, str, Path], pairs: list[tuple[str, str]], raw: str
+) -> None:
+    base, image_id, _ = live
+    for query in (urllib.parse.urlencode(pairs), urllib.parse.quote(raw, safe="=&,;")):
+        status, _, body = request(
+            f"{base}/i/{image_id}?{query}", headers={"Accept": "image/avif,image/webp"}
+        )
+        assert status == 200 or 300 <= status < 400 or status == 400, (query, status, body[:200])
+        if status == 400:
+            assert json.loads(body)["error"]["code"]
+
+
+def test_random_widths_store_no_more_variants_than_the_ladder(
+    live: tuple[str, str, Path],
+) -> None:
+    base, image_id, data_dir = live
+    rng = random.Random(1234)
+    before = _stored_variants(data_dir, image_id)
+    for _ in range(1000):
+        status, _, _ = request(f"{base}/i/{image_id}?w={rng.randint(1, 16384)}")
+        assert status == 200
+    made = _stored_variants(data_dir, image_id) - before
+    assert 0 < len(made) <= len(Settings().width_ladder)
+    assert all(re.fullmatch(r"p\d+\.w\d+\.q80\.same", name) for name in made)
+
+
+def _stored_variants(data_dir: Path, image_id: str) -> set[str]:
+    folder = data_dir / "blobs" / "variants" / image_id[:2] / image_id[2:4] / image_id
+    return {path.name for path in folder.iterdir()} if folder.exists() else set()
