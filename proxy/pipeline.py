@@ -157,7 +157,11 @@ def resize(canvas: Canvas) -> Canvas:
     def scale(frame: pyvips.Image) -> pyvips.Image:
         if (frame.width, frame.height) == (width, height):
             return frame
-        return frame.resize(width / frame.width, vscale=height / frame.height)
+        hscale, vscale = width / frame.width, height / frame.height
+        if not frame.hasalpha():
+            return frame.resize(hscale, vscale=vscale)
+        resized = frame.premultiply().resize(hscale, vscale=vscale).unpremultiply()
+        return resized.cast(frame.format)
 
     return _per_frame(canvas, scale)
 
@@ -166,26 +170,47 @@ def cover_or_pad(canvas: Canvas) -> Canvas:
     spec, target = canvas.spec, (canvas.plan.width, canvas.plan.height)
     if canvas.plan.mode == "cover":
         if spec.gravity in ("attention", "entropy"):
-            return _per_frame(canvas, lambda f: f.smartcrop(*target, interesting=spec.gravity))
+            left, top = _smart_window(canvas, target, spec.gravity)
+            return _per_frame(canvas, lambda f: f.crop(left, top, *target))
         return _per_frame(canvas, lambda f: f.gravity(spec.gravity, *target))
     if canvas.plan.mode == "pad":
         return _per_frame(canvas, lambda f: _pad(f, canvas, target))
     return canvas
 
 
+def _smart_window(canvas: Canvas, target: tuple[int, int], interesting: str) -> tuple[int, int]:
+    """One window for every frame (chosen on the first): an animation must not jump."""
+    image = canvas.img
+    page_height = int(image.get("page-height")) if image.get_typeof("page-height") else 0
+    first = image.crop(0, 0, image.width, page_height) if page_height else image
+    cropped = first.smartcrop(*target, interesting=interesting)
+    return -int(cropped.xoffset), -int(cropped.yoffset)  # extract_area records -left, -top
+
+
 def _pad(frame: pyvips.Image, canvas: Canvas, target: tuple[int, int]) -> pyvips.Image:
     background = list(canvas.spec.background)
+    if frame.bands < 3 and len(set(background[:3])) > 1:
+        frame = frame.colourspace("srgb")  # a coloured background on a grey image
     wants_alpha = background[3] < 255 and canvas.output_format in formats.ALPHA_OUTPUTS
     if wants_alpha and not frame.hasalpha():
         frame = frame.bandjoin(255)
-    if not frame.hasalpha():
-        background = background[: frame.bands] if frame.bands < 3 else background[:3]
+    bands = frame.bands - 1 if frame.hasalpha() else frame.bands
+    background = background[:bands] + (background[3:] if frame.hasalpha() else [])
     return frame.gravity(canvas.spec.gravity, *target, extend="background", background=background)
 
 
 def blur(canvas: Canvas) -> Canvas:
     sigma = canvas.spec.blur
-    return _per_frame(canvas, lambda frame: frame.gaussblur(sigma)) if sigma else canvas
+    if not sigma:
+        return canvas
+
+    def apply(frame: pyvips.Image) -> pyvips.Image:
+        if not frame.hasalpha():
+            return frame.gaussblur(sigma)
+        blurred = frame.premultiply().gaussblur(sigma).unpremultiply()
+        return blurred.cast(frame.format)
+
+    return _per_frame(canvas, apply)
 
 
 def sharpen(canvas: Canvas) -> Canvas:
@@ -207,7 +232,13 @@ def flatten(canvas: Canvas) -> Canvas:
     image = canvas.img
     canvas.output_format = formats.settle(canvas.output_format, image.hasalpha())
     if image.hasalpha() and canvas.output_format not in formats.ALPHA_OUTPUTS:
-        canvas.image = image.flatten(background=list(canvas.spec.background[:3]))
+        background = list(canvas.spec.background[:3])
+        if image.bands < 3:  # grey + alpha
+            if len(set(background)) > 1:
+                image = image.colourspace("srgb")
+            else:
+                background = background[:1]
+        canvas.image = image.flatten(background=background)
     return canvas
 
 

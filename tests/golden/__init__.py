@@ -1,0 +1,1 @@
+"""Golden-image tests: render outputs compared, pixel by pixel, with independent references."""
