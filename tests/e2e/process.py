@@ -50,41 +50,49 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}")
+            raise AssertionError(f"server exited with {process.returncode}:\n{_tail(log)}")
         try:
             if request(f"{base}/readyz")[0] == 200:
                 return
         except OSError:
             pass
         time.sleep(0.1)
-    raise AssertionError("server did not become ready in 30 s")
+    raise AssertionError(f"server did not become ready in 30 s:\n{_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    return "\n".join(lines[-30:])
 
 
 def serve(env: dict[str, str], workers: int = 1) -> Iterator[str]:
-    """Run ``enlarger serve`` until the generator is closed; yields its base URL."""
+    """Run ``enlarger serve`` until the generator is closed; yields its base URL. The server's
+    output goes to a log beside its data dir, quoted in any failure."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "enlarger.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = Path(env["ENLARGER_DATA_DIR"]).parent / f"serve-{port}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "enlarger.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base, process)
+        _wait_ready(base, process, log)
         yield base
     finally:
         process.terminate()
