@@ -1,9 +1,11 @@
-"""Choose the cache tiers from ``ENLARGER_REDIS_URL``: one ``match`` on the URL scheme."""
+"""Choose the cache tiers from ``ENLARGER_REDIS_URL``: one ``match`` on the URL scheme; the
+render lock follows the tiers."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from cache.lock import NoLock, RedisRenderLock, RenderLock
 from cache.memory import MemoryCache
 from cache.redis import RedisCache
 from cache.tiered import TieredCache
@@ -34,3 +36,16 @@ def open_cache(
                 f"ENLARGER_REDIS_URL: unsupported scheme {other!r} "
                 "(use redis://, rediss:// or unix://)"
             )
+
+
+def open_render_lock(redis_url: str | None, timeout: float) -> RenderLock:
+    """The cross-process render lock in the same Redis as the cache (with its own client), or
+    none when there is no Redis."""
+    url = redis_url or ""
+    match urlsplit(url).scheme:
+        case "" if not url:
+            return NoLock()
+        case "redis" | "rediss" | "unix":
+            return RedisRenderLock.from_url(url, timeout)
+        case other:
+            raise ConfigurationError(f"ENLARGER_REDIS_URL: unsupported scheme {other!r}")

@@ -21,15 +21,23 @@ from enlarger.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
-_FAILURES = (RedisError, OSError, TimeoutError)
+FAILURES = (RedisError, OSError, TimeoutError)
 
 
-class _Breaker:
+class Breaker:
     """Skips Redis for ``backoff`` seconds after a failure; rate-limits the warnings."""
 
-    def __init__(self, backoff: float, log_every: float) -> None:
+    def __init__(
+        self,
+        backoff: float,
+        log_every: float,
+        what: str = "redis cache",
+        instead: str = "serving misses",
+    ) -> None:
         self.backoff = backoff
         self.log_every = log_every
+        self.what = what  # for the log lines: what is unavailable, and what happens instead
+        self.instead = instead
         self._skip_until = 0.0
         self._next_log = 0.0
         self._failures = 0
@@ -47,11 +55,12 @@ class _Breaker:
         if now >= self._next_log:
             self._next_log = now + self.log_every
             log.warning(
-                "redis cache unavailable (%s: %r; %d failure(s) since last report); "
-                "serving misses, retrying in %.1fs",
+                "%s unavailable (%s: %r; %d failure(s) since last report); %s, retrying in %.1fs",
+                self.what,
                 operation,
                 exc,
                 self._failures,
+                self.instead,
                 self.backoff,
             )
             self._failures = 0
@@ -61,7 +70,7 @@ class _Breaker:
             self._down = False
             self._failures = 0
             self._next_log = 0.0
-            log.info("redis cache is back")
+            log.info("%s is back", self.what)
 
 
 class RedisCache:
@@ -78,7 +87,7 @@ class RedisCache:
         self.client = client
         self.key_prefix = key_prefix
         self.default_ttl = default_ttl
-        self._breaker = _Breaker(backoff, log_every)
+        self._breaker = Breaker(backoff, log_every)
 
     @classmethod
     def from_url(
@@ -112,7 +121,7 @@ class RedisCache:
             return None
         try:
             value = await self.client.get(self._key(key))
-        except _FAILURES as exc:
+        except FAILURES as exc:
             self._breaker.failed("get", exc)
             return None
         self._breaker.succeeded()
@@ -123,7 +132,7 @@ class RedisCache:
             return
         try:
             await self.client.set(self._key(key), value, px=self._ttl_ms(ttl))
-        except _FAILURES as exc:
+        except FAILURES as exc:
             self._breaker.failed("set", exc)
             return
         self._breaker.succeeded()
@@ -133,7 +142,7 @@ class RedisCache:
             return
         try:
             await self.client.delete(self._key(key))
-        except _FAILURES as exc:
+        except FAILURES as exc:
             self._breaker.failed("delete", exc)
             return
         self._breaker.succeeded()
@@ -142,7 +151,7 @@ class RedisCache:
         """Always tries Redis (whatever the backoff); raises when it does not answer."""
         try:
             await self.client.ping()
-        except _FAILURES as exc:
+        except FAILURES as exc:
             self._breaker.failed("ping", exc)
             raise BackendUnavailable("cache unavailable") from exc
         self._breaker.succeeded()

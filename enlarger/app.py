@@ -11,7 +11,8 @@ from aiohttp import web
 
 import ingest.routes
 import proxy.routes
-from cache.factory import open_cache
+from cache.factory import open_cache, open_render_lock
+from cache.negative import NegativeCache
 from cache.tiered import TieredCache
 from db import Repository
 from db.factory import open_repository
@@ -27,8 +28,9 @@ from enlarger.web import METRICS, NO_STORE, error_middleware, json_response, met
 from ingest.probe import Limits
 from ingest.service import IngestService
 from proxy.pipeline import RenderOptions
+from proxy.recorder import VariantRecorder
 from proxy.renderer import Renderer
-from proxy.service import VariantService
+from proxy.service import Tiers, VariantService
 from proxy.spec import ViewPolicy
 
 log = logging.getLogger("enlarger")
@@ -75,10 +77,16 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         stack.push_async_callback(cache.close)
         renderer = Renderer(
-            settings.render_threads, settings.render_queue, settings.render_timeout_seconds
+            settings.render_threads,
+            settings.render_queue,
+            settings.render_timeout_seconds,
+            on_change=app[METRICS].render_queue.set,
         )
+        app[METRICS].render_capacity.set(renderer.capacity)
         stack.push_async_callback(asyncio.to_thread, renderer.close)
         app[SERVICES] = _wire(settings, repo, blobs, cache, renderer, secret, app[METRICS])
+        app[SERVICES].variants.start()
+        stack.push_async_callback(app[SERVICES].variants.close)
         log.info(
             "enlarger ready: database=%s blobs=%s cache=%s",
             _scheme(settings.resolved_database_url),
@@ -117,9 +125,30 @@ def _wire(
         cache=cache,
         renderer=renderer,
         ingest=IngestService(repo, store, secret, limits),
-        variants=VariantService(store, cache, repo, renderer, options, metrics),
+        variants=_variants(settings, repo, store, cache, renderer, policy, options, metrics),
         policy=policy,
     )
+
+
+def _variants(
+    settings: Settings,
+    repo: Repository,
+    store: BlobStore,
+    cache: TieredCache,
+    renderer: Renderer,
+    policy: ViewPolicy,
+    options: RenderOptions,
+    metrics: Metrics,
+) -> VariantService:
+    tiers = Tiers(
+        cache=cache,
+        negative=NegativeCache(cache.remote, settings.negative_cache_seconds),
+        blobs=store,
+        lock=open_render_lock(settings.redis_url, settings.redis_timeout_seconds),
+    )
+    recorder = VariantRecorder(repo)
+    lock_wait = settings.render_timeout_seconds
+    return VariantService(tiers, renderer, recorder, options, policy, metrics, lock_wait)
 
 
 def _scheme(url: str) -> str:

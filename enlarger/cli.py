@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
-import multiprocessing
-import signal
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -19,6 +19,8 @@ from enlarger import ids
 from enlarger.errors import ConfigurationError, EnlargerError
 from enlarger.settings import Settings, load_settings
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -27,9 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"enlarger: {exc.message}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     try:
         result: int = args.handler(settings, args)
     except EnlargerError as exc:
@@ -44,7 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes sharing the port (default: one per core)",
+    )
     serve.set_defaults(handler=_serve)
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(handler=_migrate)
@@ -145,14 +150,15 @@ def _revoke_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    if args.workers < 1:
+    workers = args.workers if args.workers is not None else max(1, os.cpu_count() or 1)
+    if workers < 1:
         print("enlarger: --workers must be at least 1", file=sys.stderr)
         return 2
     _with_repo(settings, lambda repo: _noop())  # migrate once, before any worker starts
-    if args.workers == 1:
+    if workers == 1:
         _run_worker(settings, args.host, args.port, reuse_port=False)
         return 0
-    return _supervise(settings, args.host, args.port, args.workers)
+    return _supervise(settings, args.host, args.port, workers)
 
 
 async def _noop() -> int:
@@ -162,7 +168,7 @@ async def _noop() -> int:
 def _run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
     from enlarger.app import build_app
 
-    logging.basicConfig(level=settings.log_level.upper())
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)  # spawned: anew
     web.run_app(
         build_app(settings),
         host=host,
@@ -175,25 +181,16 @@ def _run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> N
 
 def _supervise(settings: Settings, host: str, port: int, workers: int) -> int:
     """N processes on one port (SO_REUSEPORT; the kernel spreads connections)."""
-    context = multiprocessing.get_context("spawn")
-    children = [
-        context.Process(target=_run_worker, args=(settings, host, port, True), daemon=False)
-        for _ in range(workers)
-    ]
-    for child in children:
-        child.start()
-    print(f"enlarger: {workers} workers on http://{host}:{port} (Ctrl+C to stop)", flush=True)
+    from enlarger.supervisor import Supervisor, metrics_dir
 
-    def stop(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.is_alive() and child.pid:
-                child.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for child in children:
-        child.join()
-    return 0
+    if "render_threads" not in settings.model_fields_set:  # share the cores, not cores each
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        settings = settings.model_copy(update={"render_threads": threads})
+    with metrics_dir() as path:
+        target = functools.partial(_run_worker, settings, host, port, True)
+        supervisor = Supervisor(target, workers, path)
+        print(f"enlarger: {workers} workers on http://{host}:{port} (Ctrl+C to stop)", flush=True)
+        return supervisor.run()
 
 
 if __name__ == "__main__":

@@ -1,15 +1,37 @@
-"""Prometheus metrics, one registry per application (no module-level metric globals)."""
+"""Prometheus metrics, one registry per application (no module-level metric globals).
+
+With several worker processes (``enlarger serve --workers N``) the supervisor sets
+``PROMETHEUS_MULTIPROC_DIR`` before it starts them: prometheus_client then keeps every value in
+per-process files there, and ``/metrics``, whichever worker answers it, adds up every worker's
+values (gauges: the sum over live workers). With one process the values live in memory.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import os
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class Metrics:
     def __init__(self) -> None:
+        # prometheus_client chose where values live when it was imported, from this variable.
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
         self.registry = CollectorRegistry()
+        self._http()
+        self._views()
+        self._renders()
+        r = self.registry
+        self.uploads = Counter("enlarger_uploads", "Uploads accepted", ["deduplicated"], registry=r)
+        self.upload_rejections = Counter(
+            "enlarger_upload_rejections", "Uploads refused", ["code"], registry=r
+        )
+
+    def _http(self) -> None:
         r = self.registry
         self.requests = Counter(
             "enlarger_requests", "HTTP requests", ["route", "method", "status"], registry=r
@@ -21,6 +43,38 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+
+    def _views(self) -> None:
+        r = self.registry
+        self.cache_hits = Counter(
+            "enlarger_cache_hits", "Views served without rendering, by tier", ["tier"], registry=r
+        )
+        self.negative_hits = Counter(
+            "enlarger_negative_cache_hits", "Views of ids remembered as unknown", registry=r
+        )
+        self.fallbacks = Counter(
+            "enlarger_fallbacks", "Nearest stored variants served while overloaded", registry=r
+        )
+        self.singleflight_waits = Counter(
+            "enlarger_singleflight_waits",
+            "Requests that waited on another's render (scope: process or cluster)",
+            ["scope"],
+            registry=r,
+        )
+        self.render_lock = Counter(
+            "enlarger_render_lock",
+            "Cross-process render lock attempts by outcome (acquired, held, local)",
+            ["outcome"],
+            registry=r,
+        )
+        self.store_failures = Counter(
+            "enlarger_variant_store_failures",
+            "Rendered variants served although storing them failed",
+            registry=r,
+        )
+
+    def _renders(self) -> None:
+        r = self.registry
         self.renders = Counter("enlarger_renders", "Variants rendered", ["format"], registry=r)
         self.render_seconds = Histogram(
             "enlarger_render_seconds",
@@ -28,19 +82,22 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.cache_hits = Counter(
-            "enlarger_cache_hits", "Views served without rendering, by tier", ["tier"], registry=r
-        )
         self.render_queue = Gauge(
-            "enlarger_render_queue_depth", "Renders running or queued", registry=r
+            "enlarger_render_queue_depth",
+            "Render slots taken: running, queued or reserved",
+            multiprocess_mode="livesum",
+            registry=r,
         )
-        self.singleflight_waits = Counter(
-            "enlarger_singleflight_waits", "Requests that waited on another's render", registry=r
-        )
-        self.uploads = Counter("enlarger_uploads", "Uploads accepted", ["deduplicated"], registry=r)
-        self.upload_rejections = Counter(
-            "enlarger_upload_rejections", "Uploads refused", ["code"], registry=r
+        self.render_capacity = Gauge(
+            "enlarger_render_capacity",
+            "Render slots (threads + queue)",
+            multiprocess_mode="livesum",
+            registry=r,
         )
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)

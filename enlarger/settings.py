@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     memory_cache_max_item_bytes: Positive = 16 * MiB
     redis_ttl_seconds: Positive = 7 * 24 * 3600
     redis_timeout_seconds: Annotated[float, Field(gt=0)] = 0.25
+    negative_cache_seconds: Annotated[float, Field(ge=0)] = 10.0  # unknown ids; 0: off
+    fallback_max_age: Annotated[int, Field(ge=0)] = 60  # Cache-Control of overload fallbacks
 
     # Rendering.
     render_threads: Positive = max(1, os.cpu_count() or 1)

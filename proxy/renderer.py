@@ -1,55 +1,115 @@
 """The one bounded place where CPU-heavy work runs: a thread pool sized to the cores (libvips
-releases the GIL) behind a bounded queue. A full queue fails fast with 503, never a timeout."""
+releases the GIL) behind a bounded queue. A full queue fails fast with 503, never a timeout.
+
+A caller first :meth:`Renderer.reserve`\\ s a slot (failing fast when none is free), then fetches
+what the job needs, then runs the job in that slot: the memory held for jobs (originals being
+fetched, images being decoded) is bounded by the slots, not by the requests.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
 from typing import TypeVar
 
 from enlarger.errors import Overloaded, RenderTimeout
 
 T = TypeVar("T")
+DepthListener = Callable[[int], None]
 
 
 class Renderer:
-    def __init__(self, threads: int, queue: int, timeout: float) -> None:
+    def __init__(
+        self, threads: int, queue: int, timeout: float, on_change: DepthListener | None = None
+    ) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="render")
         self._capacity = threads + queue
         self._timeout = timeout
         self._in_flight = 0
+        self._on_change = on_change
         self.threads = threads
 
     @property
     def in_flight(self) -> int:
-        """Jobs running or queued; a slot is held until the thread really finishes."""
+        """Slots taken: jobs running or queued, and reservations; a slot is held until the
+        thread really finishes, even after a timeout."""
         return self._in_flight
 
     @property
     def capacity(self) -> int:
         return self._capacity
 
-    async def run(self, fn: Callable[..., T], *args: object) -> tuple[T, float]:
-        """Run ``fn(*args)`` in the pool; return its result and its run time in seconds."""
-        if self._in_flight >= self._capacity:
+    @property
+    def full(self) -> bool:
+        return self._in_flight >= self._capacity
+
+    def reserve(self) -> Slot:
+        """Take a slot now, or raise :class:`Overloaded` at once."""
+        if self.full:
             raise Overloaded("the render queue is full; try again shortly", retry_after=1)
-        self._in_flight += 1
+        self._change(+1)
+        return Slot(self)
+
+    async def run(self, fn: Callable[..., T], *args: object) -> tuple[T, float]:
+        """Reserve a slot and run ``fn(*args)`` in it: its result and its run time in seconds."""
+        with self.reserve() as slot:
+            return await slot.run(fn, *args)
+
+    def _start(self, fn: Callable[..., T], args: tuple[object, ...]) -> Future[tuple[T, float]]:
         loop = asyncio.get_running_loop()
         future = self._pool.submit(_timed, fn, *args)
         # The callback runs in the worker thread: hand the release back to the event loop.
-        future.add_done_callback(lambda _done: loop.call_soon_threadsafe(self._release))
+        future.add_done_callback(lambda _done: loop.call_soon_threadsafe(self._change, -1))
+        return future
+
+    async def _wait(self, future: Future[tuple[T, float]]) -> tuple[T, float]:
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
         except TimeoutError:
             raise RenderTimeout("rendering took too long; try again shortly") from None
 
-    def _release(self) -> None:
-        self._in_flight -= 1
+    def _change(self, delta: int) -> None:
+        self._in_flight += delta
+        if self._on_change is not None:
+            self._on_change(self._in_flight)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Slot:
+    """One reserved place in the renderer. Run one job in it, or leave the ``with`` block
+    unused: either way it is given back exactly once."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self._renderer = renderer
+        self._held = True  # until a job takes it over (and its thread gives it back)
+
+    async def run(self, fn: Callable[..., T], *args: object) -> tuple[T, float]:
+        if not self._held:
+            raise RuntimeError("a render slot runs one job")
+        future = self._renderer._start(fn, args)
+        self._held = False  # from here on the thread's completion releases it
+        return await self._renderer._wait(future)
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._renderer._change(-1)
+
+    def __enter__(self) -> Slot:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
 
 
 def _timed(fn: Callable[..., T], *args: object) -> tuple[T, float]:

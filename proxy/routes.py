@@ -9,10 +9,10 @@ from aiohttp import web
 from enlarger import ids
 from enlarger.context import SERVICES
 from enlarger.errors import ImageNotFound
+from proxy import caching
+from proxy.caching import IMMUTABLE
 from proxy.service import etag_for
 from proxy.spec import parse_spec
-
-IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 async def view(request: web.Request) -> web.Response:
@@ -24,12 +24,14 @@ async def view(request: web.Request) -> web.Response:
     spec = parse_spec(list(request.query.items()), services.policy, request.headers.get("Accept"))
     etag = etag_for(image_id, spec)
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
+    headers.update(caching.purge_keys(image_id))
     if spec.negotiated:
         headers["Vary"] = "Accept"
     if _etag_matches(request.headers.get("If-None-Match"), etag):
         headers["Server-Timing"] = _timing("etag", start, None)
         return web.Response(status=304, headers=headers)
     served = await services.variants.get(image_id, spec)
+    headers.update(caching.served_headers(image_id, served, services.settings.fallback_max_age))
     headers["Server-Timing"] = _timing(served.tier, start, served.render_seconds)
     return web.Response(body=served.data, content_type=served.content_type, headers=headers)
 

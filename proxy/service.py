@@ -1,42 +1,73 @@
 """The variant service: the only place that knows the tier order.
 
-memory LRU → Redis → stored variant (blob store) → render (single-flight, bounded pool).
+memory LRU → Redis → (unknown-id negative cache) → stored variant (blob store) → render.
+
+Everything past the caches runs once per variant per process (single-flight), and a render runs
+once per variant across processes (the Redis render lock; its waiters take the holder's result
+from Redis or the blob store). The view path never touches the database: a render's row is
+written in the background (:mod:`proxy.recorder`). When the renderer is full, the nearest stored
+variant of the same image stands in (:mod:`proxy.fallback`), else 503 ``overloaded``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cache.lock import LockOutcome, RenderLock
+from cache.negative import NegativeCache
 from cache.tiered import TieredCache
-from db import Repository, Variant
+from db import Variant
 from enlarger import ids
 from enlarger.blobs import BlobStore
-from enlarger.errors import ImageNotFound
+from enlarger.errors import BackendUnavailable, ImageNotFound, Overloaded
 from enlarger.metrics import Metrics
 from ingest.sniff import sniff
+from proxy.fallback import Fallback, variant_cache_key
 from proxy.pipeline import MIME_TYPES, Rendered, RenderOptions, render
+from proxy.recorder import VariantRecorder
 from proxy.renderer import Renderer
 from proxy.singleflight import SingleFlight
-from proxy.spec import VariantSpec
+from proxy.spec import VariantSpec, ViewPolicy
 
 log = logging.getLogger(__name__)
+
+LOCK_MARGIN_SECONDS = 5.0  # the lock outlives the render timeout by this much
+_POLL_FIRST, _POLL_MAX = 0.01, 0.2  # how often a lock waiter looks again (grows 1.5x)
 
 
 @dataclass(frozen=True, slots=True)
 class Served:
     data: bytes
     content_type: str
-    tier: str  # memory, redis, store, render
+    tier: str  # memory, redis, store, render, fallback
+    key: str  # the spec key of these bytes (another size's for a fallback)
     render_seconds: float | None = None
+    fallback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Tiers:
+    """What the view path reads, in order (the negative cache and lock beside them)."""
+
+    cache: TieredCache
+    negative: NegativeCache
+    blobs: BlobStore
+    lock: RenderLock
+
+
+def etag_for_key(image_id: str, spec_key: str) -> str:
+    """Strong ETag from the canonical key alone: computed without reading any bytes."""
+    digest = hashlib.blake2b(f"{image_id}/{spec_key}".encode(), digest_size=12).hexdigest()
+    return f'"{digest}"'
 
 
 def etag_for(image_id: str, spec: VariantSpec) -> str:
-    """Strong ETag from the canonical key alone: computed without reading any bytes."""
-    digest = hashlib.blake2b(f"{image_id}/{spec.key}".encode(), digest_size=12).hexdigest()
-    return f'"{digest}"'
+    return etag_for_key(image_id, spec.key)
 
 
 def content_type_of(data: bytes) -> str:
@@ -44,74 +75,149 @@ def content_type_of(data: bytes) -> str:
     return MIME_TYPES.get(sniff(data[:64]), "application/octet-stream")
 
 
+def _not_found(image_id: str) -> ImageNotFound:
+    return ImageNotFound("no image with this id", id=image_id)
+
+
 class VariantService:
     def __init__(
         self,
-        blobs: BlobStore,
-        cache: TieredCache,
-        repo: Repository,
+        tiers: Tiers,
         renderer: Renderer,
+        recorder: VariantRecorder,
         options: RenderOptions,
+        policy: ViewPolicy,
         metrics: Metrics,
+        lock_wait: float,
     ) -> None:
-        self._blobs = blobs
-        self._cache = cache
-        self._repo = repo
+        self._tiers = tiers
         self._renderer = renderer
+        self._recorder = recorder
         self._options = options
         self._metrics = metrics
+        self._lock_wait = lock_wait
+        self._fallback = Fallback(tiers.blobs, tiers.cache, policy)
         self._flights: SingleFlight[Served] = SingleFlight()
 
+    def start(self) -> None:
+        """Start the background work (variant rows); :meth:`close` finishes it."""
+        self._recorder.start()
+
+    async def close(self) -> None:
+        """Finish the background work and close the render lock (both made for this service)."""
+        await self._recorder.close()
+        await self._tiers.lock.close()
+
     async def get(self, image_id: str, spec: VariantSpec) -> Served:
-        cache_key = f"v:{image_id}:{spec.key}"
-        hit = await self._cache.lookup(cache_key)
+        key = variant_cache_key(image_id, spec.key)
+        hit = await self._tiers.cache.lookup(key)
         if hit is not None:
-            return self._served(hit[0], hit[1])
-        stored = await self._blobs.get(ids.variant_key(image_id, spec.key))
-        if stored is not None:
-            await self._cache.set(cache_key, stored)
-            return self._served(stored, "store")
-        served, shared = await self._flights.run(
-            cache_key, lambda: self._render(image_id, spec, cache_key)
-        )
+            return self._hit(hit[0], hit[1], spec.key)
+        if await self._tiers.negative.contains(image_id):
+            self._metrics.negative_hits.inc()
+            raise _not_found(image_id)
+        served, shared = await self._flights.run(key, lambda: self._cold(image_id, spec, key))
         if shared:
-            self._metrics.singleflight_waits.inc()
+            self._metrics.singleflight_waits.labels(scope="process").inc()
         return served
 
-    def _served(self, data: bytes, tier: str) -> Served:
+    def _hit(self, data: bytes, tier: str, spec_key: str) -> Served:
         self._metrics.cache_hits.labels(tier=tier).inc()
-        return Served(data=data, content_type=content_type_of(data), tier=tier)
+        return Served(data, content_type_of(data), tier, spec_key)
 
-    async def _render(self, image_id: str, spec: VariantSpec, cache_key: str) -> Served:
-        original = await self._blobs.get(ids.original_key(image_id))
-        if original is None:
-            raise ImageNotFound("no image with this id", id=image_id)
-        self._metrics.render_queue.set(self._renderer.in_flight + 1)
-        rendered, seconds = await self._renderer.run(
-            render, original, sniff(original[:64]), spec, self._options
-        )
-        self._metrics.render_queue.set(self._renderer.in_flight)
+    async def _cold(self, image_id: str, spec: VariantSpec, key: str) -> Served:
+        """Once per variant per process: the stored variant, else a render (ours or another
+        process's), else (renderer full) the nearest stored size."""
+        stored = await self._stored(image_id, spec, key)
+        if stored is not None:
+            return stored
+        try:
+            return await self._render_once(image_id, spec, key)
+        except Overloaded:
+            stand_in = await self._fallback.find(image_id, spec)
+            if stand_in is None:
+                raise
+            self._metrics.fallbacks.inc()
+            other, data = stand_in
+            return Served(data, content_type_of(data), "fallback", other.key, fallback=True)
+
+    async def _stored(self, image_id: str, spec: VariantSpec, key: str) -> Served | None:
+        data = await self._tiers.blobs.get(ids.variant_key(image_id, spec.key))
+        if data is None:
+            return None
+        await self._tiers.cache.set(key, data)
+        return self._hit(data, "store", spec.key)
+
+    async def _render_once(self, image_id: str, spec: VariantSpec, key: str) -> Served:
+        """Render under the cross-process lock; while another process holds it, wait (bounded)
+        for its result. Past the wait, or without Redis, render here."""
+        deadline = time.monotonic() + self._lock_wait
+        while True:
+            claim = await self._tiers.lock.acquire(key, self._lock_wait + LOCK_MARGIN_SECONDS)
+            self._metrics.render_lock.labels(outcome=claim.outcome.value).inc()
+            if claim.outcome is not LockOutcome.HELD or time.monotonic() >= deadline:
+                break
+            found = await self._await_other(image_id, spec, key, deadline)
+            if found is not None:
+                self._metrics.singleflight_waits.labels(scope="cluster").inc()
+                return found
+        try:
+            if claim.outcome is LockOutcome.ACQUIRED:  # the last holder may have just finished
+                hit = await self._tiers.cache.lookup(key)
+                if hit is not None:
+                    return self._hit(hit[0], hit[1], spec.key)
+            return await self._render(image_id, spec, key)
+        finally:
+            await self._tiers.lock.release(key, claim)
+
+    async def _await_other(
+        self, image_id: str, spec: VariantSpec, key: str, deadline: float
+    ) -> Served | None:
+        delay = _POLL_FIRST
+        while time.monotonic() < deadline and await self._tiers.lock.held(key):
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, _POLL_MAX)
+        hit = await self._tiers.cache.lookup(key)
+        if hit is not None:
+            return self._hit(hit[0], hit[1], spec.key)
+        return await self._stored(image_id, spec, key)
+
+    async def _render(self, image_id: str, spec: VariantSpec, key: str) -> Served:
+        with self._renderer.reserve() as slot:  # fails fast before fetching the original
+            original = await self._tiers.blobs.get(ids.original_key(image_id))
+            if original is None:
+                await self._tiers.negative.add(image_id)
+                raise _not_found(image_id)
+            job = (render, original, sniff(original[:64]), spec, self._options)
+            rendered, seconds = await slot.run(*job)
         self._metrics.renders.labels(format=rendered.format).inc()
         self._metrics.render_seconds.observe(seconds)
-        await self._blobs.put(
-            ids.variant_key(image_id, spec.key), rendered.data, MIME_TYPES[rendered.format]
-        )
-        await self._cache.set(cache_key, rendered.data)
-        await self._record(image_id, spec, rendered)
-        return Served(rendered.data, MIME_TYPES[rendered.format], "render", seconds)
+        await self._keep(image_id, spec, key, rendered)
+        content_type = MIME_TYPES[rendered.format]
+        return Served(rendered.data, content_type, "render", spec.key, seconds)
 
-    async def _record(self, image_id: str, spec: VariantSpec, rendered: Rendered) -> None:
-        """The variants table is bookkeeping: its failure must not fail the view."""
-        variant = Variant(
-            image_id=image_id,
-            key=spec.key,
-            format=rendered.format,
-            width=rendered.width,
-            height=rendered.height,
-            bytes=len(rendered.data),
-            created_at=datetime.now(UTC),
-        )
+    async def _keep(self, image_id: str, spec: VariantSpec, key: str, rendered: Rendered) -> None:
+        """Store, cache, record. If storing fails the rendered bytes are still served (and
+        cached): they are the right answer, and the next render after eviction stores them."""
+        content_type = MIME_TYPES[rendered.format]
         try:
-            await self._repo.record_variant(variant)
-        except Exception:
-            log.warning("could not record variant %s/%s", image_id, spec.key, exc_info=True)
+            await self._tiers.blobs.put(
+                ids.variant_key(image_id, spec.key), rendered.data, content_type
+            )
+        except BackendUnavailable:
+            self._metrics.store_failures.inc()
+            log.warning("could not store variant %s/%s; serving it anyway", image_id, spec.key)
+        await self._tiers.cache.set(key, rendered.data)
+        self._recorder.record(_variant_row(image_id, spec, rendered))
+
+
+def _variant_row(image_id: str, spec: VariantSpec, rendered: Rendered) -> Variant:
+    return Variant(
+        image_id=image_id,
+        key=spec.key,
+        format=rendered.format,
+        width=rendered.width,
+        height=rendered.height,
+        bytes=len(rendered.data),
+        created_at=datetime.now(UTC),
+    )

@@ -1,0 +1,138 @@
+"""The cross-process render lock: one render per variant across every process sharing a Redis.
+
+``SET key token NX PX ttl`` takes the lock; only the holder of the token releases it (a Lua
+compare-and-delete), so a holder whose lock expired cannot free somebody else's. The lock is
+advisory and best effort: when Redis fails (or is not configured) :meth:`RenderLock.acquire`
+answers ``LOCAL`` and the caller renders with in-process single-flight alone.
+
+The lock has its own Redis client and breaker, with a longer timeout than the cache tier's: a
+cache read that is slow is better skipped (it is a miss), but a lock call that gives up too soon
+costs a duplicate render in every process, and it happens once per cold render, not per view.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from cache.redis import FAILURES, Breaker
+
+LOCK_TIMEOUT_SECONDS = 1.0  # at least this per Redis call of the lock
+
+# KEYS[1]: the lock; ARGV[1]: the holder's token. Deletes only a lock the caller still holds.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+class LockOutcome(StrEnum):
+    ACQUIRED = "acquired"  # ours: render, then release
+    HELD = "held"  # another process renders: wait for its result
+    LOCAL = "local"  # no shared lock (not configured, or Redis unavailable): render alone
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    outcome: LockOutcome
+    token: str = ""
+
+
+class RenderLock(Protocol):
+    async def acquire(self, key: str, ttl: float) -> Claim:
+        """Try once, never wait. ``ttl`` (seconds) frees the lock if its holder dies."""
+        ...
+
+    async def held(self, key: str) -> bool:
+        """Whether somebody holds ``key`` now (``False`` when that cannot be known)."""
+        ...
+
+    async def release(self, key: str, claim: Claim) -> None:
+        """Release ``key`` if ``claim`` acquired it and still holds it; otherwise do nothing."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class NoLock:
+    """No shared lock (no Redis configured): every claim is ``LOCAL``."""
+
+    async def acquire(self, key: str, ttl: float) -> Claim:
+        return Claim(LockOutcome.LOCAL)
+
+    async def held(self, key: str) -> bool:
+        return False
+
+    async def release(self, key: str, claim: Claim) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisRenderLock:
+    """:class:`RenderLock` in Redis. Failures are logged by ``breaker`` and answer ``LOCAL``."""
+
+    def __init__(self, client: Redis, breaker: Breaker, key_prefix: str = "enl:lock:") -> None:
+        self._client = client
+        self._breaker = breaker
+        self._prefix = key_prefix
+        self._release = client.register_script(_RELEASE)  # EVALSHA, reloaded after a restart
+
+    @classmethod
+    def from_url(cls, url: str, timeout: float, backoff: float = 1.0) -> RedisRenderLock:
+        """Its own client: ``timeout`` per call (at least :data:`LOCK_TIMEOUT_SECONDS`)."""
+        timeout = max(timeout, LOCK_TIMEOUT_SECONDS)
+        client = Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+            decode_responses=False,
+        )
+        breaker = Breaker(backoff, 10.0, "redis render lock", "rendering without it")
+        return cls(client, breaker)
+
+    async def acquire(self, key: str, ttl: float) -> Claim:
+        if not self._breaker.closed():
+            return Claim(LockOutcome.LOCAL)
+        token = secrets.token_hex(16)
+        try:
+            taken = await self._client.set(
+                self._prefix + key, token, nx=True, px=max(1, round(ttl * 1000))
+            )
+        except FAILURES as exc:
+            self._breaker.failed("lock", exc)
+            return Claim(LockOutcome.LOCAL)
+        self._breaker.succeeded()
+        return Claim(LockOutcome.ACQUIRED, token) if taken else Claim(LockOutcome.HELD)
+
+    async def held(self, key: str) -> bool:
+        if not self._breaker.closed():
+            return False
+        try:
+            count = await self._client.exists(self._prefix + key)
+        except FAILURES as exc:
+            self._breaker.failed("lock", exc)
+            return False
+        return bool(count)
+
+    async def release(self, key: str, claim: Claim) -> None:
+        if claim.outcome is not LockOutcome.ACQUIRED:
+            return
+        try:
+            await self._release(keys=[self._prefix + key], args=[claim.token])
+        except FAILURES as exc:  # the lock then expires by itself
+            self._breaker.failed("unlock", exc)
+
+    async def close(self) -> None:
+        await self._client.aclose()

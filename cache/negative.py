@@ -1,0 +1,47 @@
+"""The negative cache: image ids known to be missing, remembered briefly.
+
+A view of an unknown id costs two blob-store reads (the variant, then the original). Remembering
+the answer for ``ttl`` seconds, in this process and in the shared tier, makes repeats of that id
+(a broken link, a bot replaying a list of guesses) cost no blob-store read at all, on every
+process. The in-process part is bounded in entries, as its values are empty. Ids are derived
+from content with a server key, so an id cannot be viewed before its upload has answered: a
+brief negative entry never hides an image that exists.
+"""
+
+from __future__ import annotations
+
+from cachetools import TTLCache
+
+from cache.protocol import Cache
+
+_MARK = b"1"
+
+
+class NegativeCache:
+    def __init__(self, remote: Cache | None, ttl: float, max_items: int = 50_000) -> None:
+        self.ttl = ttl
+        self._remote = remote
+        self._memory: TTLCache[str, bool] | None = (
+            TTLCache(maxsize=max_items, ttl=ttl) if ttl > 0 else None
+        )
+
+    @staticmethod
+    def _key(image_id: str) -> str:
+        return f"missing:{image_id}"
+
+    async def contains(self, image_id: str) -> bool:
+        if self._memory is None:
+            return False
+        if image_id in self._memory:
+            return True
+        if self._remote is None or await self._remote.get(self._key(image_id)) is None:
+            return False
+        self._memory[image_id] = True
+        return True
+
+    async def add(self, image_id: str) -> None:
+        if self._memory is None:
+            return
+        self._memory[image_id] = True
+        if self._remote is not None:
+            await self._remote.set(self._key(image_id), _MARK, self.ttl)

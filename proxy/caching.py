@@ -1,0 +1,31 @@
+"""HTTP caching headers of view answers, for browsers and CDNs.
+
+- an exact variant: a strong ETag from its canonical key and ``immutable`` for a year;
+- a fallback (another size, served while overloaded): that size's own ETag (so a revalidation
+  of the asked variant never matches bytes of another size) and a short ``max-age``, never
+  ``immutable``;
+- every view answer (304s included) names its image in ``Surrogate-Key`` (Fastly) and
+  ``Cache-Tag`` (Cloudflare), so a CDN can purge every variant of one image at once.
+
+Errors never get these: the error middleware answers ``no-store``.
+"""
+
+from __future__ import annotations
+
+from proxy.service import Served, etag_for_key
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def purge_keys(image_id: str) -> dict[str, str]:
+    return {"Surrogate-Key": image_id, "Cache-Tag": image_id}
+
+
+def served_headers(image_id: str, served: Served, fallback_max_age: int) -> dict[str, str]:
+    """What changes when the bytes are not the asked variant's."""
+    if not served.fallback:
+        return {}
+    return {
+        "ETag": etag_for_key(image_id, served.key),
+        "Cache-Control": f"public, max-age={fallback_max_age}",
+    }

@@ -1,0 +1,106 @@
+"""Overload fallback: the nearest already-stored variant of the same image.
+
+When the renderer is full, the original design's "if large isn't ready yet, return what is
+available" applies: another size of the same image that exists already. Candidates keep every
+part of the asked spec (format class, crop, rotation…) except the size: the named sizes, the
+original size and the width-ladder steps, at the asked quality and at the default quality (one
+quality for lossless formats, whose key always says 100).
+Candidates are tried nearest size first: all of them in this process's memory (free), then the
+named sizes, the original and the nearest ladder steps in the blob store (one ``exists`` each, in
+parallel), so a fallback costs a handful of small blob-store requests and no CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import replace
+
+from cache.tiered import TieredCache
+from enlarger import ids
+from enlarger.blobs import BlobStore
+from enlarger.errors import BackendUnavailable
+from proxy.spec import LOSSLESS, VariantSpec, ViewPolicy
+
+log = logging.getLogger(__name__)
+
+NEAREST_WIDTHS = 4  # ladder steps looked up in the blob store, besides the named sizes
+STORE_LOOKUPS = 12  # at most this many blob-store lookups per fallback
+
+
+def variant_cache_key(image_id: str, spec_key: str) -> str:
+    return f"v:{image_id}:{spec_key}"
+
+
+def candidates(spec: VariantSpec, policy: ViewPolicy) -> list[VariantSpec]:
+    """Other sizes of the same variant, nearest to the asked size first (larger on a tie)."""
+    target = _size(spec, policy)
+    default = policy.default_quality
+    found: dict[str, VariantSpec] = {}
+    qualities = (spec.quality,) if spec.format in LOSSLESS else (spec.quality, default)
+    for quality in dict.fromkeys(qualities):
+        for width, box in _geometries(policy):
+            candidate = _resized(replace(spec, quality=quality), width, box)
+            if candidate.key != spec.key:
+                found.setdefault(candidate.key, candidate)
+    return sorted(found.values(), key=lambda c: _distance(_size(c, policy), target))
+
+
+def _geometries(policy: ViewPolicy) -> list[tuple[int | None, int | None]]:
+    widths: list[tuple[int | None, int | None]] = [(w, None) for w in policy.width_ladder]
+    boxes: list[tuple[int | None, int | None]] = [(None, b) for b in policy.named_sizes.values()]
+    return [*boxes, (None, None), *widths]
+
+
+def _resized(spec: VariantSpec, width: int | None, box: int | None) -> VariantSpec:
+    return replace(spec, width=width, height=None, box=box).canonical()
+
+
+def _size(spec: VariantSpec, policy: ViewPolicy) -> int:
+    """The longest side asked for, roughly (the original's size is not known here)."""
+    sides = [side for side in (spec.width, spec.height, spec.box) if side]
+    return max(sides) if sides else policy.max_side
+
+
+def _distance(size: int, target: int) -> tuple[float, int]:
+    return abs(math.log(size / target)), 0 if size >= target else 1
+
+
+def _worth_a_store_lookup(spec: VariantSpec, nearest_widths: set[int]) -> bool:
+    return spec.width is None or spec.width in nearest_widths
+
+
+class Fallback:
+    def __init__(self, blobs: BlobStore, cache: TieredCache, policy: ViewPolicy) -> None:
+        self._blobs = blobs
+        self._cache = cache
+        self._policy = policy
+
+    async def find(self, image_id: str, spec: VariantSpec) -> tuple[VariantSpec, bytes] | None:
+        """The nearest stored stand-in for ``spec`` and its bytes, or ``None``."""
+        options = candidates(spec, self._policy)
+        for candidate in options:
+            data = self._cache.memory.get_now(variant_cache_key(image_id, candidate.key))
+            if data is not None:
+                return candidate, data
+        try:
+            return await self._from_store(image_id, self._store_candidates(options))
+        except BackendUnavailable:
+            log.warning("blob store unavailable while looking for a fallback", exc_info=True)
+            return None
+
+    def _store_candidates(self, options: list[VariantSpec]) -> list[VariantSpec]:
+        widths = [c.width for c in options if c.width is not None]
+        nearest = set(list(dict.fromkeys(widths))[:NEAREST_WIDTHS])
+        return [c for c in options if _worth_a_store_lookup(c, nearest)][:STORE_LOOKUPS]
+
+    async def _from_store(
+        self, image_id: str, options: list[VariantSpec]
+    ) -> tuple[VariantSpec, bytes] | None:
+        keys = [ids.variant_key(image_id, candidate.key) for candidate in options]
+        present = await asyncio.gather(*(self._blobs.exists(key) for key in keys))
+        for candidate, key, exists in zip(options, keys, present, strict=True):
+            if exists and (data := await self._blobs.get(key)) is not None:
+                return candidate, data
+        return None

@@ -1,0 +1,188 @@
+"""The view path when things go wrong: a full renderer, unknown ids, a failing blob store, a
+database that does not answer; and the headers CDNs rely on. On both backend families."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from enlarger.settings import Settings
+from proxy.renderer import Slot
+from tests import services
+from tests.e2e.conftest import Stack, StackFactory, decode, make_jpeg
+from tests.e2e.servers import metric
+
+pytestmark = pytest.mark.e2e
+
+
+async def metrics_of(stack: Stack) -> str:
+    return await (await stack.client.get("/metrics")).text()
+
+
+async def upload(stack: Stack, seed: int = 0) -> str:
+    response = await stack.upload(make_jpeg(900, 600, seed=seed))
+    assert response.status == 201
+    image_id: str = (await response.json())["id"]
+    return image_id
+
+
+def fill(stack: Stack) -> list[Slot]:
+    renderer = stack.services.renderer
+    return [renderer.reserve() for _ in range(renderer.capacity)]
+
+
+async def test_full_renderer_serves_the_nearest_stored_size_briefly(
+    stack: Stack, make_stack: StackFactory
+) -> None:
+    image_id = await upload(stack)
+    small = await stack.client.get(f"/i/{image_id}?size=small")
+    small_bytes = await small.read()
+    slots = fill(stack)
+    answer = await stack.client.get(f"/i/{image_id}?w=480")
+    assert answer.status == 200
+    assert answer.headers["Cache-Control"] == "public, max-age=60"
+    assert answer.headers["ETag"] == small.headers["ETag"]  # its own ETag, not w=480's
+    assert 'tier;desc="fallback"' in answer.headers["Server-Timing"]
+    assert await answer.read() == small_bytes
+    other = await upload(stack, seed=1)  # nothing stored for this one
+    refused = await stack.client.get(f"/i/{other}?w=480")
+    assert refused.status == 503 and refused.headers["Retry-After"]
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert (await refused.json())["error"]["code"] == "overloaded"
+    fresh = await make_stack(stack.settings)  # cold memory: the stand-in comes from the store
+    fresh_slots = fill(fresh)
+    from_store = await fresh.client.get(f"/i/{image_id}?size=large")
+    assert from_store.status == 200 and await from_store.read() == small_bytes
+    assert metric(await metrics_of(fresh), "enlarger_fallbacks_total") == 1
+    for slot in slots + fresh_slots:
+        slot.release()
+    exact = await stack.client.get(f"/i/{image_id}?w=480")
+    assert exact.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert decode(await exact.read()).width == 480
+
+
+async def test_cdn_headers_304_and_head(stack: Stack) -> None:
+    image_id = await upload(stack)
+    answer = await stack.client.get(f"/i/{image_id}?size=small")
+    assert answer.headers["Surrogate-Key"] == image_id
+    assert answer.headers["Cache-Tag"] == image_id
+    etag = answer.headers["ETag"]
+    revalidated = await stack.client.get(
+        f"/i/{image_id}?size=small", headers={"If-None-Match": f'W/"x", {etag}'}
+    )
+    assert revalidated.status == 304 and revalidated.headers["Surrogate-Key"] == image_id
+    head = await stack.client.head(f"/i/{image_id}?size=small")
+    assert head.status == 200 and head.headers["ETag"] == etag and await head.read() == b""
+    assert int(head.headers["Content-Length"]) == len(await answer.read())
+    missing = await stack.client.get(f"/i/{'a' * 26}")
+    assert missing.status == 404 and missing.headers["Cache-Control"] == "no-store"
+    assert "Surrogate-Key" not in missing.headers
+
+
+async def test_unknown_ids_are_remembered(stack: Stack, make_stack: StackFactory) -> None:
+    unknown = "b" * 26
+    for _ in range(3):
+        assert (await stack.client.get(f"/i/{unknown}?w=480")).status == 404
+    assert (await stack.client.get(f"/i/{unknown}?size=small")).status == 404
+    assert metric(await metrics_of(stack), "enlarger_negative_cache_hits_total") == 3
+    if stack.kind == "services":  # another process sharing Redis knows it too
+        other = await make_stack(stack.settings)
+        assert (await other.client.get(f"/i/{unknown}")).status == 404
+        assert metric(await metrics_of(other), "enlarger_negative_cache_hits_total") == 1
+
+
+async def test_one_render_across_two_instances(stack: Stack, make_stack: StackFactory) -> None:
+    image_id = await upload(stack)
+    other = await make_stack(stack.settings)
+    url = f"/i/{image_id}?w=640"
+    answers = await asyncio.gather(
+        *(client.get(url) for _ in range(10) for client in (stack.client, other.client))
+    )
+    bodies = {await answer.read() for answer in answers}
+    assert {answer.status for answer in answers} == {200} and len(bodies) == 1
+    renders = [metric(await metrics_of(s), "enlarger_renders_total") for s in (stack, other)]
+    expected = 1 if stack.kind == "services" else 2  # no Redis: no lock across processes
+    assert sum(renders) <= expected and sum(renders) >= 1
+
+
+async def test_blob_store_failure_is_503_no_store(stack: Stack) -> None:
+    image_id = await upload(stack)
+    _break_variant_reads(stack, image_id)
+    answer = await stack.client.get(f"/i/{image_id}?w=480")
+    assert answer.status == 503 and answer.headers["Retry-After"]
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert (await answer.json())["error"]["code"] == "backend_unavailable"
+
+
+def _break_variant_reads(stack: Stack, image_id: str) -> None:
+    url = stack.settings.resolved_blob_url
+    if url.startswith("s3://"):  # the bucket vanishes: every request fails
+        bucket = url[len("s3://") :].split("/", 1)[0]
+        services.delete_bucket(stack.settings.s3_endpoint_url or "", bucket)
+        return
+    variants = Path(url[len("file://") :]) / "variants"  # a symlink loop: reads fail (ELOOP)
+    shutil.rmtree(variants, ignore_errors=True)
+    os.symlink(variants, variants)
+
+
+async def test_a_render_that_cannot_be_stored_is_served(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    stack = await make_stack(Settings(data_dir=tmp_path / "data", render_threads=1))
+    image_id = await upload(stack)
+    blobs = Path(stack.settings.resolved_blob_url[len("file://") :])
+    shutil.rmtree(blobs / "variants", ignore_errors=True)
+    (blobs / "variants").write_bytes(b"not a folder")  # variant writes fail, reads miss
+    answer = await stack.client.get(f"/i/{image_id}?w=480")
+    assert answer.status == 200 and decode(await answer.read()).width == 480
+    assert metric(await metrics_of(stack), "enlarger_variant_store_failures_total") == 1
+    again = await stack.client.get(f"/i/{image_id}?w=480")
+    assert 'tier;desc="memory"' in again.headers["Server-Timing"]
+
+
+async def test_views_never_wait_for_the_database(
+    make_stack: StackFactory,
+    tmp_path: Path,
+    pg_url: str,
+    redis_url: str,
+    s3_bucket_url: str,
+    s3_endpoint: str,
+) -> None:
+    """Every table locked by another session: views still answer; the variant rows are written
+    in the background once the lock goes."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=pg_url,
+        redis_url=redis_url,
+        blob_url=s3_bucket_url,
+        s3_endpoint_url=s3_endpoint,
+    )
+    stack = await make_stack(settings)
+    image_id = await upload(stack)
+    await (await stack.client.get(f"/i/{image_id}?size=small")).read()
+    conn = await asyncpg.connect(stack.settings.database_url)
+    tables = [
+        row["tablename"]
+        for row in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    ]
+    transaction = conn.transaction()
+    await transaction.start()
+    await conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
+    try:
+        for query in ("size=small", "w=480", "w=240&q=50"):
+            answer = await asyncio.wait_for(stack.client.get(f"/i/{image_id}?{query}"), 10)
+            assert answer.status == 200, query
+    finally:
+        await transaction.rollback()
+        await conn.close()
+    for _ in range(100):
+        keys = {v.key for v in await stack.services.repo.list_variants(image_id)}
+        if len(keys) == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert len(keys) == 3

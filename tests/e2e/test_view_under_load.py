@@ -1,0 +1,232 @@
+"""The view path under load, with real ``enlarger serve`` processes, a real Redis (a private
+``redis-server`` where the test kills it), PostgreSQL and an S3-compatible store.
+
+1. a burst of first requests for one variant renders it once: in one process, and across three
+   server instances (one of them with two workers) sharing PostgreSQL, Redis and S3;
+2. Redis killed during a view load causes no 5xx, and is used again once it is back;
+3. a flood of distinct cold renders far beyond capacity: each answer within a few seconds, as
+   200 (exact or fallback) or 503 with Retry-After, and resident memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from multidict import CIMultiDict
+
+from tests.e2e.conftest import make_jpeg
+from tests.e2e.process import clean_env, request
+from tests.e2e.servers import PrivateRedis, Server, metric, servers
+
+pytestmark = pytest.mark.e2e
+
+FEW_SECONDS = 5.0
+VIEW_ROUTE = "/i/{id}"
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: CIMultiDict[str]
+    body: bytes
+    seconds: float
+
+
+async def fetch(session: aiohttp.ClientSession, url: str) -> Answer:
+    start = time.monotonic()
+    async with session.get(url) as response:
+        body = await response.read()
+        return Answer(
+            response.status, CIMultiDict(response.headers), body, time.monotonic() - start
+        )
+
+
+async def burst(urls: list[str]) -> list[Answer]:
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        return await asyncio.gather(*(fetch(session, url) for url in urls))
+
+
+def view_requests(metrics: str) -> float:
+    return metric(metrics, "enlarger_requests_total", route=VIEW_ROUTE)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. One render per variant, however many ask at once.
+
+
+async def test_a_burst_on_one_process_renders_once(tmp_path: Path) -> None:
+    with servers(clean_env(tmp_path / "data"), 1) as (server,):
+        image_id = server.upload(make_jpeg(3000, 2000))
+        answers = await burst([f"{server.base}/i/{image_id}?w=1200"] * 100)
+        _assert_identical(answers)
+        metrics = server.metrics()
+    assert metric(metrics, "enlarger_renders_total") == 1
+    waits = metric(metrics, "enlarger_singleflight_waits_total")
+    hits = metric(metrics, "enlarger_cache_hits_total")
+    assert 1 + waits + hits == 100  # the render, its waiters, then cache hits
+
+
+async def test_a_burst_across_three_instances_renders_once(
+    tmp_path: Path, pg_url: str, redis_url: str, s3_bucket_url: str, s3_endpoint: str
+) -> None:
+    env = clean_env(
+        tmp_path / "data",
+        ENLARGER_DATABASE_URL=pg_url,
+        ENLARGER_REDIS_URL=redis_url,
+        ENLARGER_BLOB_URL=s3_bucket_url,
+        ENLARGER_S3_ENDPOINT_URL=s3_endpoint,
+    )
+    with servers(env, 1, 1, 2) as instances:
+        image_id = instances[0].upload(make_jpeg(3000, 2000, seed=3))
+        bases = [server.base for server in instances]
+        urls = [f"{bases[n % 3]}/i/{image_id}?w=1280" for n in range(100)]
+        answers = await burst(urls)
+        _assert_identical(answers)
+        reports = [server.metrics() for server in instances]
+        # The two-worker instance adds up both workers, whichever one answers /metrics.
+        sent_to_last = sum(1 for url in urls if url.startswith(bases[2]))
+        for _ in range(4):
+            assert view_requests(instances[2].metrics()) == sent_to_last
+    assert sum(metric(report, "enlarger_renders_total") for report in reports) == 1
+
+
+def _assert_identical(answers: list[Answer]) -> None:
+    assert [a.status for a in answers] == [200] * len(answers)
+    assert len({a.body for a in answers}) == 1
+    assert len({a.headers["ETag"] for a in answers}) == 1
+    assert {a.headers["Cache-Control"] for a in answers} == {"public, max-age=31536000, immutable"}
+
+
+def test_serve_runs_one_worker_per_core_sharing_the_cores(tmp_path: Path) -> None:
+    """No --workers: one worker per core, one render thread each (the cores are shared out),
+    and /metrics adds up the workers' gauges."""
+    expected = (os.cpu_count() or 1) * (1 + 32)  # per worker: 1 thread + the default queue
+    with servers(clean_env(tmp_path / "data"), 0) as (server,):
+        deadline = time.monotonic() + 30
+        while (capacity := metric(server.metrics(), "enlarger_render_capacity")) < expected:
+            assert time.monotonic() < deadline, capacity  # until every worker is up
+            time.sleep(0.1)
+    assert capacity == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Redis dies and comes back during a view load.
+
+
+async def _load(base: str, image_id: str, stop: asyncio.Event, answers: list[Answer]) -> None:
+    hot = [f"{base}/i/{image_id}?w={w}" for w in (240, 320, 480, 640)]
+    cold = iter(f"{base}/i/{image_id}?w={w}&q={q}" for q in (30, 40, 50) for w in (96, 128, 160))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        while not stop.is_set():
+            url = next(cold, None) if random.random() < 0.1 else None
+            answers.append(await fetch(session, url or random.choice(hot)))
+
+
+async def test_redis_killed_and_restarted_during_a_view_load(tmp_path: Path) -> None:
+    redis = PrivateRedis()
+    env = clean_env(tmp_path / "data", ENLARGER_REDIS_URL=redis.url)
+    env["ENLARGER_MEMORY_CACHE_BYTES"] = "0"  # every hit must come from Redis or the store
+    redis.start()
+    try:
+        with servers(env, 1) as (server,):
+            image_id = server.upload(make_jpeg(1200, 800))
+            for width in (240, 320, 480, 640):  # stored and in Redis
+                assert request(f"{server.base}/i/{image_id}?w={width}")[0] == 200
+            stop, answers = asyncio.Event(), []
+            load = asyncio.gather(*(_load(server.base, image_id, stop, answers) for _ in range(6)))
+            await asyncio.sleep(0.8)
+            redis.kill()  # mid-load
+            during = len(answers)
+            await asyncio.sleep(1.5)
+            assert len(answers) > during + 20  # the load went on while Redis was gone
+            redis.start()
+            await asyncio.sleep(1.0)
+            stop.set()
+            await load
+            assert [a.status for a in answers if a.status >= 500] == []
+            assert {a.status for a in answers} == {200}
+            assert _redis_serves_again(server, image_id), "no Redis hit after the restart"
+            assert server.process.poll() is None  # the same Enlarger process throughout
+    finally:
+        redis.kill()
+
+
+def _redis_serves_again(server: Server, image_id: str) -> bool:
+    before = metric(server.metrics(), "enlarger_cache_hits_total", tier="redis")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status, headers, _ = request(f"{server.base}/i/{image_id}?w=480")
+        assert status == 200
+        if 'tier;desc="redis"' in headers["Server-Timing"]:
+            return metric(server.metrics(), "enlarger_cache_hits_total", tier="redis") > before
+        time.sleep(0.1)
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. A flood of cold renders far beyond capacity.
+
+
+async def test_a_flood_of_cold_renders_degrades_fast_and_bounded(tmp_path: Path) -> None:
+    env = clean_env(
+        tmp_path / "data",
+        ENLARGER_RENDER_THREADS="1",
+        ENLARGER_RENDER_QUEUE="2",
+        ENLARGER_MEMORY_CACHE_BYTES=str(32 << 20),
+    )
+    with servers(env, 1) as (server,):
+        images = [server.upload(make_jpeg(2400, 1600, seed=seed)) for seed in range(3)]
+        for image_id in images[:2]:  # something to fall back on for two of the three
+            assert request(f"{server.base}/i/{image_id}?size=small")[0] == 200
+        rss_before = server.rss_bytes()
+        widths = (96, 128, 160, 192, 240, 256, 360, 400, 540, 600, 720, 960, 1024, 1080, 1440)
+        urls = [
+            f"{server.base}/i/{image_id}?w={w}&q={q}"
+            for q in (40, 50, 60, 70, 90)
+            for w in widths
+            for image_id in images
+        ]
+        answers = await burst(urls)  # 225 distinct variants at once; 3 render slots
+        rss_after = server.rss_bytes()
+        metrics = server.metrics()
+    assert metric(metrics, "enlarger_render_capacity") == 3
+    assert metric(metrics, "enlarger_render_queue_depth") == 0  # every slot given back
+    assert metric(metrics, "enlarger_fallbacks_total") == sum(
+        _kind(answer) == "fallback" for answer in answers
+    )
+    for url, answer in zip(urls, answers, strict=True):
+        assert answer.seconds < FEW_SECONDS, (url, answer.seconds)
+        _assert_exact_fallback_or_refused(answer, fallback_possible=images[2] not in url)
+    kinds = {_kind(answer) for answer in answers}
+    assert kinds == {"exact", "fallback", "refused"}, kinds
+    assert rss_after - rss_before < 300 << 20, (rss_before >> 20, rss_after >> 20)
+
+
+def _kind(answer: Answer) -> str:
+    if answer.status == 503:
+        return "refused"
+    return "fallback" if "immutable" not in answer.headers["Cache-Control"] else "exact"
+
+
+def _assert_exact_fallback_or_refused(answer: Answer, fallback_possible: bool) -> None:
+    cache_control = answer.headers["Cache-Control"]
+    if answer.status == 503:
+        assert answer.headers["Retry-After"] and cache_control == "no-store"
+        assert json.loads(answer.body)["error"]["code"] == "overloaded"
+        return
+    assert answer.status == 200
+    if _kind(answer) == "fallback":
+        assert fallback_possible and cache_control == "public, max-age=60"
+        assert 'tier;desc="fallback"' in answer.headers["Server-Timing"]
+    else:
+        assert cache_control == "public, max-age=31536000, immutable"
