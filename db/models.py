@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +51,72 @@ class Variant:
     height: int
     bytes: int
     created_at: datetime
+
+
+# --- analytics ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ViewCount:
+    """Views of one image on one UTC day, by one variant, referrer host and tier."""
+
+    image_id: str
+    day: date
+    variant: str  # canonical variant spec key, e.g. p1.w640.q80.same
+    referrer: str  # host name only; "" when no Referer was sent
+    tier: str  # memory, redis, store, render, etag (a 304), cdn (imported from logs)
+    views: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Views in one day, or in one month once old days are rolled up (``start`` = the 1st)."""
+
+    start: date
+    views: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """Views by one value of a breakdown (a variant key, a referrer host, a tier)."""
+
+    key: str
+    views: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImageStats:
+    days: tuple[Bucket, ...]
+    months: tuple[Bucket, ...]
+    variants: tuple[Breakdown, ...]
+    referrers: tuple[Breakdown, ...]
+    tiers: tuple[Breakdown, ...]
+
+    @property
+    def views(self) -> int:
+        return sum(bucket.views for bucket in (*self.days, *self.months))
+
+    @property
+    def bytes(self) -> int:
+        return sum(bucket.bytes for bucket in (*self.days, *self.months))
+
+
+@dataclass(frozen=True, slots=True)
+class UserImageViews:
+    """An entry of a user's list with the image's all-time totals."""
+
+    entry: UserImage
+    views: int
+    bytes_served: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """An access log being imported; ``sha256`` of its (decompressed) content."""
+
+    sha256: str
+    name: str
+    format: str  # cloudfront, nginx

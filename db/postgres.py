@@ -6,16 +6,23 @@ connection failures become :class:`enlarger.errors.BackendUnavailable`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from db import migrate
+from db._pg_common import (
+    api_key_row,
+    aware,
+    image_row,
+    unavailable_on_driver_error,
+    user_row,
+    utc,
+    variant_row,
+)
 from db.models import ApiKey, Image, User, UserImage, Variant
-from enlarger.errors import BackendUnavailable, UserExists
+from db.postgres_analytics import PostgresAnalytics
+from enlarger.errors import UserExists
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 
@@ -66,64 +73,8 @@ VARIANT_INSERT = (
 )
 VARIANT_LIST = f"SELECT {VARIANT_COLUMNS} FROM variants WHERE image_id = $1 ORDER BY key"
 
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.TooManyConnectionsError,
-)
 
-
-@contextmanager
-def _unavailable_on_driver_error() -> Iterator[None]:
-    try:
-        yield
-    except _UNAVAILABLE as exc:
-        raise BackendUnavailable("database unavailable") from exc
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
-
-
-def _user(row: asyncpg.Record) -> User:
-    return User(id=row["id"], username=row["username"], created_at=_utc(row["created_at"]))
-
-
-def _api_key(row: asyncpg.Record) -> ApiKey:
-    return ApiKey(
-        id=row["id"],
-        user_id=row["user_id"],
-        label=row["label"],
-        created_at=_utc(row["created_at"]),
-        last_used_at=_utc_or_none(row["last_used_at"]),
-        revoked_at=_utc_or_none(row["revoked_at"]),
-    )
-
-
-def _image(row: asyncpg.Record) -> Image:
-    id_, sha256, format_, width, height, frames, size, created_at = tuple(row)[:8]
-    return Image(id_, sha256, format_, width, height, frames, size, _utc(created_at))
-
-
-def _variant(row: asyncpg.Record) -> Variant:
-    image_id, key, format_, width, height, size, created_at = tuple(row)[:7]
-    return Variant(image_id, key, format_, width, height, size, _utc(created_at))
-
-
-def _aware(value: datetime) -> datetime:
-    """Naive datetimes are taken to be UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-class PostgresRepository:
+class PostgresRepository(PostgresAnalytics):
     """:class:`db.protocol.Repository` on PostgreSQL."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -131,7 +82,7 @@ class PostgresRepository:
 
     @classmethod
     async def open(cls, dsn: str, min_size: int = 1, max_size: int = 10) -> PostgresRepository:
-        with _unavailable_on_driver_error():
+        with unavailable_on_driver_error():
             pool = await asyncpg.create_pool(
                 dsn, min_size=min_size, max_size=max_size, timeout=CONNECT_TIMEOUT_SECONDS
             )
@@ -139,26 +90,26 @@ class PostgresRepository:
         return cls(pool)
 
     async def _one(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        with _unavailable_on_driver_error():
+        with unavailable_on_driver_error():
             row: asyncpg.Record | None = await self._pool.fetchrow(sql, *args)
             return row
 
     async def _all(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        with _unavailable_on_driver_error():
+        with unavailable_on_driver_error():
             rows: list[asyncpg.Record] = await self._pool.fetch(sql, *args)
             return rows
 
     async def _execute(self, sql: str, *args: Any) -> None:
-        with _unavailable_on_driver_error():
+        with unavailable_on_driver_error():
             await self._pool.execute(sql, *args)
 
     async def migrate(self) -> list[int]:
-        with _unavailable_on_driver_error():
+        with unavailable_on_driver_error():
             async with self._pool.acquire() as conn:
                 return await migrate.migrate_postgres(conn)
 
     async def schema_version(self) -> int:
-        with _unavailable_on_driver_error():
+        with unavailable_on_driver_error():
             async with self._pool.acquire() as conn:
                 return await migrate.postgres_schema_version(conn)
 
@@ -180,39 +131,39 @@ class PostgresRepository:
         except asyncpg.UniqueViolationError as exc:
             raise UserExists(f"user {username!r} already exists", username=username) from exc
         assert row is not None
-        return _user(row)
+        return user_row(row)
 
     async def get_user(self, username: str) -> User | None:
         row = await self._one(USER_BY_NAME, username)
-        return None if row is None else _user(row)
+        return None if row is None else user_row(row)
 
     async def create_api_key(self, user_id: int, key_hash: str, label: str) -> ApiKey:
         row = await self._one(KEY_INSERT, user_id, key_hash, label)
         assert row is not None
-        return _api_key(row)
+        return api_key_row(row)
 
     async def user_for_api_key(self, key_hash: str) -> User | None:
         row = await self._one(KEY_TOUCH, key_hash)
-        return None if row is None else _user(row)
+        return None if row is None else user_row(row)
 
     async def revoke_api_key(self, key_id: int) -> bool:
         return await self._one(KEY_REVOKE, key_id) is not None
 
     async def list_api_keys(self, user_id: int) -> list[ApiKey]:
-        return [_api_key(row) for row in await self._all(KEY_LIST, user_id)]
+        return [api_key_row(row) for row in await self._all(KEY_LIST, user_id)]
 
     async def insert_image(self, image: Image) -> bool:
         i = image
         args = (i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes)
-        return await self._one(IMAGE_INSERT, *args, _aware(i.created_at)) is not None
+        return await self._one(IMAGE_INSERT, *args, aware(i.created_at)) is not None
 
     async def get_image(self, image_id: str) -> Image | None:
         row = await self._one(IMAGE_BY_ID, image_id)
-        return None if row is None else _image(row)
+        return None if row is None else image_row(row)
 
     async def get_image_by_sha256(self, sha256: str) -> Image | None:
         row = await self._one(IMAGE_BY_SHA256, sha256)
-        return None if row is None else _image(row)
+        return None if row is None else image_row(row)
 
     async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
         return await self._one(LINK_INSERT, user_id, image_id, filename) is not None
@@ -221,12 +172,12 @@ class PostgresRepository:
         self, user_id: int, limit: int = 100, offset: int = 0
     ) -> list[UserImage]:
         rows = await self._all(USER_IMAGES, user_id, limit, offset)
-        return [UserImage(_image(r), _utc(r["uploaded_at"]), r["filename"]) for r in rows]
+        return [UserImage(image_row(r), utc(r["uploaded_at"]), r["filename"]) for r in rows]
 
     async def record_variant(self, variant: Variant) -> None:
         v = variant
         args = (v.image_id, v.key, v.format, v.width, v.height, v.bytes)
-        await self._execute(VARIANT_INSERT, *args, _aware(v.created_at))
+        await self._execute(VARIANT_INSERT, *args, aware(v.created_at))
 
     async def list_variants(self, image_id: str) -> list[Variant]:
-        return [_variant(row) for row in await self._all(VARIANT_LIST, image_id)]
+        return [variant_row(row) for row in await self._all(VARIANT_LIST, image_id)]

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from datetime import date
+from typing import Literal, Protocol
 
-from db.models import ApiKey, Image, User, UserImage, Variant
+from db.models import (
+    ApiKey,
+    Image,
+    ImageStats,
+    LogFile,
+    User,
+    UserImage,
+    UserImageViews,
+    Variant,
+    ViewCount,
+)
+
+ImageSort = Literal["uploaded", "views"]
 
 
 class Repository(Protocol):
@@ -69,3 +83,38 @@ class Repository(Protocol):
         ...
 
     async def list_variants(self, image_id: str) -> list[Variant]: ...
+
+    async def user_has_image(self, user_id: int, image_id: str) -> bool:
+        """True when the image is in the user's list (the user uploaded it)."""
+        ...
+
+    # --- analytics (see db/analytics.py) -------------------------------------------------------
+
+    async def record_views(self, counts: Sequence[ViewCount]) -> int:
+        """Add a batch of counts in one transaction (``views = views + excluded.views``), so
+        that any number of processes add up. Counts of unknown images are skipped. Returns the
+        number of views recorded."""
+        ...
+
+    async def import_views(self, log: LogFile, counts: Sequence[ViewCount]) -> int | None:
+        """:meth:`record_views` together with a row for ``log`` in one transaction; ``None``
+        (and nothing changed) when a log with the same sha256 was imported before."""
+        ...
+
+    async def image_stats(
+        self, image_id: str, start: date | None = None, end: date | None = None
+    ) -> ImageStats:
+        """Views of one image from ``start`` to ``end`` (inclusive, UTC days). Month rows
+        (rolled up) are included whole when their month overlaps the range."""
+        ...
+
+    async def list_user_image_views(
+        self, user_id: int, sort: ImageSort = "uploaded", limit: int = 100, offset: int = 0
+    ) -> list[UserImageViews]:
+        """The user's images with their all-time totals, newest first or most viewed first."""
+        ...
+
+    async def rollup_views(self, before: date) -> int:
+        """Fold the daily rows of days before ``before`` into monthly rows (totals unchanged);
+        return the number of daily per-variant rows folded."""
+        ...

@@ -16,8 +16,10 @@ from typing import Any
 import aiosqlite
 
 from db import migrate
-from db._sqltime import from_optional, from_text, now_text, to_text
+from db._sqlite_common import Row, api_key_row, image_row, user_row, variant_row
+from db._sqltime import from_text, now_text, to_text
 from db.models import ApiKey, Image, User, UserImage, Variant
+from db.sqlite_analytics import SqliteAnalytics
 from enlarger.errors import BackendUnavailable, UserExists
 
 PRAGMAS = (
@@ -71,35 +73,8 @@ VARIANT_INSERT = (
 )
 VARIANT_LIST = f"SELECT {VARIANT_COLUMNS} FROM variants WHERE image_id = ? ORDER BY key"
 
-Row = sqlite3.Row | tuple[Any, ...]
 
-
-def _user(row: Row) -> User:
-    return User(id=row[0], username=row[1], created_at=from_text(row[2]))
-
-
-def _api_key(row: Row) -> ApiKey:
-    return ApiKey(
-        id=row[0],
-        user_id=row[1],
-        label=row[2],
-        created_at=from_text(row[3]),
-        last_used_at=from_optional(row[4]),
-        revoked_at=from_optional(row[5]),
-    )
-
-
-def _image(row: Row) -> Image:
-    id_, sha256, format_, width, height, frames, size, created_at = row[:8]
-    return Image(id_, sha256, format_, width, height, frames, size, from_text(created_at))
-
-
-def _variant(row: Row) -> Variant:
-    image_id, key, format_, width, height, size, created_at = row[:7]
-    return Variant(image_id, key, format_, width, height, size, from_text(created_at))
-
-
-class SqliteRepository:
+class SqliteRepository(SqliteAnalytics):
     """:class:`db.protocol.Repository` on SQLite."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
@@ -172,29 +147,29 @@ class SqliteRepository:
         except sqlite3.IntegrityError as exc:
             raise UserExists(f"user {username!r} already exists", username=username) from exc
         assert row is not None
-        return _user(row)
+        return user_row(row)
 
     async def get_user(self, username: str) -> User | None:
         row = await self._one(USER_BY_NAME, (username,))
-        return None if row is None else _user(row)
+        return None if row is None else user_row(row)
 
     async def create_api_key(self, user_id: int, key_hash: str, label: str) -> ApiKey:
         row = await self._one(KEY_INSERT, (user_id, key_hash, label, now_text()))
         assert row is not None
-        return _api_key(row)
+        return api_key_row(row)
 
     async def user_for_api_key(self, key_hash: str) -> User | None:
         touched = await self._one(KEY_TOUCH, (now_text(), key_hash))
         if touched is None:
             return None
         row = await self._one(USER_BY_ID, (touched[0],))
-        return None if row is None else _user(row)
+        return None if row is None else user_row(row)
 
     async def revoke_api_key(self, key_id: int) -> bool:
         return await self._write(KEY_REVOKE, (now_text(), key_id)) > 0
 
     async def list_api_keys(self, user_id: int) -> list[ApiKey]:
-        return [_api_key(row) for row in await self._all(KEY_LIST, (user_id,))]
+        return [api_key_row(row) for row in await self._all(KEY_LIST, (user_id,))]
 
     async def insert_image(self, image: Image) -> bool:
         params = (
@@ -211,11 +186,11 @@ class SqliteRepository:
 
     async def get_image(self, image_id: str) -> Image | None:
         row = await self._one(IMAGE_BY_ID, (image_id,))
-        return None if row is None else _image(row)
+        return None if row is None else image_row(row)
 
     async def get_image_by_sha256(self, sha256: str) -> Image | None:
         row = await self._one(IMAGE_BY_SHA256, (sha256,))
-        return None if row is None else _image(row)
+        return None if row is None else image_row(row)
 
     async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
         return await self._write(LINK_INSERT, (user_id, image_id, now_text(), filename)) > 0
@@ -224,7 +199,7 @@ class SqliteRepository:
         self, user_id: int, limit: int = 100, offset: int = 0
     ) -> list[UserImage]:
         rows = await self._all(USER_IMAGES, (user_id, limit, offset))
-        return [UserImage(_image(r), from_text(r[8]), r[9]) for r in rows]
+        return [UserImage(image_row(r), from_text(r[8]), r[9]) for r in rows]
 
     async def record_variant(self, variant: Variant) -> None:
         v = variant
@@ -232,4 +207,4 @@ class SqliteRepository:
         await self._write(VARIANT_INSERT, params)
 
     async def list_variants(self, image_id: str) -> list[Variant]:
-        return [_variant(row) for row in await self._all(VARIANT_LIST, (image_id,))]
+        return [variant_row(row) for row in await self._all(VARIANT_LIST, (image_id,))]

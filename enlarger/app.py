@@ -10,11 +10,13 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 
 import ingest.routes
+import ingest.stats
 import proxy.routes
 from cache.factory import open_cache, open_render_lock
 from cache.negative import NegativeCache
 from cache.tiered import TieredCache
 from db import Repository
+from db.analytics import Analytics, running_analytics
 from db.factory import open_repository
 from enlarger import ids
 from enlarger.blobs import BlobStore
@@ -43,6 +45,7 @@ def build_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_services)
     ingest.routes.setup(app)
+    ingest.stats.setup(app)
     proxy.routes.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -84,7 +87,17 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         app[METRICS].render_capacity.set(renderer.capacity)
         stack.push_async_callback(asyncio.to_thread, renderer.close)
-        app[SERVICES] = _wire(settings, repo, blobs, cache, renderer, secret, app[METRICS])
+        analytics = await stack.enter_async_context(
+            running_analytics(
+                repo,
+                settings.analytics_flush_seconds,
+                settings.analytics_max_pending,
+                settings.analytics_rollup_days,
+            )
+        )
+        app[SERVICES] = _wire(
+            settings, repo, blobs, cache, renderer, secret, app[METRICS], analytics
+        )
         app[SERVICES].variants.start()
         stack.push_async_callback(app[SERVICES].variants.close)
         log.info(
@@ -104,6 +117,7 @@ def _wire(
     renderer: Renderer,
     secret: bytes,
     metrics: Metrics,
+    analytics: Analytics,
 ) -> Services:
     limits = Limits(
         settings.max_pixels, settings.max_side, settings.max_frames, settings.max_total_pixels
@@ -127,6 +141,7 @@ def _wire(
         ingest=IngestService(repo, store, secret, limits),
         variants=_variants(settings, repo, store, cache, renderer, policy, options, metrics),
         policy=policy,
+        analytics=analytics,
     )
 
 

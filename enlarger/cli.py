@@ -15,7 +15,7 @@ from aiohttp import web
 
 from db import Repository
 from db.factory import open_repository
-from enlarger import ids
+from enlarger import cli_analytics, ids
 from enlarger.errors import ConfigurationError, EnlargerError
 from enlarger.settings import Settings, load_settings
 
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("name")
     create_user.set_defaults(handler=_create_user)
     _key_commands(commands)
+    cli_analytics.add_commands(commands)
     return parser
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from cache.tiered import TieredCache
 from db import Repository
+from db.analytics import Analytics
 from enlarger.blobs import BlobStore
 from enlarger.settings import Settings
 from ingest.service import IngestService
@@ -26,6 +27,7 @@ class Services:
     ingest: IngestService
     variants: VariantService
     policy: ViewPolicy
+    analytics: Analytics
 
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # Behaviour.
     allow_anonymous_uploads: bool = True
     analytics_flush_seconds: Annotated[float, Field(gt=0)] = 5.0
+    analytics_max_pending: Positive = 50_000  # distinct pending keys per process
+    analytics_rollup_days: Annotated[int, Field(ge=0)] = 0  # 0: keep daily rows forever
+    public_stats: bool = False
     log_level: str = "INFO"
 
     # Caches.

@@ -11,6 +11,7 @@ from enlarger.auth import optional_user, required_user
 from enlarger.context import SERVICES, base_url
 from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
 from enlarger.web import NO_STORE, json_response
+from ingest import stats
 from ingest.reader import read_upload
 from ingest.sniff import ACCEPTED
 from proxy.spec import OUTPUT_FORMATS, SIZE_NAMES, describe
@@ -58,18 +59,23 @@ async def my_images(request: web.Request) -> web.Response:
     user = await required_user(request, services.repo)
     limit = _bounded_int(request, "limit", 100, 1, 1000)
     offset = _bounded_int(request, "offset", 0, 0, 10_000_000)
-    rows = await services.repo.list_user_images(user.id, limit=limit, offset=offset)
+    sort = stats.image_sort(request)
+    rows = await services.repo.list_user_image_views(user.id, sort, limit, offset)
     base = base_url(request)
     items = [
         {
-            **image_body(row.image, base),
-            "uploaded_at": row.uploaded_at.isoformat(),
-            "filename": row.filename,
+            **image_body(row.entry.image, base),
+            "uploaded_at": row.entry.uploaded_at.isoformat(),
+            "filename": row.entry.filename,
+            "views": row.views,
+            "bytes_served": row.bytes_served,
         }
         for row in rows
     ]
+    if stats.choice_param(request, "format", ("json", "csv")) == "csv":
+        return stats.csv_response(items, stats.IMAGE_LIST_COLUMNS, "images.csv")
     body = {"user": user.username, "images": items, "limit": limit, "offset": offset}
-    return json_response(body, headers=NO_STORE)
+    return json_response({**body, "sort": sort}, headers=NO_STORE)
 
 
 def _bounded_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:

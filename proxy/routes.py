@@ -13,6 +13,7 @@ from proxy import caching
 from proxy.caching import IMMUTABLE
 from proxy.service import etag_for
 from proxy.spec import parse_spec
+from proxy.viewcount import count_view
 
 
 async def view(request: web.Request) -> web.Response:
@@ -29,10 +30,12 @@ async def view(request: web.Request) -> web.Response:
         headers["Vary"] = "Accept"
     if _etag_matches(request.headers.get("If-None-Match"), etag):
         headers["Server-Timing"] = _timing("etag", start, None)
+        count_view(request, image_id, spec.key, "etag", 0)
         return web.Response(status=304, headers=headers)
     served = await services.variants.get(image_id, spec)
     headers.update(caching.served_headers(image_id, served, services.settings.fallback_max_age))
     headers["Server-Timing"] = _timing(served.tier, start, served.render_seconds)
+    count_view(request, image_id, served.key, served.tier, len(served.data))
     return web.Response(body=served.data, content_type=served.content_type, headers=headers)
 
 

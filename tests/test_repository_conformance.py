@@ -7,14 +7,14 @@ import hashlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from db.factory import open_repository, sqlite_path
 from db.migrate import discover
-from db.models import Image, Variant
+from db.models import Breakdown, Bucket, Image, LogFile, Variant, ViewCount
 from db.protocol import Repository
 from enlarger.errors import BackendUnavailable, UserExists
 
@@ -302,3 +302,171 @@ def test_sqlite_url_paths(url: str, path: str) -> None:
 async def test_unknown_scheme_is_refused(url: str) -> None:
     with pytest.raises(ValueError):
         await open_repository(url)
+
+
+# --- analytics --------------------------------------------------------------------------------
+
+MAY_1, MAY_2, MAY_31 = date(2024, 5, 1), date(2024, 5, 2), date(2024, 5, 31)
+
+
+def views(
+    image_id: str,
+    day: date,
+    n: int,
+    variant: str = "p1.w640.q80.same",
+    referrer: str = "example.com",
+    tier: str = "memory",
+    size: int = 1000,
+) -> ViewCount:
+    return ViewCount(image_id, day, variant, referrer, tier, n, n * size)
+
+
+async def images(repo: Repository, *numbers: int) -> list[str]:
+    for n in numbers:
+        await repo.insert_image(make_image(n))
+    return [make_image(n).id for n in numbers]
+
+
+async def test_record_views_adds_up_per_breakdown(repo: Repository) -> None:
+    [a] = await images(repo, 20)
+    batch = [
+        views(a, MAY_1, 3),
+        views(a, MAY_1, 2, variant="p1.b320.q80.same", referrer="", tier="render"),
+        views(a, MAY_2, 5, referrer="blog.example.org", tier="etag", size=0),
+    ]
+    assert await repo.record_views(batch) == 10
+    assert await repo.record_views([views(a, MAY_1, 1)]) == 1
+    stats = await repo.image_stats(a)
+    assert (stats.views, stats.bytes) == (11, 6000)
+    assert stats.days == (Bucket(MAY_1, 6, 6000), Bucket(MAY_2, 5, 0))
+    assert stats.months == ()
+    assert stats.variants == (
+        Breakdown("p1.w640.q80.same", 9, 4000),
+        Breakdown("p1.b320.q80.same", 2, 2000),
+    )
+    assert stats.referrers == (
+        Breakdown("blog.example.org", 5, 0),
+        Breakdown("example.com", 4, 4000),
+        Breakdown("", 2, 2000),
+    )
+    assert stats.tiers == (
+        Breakdown("etag", 5, 0),
+        Breakdown("memory", 4, 4000),
+        Breakdown("render", 2, 2000),
+    )
+
+
+async def test_views_of_unknown_images_are_skipped(repo: Repository) -> None:
+    [a] = await images(repo, 21)
+    assert await repo.record_views([views(a, MAY_1, 2), views("missing", MAY_1, 7)]) == 2
+    assert await repo.record_views([views("missing", MAY_1, 7)]) == 0
+    assert await repo.record_views([]) == 0
+    assert (await repo.image_stats(a)).views == 2
+    empty = await repo.image_stats("missing")
+    assert (empty.views, empty.days, empty.tiers) == (0, (), ())
+
+
+async def test_concurrent_batches_from_many_connections_add_up(
+    db_url: str, repo: Repository
+) -> None:
+    ids = await images(repo, 22, 23, 24)
+    others = [await open_repository(db_url) for _ in range(3)]
+    batch = [views(i, day, 1, tier=t) for i in ids for day in (MAY_1, MAY_2) for t in "ab"]
+    try:
+        await asyncio.gather(*(r.record_views(batch) for r in others for _ in range(10)))
+    finally:
+        for other in others:
+            await other.close()
+    for image_id in ids:
+        stats = await repo.image_stats(image_id)
+        assert stats.views == 30 * 4
+        assert stats.tiers == (Breakdown("a", 60, 60_000), Breakdown("b", 60, 60_000))
+
+
+async def test_stats_date_range(repo: Repository) -> None:
+    [a] = await images(repo, 25)
+    await repo.record_views([views(a, day, day.day) for day in (MAY_1, MAY_2, MAY_31)])
+    stats = await repo.image_stats(a, start=MAY_2, end=MAY_2)
+    assert (stats.views, stats.days) == (2, (Bucket(MAY_2, 2, 2000),))
+    assert [b.start for b in (await repo.image_stats(a, start=MAY_2)).days] == [MAY_2, MAY_31]
+    assert [b.start for b in (await repo.image_stats(a, end=MAY_2)).days] == [MAY_1, MAY_2]
+    assert (await repo.image_stats(a, start=date(2024, 6, 1))).views == 0
+
+
+async def test_user_images_with_totals_sort_by_views(repo: Repository) -> None:
+    alice, bob = await repo.create_user("alice"), await repo.create_user("bob")
+    ids = await images(repo, 26, 27, 28)
+    for image_id in ids:
+        await repo.link_user_image(alice.id, image_id, None)
+        await asyncio.sleep(0.002)  # distinct upload times
+    await repo.record_views([views(ids[0], MAY_1, 5), views(ids[1], MAY_1, 9)])
+    newest = await repo.list_user_image_views(alice.id)
+    assert [(r.entry.image.id, r.views) for r in newest] == [
+        (ids[2], 0),
+        (ids[1], 9),
+        (ids[0], 5),
+    ]
+    assert newest[1].bytes_served == 9000 and newest[0].entry.filename is None
+    top = await repo.list_user_image_views(alice.id, sort="views", limit=2)
+    assert [r.entry.image.id for r in top] == [ids[1], ids[0]]
+    page = await repo.list_user_image_views(alice.id, sort="views", limit=2, offset=2)
+    assert [r.entry.image.id for r in page] == [ids[2]]
+    assert await repo.list_user_image_views(bob.id) == []
+    assert await repo.user_has_image(alice.id, ids[0]) is True
+    assert await repo.user_has_image(bob.id, ids[0]) is False
+    assert await repo.user_has_image(alice.id, "missing") is False
+
+
+async def test_import_views_once_per_file(repo: Repository) -> None:
+    [a] = await images(repo, 29)
+    log = LogFile("ab" * 32, "E2ABC.2024-05-01-00.gz", "cloudfront")
+    counts = [views(a, MAY_1, 4, tier="cdn"), views("missing", MAY_1, 3, tier="cdn")]
+    assert await repo.import_views(log, counts) == 4
+    assert await repo.import_views(log, counts) is None
+    assert await repo.import_views(replace(log, name="renamed.log"), counts) is None
+    assert (await repo.image_stats(a)).tiers == (Breakdown("cdn", 4, 4000),)
+    assert await repo.import_views(replace(log, sha256="cd" * 32), counts) == 4
+    assert (await repo.image_stats(a)).views == 8
+
+
+async def test_concurrent_imports_of_one_file_count_once(db_url: str, repo: Repository) -> None:
+    [a] = await images(repo, 30)
+    other = await open_repository(db_url)
+    log = LogFile("ef" * 32, "access.log", "nginx")
+    try:
+        results = await asyncio.gather(
+            repo.import_views(log, [views(a, MAY_1, 6)]),
+            other.import_views(log, [views(a, MAY_1, 6)]),
+        )
+    finally:
+        await other.close()
+    assert sorted(results, key=str) == [6, None]
+    assert (await repo.image_stats(a)).views == 6
+
+
+async def test_rollup_folds_old_days_into_months(repo: Repository) -> None:
+    [a] = await images(repo, 31)
+    days = [date(2024, 4, 1), date(2024, 4, 15), date(2024, 4, 30), MAY_1, date(2024, 5, 20)]
+    await repo.record_views([views(a, d, d.day, referrer=f"r{d.day % 2}") for d in days])
+    await repo.record_views([views(a, MAY_2, 100, variant="p1.orig.q80.same", tier="store")])
+    before = await repo.image_stats(a)
+    # Every day before May 20 is folded: all of April, and May 1-2 into a partial May.
+    assert await repo.rollup_views(date(2024, 5, 20)) == 5
+    after = await repo.image_stats(a)
+    assert (after.views, after.bytes) == (before.views, before.bytes)
+    assert after.months == (
+        Bucket(date(2024, 4, 1), 46, 46_000),
+        Bucket(MAY_1, 101, 101_000),
+    )
+    assert after.days == (Bucket(date(2024, 5, 20), 20, 20_000),)
+    for name in ("variants", "referrers", "tiers"):
+        assert getattr(after, name) == getattr(before, name), name
+    assert await repo.rollup_views(date(2024, 5, 20)) == 0
+    # A late import for a folded day lands as a day row, and the next roll-up folds it too.
+    await repo.record_views([views(a, date(2024, 4, 2), 7), views(a, MAY_1, 1)])
+    assert await repo.rollup_views(date(2024, 5, 20)) == 1
+    final = await repo.image_stats(a)
+    assert final.months[0] == Bucket(date(2024, 4, 1), 53, 53_000)
+    assert final.months[1] == Bucket(MAY_1, 102, 102_000)
+    in_april = await repo.image_stats(a, start=date(2024, 4, 10), end=date(2024, 4, 11))
+    assert (in_april.views, in_april.days) == (53, ())

@@ -1,0 +1,121 @@
+"""``enlarger analytics …``: import CDN access logs, roll old days up into months."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from db import Repository
+from db.analytics import rollup_cutoff
+from db.factory import open_repository
+from db.logimport import FORMATS, Tally, VariantKey, tally_file
+from db.models import LogFile
+from enlarger.errors import EnlargerError
+from enlarger.settings import Settings
+from proxy.spec import ViewPolicy, parse_spec
+
+
+def add_commands(commands: Any) -> None:
+    """Register the ``analytics`` subcommands on the top-level parser's subparsers."""
+    group = commands.add_parser("analytics", help="view statistics: CDN logs, roll-ups")
+    sub = group.add_subparsers(required=True)
+    imp = sub.add_parser("import", help="add the views found in CDN or proxy access logs")
+    imp.add_argument("--format", required=True, choices=FORMATS, dest="log_format")
+    imp.add_argument(
+        "--include-misses",
+        action="store_true",
+        help="also count requests the CDN passed on to Enlarger (logs from before it counted)",
+    )
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    imp.set_defaults(handler=import_logs)
+    rollup = sub.add_parser("rollup", help="fold daily counts older than N days into months")
+    rollup.add_argument(
+        "--days", type=int, default=None, help="default ENLARGER_ANALYTICS_ROLLUP_DAYS"
+    )
+    rollup.set_defaults(handler=rollup_views)
+
+
+def import_logs(settings: Settings, args: argparse.Namespace) -> int:
+    key = variant_key(view_policy(settings))
+    missing = [str(path) for path in args.files if not path.is_file()]
+    if missing:
+        print(f"enlarger: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+
+    async def work(repo: Repository) -> int:
+        for path in args.files:
+            tally = await asyncio.to_thread(
+                tally_file, path, args.log_format, key, args.include_misses
+            )
+            log = LogFile(tally.sha256, path.name, args.log_format)
+            print(summary(path, tally, await repo.import_views(log, tally.counts)))
+        return 0
+
+    return _with_repo(settings, work)
+
+
+def summary(path: Path, tally: Tally, recorded: int | None) -> str:
+    if recorded is None:
+        return f"{path}: already imported (sha256 {tally.sha256[:12]}…), nothing changed"
+    unknown = tally.views - recorded
+    parts = [f"{path}: {tally.lines} requests, {recorded} views added"]
+    if unknown:
+        parts.append(f"{unknown} for unknown images")
+    parts += [f"{n} {reason}" for reason, n in sorted(tally.skipped.items())]
+    return ", ".join(parts)
+
+
+def rollup_views(settings: Settings, args: argparse.Namespace) -> int:
+    days = settings.analytics_rollup_days if args.days is None else args.days
+    if days < 1:
+        print(
+            "enlarger: say how many days to keep daily: --days N "
+            "(or ENLARGER_ANALYTICS_ROLLUP_DAYS)",
+            file=sys.stderr,
+        )
+        return 2
+    cutoff = rollup_cutoff(days)
+
+    async def work(repo: Repository) -> int:
+        folded = await repo.rollup_views(cutoff)
+        print(f"folded {folded} daily rows before {cutoff.isoformat()} into months")
+        return 0
+
+    return _with_repo(settings, work)
+
+
+def view_policy(settings: Settings) -> ViewPolicy:
+    """The same policy as the server's, so that a query gets the same key as at the origin."""
+    return ViewPolicy(
+        named_sizes=settings.named_sizes,
+        width_ladder=settings.width_ladder,
+        default_quality=settings.default_quality,
+        quality_step=settings.quality_step,
+        max_side=settings.max_side,
+    )
+
+
+def variant_key(policy: ViewPolicy) -> VariantKey:
+    def key(query: Sequence[tuple[str, str]]) -> str | None:
+        try:
+            return parse_spec(list(query), policy).key
+        except EnlargerError:
+            return None
+
+    return key
+
+
+def _with_repo(settings: Settings, work: Callable[[Repository], Awaitable[int]]) -> int:
+    async def run() -> int:
+        repo = await open_repository(settings.resolved_database_url)
+        try:
+            await repo.migrate()
+            return await work(repo)
+        finally:
+            await repo.close()
+
+    return asyncio.run(run())

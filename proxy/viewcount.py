@@ -1,0 +1,17 @@
+"""The view route's analytics hook: one in-memory increment per view (no await, no I/O).
+
+A view is a ``GET`` answered 200 or 304 (a browser or CDN that revalidated still shows the
+image); ``HEAD`` requests and errors are not views. See docs/analytics.md.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from enlarger.context import SERVICES
+
+
+def count_view(request: web.Request, image_id: str, variant: str, tier: str, nbytes: int) -> None:
+    if request.method == "GET":
+        analytics = request.app[SERVICES].analytics
+        analytics.count(image_id, variant, tier, nbytes, request.headers.get("Referer"))
