@@ -185,11 +185,12 @@ async def readyz(request: web.Request) -> web.Response:
         *(asyncio.wait_for(check, 2.0) for check in checks.values()), return_exceptions=True
     )
     report = {name: _check_result(result) for name, result in zip(checks, results, strict=True)}
-    ready = all(value == "ok" for value in report.values())
+    # Redis is a cache: without it views still work (slower), so it degrades readiness but does
+    # not fail it; a load balancer must not take every instance out because Redis is down.
+    ready = report["database"] == "ok" and report["blobs"] == "ok"
+    status = ("ready" if report["cache"] == "ok" else "degraded") if ready else "unavailable"
     return json_response(
-        {"status": "ready" if ready else "unavailable", "checks": report},
-        status=200 if ready else 503,
-        headers=NO_STORE,
+        {"status": status, "checks": report}, status=200 if ready else 503, headers=NO_STORE
     )
 
 

@@ -186,3 +186,24 @@ async def test_views_never_wait_for_the_database(
             break
         await asyncio.sleep(0.05)
     assert len(keys) == 3
+
+
+async def test_readiness_survives_a_redis_outage(
+    backend_settings: Settings, make_stack: StackFactory
+) -> None:
+    """Redis is a cache: down, it degrades readiness but must not fail it."""
+    stack = await make_stack(backend_settings, redis_url=f"redis://127.0.0.1:{_closed_port()}/0")
+    response = await stack.client.get("/readyz")
+    body = await response.json()
+    assert response.status == 200, body
+    assert body["status"] == "degraded" and body["checks"]["cache"] != "ok"
+    assert body["checks"]["database"] == "ok" and body["checks"]["blobs"] == "ok"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
