@@ -3,8 +3,10 @@ render lock follows the tiers."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from cache.filelock import FileRenderLock
 from cache.lock import NoLock, RedisRenderLock, RenderLock
 from cache.memory import MemoryCache
 from cache.redis import RedisCache
@@ -38,13 +40,15 @@ def open_cache(
             )
 
 
-def open_render_lock(redis_url: str | None, timeout: float) -> RenderLock:
-    """The cross-process render lock in the same Redis as the cache (with its own client), or
-    none when there is no Redis."""
+def open_render_lock(
+    redis_url: str | None, timeout: float, lock_dir: Path | None = None
+) -> RenderLock:
+    """The cross-process render lock in the same Redis as the cache (with its own client); with
+    no Redis, file locks in ``lock_dir`` (processes on this machine), else none."""
     url = redis_url or ""
     match urlsplit(url).scheme:
         case "" if not url:
-            return NoLock()
+            return FileRenderLock(lock_dir) if lock_dir is not None else NoLock()
         case "redis" | "rediss" | "unix":
             return RedisRenderLock.from_url(url, timeout)
         case other:

@@ -159,7 +159,9 @@ def _variants(
         cache=cache,
         negative=NegativeCache(cache.remote, settings.negative_cache_seconds),
         blobs=store,
-        lock=open_render_lock(settings.redis_url, settings.redis_timeout_seconds),
+        lock=open_render_lock(
+            settings.redis_url, settings.redis_timeout_seconds, settings.data_dir / "locks"
+        ),
     )
     recorder = VariantRecorder(repo)
     lock_wait = settings.render_timeout_seconds

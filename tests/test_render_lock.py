@@ -4,15 +4,19 @@ render slots."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
 from cache.factory import open_cache, open_render_lock
-from cache.lock import LockOutcome, NoLock, RenderLock
+from cache.filelock import FileRenderLock
+from cache.lock import Claim, LockOutcome, NoLock, RenderLock
 from cache.negative import NegativeCache
 from cache.tiered import TieredCache
 from enlarger.errors import EnlargerError
@@ -159,3 +163,43 @@ async def test_a_reserved_slot_counts_and_is_given_back_once() -> None:
     await asyncio.sleep(0.01)
     assert renderer.in_flight == 0
     renderer.close()
+
+
+async def test_file_lock_is_exclusive_across_holders_and_released(tmp_path: Path) -> None:
+    """Two FileRenderLocks stand for two processes: flock conflicts between open descriptions."""
+    first, second = FileRenderLock(tmp_path), FileRenderLock(tmp_path)
+    claim = await first.acquire("v:img:p1.w640.q80.same", 30)
+    assert claim.outcome is LockOutcome.ACQUIRED
+    assert (await second.acquire("v:img:p1.w640.q80.same", 30)).outcome is LockOutcome.HELD
+    assert await second.held("v:img:p1.w640.q80.same")
+    await second.release("v:img:p1.w640.q80.same", Claim(LockOutcome.HELD))  # not the holder
+    assert await second.held("v:img:p1.w640.q80.same")
+    await first.release("v:img:p1.w640.q80.same", claim)
+    assert not await second.held("v:img:p1.w640.q80.same")
+    again = await second.acquire("v:img:p1.w640.q80.same", 30)
+    assert again.outcome is LockOutcome.ACQUIRED
+    await second.close()
+    assert _count_files(tmp_path) <= 2  # striped files, not one per key
+
+
+def _count_files(folder: Path) -> int:
+    return len(list(folder.iterdir()))
+
+
+def test_file_lock_is_freed_when_its_holder_dies(tmp_path: Path) -> None:
+    code = (
+        "import asyncio, sys, time\n"
+        "from cache.filelock import FileRenderLock\n"
+        f"lock = FileRenderLock(__import__('pathlib').Path({str(tmp_path)!r}))\n"
+        "print(asyncio.run(lock.acquire('k', 30)).outcome, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "acquired"
+        lock = FileRenderLock(tmp_path)
+        assert asyncio.run(lock.acquire("k", 30)).outcome is LockOutcome.HELD
+    finally:
+        holder.kill()
+        holder.wait()
+    assert asyncio.run(lock.acquire("k", 30)).outcome is LockOutcome.ACQUIRED

@@ -100,6 +100,16 @@ async def test_a_burst_across_three_instances_renders_once(
     assert sum(metric(report, "enlarger_renders_total") for report in reports) == 1
 
 
+async def test_a_burst_on_several_workers_without_redis_renders_once(tmp_path: Path) -> None:
+    """The embedded defaults with --workers 2: file locks in the data dir stand in for Redis."""
+    with servers(clean_env(tmp_path / "data"), 2) as (server,):
+        image_id = server.upload(make_jpeg(3000, 2000, seed=5))
+        answers = await burst([f"{server.base}/i/{image_id}?w=1600"] * 100)
+        _assert_identical(answers)
+        metrics = server.metrics()
+    assert metric(metrics, "enlarger_renders_total") == 1
+
+
 def _assert_identical(answers: list[Answer]) -> None:
     assert [a.status for a in answers] == [200] * len(answers)
     assert len({a.body for a in answers}) == 1
