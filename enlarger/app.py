@@ -122,13 +122,7 @@ def _wire(
     limits = Limits(
         settings.max_pixels, settings.max_side, settings.max_frames, settings.max_total_pixels
     )
-    policy = ViewPolicy(
-        named_sizes=settings.named_sizes,
-        width_ladder=settings.width_ladder,
-        default_quality=settings.default_quality,
-        quality_step=settings.quality_step,
-        max_side=settings.max_side,
-    )
+    policy = ViewPolicy.from_settings(settings)
     options = RenderOptions(
         avif_effort=settings.avif_effort, avif_max_pixels=settings.avif_max_pixels
     )

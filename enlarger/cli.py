@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
 from db import Repository
-from db.factory import open_repository
 from enlarger import cli_analytics, ids
+from enlarger.cli_support import with_repo
 from enlarger.errors import ConfigurationError, EnlargerError
 from enlarger.settings import Settings, load_settings
 
@@ -76,24 +75,12 @@ def _key_commands(commands: Any) -> None:
     revoke.set_defaults(handler=_revoke_key)
 
 
-def _with_repo(settings: Settings, work: Callable[[Repository], Awaitable[int]]) -> int:
-    async def run() -> int:
-        repo = await open_repository(settings.resolved_database_url)
-        try:
-            await repo.migrate()
-            return await work(repo)
-        finally:
-            await repo.close()
-
-    return asyncio.run(run())
-
-
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def work(repo: Repository) -> int:
         print(f"schema version {await repo.schema_version()}")
         return 0
 
-    return _with_repo(settings, work)
+    return with_repo(settings, work)
 
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> int:
@@ -102,7 +89,7 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
         print(f"created user {user.username} (id {user.id})")
         return 0
 
-    return _with_repo(settings, work)
+    return with_repo(settings, work)
 
 
 async def _user(repo: Repository, name: str) -> Any:
@@ -121,7 +108,7 @@ def _create_key(settings: Settings, args: argparse.Namespace) -> int:
         print(key)
         return 0
 
-    return _with_repo(settings, work)
+    return with_repo(settings, work)
 
 
 def _list_keys(settings: Settings, args: argparse.Namespace) -> int:
@@ -136,7 +123,7 @@ def _list_keys(settings: Settings, args: argparse.Namespace) -> int:
             )
         return 0
 
-    return _with_repo(settings, work)
+    return with_repo(settings, work)
 
 
 def _revoke_key(settings: Settings, args: argparse.Namespace) -> int:
@@ -147,7 +134,7 @@ def _revoke_key(settings: Settings, args: argparse.Namespace) -> int:
         print(f"revoked API key {args.key_id}")
         return 0
 
-    return _with_repo(settings, work)
+    return with_repo(settings, work)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -155,7 +142,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if workers < 1:
         print("enlarger: --workers must be at least 1", file=sys.stderr)
         return 2
-    _with_repo(settings, lambda repo: _noop())  # migrate once, before any worker starts
+    with_repo(settings, lambda repo: _noop())  # migrate once, before any worker starts
     if workers == 1:
         _run_worker(settings, args.host, args.port, reuse_port=False)
         return 0

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from db import Repository
 from db.analytics import rollup_cutoff
-from db.factory import open_repository
 from db.logimport import FORMATS, Tally, VariantKey, tally_file
 from db.models import LogFile
+from enlarger.cli_support import with_repo
 from enlarger.errors import EnlargerError
 from enlarger.settings import Settings
 from proxy.spec import ViewPolicy, parse_spec
@@ -55,7 +55,7 @@ def import_logs(settings: Settings, args: argparse.Namespace) -> int:
             print(summary(path, tally, await repo.import_views(log, tally.counts)))
         return 0
 
-    return _with_repo(settings, work)
+    return with_repo(settings, work)
 
 
 def summary(path: Path, tally: Tally, recorded: int | None) -> str:
@@ -85,18 +85,12 @@ def rollup_views(settings: Settings, args: argparse.Namespace) -> int:
         print(f"folded {folded} daily rows before {cutoff.isoformat()} into months")
         return 0
 
-    return _with_repo(settings, work)
+    return with_repo(settings, work)
 
 
 def view_policy(settings: Settings) -> ViewPolicy:
     """The same policy as the server's, so that a query gets the same key as at the origin."""
-    return ViewPolicy(
-        named_sizes=settings.named_sizes,
-        width_ladder=settings.width_ladder,
-        default_quality=settings.default_quality,
-        quality_step=settings.quality_step,
-        max_side=settings.max_side,
-    )
+    return ViewPolicy.from_settings(settings)
 
 
 def variant_key(policy: ViewPolicy) -> VariantKey:
@@ -107,15 +101,3 @@ def variant_key(policy: ViewPolicy) -> VariantKey:
             return None
 
     return key
-
-
-def _with_repo(settings: Settings, work: Callable[[Repository], Awaitable[int]]) -> int:
-    async def run() -> int:
-        repo = await open_repository(settings.resolved_database_url)
-        try:
-            await repo.migrate()
-            return await work(repo)
-        finally:
-            await repo.close()
-
-    return asyncio.run(run())

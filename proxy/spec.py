@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from enlarger.errors import DuplicateParameter, InvalidParameter, UnknownParameter
+from enlarger.settings import Settings
 from proxy.params import (
     as_bool,
     as_colour,
@@ -94,6 +95,16 @@ class ViewPolicy:
     default_quality: int
     quality_step: int
     max_side: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ViewPolicy:
+        return cls(
+            named_sizes=settings.named_sizes,
+            width_ladder=settings.width_ladder,
+            default_quality=settings.default_quality,
+            quality_step=settings.quality_step,
+            max_side=settings.max_side,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,7 @@ from enlarger.settings import Settings
 from proxy.spec import ViewPolicy, parse_spec, snap_width
 
 DEFAULTS = Settings()
-POLICY = ViewPolicy(
-    named_sizes=DEFAULTS.named_sizes,
-    width_ladder=DEFAULTS.width_ladder,
-    default_quality=DEFAULTS.default_quality,
-    quality_step=DEFAULTS.quality_step,
-    max_side=DEFAULTS.max_side,
-)
+POLICY = ViewPolicy.from_settings(DEFAULTS)
 
 
 def test_no_parameters_is_large() -> None:

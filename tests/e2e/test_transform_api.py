@@ -88,14 +88,7 @@ def test_api_doc_matches_limits() -> None:
     doc = (ROOT / "docs" / "api.md").read_text()
     from proxy.spec import ViewPolicy, describe
 
-    defaults = Settings()
-    policy = ViewPolicy(
-        defaults.named_sizes,
-        defaults.width_ladder,
-        defaults.default_quality,
-        defaults.quality_step,
-        defaults.max_side,
-    )
+    policy = ViewPolicy.from_settings(Settings())
     for name, entry in describe(policy).items():
         row = next((line for line in doc.splitlines() if line.startswith(f"| `{name}`")), None)
         assert row is not None, f"docs/api.md has no table row for {name}"
