@@ -1,0 +1,1 @@
+"""The load scenarios: hot, cold, upload, day (and day --find-max)."""

@@ -1,0 +1,122 @@
+"""A short run of every benchmark scenario (a second each, tiny generated images, embedded
+defaults, loopback only), so that the tool cannot rot. The benchmarks themselves are not part
+of the test suite: speed is measured by ``python -m benchmarks``, never asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks import cli, plots
+from benchmarks.images import generate, make_unique
+from benchmarks.server import Server, ServerPlan, running_server
+
+TINY = ["--synthetic", "320x240", "--duration", "0.7", "--no-progress", "--timeout", "10"]
+PLOTS = [] if plots.available() else ["--no-plots"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    logs = tmp_path_factory.mktemp("bench-logs")
+    with running_server(ServerPlan(workers=1), logs) as running:
+        yield running
+
+
+def _result(out: Path, scenario: str) -> dict[str, object]:
+    files = sorted(out.glob(f"{scenario}-*.json"))
+    assert files, f"no {scenario} result in {out}"
+    found: dict[str, object] = json.loads(files[-1].read_text())
+    return found
+
+
+def _stats(result: dict[str, object], kind: str) -> dict[str, object]:
+    stats = result["stats"]
+    assert isinstance(stats, dict) and kind in stats, stats
+    kind_stats: dict[str, object] = stats[kind]
+    assert kind_stats["ok"] == kind_stats["count"] and kind_stats["count"], kind_stats
+    return kind_stats
+
+
+def test_hot_writes_json_and_plots(server: Server, tmp_path: Path) -> None:
+    argv = ["hot", "--url", server.url, "--concurrency", "4", "--warmup", "0.2", "--body-kb", "5"]
+    assert cli.main([*argv, "--out", str(tmp_path), *TINY, *PLOTS]) == 0
+    hot = _stats(_result(tmp_path, "hot"), "hot")
+    assert hot["tiers"] == {"memory": hot["count"]}
+    if not PLOTS:
+        assert len(list(tmp_path.glob("hot-*.png"))) == 2
+
+
+def test_cold_renders_every_request(server: Server, tmp_path: Path) -> None:
+    argv = ["cold", "--url", server.url, "--concurrency", "2", "--mix", "ladder"]
+    assert cli.main([*argv, "--out", str(tmp_path), "--no-plots", *TINY]) == 0
+    stats = _result(tmp_path, "cold")["stats"]
+    assert isinstance(stats, dict)
+    for name, kind in stats.items():
+        if name != "all":
+            assert set(kind["tiers"]) == {"render"}, kind
+
+
+def test_upload_never_deduplicates(server: Server, tmp_path: Path) -> None:
+    argv = ["upload", "--url", server.url, "--concurrency", "2"]
+    assert cli.main([*argv, "--out", str(tmp_path), "--no-plots", *TINY]) == 0
+    result = _result(tmp_path, "upload")
+    _stats(result, "upload")
+    extra = result["extra"]
+    assert isinstance(extra, dict) and "deduplicated" not in extra["outcomes"]
+
+
+def test_day_find_max(server: Server, tmp_path: Path) -> None:
+    """Two steps of the design's mix (1x, 2x), each with its SLO verdict."""
+    argv = ["day", "--url", server.url, "--seed-images", "3", "--out", str(tmp_path)]
+    cli.main([*argv, "--find-max", "--max-steps", "2", "--no-plots", *TINY])
+    result = _result(tmp_path, "day-find-max")
+    _stats(result, "view")
+    assert result["slo"], "the day scenario reports an SLO verdict"
+    extra = result["extra"]
+    assert isinstance(extra, dict) and 1 <= len(extra["steps"]) <= 2
+
+
+def test_peers_without_network(tmp_path: Path) -> None:
+    """The comparison runs with no peer installed and no network: floor, Enlarger, bare."""
+    argv = ["peers", "--only", "floor,enlarger,bare", "--no-install", "--workers", "1"]
+    argv += ["--warmup", "0", "--latency-duration", "0.3", "--hot-concurrency", "4"]
+    argv += ["--body-kb", "5", "--peers-dir", str(tmp_path / "peers"), "--out", str(tmp_path)]
+    assert cli.main([*argv, "--synthetic", "320x240", "--duration", "0.3", "--no-progress"]) == 0
+    document = json.loads(next(tmp_path.glob("peers-*.json")).read_text())
+    workloads = {(row["system"], row["workload"]) for row in document["rows"]}
+    assert ("enlarger", "cold c=4") in workloads and ("libvips floor", "cold c=1") in workloads
+    assert any(t["target"].startswith("hot memory") for t in document["targets"])
+
+
+def test_capacity_calculator(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        cli.main(
+            ["capacity", "--from-results", "--results", str(tmp_path), "--price-machine-month", "1"]
+        )
+        == 0
+    )
+    assert "storage growth per year" in capsys.readouterr().out
+
+
+def test_unique_upload_is_the_same_valid_picture() -> None:
+    import pyvips
+
+    original = generate(64, 48, count=1).items[0].data
+    changed = make_unique(original, b"token 1")
+    assert changed != original
+    before = pyvips.Image.new_from_buffer(original, "")
+    after = pyvips.Image.new_from_buffer(changed, "", fail=True)
+    assert (after.width, after.height) == (before.width, before.height)
+    assert after.avg() == pytest.approx(before.avg())
+
+
+def test_module_entry_point() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and "peers" in done.stdout
