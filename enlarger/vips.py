@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pyvips
 
 # Loaders we never want reached, whatever the sniffing says: vector and document formats run
@@ -18,6 +20,8 @@ _BLOCKED_OPERATIONS = (
 
 
 def configure_vips(concurrency: int | None = None) -> None:
+    # libvips reports every operation's progress at INFO (about 14 lines a render).
+    logging.getLogger("pyvips").setLevel(logging.WARNING)
     pyvips.block_untrusted_set(True)
     for operation in _BLOCKED_OPERATIONS:
         pyvips.operation_block_set(operation, True)

@@ -109,8 +109,8 @@ def _jpeg_complete(data: bytes) -> bool:
             pos += 2
             continue
         length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
-        if marker == 0xDA:
-            return data.find(b"\xff\xd9", pos + 2 + length) != -1
+        if marker == 0xDA:  # searched from the end: the EOI is there, not megabytes in
+            return data.rfind(b"\xff\xd9", pos + 2 + length) != -1
         pos += 2 + length
     return False
 
