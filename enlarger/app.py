@@ -33,7 +33,7 @@ from proxy.pipeline import RenderOptions
 from proxy.recorder import VariantRecorder
 from proxy.renderer import Renderer
 from proxy.service import Tiers, VariantService
-from proxy.spec import ViewPolicy
+from proxy.spec import SpecCache, ViewPolicy
 
 log = logging.getLogger("enlarger")
 SECRET_NAME = "public_id_key"
@@ -135,6 +135,7 @@ def _wire(
         ingest=IngestService(repo, store, secret, limits),
         variants=_variants(settings, repo, store, cache, renderer, policy, options, metrics),
         policy=policy,
+        specs=SpecCache(policy),
         analytics=analytics,
     )
 

@@ -14,7 +14,7 @@ from enlarger.settings import Settings
 from ingest.service import IngestService
 from proxy.renderer import Renderer
 from proxy.service import VariantService
-from proxy.spec import ViewPolicy
+from proxy.spec import SpecCache, ViewPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,7 @@ class Services:
     ingest: IngestService
     variants: VariantService
     policy: ViewPolicy
+    specs: SpecCache
     analytics: Analytics
 
 

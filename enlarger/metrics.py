@@ -9,6 +9,7 @@ values (gauges: the sum over live workers). With one process the values live in 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -22,6 +23,7 @@ class Metrics:
         # prometheus_client chose where values live when it was imported, from this variable.
         self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
         self.registry = CollectorRegistry()
+        self._children: dict[object, Any] = {}  # bounded: routes x methods x statuses, tiers
         self._http()
         self._views()
         self._renders()
@@ -94,6 +96,27 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=r,
         )
+
+    # Label lookups cost more than the increments on the hot path: children are bound once.
+    def request_counter(self, route: str, method: str, status: int) -> Any:
+        token = (route, method, status)
+        child = self._children.get(token)
+        if child is None:
+            child = self._children[token] = self.requests.labels(route, method, status)
+        return child
+
+    def request_timer(self, route: str) -> Any:
+        child = self._children.get(route)
+        if child is None:
+            child = self._children[route] = self.request_seconds.labels(route)
+        return child
+
+    def cache_hit(self, tier: str) -> Any:
+        token = ("tier", tier)
+        child = self._children.get(token)
+        if child is None:
+            child = self._children[token] = self.cache_hits.labels(tier)
+        return child
 
     def render(self) -> bytes:
         if self.multiprocess_dir is None:

@@ -90,8 +90,12 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         route = _route_name(request)
         metrics = request.app[METRICS]
-        metrics.requests.labels(route=route, method=request.method, status=status).inc()
-        metrics.request_seconds.labels(route=route).observe(time.perf_counter() - start)
+        method = request.method if request.method in _METHODS else "OTHER"  # bounded labels
+        metrics.request_counter(route, method, status).inc()
+        metrics.request_timer(route).observe(time.perf_counter() - start)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _route_name(request: web.Request) -> str:

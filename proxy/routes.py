@@ -12,7 +12,6 @@ from enlarger.errors import ImageNotFound
 from proxy import caching
 from proxy.caching import IMMUTABLE
 from proxy.service import etag_for
-from proxy.spec import parse_spec
 from proxy.viewcount import count_view
 
 
@@ -22,7 +21,7 @@ async def view(request: web.Request) -> web.Response:
     image_id = request.match_info["id"]
     if not ids.is_public_id(image_id):
         raise ImageNotFound("no image with this id", id=image_id[:64])
-    spec = parse_spec(list(request.query.items()), services.policy, request.headers.get("Accept"))
+    spec = services.specs.parse(request.query_string, request.query, request.headers.get("Accept"))
     etag = etag_for(image_id, spec)
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
     headers.update(caching.purge_keys(image_id))

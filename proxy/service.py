@@ -122,7 +122,7 @@ class VariantService:
         return served
 
     def _hit(self, data: bytes, tier: str, spec_key: str) -> Served:
-        self._metrics.cache_hits.labels(tier=tier).inc()
+        self._metrics.cache_hit(tier).inc()
         return Served(data, content_type_of(data), tier, spec_key)
 
     async def _cold(self, image_id: str, spec: VariantSpec, key: str) -> Served:

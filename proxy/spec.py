@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from cachetools import LRUCache
+
 from enlarger.errors import DuplicateParameter, InvalidParameter, UnknownParameter
 from enlarger.settings import Settings
 from proxy.params import (
@@ -128,6 +130,11 @@ class VariantSpec:
     blur: float = 0.0
     sharpen: float = 0.0
     background: tuple[int, int, int, int] = field(default=WHITE)
+    key: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Computed once: the key is read on every view (cache key, ETag, blob name, analytics).
+        object.__setattr__(self, "key", self._make_key())
 
     def canonical(self) -> VariantSpec:
         """Drop what cannot change the pixels, so equivalent queries share one key: fit only
@@ -140,8 +147,7 @@ class VariantSpec:
     def negotiated(self) -> bool:
         return self.format.startswith("auto")
 
-    @property
-    def key(self) -> str:
+    def _make_key(self) -> str:
         parts = [f"p{PIPELINE_VERSION}", self._geometry_key()]
         if self.crop:
             parts.append("c" + "_".join(str(v) for v in self.crop))
@@ -170,6 +176,25 @@ class VariantSpec:
 
 
 Query = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+class SpecCache:
+    """Parsed specs by (query string, Accept), bounded LRU: a hot URL is parsed once.
+
+    Only successful parses are kept; a refused query is parsed (and refused) every time.
+    """
+
+    def __init__(self, policy: ViewPolicy, size: int = 4096) -> None:
+        self.policy = policy
+        self._specs: LRUCache[tuple[str, str | None], VariantSpec] = LRUCache(maxsize=size)
+
+    def parse(self, query_string: str, query: Query, accept: str | None) -> VariantSpec:
+        token = (query_string, accept)
+        spec = self._specs.get(token)
+        if spec is None:
+            spec = parse_spec(query, self.policy, accept)
+            self._specs[token] = spec
+        return spec
 
 
 def parse_spec(query: Query, policy: ViewPolicy, accept: str | None = None) -> VariantSpec:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from enlarger.errors import EnlargerError
 from enlarger.settings import Settings
-from proxy.spec import ViewPolicy, parse_spec, snap_width
+from proxy.spec import SpecCache, ViewPolicy, parse_spec, snap_width
 
 DEFAULTS = Settings()
 POLICY = ViewPolicy.from_settings(DEFAULTS)
@@ -66,3 +66,18 @@ def test_bad_widths(raw: str) -> None:
     with pytest.raises(EnlargerError) as caught:
         parse_spec([("w", raw)], POLICY)
     assert caught.value.code == "invalid_parameter"
+
+
+def test_spec_cache_parses_a_query_once_and_stays_bounded() -> None:
+    cache = SpecCache(POLICY, size=2)
+    first = cache.parse("w=633", [("w", "633")], None)
+    assert cache.parse("w=633", [("w", "633")], None) is first
+    assert first.key == "p1.w640.q80.same"
+    auto = cache.parse("fmt=auto", [("fmt", "auto")], "image/webp")
+    assert auto.format == "auto-webp"
+    assert cache.parse("fmt=auto", [("fmt", "auto")], "image/avif").format == "auto-avif"
+    assert cache.parse("w=633", [("w", "633")], None) is not first  # evicted: size 2
+    with pytest.raises(EnlargerError):
+        cache.parse("w=0", [("w", "0")], None)
+    with pytest.raises(EnlargerError):  # refusals are not cached
+        cache.parse("w=0", [("w", "0")], None)
