@@ -20,8 +20,8 @@ DAY = 86_400
 RESULTS = REPO / "benchmarks" / "results"
 # Core-milliseconds per operation, measured (docs/benchmarks.md, docs/capacity.md).
 DEFAULT_RENDER_MS = 87.0  # a first view: 1 large (102) + 0.5 medium (57) JPEG per upload
-DEFAULT_HIT_MS = 0.17  # a 160 KB variant from the in-process cache
-DEFAULT_UPLOAD_MS = 19.0  # a 3.6 MB photo: read, hash, validate, store, record
+DEFAULT_HIT_MS = 0.12  # a 160 KB variant from the in-process cache (docs/capacity.md)
+DEFAULT_UPLOAD_MS = 15.0  # a 3.6 MB photo: read, hash, validate, store, record
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
