@@ -18,10 +18,8 @@ from enum import StrEnum
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
-from cache.redis import FAILURES, Breaker
+from cache.redis import FAILURES, Breaker, fail_fast_client
 
 LOCK_TIMEOUT_SECONDS = 1.0  # at least this per Redis call of the lock
 
@@ -90,15 +88,7 @@ class RedisRenderLock:
     @classmethod
     def from_url(cls, url: str, timeout: float, backoff: float = 1.0) -> RedisRenderLock:
         """Its own client: ``timeout`` per call (at least :data:`LOCK_TIMEOUT_SECONDS`)."""
-        timeout = max(timeout, LOCK_TIMEOUT_SECONDS)
-        client = Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            decode_responses=False,
-        )
+        client = fail_fast_client(url, max(timeout, LOCK_TIMEOUT_SECONDS))
         breaker = Breaker(backoff, 10.0, "redis render lock", "rendering without it")
         return cls(client, breaker)
 

@@ -24,6 +24,19 @@ log = logging.getLogger(__name__)
 FAILURES = (RedisError, OSError, TimeoutError)
 
 
+def fail_fast_client(url: str, timeout: float) -> Redis:
+    """A Redis client that gives up after ``timeout`` per call and never retries: callers treat
+    a failure as a miss (or a local render) rather than wait."""
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+        retry_on_timeout=False,
+        decode_responses=False,
+    )
+
+
 class Breaker:
     """Skips Redis for ``backoff`` seconds after a failure; rate-limits the warnings."""
 
@@ -99,14 +112,7 @@ class RedisCache:
         backoff: float = 1.0,
     ) -> RedisCache:
         """A client with short socket timeouts and no retries: a slow Redis is a miss."""
-        client = Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            decode_responses=False,
-        )
+        client = fail_fast_client(url, timeout)
         return cls(client, key_prefix=key_prefix, default_ttl=default_ttl, backoff=backoff)
 
     def _key(self, key: str) -> str:
