@@ -386,48 +386,13 @@ def start_private_postgres(timeout: float = STARTUP_TIMEOUT) -> Service:
     data, log, server_log = workdir / "data", workdir / "commands.log", workdir / "server.log"
     env = _pg_env(workdir)
     try:
-        proc = _run_as(
-            [
-                binaries.initdb,
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-                "--no-instructions",
-            ],
-            user,
-            env,
-            log,
-            timeout,
-        )
+        initdb = [binaries.initdb, "-D", str(data), "-U", "postgres", "-A", "trust"]
+        initdb += ["-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"]
+        proc = _run_as(initdb, user, env, log, timeout)
         if proc.returncode != 0 and "--no-instructions" in _tail(log, 5):
             # initdb older than PostgreSQL 13 does not know --no-instructions.
             shutil.rmtree(data, ignore_errors=True)
-            proc = _run_as(
-                [
-                    binaries.initdb,
-                    "-D",
-                    str(data),
-                    "-U",
-                    "postgres",
-                    "-A",
-                    "trust",
-                    "-E",
-                    "UTF8",
-                    "--no-locale",
-                    "--no-sync",
-                ],
-                user,
-                env,
-                log,
-                timeout,
-            )
+            proc = _run_as(initdb[:-1], user, env, log, timeout)
         if proc.returncode != 0:
             raise ServiceError(
                 f"initdb ({binaries.initdb}) failed with exit code {proc.returncode}:\n{_tail(log)}"
