@@ -14,6 +14,7 @@ MIME_TYPES = {
     "gif": "image/gif",
 }
 ANIMATED_OUTPUTS = ("gif", "webp")
+ANIMATED_SOURCES = ("gif", "webp")  # the formats whose frames the pipeline keeps
 ALPHA_OUTPUTS = ("png", "webp", "avif", "gif")
 # "legacy" is settled after loading: PNG where there is alpha, else JPEG.
 _SAME = {"jpeg": "jpeg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif"}
@@ -29,7 +30,9 @@ def choose(requested: str, source_format: str, animated: bool) -> str:
             return "webp" if animated else "avif"  # libvips writes no animated AVIF
         case "auto-webp":
             return "webp"
-        case "auto":
+        case "auto-legacy":
+            if animated and source_format in ANIMATED_SOURCES:
+                return "gif"  # the one animated format every client shows
             return _AUTO_LEGACY.get(source_format, "legacy")
         case explicit:
             return explicit

@@ -1,7 +1,9 @@
 """``fmt=auto``: pick the output format class from the ``Accept`` header.
 
 Only three classes exist, and the class is part of the variant key, so one URL yields at most
-three variants and caches can key on them (answers say ``Vary: Accept``).
+three variants and caches can key on them (answers say ``Vary: Accept``). The legacy class is
+``auto-legacy``: it was ``auto`` until animations in it became GIF (a new key, so that no stored
+still of an animation is served for it).
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ def _accepted(accept: str) -> set[str]:
 
 
 def negotiate(accept: str | None) -> str:
-    """``auto-avif`` when the client names AVIF, else ``auto-webp`` for WebP, else ``auto``
-    (JPEG, or PNG/GIF where the source needs them). Wildcards do not count: browsers that can
+    """``auto-avif`` when the client names AVIF, else ``auto-webp`` for WebP, else
+    ``auto-legacy`` (JPEG, or PNG/GIF where the source needs them; GIF for animations). Wildcards do not count: browsers that can
     show AVIF or WebP say so explicitly."""
     types = _accepted(accept or "")
     if "image/avif" in types:
         return "auto-avif"
     if "image/webp" in types:
         return "auto-webp"
-    return "auto"
+    return "auto-legacy"

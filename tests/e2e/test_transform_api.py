@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import pyvips
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +47,21 @@ async def test_auto_format_follows_accept(stack: Stack) -> None:
     assert len({tag for tags in etags.values() for tag in tags}) == 3
     explicit = await stack.client.get(f"/i/{image_id}?w=320&fmt=webp")
     assert explicit.headers["Content-Type"] == "image/webp" and "Vary" not in explicit.headers
+
+
+async def test_auto_format_keeps_an_animated_webp_animated(stack: Stack) -> None:
+    """A client that names neither WebP nor AVIF (curl's ``*/*``) gets a GIF of an animated
+    WebP, every frame kept; a WebP client gets the animated WebP."""
+    from tests.golden.test_animation import GENERATED_DATA
+
+    upload = await (await stack.upload(GENERATED_DATA["webp"], filename="anim.webp")).json()
+    for accept, expected in (("*/*", "image/gif"), ("image/webp,*/*", "image/webp")):
+        answer = await stack.client.get(
+            f"/i/{upload['id']}?w=32&fmt=auto", headers={"Accept": accept}
+        )
+        assert answer.status == 200 and answer.headers["Content-Type"] == expected, accept
+        image = pyvips.Image.new_from_buffer(await answer.read(), "", n=-1)
+        assert image.get("n-pages") > 1 and image.width == 32, accept
 
 
 async def test_transform_parameters_over_http(stack: Stack) -> None:

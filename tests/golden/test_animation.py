@@ -147,3 +147,22 @@ def test_animated_cover_crop_uses_one_window_for_every_frame(
     }
     assert max(misses.values()) < 5, f"mean |diff| per frame to the window at top={top}: {misses}"
     assert [delay for _, delay in output] == [delay for _, delay in expected]
+
+
+@pytest.mark.parametrize("source_format", ["gif", "webp"])
+def test_negotiated_legacy_format_keeps_an_animation_animated(source_format: str) -> None:
+    """``fmt=auto`` for a client that names neither WebP nor AVIF (curl's ``*/*``): GIF, every
+    frame kept, not a still PNG of the first frame."""
+    data = GENERATED_DATA[source_format]
+    rendered = render_bytes(data, VariantSpec(width=32, format="auto-legacy"))
+    assert rendered.format == "gif" and rendered.frames > 1
+    assert_same_timeline(data, rendered.data, 32, 32)
+
+
+def test_negotiated_legacy_format_of_the_shared_animated_webp_is_a_gif(
+    shared: Callable[[str], Path],
+) -> None:
+    data = shared(SHARED["webp"]).read_bytes()
+    rendered = render_bytes(data, VariantSpec(width=40, format="auto-legacy"))
+    assert rendered.format == "gif" and rendered.frames > 1
+    assert_same_timeline(data, rendered.data, 40, 40)
