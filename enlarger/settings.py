@@ -6,12 +6,13 @@ message that names the variable (see :func:`load_settings`).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from enlarger.errors import ConfigurationError
 
@@ -19,6 +20,8 @@ MiB = 1024 * 1024
 ENV_PREFIX = "ENLARGER_"
 
 Positive = Annotated[int, Field(gt=0)]
+# A list setting: "40,50,60" or a JSON list "[40, 50, 60]" (see _split_list).
+IntList = Annotated[tuple[int, ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -58,11 +61,12 @@ class Settings(BaseSettings):
     avif_effort: Annotated[int, Field(ge=0, le=9)] = 2
     avif_max_pixels: Positive = 16_000_000
     default_quality: Annotated[int, Field(ge=1, le=100)] = 80
-    quality_step: Annotated[int, Field(ge=1, le=50)] = 5
+    # q snaps to the nearest step (see proxy.params.snap_nearest): few variants per image.
+    quality_ladder: IntList = (40, 50, 60, 70, 75, 80, 85, 90, 95, 100)
     size_small: Positive = 320
     size_medium: Positive = 800
     size_large: Positive = 1600
-    width_ladder: tuple[int, ...] = (
+    width_ladder: IntList = (
         16,
         32,
         48,
@@ -142,6 +146,16 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else None
 
+    @field_validator("width_ladder", "quality_ladder", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in (p.strip() for p in text.split(",")) if part]
+        return value
+
     @field_validator("width_ladder")
     @classmethod
     def _ladder(cls, value: tuple[int, ...]) -> tuple[int, ...]:
@@ -149,10 +163,19 @@ class Settings(BaseSettings):
             raise ValueError("must be a non-empty list of positive widths")
         return tuple(sorted(set(value)))
 
+    @field_validator("quality_ladder")
+    @classmethod
+    def _quality_ladder(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(not 1 <= step <= 100 for step in value):
+            raise ValueError("must be a non-empty list of qualities from 1 to 100")
+        return tuple(sorted(set(value)))
+
     @model_validator(mode="after")
     def _sizes_in_order(self) -> Settings:
         if not self.size_small <= self.size_medium <= self.size_large:
             raise ValueError("ENLARGER_SIZE_SMALL <= ENLARGER_SIZE_MEDIUM <= ENLARGER_SIZE_LARGE")
+        if self.default_quality not in self.quality_ladder:
+            raise ValueError("ENLARGER_DEFAULT_QUALITY must be a step of ENLARGER_QUALITY_LADDER")
         return self
 
     @property

@@ -16,6 +16,9 @@ from ingest.reader import read_upload
 from ingest.sniff import ACCEPTED
 from proxy.spec import OUTPUT_FORMATS, SIZE_NAMES, describe
 
+# The limits change only with a restart under new settings: caches may keep them briefly.
+LIMITS_CACHE = {"Cache-Control": "public, max-age=60"}
+
 
 def image_body(image: Image, base: str) -> dict[str, Any]:
     url = f"{base}/i/{image.id}"
@@ -102,16 +105,18 @@ async def limits(request: web.Request) -> web.Response:
         "parameters": describe(policy),
         "sizes": dict(policy.named_sizes),
         "width_ladder": list(policy.width_ladder),
+        "quality_ladder": list(policy.quality_ladder),
         "quality": {
             "default": policy.default_quality,
-            "step": policy.quality_step,
+            "ladder": list(policy.quality_ladder),
+            "rule": "nearest step; halfway between two steps, the higher one",
             "min": 1,
             "max": 100,
         },
         "render_timeout_seconds": settings.render_timeout_seconds,
         "anonymous_uploads": settings.allow_anonymous_uploads,
     }
-    return json_response(body)
+    return json_response(body, headers=LIMITS_CACHE)
 
 
 def setup(app: web.Application) -> None:

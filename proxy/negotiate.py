@@ -28,8 +28,8 @@ def _accepted(accept: str) -> set[str]:
 
 def negotiate(accept: str | None) -> str:
     """``auto-avif`` when the client names AVIF, else ``auto-webp`` for WebP, else
-    ``auto-legacy`` (JPEG, or PNG/GIF where the source needs them; GIF for animations). Wildcards do not count: browsers that can
-    show AVIF or WebP say so explicitly."""
+    ``auto-legacy`` (JPEG, or PNG/GIF where the source needs them; GIF for animations).
+    Wildcards do not count: browsers that can show AVIF or WebP say so explicitly."""
     types = _accepted(accept or "")
     if "image/avif" in types:
         return "auto-avif"

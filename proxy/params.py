@@ -89,6 +89,12 @@ def as_crop(raw: str, max_side: int) -> tuple[int, int, int, int]:
     return x, y, width, height
 
 
+def snap_nearest(requested: int, ladder: Sequence[int]) -> int:
+    """The ladder step nearest to what was asked; halfway between two steps, the higher one
+    (a quality a little better than asked, never worse by more than half a step)."""
+    return min(ladder, key=lambda step: (abs(step - requested), -step))
+
+
 def snap_up(requested: int, ladder: Sequence[int]) -> int:
     """The smallest ladder step at least as large as asked (the largest step past the top)."""
     for step in ladder:

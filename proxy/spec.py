@@ -1,9 +1,10 @@
 """Query string → canonical, versioned variant spec.
 
 Unknown and duplicate parameters are refused (400). Widths and heights snap up to a ladder,
-qualities to a step, blur/sharpen/dpr to half steps, and ``dpr`` is folded into the dimensions, so
-arbitrary values cannot create unbounded variants. The key is made from the parsed values, never
-from the raw query string. Each parameter has a short and a long name (``w``/``width``…).
+qualities to the nearest step of a short ladder, blur/sharpen/dpr to half steps, and ``dpr`` is
+folded into the dimensions, so arbitrary values cannot create unbounded variants. The key is
+made from the parsed values, never from the raw query string. Each parameter has a short and a
+long name (``w``/``width``…).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from proxy.params import (
     as_float,
     as_integer,
     colour_key,
+    snap_nearest,
     snap_up,
 )
 
@@ -95,7 +97,7 @@ class ViewPolicy:
     named_sizes: Mapping[str, int]
     width_ladder: Sequence[int]
     default_quality: int
-    quality_step: int
+    quality_ladder: Sequence[int]
     max_side: int
 
     @classmethod
@@ -104,7 +106,7 @@ class ViewPolicy:
             named_sizes=settings.named_sizes,
             width_ladder=settings.width_ladder,
             default_quality=settings.default_quality,
-            quality_step=settings.quality_step,
+            quality_ladder=settings.quality_ladder,
             max_side=settings.max_side,
         )
 
@@ -292,9 +294,7 @@ def _quality(params: dict[str, str], policy: ViewPolicy, fmt: str) -> int:
         return 100  # quality does not apply: one key whatever q says
     if "q" not in params:
         return policy.default_quality
-    value = as_integer("q", params["q"], 1, 100)
-    step = policy.quality_step
-    return min(100, max(step, round(value / step) * step))
+    return snap_nearest(as_integer("q", params["q"], 1, 100), policy.quality_ladder)
 
 
 def _choice(
@@ -330,7 +330,13 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
         "w": {**side, "default": None},
         "h": {**side, "default": None},
         "size": {"values": list(SIZE_NAMES), "default": "large"},
-        "q": {"min": 1, "max": 100, "step": policy.quality_step, "default": policy.default_quality},
+        "q": {
+            "min": 1,
+            "max": 100,
+            "snaps_to": "quality_ladder",
+            "ladder": list(policy.quality_ladder),
+            "default": policy.default_quality,
+        },
         "fmt": {"values": list(OUTPUT_FORMATS), "default": "same as the original"},
         "fit": {"values": list(FITS), "default": "inside"},
         "g": {"values": list(GRAVITIES), "default": "centre"},

@@ -29,7 +29,7 @@ POLICY = ViewPolicy(
     named_sizes={"small": 320, "medium": 800, "large": 1600},
     width_ladder=(240, 320, 480, 640, 800, 960, 1200, 1600, 2048),
     default_quality=80,
-    quality_step=5,
+    quality_ladder=(40, 50, 60, 70, 75, 80, 85, 90, 95, 100),
     max_side=16384,
 )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enlarger.errors import EnlargerError
-from enlarger.settings import Settings
+from enlarger.errors import ConfigurationError, EnlargerError
+from enlarger.settings import Settings, load_settings
 from proxy.spec import SpecCache, ViewPolicy, parse_spec, snap_width
 
 DEFAULTS = Settings()
@@ -81,3 +83,38 @@ def test_spec_cache_parses_a_query_once_and_stays_bounded() -> None:
         cache.parse("w=0", [("w", "0")], None)
     with pytest.raises(EnlargerError):  # refusals are not cached
         cache.parse("w=0", [("w", "0")], None)
+
+
+def test_quality_snaps_to_the_nearest_step_of_the_ladder() -> None:
+    assert POLICY.quality_ladder == (40, 50, 60, 70, 75, 80, 85, 90, 95, 100)
+    cases = {1: 40, 44: 40, 45: 50, 55: 60, 72: 70, 73: 75, 77: 75, 78: 80, 97: 95, 98: 100}
+    for asked, snapped in {**cases, 100: 100, 80: 80}.items():
+        assert parse_spec([("q", str(asked))], POLICY).quality == snapped, asked
+    assert parse_spec([("q", "13"), ("fmt", "png")], POLICY).quality == 100  # lossless: one key
+
+
+@pytest.mark.parametrize("fmt", ["", "jpeg", "webp", "avif", "auto"])
+def test_random_widths_and_qualities_make_at_most_ladder_times_ladder_keys(fmt: str) -> None:
+    rng = random.Random(fmt)
+    keys = set()
+    for _ in range(4000):
+        query = [("w", str(rng.randint(1, 16384))), ("q", str(rng.randint(1, 100)))]
+        spec = parse_spec([*query, *([("fmt", fmt)] if fmt else [])], POLICY, accept="*/*")
+        assert spec.quality in DEFAULTS.quality_ladder
+        keys.add(spec.key)
+    assert len(keys) <= len(DEFAULTS.width_ladder) * len(DEFAULTS.quality_ladder)
+
+
+def test_quality_ladder_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENLARGER_QUALITY_LADDER", "90, 50,80 ")
+    assert load_settings().quality_ladder == (50, 80, 90)
+    monkeypatch.setenv("ENLARGER_QUALITY_LADDER", "[60, 80]")
+    policy = ViewPolicy.from_settings(load_settings())
+    assert parse_spec([("q", "100")], policy).quality == 80
+    for bad in ("0,80", "80,101", "eighty", "50,60"):  # the last lacks the default, 80
+        monkeypatch.setenv("ENLARGER_QUALITY_LADDER", bad)
+        with pytest.raises(ConfigurationError) as caught:
+            load_settings()
+        assert "ENLARGER_" in caught.value.message, bad
+    monkeypatch.setenv("ENLARGER_DEFAULT_QUALITY", "60")
+    assert load_settings().default_quality == 60

@@ -58,6 +58,10 @@ class Stack:
     def count_variants(self) -> int:
         return len(_blob_names(self.settings, "variants/"))
 
+    def variant_names(self, image_id: str) -> list[str]:
+        """The stored variants of one image (blob names; the spec key is the last part)."""
+        return _blob_names(self.settings, ids.variant_key(image_id, ""))
+
 
 def _blob_names(settings: Settings, prefix: str) -> list[str]:
     url = settings.resolved_blob_url

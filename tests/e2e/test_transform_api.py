@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from enlarger.settings import Settings
 from ingest.sniff import ACCEPTED
-from proxy.spec import ALIASES
+from proxy.spec import ALIASES, snap_width
 from tests.e2e.conftest import Stack, decode, make_jpeg
 from tests.e2e.process import clean_env, request, serve
 
@@ -64,6 +64,27 @@ async def test_auto_format_keeps_an_animated_webp_animated(stack: Stack) -> None
         assert image.get("n-pages") > 1 and image.width == 32, accept
 
 
+async def test_random_widths_and_qualities_store_a_bounded_number_of_variants(
+    stack: Stack,
+) -> None:
+    """400 random w/q views of one image: every quality stored is a step of the ladder, so the
+    variants are at most (ladder widths asked) x (quality steps). Before the ladder, q in steps
+    of 5 made twice as many."""
+    image_id = (await (await stack.upload(make_jpeg(480, 320, seed=4))).json())["id"]
+    settings = Settings()
+    rng = random.Random(400)
+    widths = set()
+    for _ in range(400):
+        width, quality = rng.randint(1, 2048), rng.randint(1, 100)
+        answer = await stack.client.get(f"/i/{image_id}?w={width}&q={quality}")
+        assert answer.status == 200, (width, quality, await answer.text())
+        widths.add(snap_width(width, settings.width_ladder))
+    names = [name.rsplit("/", 1)[-1] for name in stack.variant_names(image_id)]
+    qualities = {int(re.search(r"\.q(\d+)\.", name).group(1)) for name in names}  # type: ignore[union-attr]
+    assert qualities <= set(settings.quality_ladder), sorted(qualities)
+    assert 0 < len(names) <= len(widths) * len(settings.quality_ladder)
+
+
 async def test_transform_parameters_over_http(stack: Stack) -> None:
     image_id = (await (await stack.upload(make_jpeg(1200, 800))).json())["id"]
     cases = {
@@ -97,6 +118,11 @@ async def test_limits_describe_every_parameter(stack: Stack) -> None:
         assert entry["names"] == list(ALIASES[name])
     assert limits["accepted_formats"] == list(ACCEPTED)
     assert limits["width_ladder"] == list(Settings().width_ladder)
+    ladder = [40, 50, 60, 70, 75, 80, 85, 90, 95, 100]
+    assert limits["quality_ladder"] == limits["quality"]["ladder"] == ladder
+    assert limits["parameters"]["q"]["ladder"] == ladder
+    answer = await stack.client.get("/v1/limits")
+    assert answer.headers["Cache-Control"] == "public, max-age=60"
 
 
 def test_api_doc_matches_limits() -> None:
@@ -113,7 +139,7 @@ def test_api_doc_matches_limits() -> None:
         for bound in ("min", "max"):
             if bound in entry:
                 assert f"{entry[bound]:g}" in row, (name, bound)
-        for value in entry.get("values", []):  # type: ignore[attr-defined]
+        for value in [*entry.get("values", []), *entry.get("ladder", [])]:  # type: ignore[misc]
             assert str(value) in row, (name, value)
         assert re.search(rf"/i/\w+\?[^ `]*\b{re.escape(str(entry['names'][0]))}=", doc), (  # type: ignore[index]
             f"docs/api.md has no example URL using {name}"

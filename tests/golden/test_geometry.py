@@ -236,7 +236,7 @@ def _policy() -> ViewPolicy:
         named_sizes={"small": 160, "medium": 320, "large": 640},
         width_ladder=(100, 150, 200, 300, 400, 600, 800),
         default_quality=80,
-        quality_step=5,
+        quality_ladder=(40, 50, 60, 70, 75, 80, 85, 90, 95, 100),
         max_side=4096,
     )
 
