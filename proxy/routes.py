@@ -11,31 +11,40 @@ from enlarger.context import SERVICES
 from enlarger.errors import ImageNotFound
 from proxy import caching
 from proxy.caching import IMMUTABLE
-from proxy.service import etag_for
+from proxy.service import REVALIDATED, etag_for
+from proxy.spec import split_extension
 from proxy.viewcount import count_view
 
 
 async def view(request: web.Request) -> web.Response:
     start = time.perf_counter()
     services = request.app[SERVICES]
-    image_id = request.match_info["id"]
-    if not ids.is_public_id(image_id):
-        raise ImageNotFound("no image with this id", id=image_id[:64])
-    spec = services.specs.parse(request.query_string, request.query, request.headers.get("Accept"))
+    image_id, extension = _target(request.match_info["id"])
+    accept = request.headers.get("Accept")
+    spec = services.specs.parse(request.query_string, request.query, accept, extension)
     etag = etag_for(image_id, spec)
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
     headers.update(caching.purge_keys(image_id))
     if spec.negotiated:
         headers["Vary"] = "Accept"
     if _etag_matches(request.headers.get("If-None-Match"), etag):
-        headers["Server-Timing"] = _timing("etag", start, None)
-        count_view(request, image_id, spec.key, "etag", 0)
+        headers["Server-Timing"] = _timing(REVALIDATED, start, None)
+        count_view(request, image_id, spec.key, REVALIDATED, 0)
         return web.Response(status=304, headers=headers)
     served = await services.variants.get(image_id, spec)
     headers.update(caching.served_headers(image_id, served, services.settings.fallback_max_age))
     headers["Server-Timing"] = _timing(served.tier, start, served.render_seconds)
     count_view(request, image_id, served.key, served.tier, len(served.data))
     return web.Response(body=served.data, content_type=served.content_type, headers=headers)
+
+
+def _target(raw: str) -> tuple[str, str | None]:
+    """The image id, and the output format its extension asks for (``/i/<id>.jpg``). An
+    unknown id is a 404 before an unknown extension is a 400."""
+    stem = raw.rpartition(".")[0] or raw
+    if not ids.is_public_id(stem):
+        raise ImageNotFound("no image with this id", id=raw[:64])
+    return split_extension(raw) if stem != raw else (raw, None)
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

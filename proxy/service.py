@@ -40,6 +40,12 @@ LOCK_MARGIN_SECONDS = 5.0  # the lock outlives the render timeout by this much
 _POLL_FIRST, _POLL_MAX = 0.01, 0.2  # how often a lock waiter looks again (grows 1.5x)
 
 
+# Every tier a view can name in Server-Timing and in the analytics (documented in README.md,
+# docs/api.md and docs/operations.md; a test keeps them true).
+REVALIDATED = "etag"  # a 304: If-None-Match matched, nothing read
+TIERS = ("memory", "redis", "store", "render", "fallback", REVALIDATED)
+
+
 @dataclass(frozen=True, slots=True)
 class Served:
     data: bytes

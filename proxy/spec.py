@@ -70,6 +70,15 @@ ALIASES = {
 }
 _CANONICAL = {alias: name for name, spellings in ALIASES.items() for alias in spellings}
 _FORMAT_ALIASES = {"jpg": "jpeg"}
+# /i/<id>.<extension>: the extension asks for the output format, as fmt= does.
+EXTENSIONS = {
+    "jpg": "jpeg",
+    "jpeg": "jpeg",
+    "png": "png",
+    "webp": "webp",
+    "avif": "avif",
+    "gif": "gif",
+}
 _FIT_ALIASES = {"contain": "inside", "crop": "cover", "scale": "fill", "stretch": "fill"}
 _GRAVITY_ALIASES = {
     "center": "centre",
@@ -188,28 +197,30 @@ class SpecCache:
 
     def __init__(self, policy: ViewPolicy, size: int = 4096) -> None:
         self.policy = policy
-        self._specs: LRUCache[tuple[str, str | None], VariantSpec] = LRUCache(maxsize=size)
+        self._specs: LRUCache[tuple[str, str | None, str | None], VariantSpec] = LRUCache(
+            maxsize=size
+        )
 
-    def parse(self, query_string: str, query: Query, accept: str | None) -> VariantSpec:
-        token = (query_string, accept)
+    def parse(
+        self, query_string: str, query: Query, accept: str | None, extension: str | None = None
+    ) -> VariantSpec:
+        token = (query_string, accept, extension)
         spec = self._specs.get(token)
         if spec is None:
-            spec = parse_spec(query, self.policy, accept)
+            spec = parse_spec(query, self.policy, accept, extension)
             self._specs[token] = spec
         return spec
 
 
-def parse_spec(query: Query, policy: ViewPolicy, accept: str | None = None) -> VariantSpec:
-    from proxy.negotiate import negotiate
-
+def parse_spec(
+    query: Query, policy: ViewPolicy, accept: str | None = None, extension: str | None = None
+) -> VariantSpec:
+    """``extension`` is the output format a link's extension asked for (see
+    :func:`split_extension`); a ``fmt`` that says otherwise is refused."""
     params = _single_values(query)
     dpr = as_float("dpr", params["dpr"], 1.0, 4.0, step=0.5) if "dpr" in params else 1.0
     width, height, box = _dimensions(params, policy, dpr)
-    fmt = "same"
-    if "fmt" in params:
-        fmt = _choice("fmt", params["fmt"], OUTPUT_FORMATS, _FORMAT_ALIASES, "")
-    if fmt == "auto":
-        fmt = negotiate(accept)
+    fmt = _output_format(params, accept, extension)
     return VariantSpec(
         width=width,
         height=height,
@@ -230,6 +241,40 @@ def parse_spec(query: Query, policy: ViewPolicy, accept: str | None = None) -> V
         ),
         background=as_colour(params["bg"]) if "bg" in params else WHITE,
     ).canonical()
+
+
+def _output_format(params: dict[str, str], accept: str | None, extension: str | None) -> str:
+    from proxy.negotiate import negotiate
+
+    fmt = "same"
+    if "fmt" in params:
+        fmt = _choice("fmt", params["fmt"], OUTPUT_FORMATS, _FORMAT_ALIASES, "")
+        if extension is not None and fmt != extension:
+            raise InvalidParameter(
+                f"the link's extension asks for {extension} and fmt for {fmt}: drop one",
+                parameter="fmt",
+                extension=extension,
+            )
+    fmt = extension or fmt
+    return negotiate(accept) if fmt == "auto" else fmt
+
+
+def split_extension(raw: str) -> tuple[str, str | None]:
+    """``<id>.jpg`` → (``<id>``, ``"jpeg"``); no extension → (``raw``, None). An extension that
+    names no output format is a 400 (the caller checks the id first: a bad id is a 404)."""
+    stem, dot, suffix = raw.rpartition(".")
+    if not dot:
+        return raw, None
+    extension = EXTENSIONS.get(suffix.lower())
+    if extension is None:
+        allowed = [f".{name}" for name in EXTENSIONS]
+        raise InvalidParameter(
+            f"the extension .{suffix[:16]} is not an output format; use one of "
+            + ", ".join(allowed),
+            parameter="extension",
+            allowed=allowed,
+        )
+    return stem, extension
 
 
 def _single_values(query: Query) -> dict[str, str]:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from enlarger.settings import Settings
 from ingest.sniff import ACCEPTED
+from proxy.service import REVALIDATED, TIERS
 from proxy.spec import ALIASES, snap_width
 from tests.e2e.conftest import Stack, decode, make_jpeg
 from tests.e2e.process import clean_env, request, serve
@@ -85,6 +86,32 @@ async def test_random_widths_and_qualities_store_a_bounded_number_of_variants(
     assert 0 < len(names) <= len(widths) * len(settings.quality_ladder)
 
 
+async def test_links_with_an_extension_choose_the_format(stack: Stack) -> None:
+    """``/i/<id>.jpg`` (and .jpeg .png .webp .avif .gif, any case) is ``fmt=`` of that format:
+    the same variant, ETag and bytes; a conflicting ``fmt`` is a 400; HEAD works too."""
+    image_id = (await (await stack.upload(make_jpeg(640, 480, seed=5))).json())["id"]
+    types = {"jpg": "jpeg", "JPEG": "jpeg", "png": "png", "webp": "webp", "avif": "avif"}
+    for suffix, fmt in {**types, "gif": "gif"}.items():
+        answer = await stack.client.get(f"/i/{image_id}.{suffix}?w=160")
+        assert answer.status == 200, (suffix, await answer.text())
+        assert answer.headers["Content-Type"] == f"image/{fmt}" and "Vary" not in answer.headers
+        assert decode(await answer.read()).width == 160
+        same = await stack.client.get(f"/i/{image_id}?w=160&fmt={fmt}")
+        assert same.headers["ETag"] == answer.headers["ETag"], suffix
+    agreeing = await stack.client.get(f"/i/{image_id}.jpg?format=jpeg")
+    assert agreeing.status == 200
+    for query in ("fmt=png", "fmt=auto", "f=webp"):
+        refused = await stack.client.get(f"/i/{image_id}.jpg?{query}")
+        assert refused.status == 400, query
+        assert (await refused.json())["error"]["parameter"] == "fmt"
+    head = await stack.client.head(f"/i/{image_id}.webp")
+    assert head.status == 200 and head.headers["Content-Type"] == "image/webp"
+    unknown = await stack.client.get(f"/i/{image_id}.bmp")
+    assert unknown.status == 400 and (await unknown.json())["error"]["parameter"] == "extension"
+    missing = await stack.client.get("/i/" + "a" * 26 + ".jpg")
+    assert (missing.status, (await missing.json())["error"]["code"]) == (404, "image_not_found")
+
+
 async def test_transform_parameters_over_http(stack: Stack) -> None:
     image_id = (await (await stack.upload(make_jpeg(1200, 800))).json())["id"]
     cases = {
@@ -144,6 +171,24 @@ def test_api_doc_matches_limits() -> None:
         assert re.search(rf"/i/\w+\?[^ `]*\b{re.escape(str(entry['names'][0]))}=", doc), (  # type: ignore[index]
             f"docs/api.md has no example URL using {name}"
         )
+
+
+async def test_every_server_timing_tier_is_documented(stack: Stack) -> None:
+    """A 304 names its tier (``etag``); README, docs/api.md and docs/operations.md list every
+    tier the view path can name."""
+    image_id = (await (await stack.upload(make_jpeg(320, 240))).json())["id"]
+    first = await stack.client.get(f"/i/{image_id}?size=small")
+    again = await stack.client.get(
+        f"/i/{image_id}?size=small", headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status == 304
+    tier = re.search(r'tier;desc="(\w+)"', again.headers["Server-Timing"])
+    assert tier is not None and tier.group(1) == REVALIDATED and REVALIDATED in TIERS
+    for doc in ("README.md", "docs/api.md", "docs/operations.md"):
+        text = (ROOT / doc).read_text().replace("\\|", "|")
+        listed = re.findall(r'tier;desc="([a-z|]+)"', text)
+        named = [set(names.split("|")) for names in listed]
+        assert set(TIERS) in named and all(names <= set(TIERS) for names in named), doc
 
 
 @pytest.fixture(scope="module")
