@@ -6,6 +6,9 @@ the answer for ``ttl`` seconds, in this process and in the shared tier, makes re
 process. The in-process part is bounded in entries, as its values are empty. Ids are derived
 from content with a server key, so an id cannot be viewed before its upload has answered: a
 brief negative entry never hides an image that exists.
+
+The same mechanism, under another ``prefix`` and lifetime, remembers images whose pixel data
+cannot be decoded (``undecodable:<id>``), so that repeated views answer 422 without decoding.
 """
 
 from __future__ import annotations
@@ -18,16 +21,22 @@ _MARK = b"1"
 
 
 class NegativeCache:
-    def __init__(self, remote: Cache | None, ttl: float, max_items: int = 50_000) -> None:
+    def __init__(
+        self,
+        remote: Cache | None,
+        ttl: float,
+        max_items: int = 50_000,
+        prefix: str = "missing",
+    ) -> None:
         self.ttl = ttl
         self._remote = remote
+        self._prefix = prefix
         self._memory: TTLCache[str, bool] | None = (
             TTLCache(maxsize=max_items, ttl=ttl) if ttl > 0 else None
         )
 
-    @staticmethod
-    def _key(image_id: str) -> str:
-        return f"missing:{image_id}"
+    def _key(self, image_id: str) -> str:
+        return f"{self._prefix}:{image_id}"
 
     async def contains(self, image_id: str) -> bool:
         if self._memory is None:

@@ -54,8 +54,9 @@ def api_key_row(row: asyncpg.Record) -> ApiKey:
 
 
 def image_row(row: asyncpg.Record) -> Image:
-    id_, sha256, format_, width, height, frames, size, created_at = tuple(row)[:8]
-    return Image(id_, sha256, format_, width, height, frames, size, utc(created_at))
+    """From the columns of ``IMAGE_SELECT`` (the last one ``unrenderable``)."""
+    id_, sha256, format_, width, height, frames, size, created_at, unrenderable = tuple(row)[:9]
+    return Image(id_, sha256, format_, width, height, frames, size, utc(created_at), unrenderable)
 
 
 def variant_row(row: asyncpg.Record) -> Variant:

@@ -27,8 +27,10 @@ def api_key_row(row: Row) -> ApiKey:
 
 
 def image_row(row: Row) -> Image:
-    id_, sha256, format_, width, height, frames, size, created_at = row[:8]
-    return Image(id_, sha256, format_, width, height, frames, size, from_text(created_at))
+    """From the columns of ``IMAGE_SELECT`` (the last one ``unrenderable``)."""
+    id_, sha256, format_, width, height, frames, size, created_at, unrenderable = row[:9]
+    created = from_text(created_at)
+    return Image(id_, sha256, format_, width, height, frames, size, created, unrenderable)
 
 
 def variant_row(row: Row) -> Variant:

@@ -33,6 +33,7 @@ class Image:
     frames: int
     bytes: int
     created_at: datetime
+    unrenderable: str | None = None  # why no size can be rendered ("undecodable"), if known
 
 
 @dataclass(frozen=True, slots=True)

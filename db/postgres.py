@@ -53,8 +53,13 @@ IMAGE_INSERT = (
     f"INSERT INTO images ({IMAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
-IMAGE_BY_ID = f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = $1"
-IMAGE_BY_SHA256 = f"SELECT {IMAGE_COLUMNS} FROM images WHERE sha256 = $1"
+IMAGE_SELECT = f"{IMAGE_COLUMNS}, unrenderable"
+IMAGE_BY_ID = f"SELECT {IMAGE_SELECT} FROM images WHERE id = $1"
+IMAGE_BY_SHA256 = f"SELECT {IMAGE_SELECT} FROM images WHERE sha256 = $1"
+IMAGE_MARK_UNRENDERABLE = (
+    "UPDATE images SET unrenderable = $2, unrenderable_at = now() "
+    "WHERE id = $1 AND unrenderable IS NULL RETURNING id"
+)
 
 LINK_INSERT = (
     "INSERT INTO user_images (user_id, image_id, filename) VALUES ($1, $2, $3) "
@@ -62,7 +67,8 @@ LINK_INSERT = (
 )
 USER_IMAGES = (
     "SELECT i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes, i.created_at, "
-    "ui.uploaded_at, ui.filename FROM user_images AS ui JOIN images AS i ON i.id = ui.image_id "
+    "i.unrenderable, ui.uploaded_at, ui.filename "
+    "FROM user_images AS ui JOIN images AS i ON i.id = ui.image_id "
     "WHERE ui.user_id = $1 ORDER BY ui.uploaded_at DESC, ui.image_id DESC LIMIT $2 OFFSET $3"
 )
 
@@ -173,6 +179,9 @@ class PostgresRepository(PostgresAnalytics):
     ) -> list[UserImage]:
         rows = await self._all(USER_IMAGES, user_id, limit, offset)
         return [UserImage(image_row(r), utc(r["uploaded_at"]), r["filename"]) for r in rows]
+
+    async def mark_unrenderable(self, image_id: str, reason: str) -> bool:
+        return await self._one(IMAGE_MARK_UNRENDERABLE, image_id, reason) is not None
 
     async def record_variant(self, variant: Variant) -> None:
         v = variant

@@ -62,7 +62,7 @@ BREAKDOWNS = tuple(
 
 _USER_IMAGE_VIEWS = (
     "SELECT i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes, i.created_at, "
-    "ui.uploaded_at, ui.filename, COALESCE(t.views, 0) AS total_views, "
+    "i.unrenderable, ui.uploaded_at, ui.filename, COALESCE(t.views, 0) AS total_views, "
     "COALESCE(t.bytes_served, 0) AS total_bytes FROM user_images AS ui "
     "JOIN images AS i ON i.id = ui.image_id "
     "LEFT JOIN image_view_totals AS t ON t.image_id = ui.image_id WHERE ui.user_id = $1 "

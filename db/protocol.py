@@ -78,6 +78,11 @@ class Repository(Protocol):
         """Newest first."""
         ...
 
+    async def mark_unrenderable(self, image_id: str, reason: str) -> bool:
+        """Record that no size of the image can be rendered (``reason``, e.g. "undecodable");
+        True when this call marked it (a second mark keeps the first reason and time)."""
+        ...
+
     async def record_variant(self, variant: Variant) -> None:
         """Idempotent on (image_id, key)."""
         ...

@@ -54,8 +54,12 @@ IMAGE_COLUMNS = "id, sha256, format, width, height, frames, bytes, created_at"
 IMAGE_INSERT = (
     f"INSERT INTO images ({IMAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
-IMAGE_BY_ID = f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?"
-IMAGE_BY_SHA256 = f"SELECT {IMAGE_COLUMNS} FROM images WHERE sha256 = ?"
+IMAGE_SELECT = f"{IMAGE_COLUMNS}, unrenderable"
+IMAGE_BY_ID = f"SELECT {IMAGE_SELECT} FROM images WHERE id = ?"
+IMAGE_BY_SHA256 = f"SELECT {IMAGE_SELECT} FROM images WHERE sha256 = ?"
+IMAGE_MARK_UNRENDERABLE = (
+    "UPDATE images SET unrenderable = ?, unrenderable_at = ? WHERE id = ? AND unrenderable IS NULL"
+)
 
 LINK_INSERT = (
     "INSERT INTO user_images (user_id, image_id, uploaded_at, filename) VALUES (?, ?, ?, ?) "
@@ -63,7 +67,8 @@ LINK_INSERT = (
 )
 USER_IMAGES = (
     "SELECT i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes, i.created_at, "
-    "ui.uploaded_at, ui.filename FROM user_images AS ui JOIN images AS i ON i.id = ui.image_id "
+    "i.unrenderable, ui.uploaded_at, ui.filename "
+    "FROM user_images AS ui JOIN images AS i ON i.id = ui.image_id "
     "WHERE ui.user_id = ? ORDER BY ui.uploaded_at DESC, ui.image_id DESC LIMIT ? OFFSET ?"
 )
 
@@ -199,7 +204,10 @@ class SqliteRepository(SqliteAnalytics):
         self, user_id: int, limit: int = 100, offset: int = 0
     ) -> list[UserImage]:
         rows = await self._all(USER_IMAGES, (user_id, limit, offset))
-        return [UserImage(image_row(r), from_text(r[8]), r[9]) for r in rows]
+        return [UserImage(image_row(r), from_text(r[9]), r[10]) for r in rows]
+
+    async def mark_unrenderable(self, image_id: str, reason: str) -> bool:
+        return await self._write(IMAGE_MARK_UNRENDERABLE, (reason, now_text(), image_id)) > 0
 
     async def record_variant(self, variant: Variant) -> None:
         v = variant

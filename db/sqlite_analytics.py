@@ -64,7 +64,7 @@ BREAKDOWNS = tuple(
 
 _USER_IMAGE_VIEWS = (
     "SELECT i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes, i.created_at, "
-    "ui.uploaded_at, ui.filename, COALESCE(t.views, 0) AS total_views, "
+    "i.unrenderable, ui.uploaded_at, ui.filename, COALESCE(t.views, 0) AS total_views, "
     "COALESCE(t.bytes_served, 0) FROM user_images AS ui JOIN images AS i ON i.id = ui.image_id "
     "LEFT JOIN image_view_totals AS t ON t.image_id = ui.image_id WHERE ui.user_id = ? "
 )
@@ -156,7 +156,7 @@ class SqliteAnalytics:
         async with self._session() as conn:
             rows = await _fetch(conn, USER_IMAGE_VIEWS[sort], (user_id, limit, offset))
         return [
-            UserImageViews(UserImage(image_row(r), from_text(r[8]), r[9]), r[10], r[11])
+            UserImageViews(UserImage(image_row(r), from_text(r[9]), r[10]), r[11], r[12])
             for r in rows
         ]
 

@@ -153,6 +153,9 @@ def _variants(
     tiers = Tiers(
         cache=cache,
         negative=NegativeCache(cache.remote, settings.negative_cache_seconds),
+        undecodable=NegativeCache(
+            cache.remote, settings.undecodable_cache_seconds, prefix="undecodable"
+        ),
         blobs=store,
         lock=open_render_lock(
             settings.redis_url, settings.redis_timeout_seconds, settings.data_dir / "locks"

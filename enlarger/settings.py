@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     redis_ttl_seconds: Positive = 7 * 24 * 3600
     redis_timeout_seconds: Annotated[float, Field(gt=0)] = 0.25
     negative_cache_seconds: Annotated[float, Field(ge=0)] = 10.0  # unknown ids; 0: off
+    # images whose pixel data cannot be decoded: 422 without decoding again; 0: off
+    undecodable_cache_seconds: Annotated[float, Field(ge=0)] = 86_400.0
     fallback_max_age: Annotated[int, Field(ge=0)] = 60  # Cache-Control of overload fallbacks
 
     # Rendering.

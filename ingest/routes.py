@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from enlarger.web import NO_STORE, json_response
 from ingest import stats
 from ingest.reader import read_upload
 from ingest.sniff import ACCEPTED
+from proxy.service import UNDECODABLE
 from proxy.spec import OUTPUT_FORMATS, SIZE_NAMES, describe
 
 # The limits change only with a restart under new settings: caches may keep them briefly.
@@ -32,6 +34,9 @@ def image_body(image: Image, base: str) -> dict[str, Any]:
         "frames": image.frames,
         "created_at": image.created_at.isoformat(),
         "sizes": {name: f"{url}?size={name}" for name in SIZE_NAMES},
+        # false once a render found that no size can be made (views answer 422 invalid_image)
+        "renderable": image.unrenderable is None,
+        "unrenderable_reason": image.unrenderable,
     }
 
 
@@ -54,6 +59,8 @@ async def metadata(request: web.Request) -> web.Response:
     image = await services.repo.get_image(request.match_info["id"])
     if image is None:
         raise ImageNotFound("no image with this id", id=request.match_info["id"][:64])
+    if image.unrenderable is None and await services.variants.known_undecodable(image.id):
+        image = replace(image, unrenderable=UNDECODABLE)  # its durable mark is on its way
     return json_response(image_body(image, base_url(request)), headers=NO_STORE)
 
 

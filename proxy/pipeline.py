@@ -15,7 +15,7 @@ import pyvips
 from proxy import formats
 from proxy.colour import needs_srgb_conversion
 from proxy.geometry import Plan, plan
-from proxy.source import Source, load, open_source
+from proxy.source import Source, decoder_said, is_decode_failure, load, open_source, undecodable
 from proxy.spec import VariantSpec
 
 MIME_TYPES = formats.MIME_TYPES
@@ -273,7 +273,36 @@ STEPS: tuple[Step, ...] = (
 )
 
 
-def render(data: bytes, source_format: str, spec: VariantSpec, options: RenderOptions) -> Rendered:
+def _run(canvas: Canvas, steps: tuple[Step, ...]) -> Canvas:
+    """The steps in order. Pixels are decoded lazily, so corrupt data surfaces in whichever step
+    first pulls them (often the encoder): a loader's failure is the image's (422 undecodable),
+    any other libvips error is ours and propagates (500, logged).
+
+    The 422 is raised without the libvips error in its chain (what the decoder said is kept as
+    a note): that chain's frames hold the half-decoded images until the garbage collector runs."""
+    said = None
+    try:
+        for step in steps:
+            canvas = step(canvas)
+    except pyvips.Error as exc:
+        if not is_decode_failure(exc):
+            raise
+        said = decoder_said(exc)
+    if said is None:
+        return canvas
+    canvas.image = None
+    error = undecodable(canvas.source.format)
+    error.add_note(said)
+    raise error
+
+
+def render(
+    data: bytes,
+    source_format: str,
+    spec: VariantSpec,
+    options: RenderOptions,
+    steps: tuple[Step, ...] = STEPS,
+) -> Rendered:
     source = open_source(data, source_format)
     geometry = plan(spec, source.width, source.height)
     output = formats.choose(spec.format, source_format, source.animated)
@@ -284,8 +313,7 @@ def render(data: bytes, source_format: str, spec: VariantSpec, options: RenderOp
     ):
         output = "webp"  # negotiated: too large for a bounded AVIF encode, WebP is the next best
     canvas = Canvas(spec=spec, options=options, source=source, plan=geometry, output_format=output)
-    for step in STEPS:
-        canvas = step(canvas)
+    canvas = _run(canvas, steps)
     image = canvas.img
     page_height = int(image.get("page-height")) if image.get_typeof("page-height") else image.height
     frames = max(1, image.height // page_height) if page_height else 1

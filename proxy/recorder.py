@@ -1,10 +1,12 @@
 """Variant bookkeeping off the request path.
 
-The ``variants`` table records each render (for stats and housekeeping); the view path itself
-never waits for the database. A render hands its row to a bounded queue, drained by one
-background task; when the queue is full (the database is slow or down) rows are dropped with a
-warning: the rows are bookkeeping, the stored variant is what matters. Pending rows are written
-at shutdown (within a time limit).
+The ``variants`` table records each render (for stats and housekeeping), and an image whose
+pixel data cannot be decoded is marked in ``images`` (for its metadata answer); the view path
+itself never waits for the database. A render hands its row (or mark) to a bounded queue,
+drained by one background task; when the queue is full (the database is slow or down) rows are
+dropped with a warning: the rows are bookkeeping, the stored variant is what matters (and a lost
+mark is made again by the next failed render). Pending rows are written at shutdown (within a
+time limit).
 """
 
 from __future__ import annotations
@@ -12,10 +14,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 
 from db import Repository, Variant
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Unrenderable:
+    """No size of this image can be rendered, for ``reason`` (e.g. "undecodable")."""
+
+    image_id: str
+    reason: str
+
+    @property
+    def key(self) -> str:  # for the log lines, like a variant's
+        return f"unrenderable:{self.reason}"
+
+
+Row = Variant | Unrenderable
 
 
 class VariantRecorder:
@@ -24,7 +42,7 @@ class VariantRecorder:
     ) -> None:
         self._repo = repo
         self._drain_seconds = drain_seconds
-        self._queue: asyncio.Queue[Variant] = asyncio.Queue(max_pending)
+        self._queue: asyncio.Queue[Row] = asyncio.Queue(max_pending)
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
 
@@ -32,24 +50,29 @@ class VariantRecorder:
         if self._task is None:
             self._task = asyncio.create_task(self._drain(), name="variant-recorder")
 
-    def record(self, variant: Variant) -> None:
+    def record(self, row: Row) -> None:
         try:
-            self._queue.put_nowait(variant)
+            self._queue.put_nowait(row)
         except asyncio.QueueFull:
             self.dropped += 1
-            log.warning("variant rows pending: dropped %s/%s", variant.image_id, variant.key)
+            log.warning("variant rows pending: dropped %s/%s", row.image_id, row.key)
 
     async def _drain(self) -> None:
         while True:
-            variant = await self._queue.get()
+            row = await self._queue.get()
             try:
-                await self._repo.record_variant(variant)
+                await self._write(row)
             except Exception:
-                log.warning(
-                    "could not record variant %s/%s", variant.image_id, variant.key, exc_info=True
-                )
+                log.warning("could not record %s/%s", row.image_id, row.key, exc_info=True)
             finally:
                 self._queue.task_done()
+
+    async def _write(self, row: Row) -> None:
+        match row:
+            case Variant():
+                await self._repo.record_variant(row)
+            case Unrenderable(image_id, reason):
+                await self._repo.mark_unrenderable(image_id, reason)
 
     async def close(self) -> None:
         """Write what is pending (at most ``drain_seconds``), then stop."""

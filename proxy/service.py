@@ -1,12 +1,19 @@
 """The variant service: the only place that knows the tier order.
 
-memory LRU → Redis → (unknown-id negative cache) → stored variant (blob store) → render.
+memory LRU → Redis → (unknown-id and undecodable-image markers) → stored variant (blob store)
+→ render.
 
 Everything past the caches runs once per variant per process (single-flight), and a render runs
 once per variant across processes (the Redis render lock; its waiters take the holder's result
 from Redis or the blob store). The view path never touches the database: a render's row is
 written in the background (:mod:`proxy.recorder`). When the renderer is full, the nearest stored
 variant of the same image stands in (:mod:`proxy.fallback`), else 503 ``overloaded``.
+
+An image whose pixel data cannot be decoded (a valid header over corrupt data, accepted at
+upload) answers 422 ``invalid_image`` (reason ``undecodable``) at every size. The first render
+that finds it logs one line, marks the image in the caches (memory and Redis, like the negative
+cache) so that views of any size answer at once without decoding again, and queues a durable
+mark on the image's row (its metadata answer says it cannot be rendered).
 """
 
 from __future__ import annotations
@@ -24,14 +31,15 @@ from cache.tiered import TieredCache
 from db import Variant
 from enlarger import ids
 from enlarger.blobs import BlobStore
-from enlarger.errors import BackendUnavailable, ImageNotFound, Overloaded
+from enlarger.errors import BackendUnavailable, ImageNotFound, InvalidImage, Overloaded
 from enlarger.metrics import Metrics
 from ingest.sniff import sniff
 from proxy.fallback import Fallback, variant_cache_key
 from proxy.pipeline import MIME_TYPES, Rendered, RenderOptions, render
-from proxy.recorder import VariantRecorder
+from proxy.recorder import Unrenderable, VariantRecorder
 from proxy.renderer import Renderer
 from proxy.singleflight import SingleFlight
+from proxy.source import decoder_said
 from proxy.spec import VariantSpec, ViewPolicy
 
 log = logging.getLogger(__name__)
@@ -61,7 +69,8 @@ class Tiers:
     """What the view path reads, in order (the negative cache and lock beside them)."""
 
     cache: TieredCache
-    negative: NegativeCache
+    negative: NegativeCache  # unknown ids
+    undecodable: NegativeCache  # images whose pixel data cannot be decoded
     blobs: BlobStore
     lock: RenderLock
 
@@ -83,6 +92,20 @@ def content_type_of(data: bytes) -> str:
 
 def _not_found(image_id: str) -> ImageNotFound:
     return ImageNotFound("no image with this id", id=image_id)
+
+
+UNDECODABLE = "undecodable"
+
+
+def _undecodable(image_id: str) -> InvalidImage:
+    """The same answer for the first view (that decoded) and for every later one."""
+    message = "the image's pixel data cannot be decoded: it cannot be shown at any size"
+    return InvalidImage(message, reason=UNDECODABLE, id=image_id)
+
+
+def _what_the_decoder_said(exc: InvalidImage) -> str:
+    notes = getattr(exc, "__notes__", None)  # see proxy.pipeline._run
+    return notes[0] if notes else decoder_said(exc.__cause__ or exc)
 
 
 class VariantService:
@@ -122,10 +145,16 @@ class VariantService:
         if await self._tiers.negative.contains(image_id):
             self._metrics.negative_hits.inc()
             raise _not_found(image_id)
+        if await self._tiers.undecodable.contains(image_id):
+            raise _undecodable(image_id)
         served, shared = await self._flights.run(key, lambda: self._cold(image_id, spec, key))
         if shared:
             self._metrics.singleflight_waits.labels(scope="process").inc()
         return served
+
+    async def known_undecodable(self, image_id: str) -> bool:
+        """Whether a render found the image undecodable lately (the caches' marker)."""
+        return await self._tiers.undecodable.contains(image_id)
 
     def _hit(self, data: bytes, tier: str, spec_key: str) -> Served:
         self._metrics.cache_hit(tier).inc()
@@ -186,6 +215,8 @@ class VariantService:
         hit = await self._tiers.cache.lookup(key)
         if hit is not None:
             return self._hit(hit[0], hit[1], spec.key)
+        if await self._tiers.undecodable.contains(image_id):  # the holder's render failed
+            raise _undecodable(image_id)
         return await self._stored(image_id, spec, key)
 
     async def _render(self, image_id: str, spec: VariantSpec, key: str) -> Served:
@@ -195,12 +226,31 @@ class VariantService:
                 await self._tiers.negative.add(image_id)
                 raise _not_found(image_id)
             job = (render, original, sniff(original[:64]), spec, self._options)
-            rendered, seconds = await slot.run(*job)
+            try:
+                rendered, seconds = await slot.run(*job)
+            except InvalidImage as exc:
+                if exc.details.get("reason") != UNDECODABLE:
+                    raise
+                await self._remember_undecodable(image_id, exc)
+                raise _undecodable(image_id) from exc
         self._metrics.renders.labels(format=rendered.format).inc()
         self._metrics.render_seconds.observe(seconds)
         await self._keep(image_id, spec, key, rendered)
         content_type = MIME_TYPES[rendered.format]
         return Served(rendered.data, content_type, "render", spec.key, seconds)
+
+    async def _remember_undecodable(self, image_id: str, exc: InvalidImage) -> None:
+        """One log line (no traceback: the image is at fault, not the server), a marker in the
+        caches, a durable mark in the background."""
+        ttl = self._tiers.undecodable.ttl
+        log.warning(
+            "image %s cannot be decoded (%s): answering 422 for %g s without decoding again",
+            image_id,
+            _what_the_decoder_said(exc),
+            ttl,
+        )
+        await self._tiers.undecodable.add(image_id)
+        self._recorder.record(Unrenderable(image_id, UNDECODABLE))
 
     async def _keep(self, image_id: str, spec: VariantSpec, key: str, rendered: Rendered) -> None:
         """Store, cache, record. If storing fails the rendered bytes are still served (and

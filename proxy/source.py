@@ -1,8 +1,15 @@
-"""Opening an original: its upright size from the header, and shrink-on-load decoding."""
+"""Opening an original: its upright size from the header, and shrink-on-load decoding.
+
+Decoding is lazy: ``thumbnail_buffer`` reads the header, and the pixels are decoded only when a
+later step pulls them (a copy to memory, or the encoder). Corrupt pixel data behind a valid
+header therefore fails in whichever step pulls first; :func:`is_decode_failure` tells such a
+failure (the loader's) from a failure of our own pipeline code.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import pyvips
@@ -10,6 +17,13 @@ import pyvips
 from enlarger.errors import InvalidImage
 
 _QUARTER_TURNS = (5, 6, 7, 8)
+# libvips' error lines from its loaders ("domain: message"): libjpeg, libpng, libwebp, libtiff,
+# and the loader operations themselves (gifload_buffer, heifload, jpegload_source…).
+_LOADER_DOMAIN = re.compile(
+    r"^(VipsJpeg|vipspng|webp2vips|tiff2vips|VipsForeignLoad\w*|[a-z]+load(_buffer|_source)?):"
+)
+# A loader line that says the *caller* read out of order is our bug, not the image's.
+_OUR_MISTAKES = ("out of order read",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +48,32 @@ def open_source(data: bytes, fmt: str) -> Source:
             return Source(data, fmt, image.width, image.height, 1, 1, image)
         header = pyvips.Image.new_from_buffer(data, "", access="sequential")
     except pyvips.Error as exc:
-        raise InvalidImage("the image cannot be decoded", reason="undecodable", format=fmt) from exc
+        raise undecodable(fmt) from exc
     orientation = _int_field(header, "orientation", 1)
     pages = _int_field(header, "n-pages", 1)
     width, height = header.width, _int_field(header, "page-height", header.height)
     if orientation in _QUARTER_TURNS:
         width, height = height, width
     return Source(data, fmt, width, height, pages, orientation)
+
+
+def undecodable(fmt: str) -> InvalidImage:
+    return InvalidImage("the image cannot be decoded", reason="undecodable", format=fmt)
+
+
+def is_decode_failure(exc: pyvips.Error) -> bool:
+    """True when libvips failed because a loader could not decode the source's data (corrupt
+    or truncated pixel data), not because of an operation of ours."""
+    for line in str(getattr(exc, "detail", "") or "").splitlines():
+        if _LOADER_DOMAIN.match(line) and not any(text in line for text in _OUR_MISTAKES):
+            return True
+    return False
+
+
+def decoder_said(exc: BaseException) -> str:
+    """The first line of what libvips (or pillow-heif) said, for the log."""
+    text = str(getattr(exc, "detail", "") or exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _int_field(image: pyvips.Image, name: str, default: int) -> int:
@@ -66,9 +99,7 @@ def load(source: Source, scale: float, all_frames: bool) -> pyvips.Image:
             option_string=options,
         )
     except pyvips.Error as exc:
-        raise InvalidImage(
-            "the image cannot be decoded", reason="undecodable", format=source.format
-        ) from exc
+        raise undecodable(source.format) from exc
 
 
 def _decode_heic(data: bytes) -> pyvips.Image:

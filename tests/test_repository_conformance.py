@@ -198,6 +198,26 @@ async def test_get_image(repo: Repository) -> None:
     assert await repo.get_image_by_sha256("f" * 64) is None
 
 
+async def test_an_image_is_marked_unrenderable_once(repo: Repository) -> None:
+    alice = await repo.create_user("alice")
+    image, other = make_image(6), make_image(7)
+    for each in (image, other):
+        await repo.insert_image(each)
+        await repo.link_user_image(alice.id, each.id, None)
+    assert (await repo.get_image(image.id)) == image and image.unrenderable is None
+    assert await repo.mark_unrenderable(image.id, "undecodable") is True
+    assert await repo.mark_unrenderable(image.id, "other") is False  # the first reason stays
+    assert await repo.mark_unrenderable("missing", "undecodable") is False
+    marked = replace(image, unrenderable="undecodable")
+    assert await repo.get_image(image.id) == marked
+    assert await repo.get_image_by_sha256(image.sha256) == marked
+    assert await repo.get_image(other.id) == other
+    listed = {entry.image.id: entry.image for entry in await repo.list_user_images(alice.id)}
+    assert listed == {image.id: marked, other.id: other}
+    with_views = await repo.list_user_image_views(alice.id)
+    assert {row.entry.image.id: row.entry.image for row in with_views} == listed
+
+
 async def test_times_come_back_as_utc(repo: Repository) -> None:
     paris = timezone(timedelta(hours=2))
     image = make_image(3, created_at=datetime(2024, 6, 1, 14, 0, 0, 5, tzinfo=paris))
