@@ -88,7 +88,7 @@ def pg_url(postgres_service: services.Service) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_service() -> Iterator[services.Service]:
-    """The Redis server for this session (found running, from the env, or started)."""
+    """The Redis server for this session: a private one, or ``$ENLARGER_TEST_REDIS_URL``."""
     service = _start(services.find_or_start_redis)
     yield service
     service.stop()
@@ -96,15 +96,29 @@ def redis_service() -> Iterator[services.Service]:
 
 @pytest.fixture
 def redis_url(redis_service: services.Service) -> str:
-    """URL of Redis db 13 on the session's server, FLUSHDB'd before the test."""
-    url = services.redis_db_url(redis_service.url, services.REDIS_TEST_DB)
+    """URL of the session's Redis database, FLUSHDB'd before the test (a server this session
+    started, or the one named in ``$ENLARGER_TEST_REDIS_URL``; never any other)."""
     try:
-        services.flush_redis(url)
+        return services.flush_redis(redis_service)
     except Exception as exc:
         problem = f"{type(exc).__name__}: {exc}"
+    pytest.fail(f"cannot FLUSHDB {services.redact(redis_service.url)}: {problem}", pytrace=False)
+
+
+@pytest.fixture
+def restartable_redis() -> Iterator[services.RedisProcess]:
+    """A private redis-server of this test alone, which the test may kill and start again on
+    the same port (``.url``, ``.kill()``, ``.start()``)."""
+    try:
+        server = services.RedisProcess()
+        server.start()
+    except services.ServiceError as exc:
+        problem = str(exc)
     else:
-        return url
-    pytest.fail(f"cannot FLUSHDB {services.redact(url)}: {problem}", pytrace=False)
+        yield server
+        server.stop()
+        return
+    pytest.fail(problem, pytrace=False)
 
 
 # --------------------------------------------------------------------------------------------

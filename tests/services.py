@@ -1,8 +1,12 @@
 """Find or start the real services the test-suite talks to: PostgreSQL, Redis, S3 (moto).
 
-Tests never use mocks for these. This module finds a running server when there is one and
+Tests never use mocks for these. This module finds a usable server where that is safe and
 otherwise starts a private one on a free loopback port in a temporary directory, and stops it
 again at the end (fixture finalizer, plus ``atexit`` and SIGTERM as a safety net).
+
+Tests only ever delete what they created: on PostgreSQL they create a database
+``enlarger_t_<hex>`` per test and drop only those; Redis has no such namespace and the tests
+FLUSHDB, so they use only a private redis-server started here, or the server the user named.
 
 Environment:
 
@@ -10,15 +14,20 @@ Environment:
     Use this PostgreSQL server (``postgresql://user[:pw]@host:port/db``). The role must be
     allowed to create databases. If it is not usable the tests fail; nothing is started.
 ``ENLARGER_TEST_REDIS_URL``
-    Use this Redis server. Its db number is ignored: the tests use db 13.
+    Use this Redis server and database (``redis://host:port/N``; db 0 when the URL names none).
+    **The tests FLUSHDB that database** before each test that uses it: name one that holds
+    nothing of value. If it is not usable the tests fail; nothing is started.
 ``ENLARGER_TEST_START_SERVICES=1``
     Ignore running servers and the two URLs above: always start private PostgreSQL and Redis.
 
 Without overrides, PostgreSQL is looked for at 127.0.0.1:5432 (as the current OS user, then as
-``postgres``; database ``test``, then ``postgres``) and Redis at 127.0.0.1:6379.
+``postgres``; database ``test``, then ``postgres``) and a private one is started when none
+answers. Redis is always a private ``redis-server`` (a Redis answering on 127.0.0.1:6379 is
+never used unless named): the binary must be installed (Debian package ``redis-server``;
+``./scripts/test`` installs it when run as root).
 
 Run ``python tests/services.py status`` for a diagnosis, ``missing-packages`` for the Debian
-packages needed to start what is not running.
+packages needed to start what the tests need.
 """
 
 from __future__ import annotations
@@ -54,7 +63,6 @@ ENV_START_SERVICES = "ENLARGER_TEST_START_SERVICES"
 LOOPBACK = "127.0.0.1"
 DEFAULT_POSTGRES_PORT = 5432
 DEFAULT_REDIS_PORT = 6379
-REDIS_TEST_DB = 13
 TEST_DATABASE_PREFIX = "enlarger_t_"
 
 STARTUP_TIMEOUT = 20.0
@@ -521,20 +529,20 @@ def drop_database(server_url: str, url: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Redis.
+# Redis. Only two servers are ever used: a private one started here, or the one the user named
+# in ENLARGER_TEST_REDIS_URL. A Redis that merely answers on 127.0.0.1:6379 is never touched:
+# the tests FLUSHDB, and a server found running may hold somebody's data.
 
 
 def probe_redis(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
-    """None if ``url`` is a Redis server where db 13 can be used, else why not."""
+    """None if the Redis server and database of ``url`` answer PING, else why not."""
     import redis
 
     host, port = _host_port(url, DEFAULT_REDIS_PORT)
     if not port_open(host, port):
         return f"nothing listening on {host}:{port}"
     try:
-        client = redis.Redis.from_url(
-            redis_db_url(url, REDIS_TEST_DB), socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         try:
             if not client.ping():
                 return "PING did not answer PONG"
@@ -545,108 +553,122 @@ def probe_redis(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
     return None
 
 
-def redis_db_url(server_url: str, db: int = REDIS_TEST_DB) -> str:
+def redis_db_url(server_url: str, db: int) -> str:
     return _replace_path(server_url, f"/{db}")
 
 
-def flush_redis(url: str) -> None:
+def flush_redis(service: Service) -> str:
+    """FLUSHDB the database of ``service.url`` and return that URL; refused (ServiceError)
+    unless this session started the server or the user named it in ENLARGER_TEST_REDIS_URL."""
     import redis
 
-    client = redis.Redis.from_url(url, socket_timeout=PROBE_TIMEOUT)
+    if service.name != "redis" or service.origin not in ("private", "env"):
+        raise ServiceError(
+            f"refusing to flush {redact(service.url)}: the tests flush only a Redis they started "
+            f"or the one named in {ENV_REDIS_URL}"
+        )
+    client = redis.Redis.from_url(service.url, socket_timeout=PROBE_TIMEOUT)
     try:
         client.flushdb()
     finally:
         client.close()
+    return service.url
+
+
+_REDIS_ARGS = ("--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+
+
+class RedisProcess:
+    """A private redis-server on one loopback port, without persistence. :meth:`kill` and
+    :meth:`start` again restart it on the same port (for tests of a Redis that comes back)."""
+
+    def __init__(self, port: int | None = None, workdir: Path | None = None) -> None:
+        binary = which("redis-server")
+        if binary is None:
+            raise ServiceError(
+                "cannot start a private Redis: redis-server not found in PATH. Install the "
+                "Debian package 'redis-server' (apt-get install redis-server; ./scripts/test "
+                f"does that when run as root), or point {ENV_REDIS_URL} at a server the tests "
+                "may flush."
+            )
+        self.binary = binary
+        self.port = port or free_port()
+        self.url = f"redis://{LOOPBACK}:{self.port}/0"
+        self.workdir = workdir or _make_workdir("enlarger-redis-")
+        self.log = self.workdir / "redis.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Start (or start again) and wait until it answers; ServiceError with its log if not."""
+        argv = [self.binary, "--port", str(self.port), "--bind", LOOPBACK, *_REDIS_ARGS]
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                [*argv, "--dir", str(self.workdir), "--protected-mode", "yes"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,  # a Ctrl-C in the terminal must not kill it early
+            )
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            if port_open(LOOPBACK, self.port, 0.2) and probe_redis(self.url, 1.0) is None:
+                return
+            time.sleep(0.02)
+        self.kill()
+        raise ServiceError(f"redis-server ({self.binary}) did not come up:\n{_tail(self.log)}")
+
+    def kill(self) -> None:
+        """SIGKILL (as a crash would): nothing is saved, every client connection breaks."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        """Stop it for good and remove its folder."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def start_private_redis(timeout: float = STARTUP_TIMEOUT) -> Service:
     """redis-server on a free loopback port, no persistence, in a temporary directory."""
-    binary = which("redis-server")
-    if binary is None:
-        raise ServiceError(
-            "cannot start a private Redis: redis-server not found in PATH. Install the Debian "
-            "package 'redis-server' (apt-get install redis-server), or point "
-            f"{ENV_REDIS_URL} at a server."
-        )
     started = time.monotonic()
     workdir = _make_workdir("enlarger-redis-")
-    log = workdir / "redis.log"
-    last_error = ""
-    for _attempt in range(3):  # the free port may be taken between probe and bind
-        port = free_port()
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    LOOPBACK,
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(workdir),
-                    "--databases",
-                    "16",
-                    "--daemonize",
-                    "no",
-                    "--protected-mode",
-                    "yes",
-                    "--loglevel",
-                    "warning",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=workdir,
-                start_new_session=True,  # a Ctrl-C in the terminal must not kill it early
-            )
-        url = f"redis://{LOOPBACK}:{port}/0"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and proc.poll() is None:
-            if port_open(LOOPBACK, port, 0.2) and probe_redis(url, 1.0) is None:
+    try:
+        for attempt in range(3):  # the free port may be taken between probe and bind
+            server = RedisProcess(workdir=workdir)
+            try:
+                server.start(timeout)
                 break
-            time.sleep(0.02)
-        if proc.poll() is None and probe_redis(url, 1.0) is None:
-
-            def stop(proc: subprocess.Popen[bytes] = proc) -> None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-
-            service = _register(Service("redis", url, "private", workdir=workdir, _stopper=stop))
-            service.startup_seconds = time.monotonic() - started
-            return service
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        last_error = _tail(log)
-        if "already in use" not in last_error:
-            break
-    shutil.rmtree(workdir, ignore_errors=True)
-    raise ServiceError(f"redis-server ({binary}) did not come up:\n{last_error}")
+            except ServiceError:
+                if attempt == 2 or "already in use" not in _tail(server.log, 10):
+                    raise
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    service = Service("redis", server.url, "private", workdir=workdir, _stopper=server.stop)
+    _register(service)
+    service.startup_seconds = time.monotonic() - started
+    return service
 
 
 def find_or_start_redis() -> Service:
     """The Redis server to use (see the module docstring for the rules)."""
-    if not force_start():
-        explicit = os.environ.get(ENV_REDIS_URL, "").strip()
-        if explicit:
-            problem = probe_redis(explicit)
-            if problem is not None:
-                raise ServiceError(
-                    f"{ENV_REDIS_URL}={redact(explicit)} is not usable: {problem}. Fix or unset "
-                    f"it (the tests then find or start a server themselves)."
-                )
-            return Service("redis", explicit, "env")
-        default = f"redis://{LOOPBACK}:{DEFAULT_REDIS_PORT}/0"
-        if probe_redis(default) is None:
-            return Service("redis", default, "system")
+    explicit = os.environ.get(ENV_REDIS_URL, "").strip()
+    if explicit and not force_start():
+        problem = probe_redis(explicit)
+        if problem is not None:
+            raise ServiceError(
+                f"{ENV_REDIS_URL}={redact(explicit)} is not usable: {problem}. Fix or unset it "
+                f"(the tests then start a private redis-server)."
+            )
+        return Service("redis", explicit, "env")
     return start_private_redis()
 
 
@@ -724,7 +746,8 @@ def delete_bucket(endpoint: str, name: str) -> None:
 
 
 def missing_packages() -> list[str]:
-    """Debian packages needed to start the services that are not reachable right now."""
+    """Debian packages the tests need: PostgreSQL's when no server is reachable (or one must
+    be started), redis-server's whenever no Redis is named in ENLARGER_TEST_REDIS_URL."""
     packages: list[str] = []
     if find_postgres_binaries() is None:
         explicit = os.environ.get(ENV_POSTGRES_URL, "").strip()
@@ -735,11 +758,10 @@ def missing_packages() -> list[str]:
         )
         if not reachable:
             packages.append("postgresql")
-    if which("redis-server") is None:
-        explicit = os.environ.get(ENV_REDIS_URL, "").strip()
-        url = explicit or f"redis://{LOOPBACK}:{DEFAULT_REDIS_PORT}/0"
-        if force_start() or probe_redis(url) is not None:
-            packages.append("redis-server")
+    # Always needed unless the user named a Redis: the tests never use one found running.
+    named = bool(os.environ.get(ENV_REDIS_URL, "").strip()) and not force_start()
+    if which("redis-server") is None and not named:
+        packages.append("redis-server")
     return packages
 
 
@@ -751,8 +773,12 @@ def _status_lines() -> Iterable[str]:
     explicit = os.environ.get(ENV_POSTGRES_URL, "").strip()
     for url in [explicit] if explicit else _default_postgres_candidates():
         yield f"postgres {redact(url)}: {probe_postgres(url) or 'usable'}"
-    url = os.environ.get(ENV_REDIS_URL, "").strip() or f"redis://{LOOPBACK}:{DEFAULT_REDIS_PORT}"
-    yield f"redis {redact(url)}: {probe_redis(url) or 'usable'}"
+    url = os.environ.get(ENV_REDIS_URL, "").strip()
+    if url and not force_start():
+        state = probe_redis(url) or "usable"
+        yield f"redis {redact(url)} (from {ENV_REDIS_URL}; its db is flushed): {state}"
+    else:
+        yield "redis: a private redis-server on a free loopback port"
 
 
 def main(argv: list[str]) -> int:

@@ -69,9 +69,11 @@ async def test_pg_url_dropped_even_with_open_connection(postgres_service: servic
         conn.terminate()
 
 
-async def test_redis_url_db13_starts_empty(redis_url: str) -> None:
+async def test_redis_url_starts_empty(redis_url: str, redis_service: services.Service) -> None:
     assert _is_loopback(redis_url)
-    assert urlsplit(redis_url).path == "/13"
+    assert redis_service.origin in {"private", "env"}  # never a server merely found running
+    if redis_service.origin == "private":
+        assert urlsplit(redis_url).port != services.DEFAULT_REDIS_PORT
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
         assert await client.dbsize() == 0
@@ -90,6 +92,67 @@ def test_redis_url_is_flushed_between_tests(redis_url: str) -> None:
         assert client.get("k") == b"v"
     finally:
         client.close()
+
+
+def test_redis_found_running_is_never_used(
+    restartable_redis: services.RedisProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ENLARGER_TEST_REDIS_URL the session's Redis is one it starts, even when a Redis
+    answers on the default port; and a server it did not start is never flushed."""
+    monkeypatch.delenv(services.ENV_REDIS_URL, raising=False)
+    monkeypatch.delenv(services.ENV_START_SERVICES, raising=False)
+    monkeypatch.setattr(services, "DEFAULT_REDIS_PORT", restartable_redis.port)
+    someone = redis.Redis.from_url(restartable_redis.url)
+    try:
+        someone.set("precious", b"data")
+        service = services.find_or_start_redis()
+        try:
+            assert service.origin == "private" and service.owned
+            assert urlsplit(service.url).port != restartable_redis.port
+        finally:
+            service.stop()
+        found = services.Service("redis", restartable_redis.url, "system")
+        with pytest.raises(services.ServiceError, match="refusing to flush"):
+            services.flush_redis(found)
+        assert someone.get("precious") == b"data"
+    finally:
+        someone.close()
+
+
+def test_named_redis_is_used_and_only_its_db_flushed(
+    restartable_redis: services.RedisProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    named = services.redis_db_url(restartable_redis.url, 5)
+    monkeypatch.delenv(services.ENV_START_SERVICES, raising=False)
+    monkeypatch.setenv(services.ENV_REDIS_URL, named)
+    other_db = redis.Redis.from_url(services.redis_db_url(restartable_redis.url, 4))
+    test_db = redis.Redis.from_url(named)
+    try:
+        other_db.set("keep", b"1")
+        test_db.set("drop", b"1")
+        service = services.find_or_start_redis()
+        assert (service.origin, service.url, service.owned) == ("env", named, False)
+        assert services.flush_redis(service) == named
+        assert test_db.dbsize() == 0 and other_db.get("keep") == b"1"
+    finally:
+        other_db.close()
+        test_db.close()
+
+
+def test_redis_server_is_installed_whenever_no_redis_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """scripts/test installs redis-server when the binary is missing, reachable Redis or not."""
+    monkeypatch.setattr(services, "which", lambda name: None)
+    monkeypatch.setattr(services, "find_postgres_binaries", lambda: None)
+    monkeypatch.setattr(services, "probe_postgres", lambda url, timeout=0: None)
+    monkeypatch.delenv(services.ENV_START_SERVICES, raising=False)
+    monkeypatch.delenv(services.ENV_REDIS_URL, raising=False)
+    assert services.missing_packages() == ["redis-server"]
+    monkeypatch.setenv(services.ENV_REDIS_URL, "redis://127.0.0.1:1/0")
+    assert services.missing_packages() == []
+    monkeypatch.setenv(services.ENV_START_SERVICES, "1")
+    assert services.missing_packages() == ["postgresql", "redis-server"]
 
 
 def test_s3_bucket_url_put_get_boto3(s3_endpoint: str, s3_bucket_url: str) -> None:
@@ -132,7 +195,7 @@ def test_private_redis_starts_and_stops() -> None:
         assert service.origin == "private"
         assert _is_loopback(service.url)
         assert services.probe_redis(service.url) is None
-        client = redis.Redis.from_url(services.redis_db_url(service.url))
+        client = redis.Redis.from_url(service.url)
         client.set("x", "1")
         assert client.get("x") == b"1"
         client.close()
@@ -142,6 +205,20 @@ def test_private_redis_starts_and_stops() -> None:
     assert port is not None and not services.port_open("127.0.0.1", port)
     assert service.workdir is not None and not service.workdir.exists()
     service.stop()  # idempotent
+
+
+def test_restartable_redis_comes_back_on_its_port(
+    restartable_redis: services.RedisProcess,
+) -> None:
+    client = redis.Redis.from_url(restartable_redis.url)
+    try:
+        client.set("x", "1")
+        restartable_redis.kill()
+        assert not services.port_open("127.0.0.1", restartable_redis.port)
+        restartable_redis.start()
+        assert client.get("x") is None  # a new, empty server on the same port
+    finally:
+        client.close()
 
 
 def test_private_postgres_starts_and_stops() -> None:

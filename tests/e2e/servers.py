@@ -92,32 +92,5 @@ def _wait_ready(server: Server) -> None:
     raise AssertionError("server did not become ready")
 
 
-_REDIS_ARGS = ("--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
-
-
-class PrivateRedis:
+class PrivateRedis(services.RedisProcess):
     """redis-server on a fixed port (never the system one), started and SIGKILLed at will."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://{services.LOOPBACK}:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = services.which("redis-server")
-        assert binary, "redis-server is not installed"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", services.LOOPBACK, *_REDIS_ARGS],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 20
-        while services.probe_redis(self.url, 0.5) is not None:
-            assert self.process.poll() is None and time.monotonic() < deadline, "no redis"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)

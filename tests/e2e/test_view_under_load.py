@@ -168,7 +168,7 @@ async def test_redis_killed_and_restarted_during_a_view_load(tmp_path: Path) -> 
             assert _redis_serves_again(server, image_id), "no Redis hit after the restart"
             assert server.process.poll() is None  # the same Enlarger process throughout
     finally:
-        redis.kill()
+        redis.stop()
 
 
 def _redis_serves_again(server: Server, image_id: str) -> bool:
