@@ -5,6 +5,9 @@ compare-and-delete), so a holder whose lock expired cannot free somebody else's.
 advisory and best effort: when Redis fails (or is not configured) :meth:`RenderLock.acquire`
 answers ``LOCAL`` and the caller renders with in-process single-flight alone.
 
+A connection broken by a restart of Redis is retried once on a new connection (the client of
+:func:`cache.redis.fail_fast_client`), so the lock is shared again as soon as Redis is back.
+
 The lock has its own Redis client and breaker, with a longer timeout than the cache tier's: a
 cache read that is slow is better skipped (it is a miss), but a lock call that gives up too soon
 costs a duplicate render in every process, and it happens once per cold render, not per view.
@@ -97,14 +100,20 @@ class RedisRenderLock:
             return Claim(LockOutcome.LOCAL)
         token = secrets.token_hex(16)
         try:
-            taken = await self._client.set(
-                self._prefix + key, token, nx=True, px=max(1, round(ttl * 1000))
-            )
+            mine = await self._take(self._prefix + key, token, max(1, round(ttl * 1000)))
         except FAILURES as exc:
             self._breaker.failed("lock", exc)
             return Claim(LockOutcome.LOCAL)
         self._breaker.succeeded()
-        return Claim(LockOutcome.ACQUIRED, token) if taken else Claim(LockOutcome.HELD)
+        return Claim(LockOutcome.ACQUIRED, token) if mine else Claim(LockOutcome.HELD)
+
+    async def _take(self, name: str, token: str, ttl_ms: int) -> bool:
+        """``SET NX``; when it answers "taken", whether the holder is ``token`` itself: the
+        client retries a command once after a connection error, and a first try whose answer
+        was lost may have set the lock already (we must not then wait for ourselves)."""
+        if await self._client.set(name, token, nx=True, px=ttl_ms):
+            return True
+        return bool(await self._client.get(name) == token.encode())
 
     async def held(self, key: str) -> bool:
         if not self._breaker.closed():

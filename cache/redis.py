@@ -3,8 +3,9 @@
 ``get``/``set``/``delete`` never raise for a Redis failure: they log (at most once per
 ``log_every`` seconds) and act as a miss or a no-op. After a failure Redis is skipped for
 ``backoff`` seconds, so a dead Redis costs no latency per request; then it is tried again, so it
-is used as soon as it is back, without a restart. ``ping`` raises :class:`BackendUnavailable`
-for readiness.
+is used as soon as it is back, without a restart. A connection broken by a restart of Redis is
+replaced at once (one retry, see :func:`fail_fast_client`): it is not a failure. ``ping``
+raises :class:`BackendUnavailable` for readiness.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from enlarger.errors import BackendUnavailable
@@ -25,13 +27,21 @@ FAILURES = (RedisError, OSError, TimeoutError)
 
 
 def fail_fast_client(url: str, timeout: float) -> Redis:
-    """A Redis client that gives up after ``timeout`` per call and never retries: callers treat
-    a failure as a miss (or a local render) rather than wait."""
+    """A Redis client that gives up after ``timeout`` per call: callers treat a failure as a
+    miss (or a local render) rather than wait.
+
+    A connection error is retried once, at once, on a new connection: a pooled connection that
+    was idle while Redis restarted fails on its first use, and the Redis that is back must be
+    used at once, not skipped for the breaker's backoff. A timeout is never retried (the
+    command may have run, and a slow Redis must stay a miss); a Redis that is down fails both
+    tries at once (connection refused) and opens the breaker as before.
+    """
     return Redis.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        retry_on_error=[RedisConnectionError],
         retry_on_timeout=False,
         decode_responses=False,
     )
