@@ -23,6 +23,11 @@ from enlarger.context import SERVICES, Services
 from enlarger.settings import Settings
 
 BACKENDS = ("embedded", "services")
+# The default per-call Redis limit (0.25 s) makes a slow call a miss and skips Redis for a
+# second: right in production, but on a loaded test machine a stall that long would turn the
+# outcome of an assertion on Redis (a hit, a remembered id) into a matter of timing. Tests of
+# a slow Redis set their own limit.
+REDIS_TIMEOUT = 5.0
 
 
 @dataclass
@@ -91,6 +96,7 @@ def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings
         redis_url=redis_url,
         blob_url=s3_url,
         s3_endpoint_url=endpoint,
+        redis_timeout_seconds=REDIS_TIMEOUT,
     )
 
 

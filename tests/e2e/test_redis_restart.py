@@ -11,7 +11,7 @@ import redis
 
 from enlarger.settings import Settings
 from tests import services
-from tests.e2e.conftest import Stack, StackFactory, make_jpeg
+from tests.e2e.conftest import REDIS_TIMEOUT, Stack, StackFactory, make_jpeg
 from tests.e2e.servers import metric
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +54,7 @@ async def stack(
         blob_url=s3_bucket_url,
         s3_endpoint_url=s3_endpoint,
         memory_cache_bytes=0,  # every hit comes from Redis or the store
-        redis_timeout_seconds=5.0,  # a loaded test machine must not turn a hit into a miss
+        redis_timeout_seconds=REDIS_TIMEOUT,  # a loaded machine must not turn a hit into a miss
     )
     return await make_stack(settings)
 
