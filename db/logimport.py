@@ -6,7 +6,9 @@ nginx ``combined``. Either may be gzip-compressed (detected from the magic bytes
 ``variant_key`` (the caller passes the server's own spec parser, so that keys match), the day
 comes from the log's timestamp (UTC), the bytes from the log, and only the referrer's host is
 kept. Requests that the CDN passed on to Enlarger were already counted by Enlarger itself, so
-they are skipped unless ``include_misses`` (for logs from before Enlarger counted views).
+they are skipped unless ``include_misses`` (for logs from before Enlarger counted views). A log
+that cannot tell (nginx ``combined`` without ``$upstream_cache_status``, CloudFront without a
+result-type column) counts every view.
 
 The file's SHA-256 (of its decompressed content) makes imports idempotent.
 """
@@ -48,6 +50,9 @@ CLOUDFRONT_FIELDS = (
 )
 # Answered from CloudFront's caches without a request to the origin.
 CLOUDFRONT_CACHED = frozenset({"Hit", "OriginShieldHit"})
+# The columns that say so. A log without either (a #Fields line that leaves them out) cannot
+# tell, and counts every view, as plain nginx logs do.
+CLOUDFRONT_RESULT_COLUMNS = ("x-edge-result-type", "x-edge-detailed-result-type")
 
 # nginx "combined", optionally followed by more fields (e.g. $upstream_cache_status).
 NGINX_COMBINED = re.compile(
@@ -171,12 +176,14 @@ class CloudFrontParser:
 
     def __init__(self) -> None:
         self._index: dict[str, int] = {}
+        self._results: tuple[str, ...] = ()  # the result columns this log has
         self.parse(CLOUDFRONT_FIELDS)
 
     def parse(self, line: str) -> Request | None:
         if line.startswith("#Fields:"):
             names = line.removeprefix("#Fields:").split()
             self._index = {name: i for i, name in enumerate(names)}
+            self._results = tuple(c for c in CLOUDFRONT_RESULT_COLUMNS if c in self._index)
             return None
         if not line or line.startswith("#"):
             return None
@@ -196,7 +203,7 @@ class CloudFrontParser:
             value = values[index]
             return "" if value == "-" else value
 
-        result = {get("x-edge-result-type", ""), get("x-edge-detailed-result-type", "")}
+        results = {get(column, "") for column in self._results}
         return Request(
             method=get("cs-method"),
             path=get("cs-uri-stem"),
@@ -205,7 +212,7 @@ class CloudFrontParser:
             day=date.fromisoformat(get("date")),
             nbytes=int(get("sc-bytes", "0") or 0),
             referer=get("cs(Referer)", ""),
-            cached=bool(result & CLOUDFRONT_CACHED),
+            cached=bool(results & CLOUDFRONT_CACHED) if self._results else True,
         )
 
 

@@ -24,6 +24,7 @@ from db.protocol import ImageSort
 
 KNOWN_IMAGES = "SELECT id FROM images WHERE id = ANY($1::text[])"
 USER_HAS_IMAGE = "SELECT EXISTS (SELECT 1 FROM user_images WHERE user_id = $1 AND image_id = $2)"
+LOG_SEEN = "SELECT 1 FROM imported_logs WHERE sha256 = $1"
 LOG_INSERT = (
     "INSERT INTO imported_logs (sha256, name, format, views) VALUES ($1, $2, $3, $4) "
     "ON CONFLICT DO NOTHING RETURNING sha256"
@@ -122,6 +123,8 @@ class PostgresAnalytics:
         with unavailable_on_driver_error():
             async with self._pool.acquire() as conn, conn.transaction():
                 rows = await _known_rows(conn, counts)
+                if not rows.views:  # not recorded: a rerun (say --include-misses) may add some
+                    return None if await conn.fetchval(LOG_SEEN, log.sha256) else 0
                 args = (log.sha256, log.name, log.format, rows.views)
                 if await conn.fetchval(LOG_INSERT, *args) is None:
                     return None

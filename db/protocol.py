@@ -103,7 +103,9 @@ class Repository(Protocol):
 
     async def import_views(self, log: LogFile, counts: Sequence[ViewCount]) -> int | None:
         """:meth:`record_views` together with a row for ``log`` in one transaction; ``None``
-        (and nothing changed) when a log with the same sha256 was imported before."""
+        (and nothing changed) when a log with the same sha256 was imported before. A log that
+        adds no view is not recorded (answer 0), so that importing it again (for example with
+        its misses included) is not refused."""
         ...
 
     async def image_stats(

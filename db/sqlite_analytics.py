@@ -28,6 +28,7 @@ from db.protocol import ImageSort
 
 KNOWN_IMAGES = "SELECT id FROM images WHERE id IN (SELECT value FROM json_each(?))"
 USER_HAS_IMAGE = "SELECT 1 FROM user_images WHERE user_id = ? AND image_id = ?"
+LOG_SEEN = "SELECT 1 FROM imported_logs WHERE sha256 = ?"
 LOG_INSERT = (
     "INSERT INTO imported_logs (sha256, name, format, views, imported_at) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING"
@@ -131,6 +132,8 @@ class SqliteAnalytics:
     async def import_views(self, log: LogFile, counts: Sequence[ViewCount]) -> int | None:
         async with self._transaction() as conn:
             rows = await _known_rows(conn, counts)
+            if not rows.views:  # not recorded: a rerun (say --include-misses) may add some
+                return None if await _fetch(conn, LOG_SEEN, (log.sha256,)) else 0
             params = (log.sha256, log.name, log.format, rows.views, now_text())
             async with conn.execute(LOG_INSERT, params) as cur:
                 if cur.rowcount == 0:

@@ -66,6 +66,8 @@ def summary(path: Path, tally: Tally, recorded: int | None) -> str:
     if unknown:
         parts.append(f"{unknown} for unknown images")
     parts += [f"{n} {reason}" for reason, n in sorted(tally.skipped.items())]
+    if not recorded:
+        parts.append("not recorded as imported (nothing was added)")
     return ", ".join(parts)
 
 

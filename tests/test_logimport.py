@@ -79,6 +79,22 @@ def test_cloudfront_without_header_and_with_misses(tmp_path: Path) -> None:
     assert tally.views == 6 and "answered by the origin" not in tally.skipped
 
 
+# A #Fields line without x-edge-result-type or x-edge-detailed-result-type (a trimmed export,
+# or a tool that writes only some columns): the log cannot tell hits from misses.
+NO_RESULT_HEADER = (
+    "#Version: 1.0\n#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) "
+    "cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query\n"
+)
+
+
+def test_cloudfront_without_result_columns_counts_every_view(tmp_path: Path) -> None:
+    lines = ["\t".join(line.split("\t")[:12]) for line in cloudfront_sample()]
+    tally = tally_file(write_log(tmp_path / "cf.log", lines, NO_RESULT_HEADER), "cloudfront", KEY)
+    assert tally.views == 6  # the two misses too, as for plain nginx logs
+    assert "answered by the origin" not in tally.skipped
+    assert by_key(tally)[(A, date(2024, 5, 1), "p1.w640.q80.same", "")] == (4, 1300 + 2 * 48_213)
+
+
 def test_nginx_combined_days_are_utc(tmp_path: Path) -> None:
     paris = timezone(timedelta(hours=2))
     lines = [

@@ -449,6 +449,18 @@ async def test_import_views_once_per_file(repo: Repository) -> None:
     assert (await repo.image_stats(a)).views == 8
 
 
+async def test_an_import_that_adds_nothing_is_not_recorded(repo: Repository) -> None:
+    """So that the same file can be imported again, for example with its misses included."""
+    [a] = await images(repo, 32)
+    log = LogFile("12" * 32, "E2ABC.2024-05-02-00.gz", "cloudfront")
+    assert await repo.import_views(log, []) == 0
+    assert await repo.import_views(log, [views("missing", MAY_1, 3, tier="cdn")]) == 0
+    assert await repo.import_views(log, [views(a, MAY_1, 2, tier="cdn")]) == 2
+    assert await repo.import_views(log, [views(a, MAY_1, 2, tier="cdn")]) is None
+    assert await repo.import_views(log, []) is None  # recorded now: still "already imported"
+    assert (await repo.image_stats(a)).views == 2
+
+
 async def test_concurrent_imports_of_one_file_count_once(db_url: str, repo: Repository) -> None:
     [a] = await images(repo, 30)
     other = await open_repository(db_url)

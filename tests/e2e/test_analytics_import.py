@@ -117,6 +117,46 @@ async def test_cdn_logs_add_views_once_per_file(
     assert rolled["months"] == [{"month": "2024-03", "views": 3, "bytes": 2100}]
 
 
+async def test_cloudfront_logs_without_result_column_and_reruns_with_misses(
+    backend_settings: Settings,
+    make_stack: StackFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stack = await make_stack(backend_settings, public_stats=True)
+    image_id = (await (await stack.upload(make_jpeg(400, 300))).json())["id"]
+    trimmed = write_log(
+        tmp_path / "trimmed.log",
+        [
+            "\t".join(
+                cloudfront_line(MARCH_4, f"/i/{image_id}", "w=640", result=r).split("\t")[:12]
+            )
+            for r in ("Hit", "Miss", "Hit")
+        ],
+        "#Version: 1.0\n#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) "
+        "cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query\n",
+    )
+    misses = write_log(
+        tmp_path / "misses.log",
+        [cloudfront_line(MARCH_3, f"/i/{image_id}", "w=640", result="Miss") for _ in range(2)],
+        CLOUDFRONT_HEADER,
+    )
+
+    async def imports(path: Path, *extra: str) -> str:
+        args = ("analytics", "import", "--format", "cloudfront", *extra, str(path))
+        code, out = await run_cli(monkeypatch, capsys, stack.settings, *args)
+        assert code == 0, out
+        return out
+
+    assert "3 views added" in await imports(trimmed)  # no column: every view counts
+    first = await imports(misses)
+    assert "0 views added" in first and "not recorded as imported" in first
+    assert "2 views added" in await imports(misses, "--include-misses")  # not refused
+    assert "already imported" in await imports(misses, "--include-misses")
+    assert await day_views(stack, image_id) == {"2024-03-03": 2, "2024-03-04": 3}
+
+
 async def test_import_refuses_missing_files_and_rollup_needs_days(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
