@@ -1,5 +1,10 @@
 """Reading an upload body: multipart (one ``file`` part) or the raw image as the body.
 
+Any declared type other than multipart means a raw body, and the format is sniffed from its
+bytes later, so ``curl --data-binary @photo.png`` works although curl declares it
+``application/x-www-form-urlencoded``. A body so declared that is not an image is taken for
+what it says, form fields, and refused with a message that names the Content-Type.
+
 A hard byte cap while reading, compressed bodies refused, the whole read time-limited, then one
 SHA-256 of the body in a worker thread. Nothing touches a disk or a database here.
 """
@@ -20,8 +25,11 @@ from enlarger.errors import (
     UnsupportedMediaType,
     UploadTimeout,
 )
+from ingest.sniff import is_accepted_image
 
 CHUNK = 256 * 1024
+FORM = "application/x-www-form-urlencoded"  # curl --data-binary's default, whatever the body
+SNIFF_BYTES = 4096
 _MULTIPART_SLACK = 64 * 1024
 
 
@@ -41,14 +49,22 @@ async def read_upload(request: web.Request, max_bytes: int, time_limit: float) -
         async with asyncio.timeout(time_limit):
             if request.content_type == "multipart/form-data":
                 return await _read_multipart(request, max_bytes)
-            if request.content_type == "application/x-www-form-urlencoded":
-                raise MissingFile(
-                    "send multipart/form-data with a 'file' part, or the image bytes as the body",
-                    parameter="file",
-                )
-            return await _collect(request.content.iter_chunked(CHUNK), max_bytes, None)
+            upload = await _collect(request.content.iter_chunked(CHUNK), max_bytes, None)
     except TimeoutError:
         raise UploadTimeout(f"the upload did not finish within {time_limit:g} s") from None
+    _refuse_form_fields(request, upload)
+    return upload
+
+
+def _refuse_form_fields(request: web.Request, upload: Upload) -> None:
+    if request.content_type == FORM and not is_accepted_image(upload.data[:SNIFF_BYTES]):
+        raise MissingFile(
+            f"the body is declared Content-Type: {FORM} (HTML form fields) and is not an image: "
+            "send multipart/form-data with a 'file' part (curl -F file=@photo.jpg), or the "
+            "image bytes as the body (curl --data-binary @photo.jpg)",
+            parameter="file",
+            content_type=FORM,
+        )
 
 
 def _refuse_encoded(request: web.Request) -> None:

@@ -45,6 +45,11 @@ def sniff(head: bytes) -> str:
     )
 
 
+def is_accepted_image(head: bytes) -> bool:
+    """Whether the first bytes are those of an accepted format (no error, no details)."""
+    return _sniff_accepted(head) is not None
+
+
 def _sniff_accepted(head: bytes) -> str | None:
     if head.startswith(b"\xff\xd8\xff"):
         return "jpeg"

@@ -112,6 +112,17 @@ async def test_multipart_without_file_part(stack: Stack) -> None:
         response = await stack.client.post("/v1/images", data=body)
         assert response.status == 400
         assert (await response.json())["error"]["code"] == "missing_file"
+    assert stack.count_originals() == 0
+
+
+async def test_form_fields_are_refused_naming_the_content_type(stack: Stack) -> None:
+    response = await stack.client.post("/v1/images", data={"photo": "holiday.jpg"})
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["code"] == "missing_file"
+    assert error["content_type"] == "application/x-www-form-urlencoded"
+    assert "application/x-www-form-urlencoded" in error["message"]
+    assert "not an image" in error["message"]
 
 
 async def test_view_errors_are_json(stack: Stack) -> None:

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+import pyvips
 
 from tests.e2e.conftest import Stack, StackFactory, decode, make_jpeg, red_corner
 
@@ -46,6 +47,21 @@ async def test_raw_body_upload_is_the_same_image(stack: Stack) -> None:
     assert response.status == 201
     second = await response.json()
     assert second["id"] == first["id"] and second["deduplicated"] is True
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "application/json"]
+)
+async def test_raw_body_is_accepted_whatever_it_is_declared(
+    stack: Stack, content_type: str
+) -> None:
+    """`curl --data-binary @photo.png URL` declares the body a form: the bytes say otherwise."""
+    png = pyvips.Image.black(64, 48).pngsave_buffer()
+    response = await stack.client.post(
+        "/v1/images", data=png, headers={"Content-Type": content_type}
+    )
+    assert response.status == 201, await response.text()
+    assert (await response.json())["format"] == "png"
 
 
 @pytest.mark.parametrize(
