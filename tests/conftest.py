@@ -108,16 +108,19 @@ def redis_url(redis_service: services.Service) -> str:
 @pytest.fixture
 def restartable_redis() -> Iterator[services.RedisProcess]:
     """A private redis-server of this test alone, which the test may kill and start again on
-    the same port (``.url``, ``.kill()``, ``.start()``)."""
+    the same port (``.url``, ``.port``, ``.kill()``, ``.start()``)."""
+    service, server = _start_pair(services.start_restartable_redis)
+    yield server
+    service.stop()
+
+
+def _start_pair(
+    start: Callable[[], tuple[services.Service, services.RedisProcess]],
+) -> tuple[services.Service, services.RedisProcess]:
     try:
-        server = services.RedisProcess()
-        server.start()
+        return start()
     except services.ServiceError as exc:
         problem = str(exc)
-    else:
-        yield server
-        server.stop()
-        return
     pytest.fail(problem, pytrace=False)
 
 

@@ -638,6 +638,11 @@ class RedisProcess:
 
 def start_private_redis(timeout: float = STARTUP_TIMEOUT) -> Service:
     """redis-server on a free loopback port, no persistence, in a temporary directory."""
+    return start_restartable_redis(timeout)[0]
+
+
+def start_restartable_redis(timeout: float = STARTUP_TIMEOUT) -> tuple[Service, RedisProcess]:
+    """:func:`start_private_redis`, and the process, for a test that kills and restarts it."""
     started = time.monotonic()
     workdir = _make_workdir("enlarger-redis-")
     try:
@@ -655,7 +660,7 @@ def start_private_redis(timeout: float = STARTUP_TIMEOUT) -> Service:
     service = Service("redis", server.url, "private", workdir=workdir, _stopper=server.stop)
     _register(service)
     service.startup_seconds = time.monotonic() - started
-    return service
+    return service, server
 
 
 def find_or_start_redis() -> Service:

@@ -132,14 +132,15 @@ class LostAnswer:
                 writer.write(data)
                 await writer.drain()
 
+        pumps = [asyncio.create_task(up()), asyncio.create_task(down())]
         try:
-            await asyncio.wait(
-                [asyncio.create_task(up()), asyncio.create_task(down())],
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         finally:
             writer.close()  # the client sees its connection closed, as after a restart
             up_writer.close()
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
 
     def close(self) -> None:
         if self.server is not None:
