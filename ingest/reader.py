@@ -3,7 +3,8 @@
 Any declared type other than multipart means a raw body, and the format is sniffed from its
 bytes later, so ``curl --data-binary @photo.png`` works although curl declares it
 ``application/x-www-form-urlencoded``. A body so declared that is not an image is taken for
-what it says, form fields, and refused with a message that names the Content-Type.
+what it says, form fields, and refused with a message that names the Content-Type (unless it
+is a file format that is refused by name anyway, such as SVG).
 
 A hard byte cap while reading, compressed bodies refused, the whole read time-limited, then one
 SHA-256 of the body in a worker thread. Nothing touches a disk or a database here.
@@ -25,7 +26,7 @@ from enlarger.errors import (
     UnsupportedMediaType,
     UploadTimeout,
 )
-from ingest.sniff import is_accepted_image
+from ingest.sniff import is_recognised
 
 CHUNK = 256 * 1024
 FORM = "application/x-www-form-urlencoded"  # curl --data-binary's default, whatever the body
@@ -57,7 +58,9 @@ async def read_upload(request: web.Request, max_bytes: int, time_limit: float) -
 
 
 def _refuse_form_fields(request: web.Request, upload: Upload) -> None:
-    if request.content_type == FORM and not is_accepted_image(upload.data[:SNIFF_BYTES]):
+    """A body declared as a form and recognised as no file format is form fields. (An SVG or a
+    PDF so declared goes on, to be refused by name as any raw upload of it would be.)"""
+    if request.content_type == FORM and not is_recognised(upload.data[:SNIFF_BYTES]):
         raise MissingFile(
             f"the body is declared Content-Type: {FORM} (HTML form fields) and is not an image: "
             "send multipart/form-data with a 'file' part (curl -F file=@photo.jpg), or the "

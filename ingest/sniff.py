@@ -45,9 +45,9 @@ def sniff(head: bytes) -> str:
     )
 
 
-def is_accepted_image(head: bytes) -> bool:
-    """Whether the first bytes are those of an accepted format (no error, no details)."""
-    return _sniff_accepted(head) is not None
+def is_recognised(head: bytes) -> bool:
+    """Whether the first bytes are those of a format :func:`sniff` knows, accepted or refused."""
+    return _sniff_accepted(head) is not None or _describe_refused(head) not in ("unknown", "empty")
 
 
 def _sniff_accepted(head: bytes) -> str | None:

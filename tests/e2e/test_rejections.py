@@ -123,6 +123,12 @@ async def test_form_fields_are_refused_naming_the_content_type(stack: Stack) -> 
     assert error["content_type"] == "application/x-www-form-urlencoded"
     assert "application/x-www-form-urlencoded" in error["message"]
     assert "not an image" in error["message"]
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+    named = await stack.client.post(
+        "/v1/images", data=svg, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert named.status == 415  # a file, of a refused format: said as for any raw upload
+    assert (await named.json())["error"]["detected"] == "svg"
 
 
 async def test_view_errors_are_json(stack: Stack) -> None:
