@@ -101,6 +101,21 @@ async def test_keys_are_separate(store: BlobStore) -> None:
     assert (await store.get("a/one"), await store.get("a/two")) == (b"1", b"2")
 
 
+async def test_list_keys_of_one_folder(store: BlobStore) -> None:
+    assert await store.list_keys("variants/ab/cd/img", 10) == []
+    for name in ("p1.w16.q80.same", "p1.w32.q80.same", "p1.b320.q80.webp"):
+        await store.put(f"variants/ab/cd/img/{name}", b"x")
+    await store.put("variants/ab/cd/img2/p1.w16.q80.same", b"x")  # a sibling, not inside
+    await store.put("variants/ab/cd/img/deeper/p1.orig", b"x")  # deeper, not directly inside
+    listed = await store.list_keys("variants/ab/cd/img", 10)
+    assert sorted(listed) == [
+        "variants/ab/cd/img/p1.b320.q80.webp",
+        "variants/ab/cd/img/p1.w16.q80.same",
+        "variants/ab/cd/img/p1.w32.q80.same",
+    ]
+    assert len(await store.list_keys("variants/ab/cd/img", 2)) == 2
+
+
 async def test_invalid_keys_are_refused(store: BlobStore) -> None:
     for key in INVALID_KEYS:
         with pytest.raises(ValueError):

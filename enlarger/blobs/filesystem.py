@@ -57,6 +57,16 @@ def _delete(path: Path) -> None:
         path.unlink()
 
 
+def _list(folder: Path, limit: int) -> list[str]:
+    try:
+        entries = os.scandir(folder)
+    except _MISSING:
+        return []
+    with entries:
+        names = (e.name for e in entries if e.is_file() and not e.name.startswith(TEMP_PREFIX))
+        return [name for _, name in zip(range(limit), names, strict=False)]
+
+
 def _check_writable_dir(root: Path) -> None:
     if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
         raise BackendUnavailable("blob store unavailable", path=str(root))
@@ -90,6 +100,12 @@ class FileBlobStore:
         path = self._path(key)
         with _unavailable_on_os_error():
             await asyncio.to_thread(_delete, path)
+
+    async def list_keys(self, folder: str, limit: int) -> list[str]:
+        path = self._path(folder)
+        with _unavailable_on_os_error():
+            names = await asyncio.to_thread(_list, path, limit)
+        return [f"{folder}/{name}" for name in names]
 
     async def ping(self) -> None:
         with _unavailable_on_os_error():

@@ -172,6 +172,20 @@ class S3BlobStore:
         with _translate_errors():
             await self._client.delete_object(Bucket=self.bucket, Key=object_key)
 
+    async def list_keys(self, folder: str, limit: int) -> list[str]:
+        prefix = self._key(folder) + "/"
+        keys: list[str] = []
+        with _translate_errors():
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            )
+            async for page in pages:
+                found = page.get("Contents", [])
+                keys += [f"{folder}/{item['Key'][len(prefix) :]}" for item in found]
+                if len(keys) >= limit:
+                    break
+        return keys[:limit]
+
     async def ping(self) -> None:
         with _translate_errors():
             try:
