@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from enlarger.errors import (
     BadRequest,
@@ -80,6 +81,14 @@ def _refuse_encoded(request: web.Request) -> None:
 
 
 async def _read_multipart(request: web.Request, max_bytes: int) -> Upload:
+    try:
+        return await _parts(request, max_bytes)
+    except (ValueError, HttpProcessingError) as exc:  # no or a wrong boundary, bad part headers
+        detail = getattr(exc, "message", None) or str(exc)
+        raise BadRequest(f"the multipart body cannot be read: {detail}"[:200]) from None
+
+
+async def _parts(request: web.Request, max_bytes: int) -> Upload:
     reader = await request.multipart()
     upload: Upload | None = None
     async for part in reader:

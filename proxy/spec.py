@@ -108,6 +108,7 @@ class ViewPolicy:
     default_quality: int
     quality_ladder: Sequence[int]
     max_side: int
+    exact: bool = False  # signed URLs (proxy.signing): sizes and qualities as asked, not snapped
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ViewPolicy:
@@ -322,7 +323,7 @@ def _box_sides(params: dict[str, str], policy: ViewPolicy, dpr: float) -> tuple[
     width = as_integer("w", params["w"], 1, policy.max_side) * dpr
     height = as_integer("h", params["h"], 1, policy.max_side) * dpr
     long_side, short_side = max(width, height), min(width, height)
-    snapped = snap_up(min(policy.max_side, round(long_side)), policy.width_ladder)
+    snapped = _snap(min(policy.max_side, round(long_side)), policy)
     short = max(1, min(policy.max_side, round(short_side * snapped / long_side)))
     return (snapped, short) if width >= height else (short, snapped)
 
@@ -331,7 +332,11 @@ def _side(name: str, params: dict[str, str], policy: ViewPolicy, dpr: float) -> 
     if name not in params:
         return None
     requested = as_integer(name, params[name], 1, policy.max_side)
-    return snap_up(min(policy.max_side, round(requested * dpr)), policy.width_ladder)
+    return _snap(min(policy.max_side, round(requested * dpr)), policy)
+
+
+def _snap(side: int, policy: ViewPolicy) -> int:
+    return side if policy.exact else snap_up(side, policy.width_ladder)
 
 
 def _quality(params: dict[str, str], policy: ViewPolicy, fmt: str) -> int:
@@ -339,7 +344,8 @@ def _quality(params: dict[str, str], policy: ViewPolicy, fmt: str) -> int:
         return 100  # quality does not apply: one key whatever q says
     if "q" not in params:
         return policy.default_quality
-    return snap_nearest(as_integer("q", params["q"], 1, 100), policy.quality_ladder)
+    value = as_integer("q", params["q"], 1, 100)
+    return value if policy.exact else snap_nearest(value, policy.quality_ladder)
 
 
 def _choice(

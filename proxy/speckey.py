@@ -1,0 +1,65 @@
+"""Canonical key → spec: the inverse of :attr:`proxy.spec.VariantSpec.key`.
+
+A stored variant's name is its key, so tools that look at the blob store (the variant budget,
+clean-ups, operators) can tell what a stored variant is. Only a canonical key of the current
+pipeline version parses: the spec made from it must give back the same key.
+"""
+
+from __future__ import annotations
+
+import re
+
+from enlarger.errors import InvalidParameter
+from proxy.spec import PIPELINE_VERSION, WHITE, VariantSpec
+
+_NUMBER = r"\d+(?:\.\d+)?"
+_KEY = re.compile(
+    r"p(?P<version>\d+)\."
+    r"(?:b(?P<box>\d+)|(?P<orig>orig)|(?:w(?P<w>\d+))?(?:h(?P<h>\d+))?"
+    r"(?:-(?P<fit>fill|cover|pad)(?:-(?P<g>[a-z-]+))?)?)"
+    r"(?:\.c(?P<crop>\d+_\d+_\d+_\d+))?"
+    r"(?:\.r(?P<rot>\d+))?"
+    r"(?P<flip>\.flip)?(?P<flop>\.flop)?"
+    rf"(?:\.blur(?P<blur>{_NUMBER}))?"
+    rf"(?:\.sh(?P<sh>{_NUMBER}))?"
+    r"(?:\.bg(?P<bg>[0-9a-f]{8}))?"
+    r"\.q(?P<q>\d+)\.(?P<fmt>[a-z-]+)"
+)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _four(values: tuple[int, ...]) -> tuple[int, int, int, int]:
+    a, b, c, d = values  # four by the pattern
+    return a, b, c, d
+
+
+def spec_from_key(key: str) -> VariantSpec:
+    """The spec whose canonical key is ``key``; :class:`InvalidParameter` for anything else."""
+    found = _KEY.fullmatch(key)
+    if found is None or int(found["version"]) != PIPELINE_VERSION:
+        raise InvalidParameter("not a variant key of this pipeline", parameter="key")
+    parts = found.groupdict()
+    crop = _four(tuple(int(v) for v in parts["crop"].split("_"))) if parts["crop"] else None
+    background = _four(tuple(bytes.fromhex(parts["bg"]))) if parts["bg"] else WHITE
+    spec = VariantSpec(
+        width=_int(parts["w"]),
+        height=_int(parts["h"]),
+        box=_int(parts["box"]),
+        quality=int(parts["q"]),
+        format=parts["fmt"],
+        fit=parts["fit"] or "inside",
+        gravity=parts["g"] or "centre",
+        crop=crop,
+        rotate=int(parts["rot"] or 0),
+        flip=parts["flip"] is not None,
+        flop=parts["flop"] is not None,
+        blur=float(parts["blur"] or 0),
+        sharpen=float(parts["sh"] or 0),
+        background=background,
+    )
+    if spec.key != key:
+        raise InvalidParameter("not a canonical variant key", parameter="key")
+    return spec
