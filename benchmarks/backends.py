@@ -7,6 +7,10 @@
   dropped afterwards; the Redis database is flushed before and after (use one nobody else uses);
   without ``--s3-endpoint`` moto's S3 server is started on a free loopback port.
 - ``env``: whatever ``ENLARGER_*`` the environment says, untouched.
+
+The load generator is one client address, so the per-address rate limits and the per-image
+variant budget are off in a spawned server unless the environment sets them (see
+:data:`UNLIMITED`): a benchmark measures capacity, not the abuse limits.
 """
 
 from __future__ import annotations
@@ -98,10 +102,17 @@ def _s3(endpoint: str | None, logs: Path) -> Iterator[str]:
         yield url
 
 
+UNLIMITED = {
+    "ENLARGER_RATE_LIMIT_UPLOADS": "0",
+    "ENLARGER_RATE_LIMIT_RENDERS": "0",
+    "ENLARGER_MAX_VARIANTS_PER_IMAGE": "0",
+}
+
+
 @contextlib.contextmanager
 def provision(choice: BackendChoice, data_dir: Path, logs: Path) -> Iterator[dict[str, str]]:
     """The environment for a server on ``choice``, with its services ready."""
-    env = {key: value for key, value in os.environ.items()}
+    env = {**UNLIMITED, **os.environ}
     env["ENLARGER_DATA_DIR"] = str(data_dir)
     if choice.kind == "env":
         yield env

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -21,18 +22,22 @@ from db.factory import open_repository
 from enlarger import ids
 from enlarger.blobs import BlobStore
 from enlarger.blobs.factory import open_blob_store
+from enlarger.buckets import Buckets
 from enlarger.context import SERVICES, SETTINGS, Services
 from enlarger.errors import EnlargerError
 from enlarger.metrics import Metrics
+from enlarger.ratelimit import RateLimits, open_buckets
 from enlarger.settings import Settings
 from enlarger.vips import configure_vips
 from enlarger.web import METRICS, NO_STORE, error_middleware, json_response, metrics_middleware
 from ingest.probe import Limits
 from ingest.service import IngestService
+from proxy.budget import open_budget
 from proxy.pipeline import RenderOptions
 from proxy.recorder import VariantRecorder
 from proxy.renderer import Renderer
 from proxy.service import Tiers, VariantService
+from proxy.signing import Signer
 from proxy.spec import SpecCache, ViewPolicy
 
 log = logging.getLogger("enlarger")
@@ -41,6 +46,7 @@ SECRET_NAME = "public_id_key"
 
 def build_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[metrics_middleware, error_middleware])
+    app.on_response_prepare.append(_nosniff)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_services)
@@ -51,6 +57,11 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+async def _nosniff(request: web.Request, response: web.StreamResponse) -> None:
+    """No answer is ever sniffed into another type (JSON, CSV and metrics included)."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
 async def server_secret(settings: Settings, repo: Repository) -> bytes:
@@ -95,8 +106,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 settings.analytics_rollup_days,
             )
         )
+        buckets = open_buckets(settings.redis_url, settings.redis_timeout_seconds)
+        stack.push_async_callback(buckets.close)
         app[SERVICES] = _wire(
-            settings, repo, blobs, cache, renderer, secret, app[METRICS], analytics
+            settings, repo, blobs, cache, renderer, secret, app[METRICS], analytics, buckets
         )
         app[SERVICES].variants.start()
         stack.push_async_callback(app[SERVICES].variants.close)
@@ -118,6 +131,7 @@ def _wire(
     secret: bytes,
     metrics: Metrics,
     analytics: Analytics,
+    buckets: Buckets,
 ) -> Services:
     limits = Limits(
         settings.max_pixels, settings.max_side, settings.max_frames, settings.max_total_pixels
@@ -137,6 +151,9 @@ def _wire(
         policy=policy,
         specs=SpecCache(policy),
         analytics=analytics,
+        limits=RateLimits(buckets, settings),
+        signer=Signer(settings.signing_secrets, settings.require_signature),
+        exact_specs=SpecCache(replace(policy, exact=True)),
     )
 
 
@@ -163,7 +180,10 @@ def _variants(
     )
     recorder = VariantRecorder(repo)
     lock_wait = settings.render_timeout_seconds
-    return VariantService(tiers, renderer, recorder, options, policy, metrics, lock_wait)
+    budget = open_budget(
+        settings.redis_url, settings.redis_timeout_seconds, store, settings.max_variants_per_image
+    )
+    return VariantService(tiers, renderer, recorder, options, policy, metrics, lock_wait, budget)
 
 
 def _scheme(url: str) -> str:

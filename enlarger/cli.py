@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from db import Repository
-from enlarger import cli_analytics, ids
+from enlarger import cli_analytics, cli_sign, ids
 from enlarger.cli_support import with_repo
 from enlarger.errors import ConfigurationError, EnlargerError
 from enlarger.settings import Settings, load_settings
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     create_user.set_defaults(handler=_create_user)
     _key_commands(commands)
     cli_analytics.add_commands(commands)
+    cli_sign.add_commands(commands)
     return parser
 
 

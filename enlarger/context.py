@@ -10,10 +10,12 @@ from cache.tiered import TieredCache
 from db import Repository
 from db.analytics import Analytics
 from enlarger.blobs import BlobStore
+from enlarger.ratelimit import RateLimits
 from enlarger.settings import Settings
 from ingest.service import IngestService
 from proxy.renderer import Renderer
 from proxy.service import VariantService
+from proxy.signing import Signer
 from proxy.spec import SpecCache, ViewPolicy
 
 
@@ -29,6 +31,9 @@ class Services:
     policy: ViewPolicy
     specs: SpecCache
     analytics: Analytics
+    limits: RateLimits
+    signer: Signer
+    exact_specs: SpecCache  # for signed URLs: exact sizes and qualities
 
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)

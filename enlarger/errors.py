@@ -71,6 +71,14 @@ class Forbidden(EnlargerError):
     code = "forbidden"
 
 
+class BadSignature(Forbidden):
+    code = "bad_signature"
+
+
+class SignatureRequired(Forbidden):
+    code = "signature_required"
+
+
 class NotFound(EnlargerError):
     status = 404
     code = "not_found"
@@ -116,6 +124,17 @@ class InvalidImage(EnlargerError):
 class ImageTooLarge(EnlargerError):
     status = 422
     code = "image_too_large"
+
+
+class RateLimited(EnlargerError):
+    """Over a per-client token bucket; ``Retry-After`` says when the next token comes."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int = 1, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.headers["Retry-After"] = str(retry_after)
 
 
 class ServiceUnavailable(EnlargerError):

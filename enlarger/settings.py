@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from enlarger.errors import ConfigurationError
 MiB = 1024 * 1024
 ENV_PREFIX = "ENLARGER_"
 
+IPNetwork = IPv4Network | IPv6Network
 Positive = Annotated[int, Field(gt=0)]
 # A list setting: "40,50,60" or a JSON list "[40, 50, 60]" (see _split_list).
 IntList = Annotated[tuple[int, ...], NoDecode]
@@ -118,6 +120,15 @@ class Settings(BaseSettings):
     max_frames: Positive = 500
     max_total_pixels: Positive = 200_000_000
 
+    # Abuse (docs/security.md): per-address token buckets, the variant budget, signed URLs.
+    rate_limit_uploads: Annotated[int, Field(ge=0)] = 60  # per minute per address; 0: off
+    rate_limit_renders: Annotated[int, Field(ge=0)] = 600  # cold renders per minute; 0: off
+    rate_limit_key_multiple: Positive = 10  # an API key's bucket is this many addresses'
+    trusted_proxies: str = "127.0.0.0/8,::1/128"  # whose X-Forwarded-For to believe
+    max_variants_per_image: Annotated[int, Field(ge=0)] = 100  # stored variants; 0: no budget
+    signing_keys: SecretStr | None = None  # comma-separated; any one verifies
+    require_signature: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _database_scheme(cls, value: str) -> str:
@@ -172,6 +183,15 @@ class Settings(BaseSettings):
             raise ValueError("must be a non-empty list of qualities from 1 to 100")
         return tuple(sorted(set(value)))
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"must be comma-separated CIDRs ({exc})") from None
+        return value
+
     @model_validator(mode="after")
     def _sizes_in_order(self) -> Settings:
         if not self.size_small <= self.size_medium <= self.size_large:
@@ -179,6 +199,22 @@ class Settings(BaseSettings):
         if self.default_quality not in self.quality_ladder:
             raise ValueError("ENLARGER_DEFAULT_QUALITY must be a step of ENLARGER_QUALITY_LADDER")
         return self
+
+    @model_validator(mode="after")
+    def _signature_needs_keys(self) -> Settings:
+        if self.require_signature and not self.signing_secrets:
+            raise ValueError("ENLARGER_REQUIRE_SIGNATURE needs ENLARGER_SIGNING_KEYS")
+        return self
+
+    @property
+    def trusted_networks(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
+
+    @property
+    def signing_secrets(self) -> tuple[bytes, ...]:
+        """The signing keys, in the order given (the first one signs)."""
+        raw = self.signing_keys.get_secret_value() if self.signing_keys else ""
+        return tuple(key.strip().encode() for key in raw.split(",") if key.strip())
 
     @property
     def resolved_database_url(self) -> str:
@@ -191,6 +227,12 @@ class Settings(BaseSettings):
     @property
     def named_sizes(self) -> dict[str, int]:
         return {"small": self.size_small, "medium": self.size_medium, "large": self.size_large}
+
+
+def parse_networks(value: str) -> tuple[IPNetwork, ...]:
+    """``10.0.0.0/8, ::1/128`` → networks (a bare address is a /32 or /128)."""
+    parts = (part.strip() for part in value.split(","))
+    return tuple(ip_network(part, strict=False) for part in parts if part)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -46,6 +46,7 @@ async def upload(request: web.Request) -> web.Response:
     user = await optional_user(request, services.repo)
     if user is None and not settings.allow_anonymous_uploads:
         raise Unauthorized("anonymous uploads are off: send 'Authorization: Bearer <api key>'")
+    await services.limits.upload(request, user)
     body = await read_upload(request, settings.max_upload_bytes, settings.upload_timeout_seconds)
     result = await services.ingest.ingest(body, user)
     answer = image_body(result.image, base_url(request))
@@ -122,6 +123,12 @@ async def limits(request: web.Request) -> web.Response:
         },
         "render_timeout_seconds": settings.render_timeout_seconds,
         "anonymous_uploads": settings.allow_anonymous_uploads,
+        "rate_limits": request.app[SERVICES].limits.describe(),
+        "max_variants_per_image": settings.max_variants_per_image,
+        "signed_urls": {
+            "enabled": bool(settings.signing_secrets),
+            "required": settings.require_signature,
+        },
     }
     return json_response(body, headers=LIMITS_CACHE)
 

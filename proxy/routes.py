@@ -7,23 +7,29 @@ import time
 from aiohttp import web
 
 from enlarger import ids
-from enlarger.context import SERVICES
+from enlarger.context import SERVICES, Services
 from enlarger.errors import ImageNotFound
 from proxy import caching
 from proxy.caching import IMMUTABLE
 from proxy.service import REVALIDATED, etag_for
-from proxy.spec import split_extension
+from proxy.signing import SIG
+from proxy.spec import VariantSpec, split_extension
 from proxy.viewcount import count_view
+
+# A served image opened as a document can run nothing; its type is never sniffed.
+SAFE = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
 
 
 async def view(request: web.Request) -> web.Response:
     start = time.perf_counter()
     services = request.app[SERVICES]
     image_id, extension = _target(request.match_info["id"])
-    accept = request.headers.get("Accept")
-    spec = services.specs.parse(request.query_string, request.query, accept, extension)
+    spec = _spec(request, services, extension)
     etag = etag_for(image_id, spec)
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, **SAFE}
     headers.update(caching.purge_keys(image_id))
     if spec.negotiated:
         headers["Vary"] = "Accept"
@@ -31,7 +37,7 @@ async def view(request: web.Request) -> web.Response:
         headers["Server-Timing"] = _timing(REVALIDATED, start, None)
         count_view(request, image_id, spec.key, REVALIDATED, 0)
         return web.Response(status=304, headers=headers)
-    served = await services.variants.get(image_id, spec)
+    served = await services.variants.get(image_id, spec, services.limits.render_charge(request))
     headers.update(caching.served_headers(image_id, served, services.settings.fallback_max_age))
     headers["Server-Timing"] = _timing(served.tier, start, served.render_seconds)
     count_view(request, image_id, served.key, served.tier, len(served.data))
@@ -45,6 +51,19 @@ def _target(raw: str) -> tuple[str, str | None]:
     if not ids.is_public_id(stem):
         raise ImageNotFound("no image with this id", id=raw[:64])
     return split_extension(raw) if stem != raw else (raw, None)
+
+
+def _spec(request: web.Request, services: Services, extension: str | None) -> VariantSpec:
+    """The canonical spec: exact sizes when the URL is validly signed, snapped otherwise."""
+    message, signed = services.signer.verify(request.raw_path)
+    accept = request.headers.get("Accept")
+    if not signed:
+        services.signer.check_unsigned(list(request.query.keys()))
+        return services.specs.parse(request.query_string, request.query, accept, extension)
+    query = list(request.query.items())
+    if query and query[-1][0] == SIG:
+        query.pop()
+    return services.exact_specs.parse(message.partition("?")[2], query, accept, extension)
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

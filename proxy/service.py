@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,9 +32,17 @@ from cache.tiered import TieredCache
 from db import Variant
 from enlarger import ids
 from enlarger.blobs import BlobStore
-from enlarger.errors import BackendUnavailable, ImageNotFound, InvalidImage, Overloaded
+from enlarger.errors import (
+    BackendUnavailable,
+    ImageNotFound,
+    InvalidImage,
+    Overloaded,
+    RateLimited,
+)
 from enlarger.metrics import Metrics
+from enlarger.ratelimit import Charge, free
 from ingest.sniff import sniff
+from proxy.budget import NoBudget, VariantBudget
 from proxy.fallback import Fallback, variant_cache_key
 from proxy.pipeline import MIME_TYPES, Rendered, RenderOptions, render
 from proxy.recorder import Unrenderable, VariantRecorder
@@ -61,7 +70,7 @@ class Served:
     tier: str  # memory, redis, store, render, fallback
     key: str  # the spec key of these bytes (another size's for a fallback)
     render_seconds: float | None = None
-    fallback: bool = False
+    fallback: bool = False  # not the lasting answer: another size, or a render not stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +127,7 @@ class VariantService:
         policy: ViewPolicy,
         metrics: Metrics,
         lock_wait: float,
+        budget: VariantBudget | None = None,
     ) -> None:
         self._tiers = tiers
         self._renderer = renderer
@@ -125,6 +135,7 @@ class VariantService:
         self._options = options
         self._metrics = metrics
         self._lock_wait = lock_wait
+        self._budget = budget or NoBudget()
         self._fallback = Fallback(tiers.blobs, tiers.cache, policy)
         self._flights: SingleFlight[Served] = SingleFlight()
 
@@ -136,8 +147,10 @@ class VariantService:
         """Finish the background work and close the render lock (both made for this service)."""
         await self._recorder.close()
         await self._tiers.lock.close()
+        await self._budget.close()
 
-    async def get(self, image_id: str, spec: VariantSpec) -> Served:
+    async def get(self, image_id: str, spec: VariantSpec, charge: Charge = free) -> Served:
+        """The variant's bytes; ``charge`` is awaited (and may raise) only before a render."""
         key = variant_cache_key(image_id, spec.key)
         hit = await self._tiers.cache.lookup(key)
         if hit is not None:
@@ -147,7 +160,7 @@ class VariantService:
             raise _not_found(image_id)
         if await self._tiers.undecodable.contains(image_id):
             raise _undecodable(image_id)
-        served, shared = await self._flights.run(key, lambda: self._cold(image_id, spec, key))
+        served, shared = await self._flight(image_id, spec, key, charge)
         if shared:
             self._metrics.singleflight_waits.labels(scope="process").inc()
         return served
@@ -156,25 +169,54 @@ class VariantService:
         """Whether a render found the image undecodable lately (the caches' marker)."""
         return await self._tiers.undecodable.contains(image_id)
 
+    async def _flight(
+        self, image_id: str, spec: VariantSpec, key: str, charge: Charge
+    ) -> tuple[Served, bool]:
+        """The cold path, once per variant in this process. A waiter whose leader was over
+        *its* render limit tries again under its own (a flight shares results, not limits)."""
+        led = False
+
+        def work() -> Awaitable[Served]:
+            nonlocal led
+            led = True
+            return self._cold(image_id, spec, key, charge)
+
+        try:
+            return await self._flights.run(key, work)
+        except RateLimited:
+            if led:
+                raise
+            return await self._flights.run(key, work)
+
     def _hit(self, data: bytes, tier: str, spec_key: str) -> Served:
         self._metrics.cache_hit(tier).inc()
         return Served(data, content_type_of(data), tier, spec_key)
 
-    async def _cold(self, image_id: str, spec: VariantSpec, key: str) -> Served:
+    async def _cold(self, image_id: str, spec: VariantSpec, key: str, charge: Charge) -> Served:
         """Once per variant per process: the stored variant, else a render (ours or another
-        process's), else (renderer full) the nearest stored size."""
+        process's), else (renderer full) the nearest stored size. Past the image's variant
+        budget: the nearest stored size, else a render that is not stored."""
         stored = await self._stored(image_id, spec, key)
         if stored is not None:
             return stored
+        if await self._budget.full(image_id, spec.key):
+            stand_in = await self._stand_in(image_id, spec)
+            return stand_in or await self._render(image_id, spec, key, charge)
         try:
-            return await self._render_once(image_id, spec, key)
+            return await self._render_once(image_id, spec, key, charge)
         except Overloaded:
-            stand_in = await self._fallback.find(image_id, spec)
+            stand_in = await self._stand_in(image_id, spec)
             if stand_in is None:
                 raise
-            self._metrics.fallbacks.inc()
-            other, data = stand_in
-            return Served(data, content_type_of(data), "fallback", other.key, fallback=True)
+            return stand_in
+
+    async def _stand_in(self, image_id: str, spec: VariantSpec) -> Served | None:
+        found = await self._fallback.find(image_id, spec)
+        if found is None:
+            return None
+        self._metrics.fallbacks.inc()
+        other, data = found
+        return Served(data, content_type_of(data), "fallback", other.key, fallback=True)
 
     async def _stored(self, image_id: str, spec: VariantSpec, key: str) -> Served | None:
         data = await self._tiers.blobs.get(ids.variant_key(image_id, spec.key))
@@ -183,7 +225,9 @@ class VariantService:
         await self._tiers.cache.set(key, data)
         return self._hit(data, "store", spec.key)
 
-    async def _render_once(self, image_id: str, spec: VariantSpec, key: str) -> Served:
+    async def _render_once(
+        self, image_id: str, spec: VariantSpec, key: str, charge: Charge
+    ) -> Served:
         """Render under the cross-process lock; while another process holds it, wait (bounded)
         for its result. Past the wait, or without Redis, render here."""
         deadline = time.monotonic() + self._lock_wait
@@ -201,7 +245,7 @@ class VariantService:
                 hit = await self._tiers.cache.lookup(key)
                 if hit is not None:
                     return self._hit(hit[0], hit[1], spec.key)
-            return await self._render(image_id, spec, key)
+            return await self._render(image_id, spec, key, charge)
         finally:
             await self._tiers.lock.release(key, claim)
 
@@ -219,7 +263,8 @@ class VariantService:
             raise _undecodable(image_id)
         return await self._stored(image_id, spec, key)
 
-    async def _render(self, image_id: str, spec: VariantSpec, key: str) -> Served:
+    async def _render(self, image_id: str, spec: VariantSpec, key: str, charge: Charge) -> Served:
+        await charge()
         with self._renderer.reserve() as slot:  # fails fast before fetching the original
             original = await self._tiers.blobs.get(ids.original_key(image_id))
             if original is None:
@@ -235,8 +280,10 @@ class VariantService:
                 raise _undecodable(image_id) from exc
         self._metrics.renders.labels(format=rendered.format).inc()
         self._metrics.render_seconds.observe(seconds)
-        await self._keep(image_id, spec, key, rendered)
         content_type = MIME_TYPES[rendered.format]
+        if not await self._budget.admit(image_id, spec.key):  # over budget: serve, never store
+            return Served(rendered.data, content_type, "render", spec.key, seconds, fallback=True)
+        await self._keep(image_id, spec, key, rendered)
         return Served(rendered.data, content_type, "render", spec.key, seconds)
 
     async def _remember_undecodable(self, image_id: str, exc: InvalidImage) -> None:

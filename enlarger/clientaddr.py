@@ -1,0 +1,72 @@
+"""The client's address: the peer, or behind trusted proxies the address they forwarded.
+
+``X-Forwarded-For`` is believed only from peers inside ``ENLARGER_TRUSTED_PROXIES``; it is walked
+from the right (each proxy appends the address it saw), skipping trusted hops, and the first
+untrusted address is the client. Anything a client writes into the header itself sits left of
+that and is never read, so a client cannot choose the address it is limited as.
+
+IPv6 clients are grouped by /64 (one host or home network gets a /64), so rotating addresses
+inside one's own prefix does not give fresh buckets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
+
+from aiohttp import web
+
+from enlarger.settings import IPNetwork
+
+Address = IPv4Address | IPv6Address
+UNKNOWN = "unknown"
+
+
+def _parse(raw: str) -> Address | None:
+    text = raw.strip().strip('"')
+    if text.startswith("["):  # [v6]:port
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+def _bucket_name(address: Address) -> str:
+    if isinstance(address, IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class ClientAddress:
+    """Works out the address a request is limited as."""
+
+    def __init__(self, trusted: Sequence[IPNetwork]) -> None:
+        self._trusted = tuple(trusted)
+
+    def trusted(self, address: Address) -> bool:
+        return any(address in network for network in self._trusted)
+
+    def of(self, request: web.Request) -> str:
+        peer = _parse(request.remote or "")
+        if peer is None:
+            return UNKNOWN
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        return _bucket_name(self.walk(peer, ",".join(forwarded).split(",")))
+
+    def walk(self, peer: Address, hops: Iterable[str]) -> Address:
+        """From the peer leftwards through trusted hops; an unreadable entry stops the walk at
+        the last hop that could be read (the proxy that passed it on)."""
+        client = peer
+        for raw in reversed([hop for hop in hops if hop.strip()]):
+            if not self.trusted(client):
+                break
+            hop = _parse(raw)
+            if hop is None:
+                break
+            client = hop
+        return client

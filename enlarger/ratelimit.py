@@ -1,0 +1,90 @@
+"""Per-client rate limits on uploads and on cold renders (docs/security.md).
+
+An anonymous request is limited by its client address (:mod:`enlarger.clientaddr`); an upload
+with an API key by its user's own bucket, ``ENLARGER_RATE_LIMIT_KEY_MULTIPLE`` times larger (per
+user, so that making more keys does not multiply the limit). Renders are limited per address:
+only a request that really renders takes a token, never one answered from a cache or the store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from db import User
+from enlarger.buckets import Buckets, MemoryBuckets, RedisBuckets
+from enlarger.clientaddr import ClientAddress
+from enlarger.errors import ConfigurationError, RateLimited
+from enlarger.settings import Settings
+
+Charge = Callable[[], Awaitable[None]]
+
+
+async def free() -> None:
+    """A charge that costs nothing (no limit in force)."""
+
+
+class RateLimits:
+    def __init__(self, buckets: Buckets, settings: Settings) -> None:
+        self._buckets = buckets
+        self.address = ClientAddress(settings.trusted_networks)
+        self.uploads_per_minute = settings.rate_limit_uploads
+        self.renders_per_minute = settings.rate_limit_renders
+        self.key_multiple = settings.rate_limit_key_multiple
+
+    async def upload(self, request: web.Request, user: User | None) -> None:
+        """Take an upload token, or raise :class:`RateLimited`."""
+        if not self.uploads_per_minute:
+            return
+        if user is not None:
+            rate = self.uploads_per_minute * self.key_multiple
+            await self._take("uploads", f"user:{user.id}", rate)
+        else:
+            await self._take("uploads", f"ip:{self.address.of(request)}", self.uploads_per_minute)
+
+    def render_charge(self, request: web.Request) -> Charge:
+        """What a cold render of this request costs: called only when it really renders."""
+        if not self.renders_per_minute:
+            return free
+
+        async def charge() -> None:  # the address is worked out only for a render
+            subject = f"ip:{self.address.of(request)}"
+            await self._take("renders", subject, self.renders_per_minute)
+
+        return charge
+
+    async def _take(self, what: str, subject: str, per_minute: int) -> None:
+        wait = await self._buckets.take(f"{what}:{subject}", per_minute)
+        if wait > 0:
+            raise RateLimited(
+                f"too many {what}: at most {per_minute} a minute; try again shortly",
+                retry_after=max(1, math.ceil(wait)),
+                limit=f"rate_limit_{what}",
+                per_minute=per_minute,
+            )
+
+    def describe(self) -> dict[str, object]:
+        """For ``GET /v1/limits``."""
+        return {
+            "uploads_per_minute": self.uploads_per_minute,
+            "renders_per_minute": self.renders_per_minute,
+            "api_key_multiple": self.key_multiple,
+        }
+
+    async def close(self) -> None:
+        await self._buckets.close()
+
+
+def open_buckets(redis_url: str | None, timeout: float) -> Buckets:
+    """In Redis when configured (with its own client), else in this process."""
+    url = redis_url or ""
+    match urlsplit(url).scheme:
+        case "" if not url:
+            return MemoryBuckets()
+        case "redis" | "rediss" | "unix":
+            return RedisBuckets.from_url(url, timeout)
+        case other:
+            raise ConfigurationError(f"ENLARGER_REDIS_URL: unsupported scheme {other!r}")

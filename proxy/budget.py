@@ -1,0 +1,188 @@
+"""The per-image budget of stored variants (``ENLARGER_MAX_VARIANTS_PER_IMAGE``).
+
+Each image may have at most ``limit`` stored variants. Past it, a new variant is served from the
+nearest stored size or rendered without being stored (:class:`proxy.service.VariantService`),
+so no client can fill the blob store with variants of one image.
+
+The count is the image's folder of variants in the blob store, kept per image:
+- with Redis, in a Redis set per image (shared by every instance, admitted atomically by a Lua
+  script), seeded from the store's listing when Redis does not have it;
+- without Redis (or while it fails), in this process, re-listed from the store before each new
+  variant is admitted, so that processes sharing a store see each other's variants.
+Neither touches the database: the view path never waits on it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from cachetools import TTLCache
+from redis.asyncio import Redis
+
+from cache.lock import LOCK_TIMEOUT_SECONDS
+from cache.redis import FAILURES, Breaker, fail_fast_client
+from enlarger import ids
+from enlarger.blobs import BlobStore
+from enlarger.errors import BackendUnavailable
+
+KNOWN_IMAGES = 10_000  # images whose count this process keeps
+KNOWN_SECONDS = 60.0  # ... for this long before listing the store again
+REDIS_TTL_SECONDS = 24 * 3600  # a count idle this long is dropped from Redis (re-seeded)
+_SEEDED = ""  # member that marks a seeded set (an image with no variants has one too)
+
+# KEYS[1]: the image's set; ARGV: spec key, limit, ttl ms, 'admit' or 'check'.
+# Returns -1 (not seeded), 1 (stored already or room for it: admitted when asked), 0 (full).
+_ADMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('SCARD', KEYS[1]) - 1 >= tonumber(ARGV[2]) then return 0 end
+if ARGV[4] == 'admit' then redis.call('SADD', KEYS[1], ARGV[1]) end
+return 1
+"""
+
+
+class VariantBudget(Protocol):
+    async def full(self, image_id: str, spec_key: str) -> bool:
+        """True when ``spec_key`` is not stored and the image has no room for it (a hint)."""
+        ...
+
+    async def admit(self, image_id: str, spec_key: str) -> bool:
+        """Count ``spec_key`` in before storing it; False when the image's budget is spent."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def variant_folder(image_id: str) -> str:
+    return ids.variant_key(image_id, "_").rsplit("/", 1)[0]
+
+
+async def stored_keys(blobs: BlobStore, image_id: str, limit: int) -> set[str]:
+    keys = await blobs.list_keys(variant_folder(image_id), limit + 1)
+    return {key.rsplit("/", 1)[1] for key in keys}
+
+
+class NoBudget:
+    """``ENLARGER_MAX_VARIANTS_PER_IMAGE=0``: every variant is stored."""
+
+    async def full(self, image_id: str, spec_key: str) -> bool:
+        return False
+
+    async def admit(self, image_id: str, spec_key: str) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+class LocalBudget:
+    """:class:`VariantBudget` in this process, from the blob store's listing."""
+
+    def __init__(self, blobs: BlobStore, limit: int) -> None:
+        self._blobs = blobs
+        self.limit = limit
+        self._known: TTLCache[str, set[str]] = TTLCache(
+            maxsize=KNOWN_IMAGES, ttl=KNOWN_SECONDS, timer=time.monotonic
+        )
+
+    async def full(self, image_id: str, spec_key: str) -> bool:
+        known = self._known.get(image_id)
+        if known is None:
+            known = await self._refresh(image_id)
+        return spec_key not in known and len(known) >= self.limit
+
+    async def admit(self, image_id: str, spec_key: str) -> bool:
+        known = self._known.get(image_id)
+        if known is None or (spec_key not in known and len(known) < self.limit):
+            known = await self._refresh(image_id)  # other processes may have stored some
+        if spec_key in known:
+            return True
+        if len(known) >= self.limit:
+            return False
+        known.add(spec_key)  # no await since the check: exact within this process
+        return True
+
+    async def _refresh(self, image_id: str) -> set[str]:
+        try:
+            listed = await stored_keys(self._blobs, image_id, self.limit)
+        except BackendUnavailable:
+            listed = set()  # the store is down: storing fails anyway
+        known = self._known.get(image_id, set())
+        known |= listed
+        self._known[image_id] = known
+        return known
+
+    async def close(self) -> None:
+        self._known.clear()
+
+
+class RedisBudget:
+    """:class:`VariantBudget` in Redis sets; the in-process budget while Redis fails."""
+
+    def __init__(self, client: Redis, blobs: BlobStore, limit: int) -> None:
+        self._client = client
+        self._blobs = blobs
+        self.limit = limit
+        self._script = client.register_script(_ADMIT)
+        self._local = LocalBudget(blobs, limit)
+        self._breaker = Breaker(1.0, 10.0, "redis variant budget", "counting per process")
+
+    @classmethod
+    def from_url(cls, url: str, timeout: float, blobs: BlobStore, limit: int) -> RedisBudget:
+        """``timeout`` per call, at least a second: a call happens once per cold render, and one
+        that gives up too soon lets this process count alone."""
+        return cls(fail_fast_client(url, max(timeout, LOCK_TIMEOUT_SECONDS)), blobs, limit)
+
+    async def full(self, image_id: str, spec_key: str) -> bool:
+        answer = await self._run(image_id, spec_key, "check")
+        if answer is None:
+            return await self._local.full(image_id, spec_key)
+        return not answer
+
+    async def admit(self, image_id: str, spec_key: str) -> bool:
+        answer = await self._run(image_id, spec_key, "admit")
+        if answer is None:
+            return await self._local.admit(image_id, spec_key)
+        return answer
+
+    async def _run(self, image_id: str, spec_key: str, mode: str) -> bool | None:
+        """The script's answer (seeding the set first when needed); None when Redis failed."""
+        key = f"enl:budget:{image_id}"
+        args: list[str | int] = [spec_key, self.limit, REDIS_TTL_SECONDS * 1000, mode]
+        if not self._breaker.closed():
+            return None
+        try:
+            answer = await self._script(keys=[key], args=args)
+            if answer == -1:
+                await self._seed(key, image_id)
+                answer = await self._script(keys=[key], args=args)
+        except BackendUnavailable:
+            return None  # the store could not be listed: never seed a wrong count
+        except FAILURES as exc:
+            self._breaker.failed(mode, exc)
+            return None
+        self._breaker.succeeded()
+        return bool(answer == 1)
+
+    async def _seed(self, key: str, image_id: str) -> None:
+        listed = await stored_keys(self._blobs, image_id, self.limit)
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, _SEEDED, *listed)
+            pipe.pexpire(key, REDIS_TTL_SECONDS * 1000)
+            await pipe.execute()
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def open_budget(
+    redis_url: str | None, timeout: float, blobs: BlobStore, limit: int
+) -> VariantBudget:
+    """No budget for 0; in Redis when configured; else in this process."""
+    if not limit:
+        return NoBudget()
+    if redis_url:
+        return RedisBudget.from_url(redis_url, timeout, blobs, limit)
+    return LocalBudget(blobs, limit)
