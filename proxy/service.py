@@ -264,8 +264,8 @@ class VariantService:
         return await self._stored(image_id, spec, key)
 
     async def _render(self, image_id: str, spec: VariantSpec, key: str, charge: Charge) -> Served:
-        await charge()
         with self._renderer.reserve() as slot:  # fails fast before fetching the original
+            await charge()  # only a render that got a slot pays (429 frees the slot)
             original = await self._tiers.blobs.get(ids.original_key(image_id))
             if original is None:
                 await self._tiers.negative.add(image_id)
