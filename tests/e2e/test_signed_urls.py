@@ -3,6 +3,8 @@ signatures, ``enlarger sign``; and the safety headers of every answer."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -135,3 +137,27 @@ async def test_images_cannot_run_and_nothing_is_sniffed(stack: Stack) -> None:
     for path in ("/v1/limits", f"/v1/images/{image_id}", "/i/nope", "/no/such/path", "/metrics"):
         answer = await stack.client.get(path)
         assert answer.headers["X-Content-Type-Options"] == "nosniff", path
+
+
+def _code_block(language: str, holding: str) -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs/security.md").read_text()
+    blocks = [part.split("```", 1)[0] for part in text.split(f"```{language}\n")[1:]]
+    return next(block for block in blocks if holding in block)
+
+
+def test_the_documented_signers_agree_with_the_server() -> None:
+    path = "/i/t3437pofk2lan4cbdd7joapwk4?w=333"
+    expected = Signer((b"my-signing-key",)).sign(path)
+    namespace: dict[str, object] = {}
+    exec(_code_block("python", "hmac"), namespace)  # the documented example, as written
+    assert namespace["sign"](path, b"my-signing-key") == expected  # type: ignore[operator]
+    if shutil.which("node") is not None:
+        block = _code_block("js", "createHmac").rstrip().removesuffix(";")
+        script = block.replace("\nsign(", "\nconsole.log(sign(") + ");"
+        done = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == expected
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: the shell example is not checked")
+    shell = _code_block("sh", "openssl dgst")
+    done = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == expected
