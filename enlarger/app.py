@@ -33,6 +33,7 @@ from enlarger.web import METRICS, NO_STORE, error_middleware, json_response, met
 from ingest.probe import Limits
 from ingest.service import IngestService
 from proxy.budget import open_budget
+from proxy.masters import Masters, MasterSettings
 from proxy.pipeline import RenderOptions
 from proxy.recorder import VariantRecorder
 from proxy.renderer import Renderer
@@ -183,7 +184,12 @@ def _variants(
     budget = open_budget(
         settings.redis_url, settings.redis_timeout_seconds, store, settings.max_variants_per_image
     )
-    return VariantService(tiers, renderer, recorder, options, policy, metrics, lock_wait, budget)
+    masters = Masters(
+        MasterSettings(settings.master_side, settings.master_quality), cache, store, lock_wait
+    )
+    return VariantService(
+        tiers, renderer, recorder, options, policy, metrics, lock_wait, budget, masters
+    )
 
 
 def _scheme(url: str) -> str:

@@ -43,6 +43,11 @@ def variant_key(image_id: str, spec_key: str) -> str:
     return f"variants/{_shard(image_id)}/{spec_key}"
 
 
+def master_blob_key(image_id: str, master_key: str) -> str:
+    """The kept master (proxy.master): beside the variants, never counted or served as one."""
+    return f"masters/{_shard(image_id)}/{master_key}"
+
+
 def new_api_key() -> str:
     return API_KEY_PREFIX + secrets.token_urlsafe(32)
 

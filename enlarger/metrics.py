@@ -78,6 +78,11 @@ class Metrics:
     def _renders(self) -> None:
         r = self.registry
         self.renders = Counter("enlarger_renders", "Variants rendered", ["format"], registry=r)
+        self.master_renders = Counter(
+            "enlarger_master_renders",
+            "Variants rendered from an image's kept master instead of its original",
+            registry=r,
+        )
         self.render_seconds = Histogram(
             "enlarger_render_seconds",
             "Render time in the pool",

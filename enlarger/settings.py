@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     render_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     avif_effort: Annotated[int, Field(ge=0, le=9)] = 2
     avif_max_pixels: Positive = 16_000_000
+    master_side: Annotated[int, Field(ge=0)] = 1600  # kept masters (see proxy.master); 0: off
+    master_quality: Annotated[int, Field(ge=90, le=100)] = 95
     default_quality: Annotated[int, Field(ge=1, le=100)] = 80
     # q snaps to the nearest step (see proxy.params.snap_nearest): few variants per image.
     quality_ladder: IntList = (40, 50, 60, 70, 75, 80, 85, 90, 95, 100)

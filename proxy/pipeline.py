@@ -273,7 +273,7 @@ STEPS: tuple[Step, ...] = (
 )
 
 
-def _run(canvas: Canvas, steps: tuple[Step, ...]) -> Canvas:
+def apply_steps(canvas: Canvas, steps: tuple[Step, ...]) -> Canvas:
     """The steps in order. Pixels are decoded lazily, so corrupt data surfaces in whichever step
     first pulls them (often the encoder): a loader's failure is the image's (422 undecodable),
     any other libvips error is ours and propagates (500, logged).
@@ -303,7 +303,32 @@ def render(
     options: RenderOptions,
     steps: tuple[Step, ...] = STEPS,
 ) -> Rendered:
-    source = open_source(data, source_format)
+    return render_source(open_source(data, source_format), source_format, spec, options, steps)
+
+
+def render_source(
+    source: Source,
+    source_format: str,
+    spec: VariantSpec,
+    options: RenderOptions,
+    steps: tuple[Step, ...] = STEPS,
+) -> Rendered:
+    """Render from ``source``: the original, or the kept master standing in for it (its
+    geometry is the original's; ``source_format`` is the original's, for the output format)."""
+    canvas = run_steps(source, source_format, spec, options, steps)
+    image = canvas.img
+    page_height = int(image.get("page-height")) if image.get_typeof("page-height") else image.height
+    frames = max(1, image.height // page_height) if page_height else 1
+    return Rendered(canvas.data, canvas.output_format, image.width, page_height, frames)
+
+
+def run_steps(
+    source: Source,
+    source_format: str,
+    spec: VariantSpec,
+    options: RenderOptions,
+    steps: tuple[Step, ...],
+) -> Canvas:
     geometry = plan(spec, source.width, source.height)
     output = formats.choose(spec.format, source_format, source.animated)
     if (
@@ -313,8 +338,4 @@ def render(
     ):
         output = "webp"  # negotiated: too large for a bounded AVIF encode, WebP is the next best
     canvas = Canvas(spec=spec, options=options, source=source, plan=geometry, output_format=output)
-    canvas = _run(canvas, steps)
-    image = canvas.img
-    page_height = int(image.get("page-height")) if image.get_typeof("page-height") else image.height
-    frames = max(1, image.height // page_height) if page_height else 1
-    return Rendered(canvas.data, canvas.output_format, image.width, page_height, frames)
+    return apply_steps(canvas, steps)

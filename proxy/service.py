@@ -1,7 +1,8 @@
 """The variant service: the only place that knows the tier order.
 
 memory LRU → Redis → (unknown-id and undecodable-image markers) → stored variant (blob store)
-→ render.
+→ render (from the image's kept master where it serves the spec, else from the original: the
+first cold render of an image also makes the master, see :mod:`proxy.masters`).
 
 Everything past the caches runs once per variant per process (single-flight), and a render runs
 once per variant across processes (the Redis render lock; its waiters take the holder's result
@@ -44,9 +45,11 @@ from enlarger.ratelimit import Charge, free
 from ingest.sniff import sniff
 from proxy.budget import NoBudget, VariantBudget
 from proxy.fallback import Fallback, variant_cache_key
+from proxy.master import Master, render_from_master, render_with_master
+from proxy.masters import Masters, MasterSettings
 from proxy.pipeline import MIME_TYPES, Rendered, RenderOptions, render
 from proxy.recorder import Unrenderable, VariantRecorder
-from proxy.renderer import Renderer
+from proxy.renderer import Renderer, Slot
 from proxy.singleflight import SingleFlight
 from proxy.source import decoder_said
 from proxy.spec import VariantSpec, ViewPolicy
@@ -128,8 +131,10 @@ class VariantService:
         metrics: Metrics,
         lock_wait: float,
         budget: VariantBudget | None = None,
+        masters: Masters | None = None,
     ) -> None:
         self._tiers = tiers
+        self._masters = masters or Masters(MasterSettings(side=0), tiers.cache, tiers.blobs, 0)
         self._renderer = renderer
         self._recorder = recorder
         self._options = options
@@ -264,20 +269,41 @@ class VariantService:
         return await self._stored(image_id, spec, key)
 
     async def _render(self, image_id: str, spec: VariantSpec, key: str, charge: Charge) -> Served:
+        master, make = await self._master_for(image_id)
+        if make:
+            with self._masters.making(image_id):
+                return await self._render_job(image_id, spec, key, charge, (master, make))
+        return await self._render_job(image_id, spec, key, charge, (master, make))
+
+    async def _master_for(self, image_id: str) -> tuple[Master | None, bool]:
+        """The image's master if there is one; else whether this render makes it (the first
+        cold render of an image in this process does; the others wait for it)."""
+        if not self._masters.enabled:
+            return None, False
+        master = await self._masters.find(image_id)
+        if master is not None:
+            return master, False
+        return await self._masters.wait_or_claim(image_id)
+
+    async def _render_job(
+        self,
+        image_id: str,
+        spec: VariantSpec,
+        key: str,
+        charge: Charge,
+        master: tuple[Master | None, bool],
+    ) -> Served:
         with self._renderer.reserve() as slot:  # fails fast before fetching the original
             await charge()  # only a render that got a slot pays (429 frees the slot)
-            original = await self._tiers.blobs.get(ids.original_key(image_id))
-            if original is None:
-                await self._tiers.negative.add(image_id)
-                raise _not_found(image_id)
-            job = (render, original, sniff(original[:64]), spec, self._options)
             try:
-                rendered, seconds = await slot.run(*job)
+                rendered, made, seconds = await self._run(slot, image_id, spec, *master)
             except InvalidImage as exc:
                 if exc.details.get("reason") != UNDECODABLE:
                     raise
                 await self._remember_undecodable(image_id, exc)
                 raise _undecodable(image_id) from exc
+        if made is not None:
+            await self._masters.keep(image_id, made)
         self._metrics.renders.labels(format=rendered.format).inc()
         self._metrics.render_seconds.observe(seconds)
         content_type = MIME_TYPES[rendered.format]
@@ -298,6 +324,32 @@ class VariantService:
         )
         await self._tiers.undecodable.add(image_id)
         self._recorder.record(Unrenderable(image_id, UNDECODABLE))
+
+    async def _run(
+        self, slot: Slot, image_id: str, spec: VariantSpec, master: Master | None, make: bool
+    ) -> tuple[Rendered, Master | None, float]:
+        """The render job: from the master where it serves ``spec``; else from the original
+        (making the master on the way when this render is the one to make it)."""
+        if master is not None and master.serves(spec):
+            rendered, seconds = await slot.run(render_from_master, master, spec, self._options)
+            self._metrics.master_renders.inc()
+            return rendered, None, seconds
+        original = await self._original(image_id)
+        fmt = sniff(original[:64])
+        if make:
+            side, quality = self._masters.settings.side, self._masters.settings.quality
+            job = (render_with_master, original, fmt, spec, self._options, side, quality)
+            (rendered, made), seconds = await slot.run(*job)
+            return rendered, made, seconds
+        rendered, seconds = await slot.run(render, original, fmt, spec, self._options)
+        return rendered, None, seconds
+
+    async def _original(self, image_id: str) -> bytes:
+        original = await self._tiers.blobs.get(ids.original_key(image_id))
+        if original is None:
+            await self._tiers.negative.add(image_id)
+            raise _not_found(image_id)
+        return original
 
     async def _keep(self, image_id: str, spec: VariantSpec, key: str, rendered: Rendered) -> None:
         """Store, cache, record. If storing fails the rendered bytes are still served (and

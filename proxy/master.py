@@ -1,0 +1,202 @@
+"""The kept master: an image's later sizes render from a downscaled copy, not from the original.
+
+Every render of a 12 MP phone photo decodes 3-5 MB of JPEG (or a whole HEIC) even with
+shrink-on-load. The first render of an image also keeps a *master*: the image upright, in sRGB,
+without metadata, the original halved as often as its longest side stays at least ``side`` px
+(the ``large`` size by default: 2016 px for a 4032 px photo), encoded as a JPEG of high quality
+(4:4:4 above Q 90). Later specs whose pixels fit inside it render from it (a few
+hundred KB), and look the same as renders of the original (the golden test holds them within a
+mean pixel difference of 1.5/255). Larger sizes, ``size=original``, crops that need more pixels
+than the master holds, animations, images with transparency and CMYK files use the original as
+before.
+
+A master record also keeps the original's upright size and format, so that a render from the
+master plans its geometry exactly as a render of the original would, without reading the
+original at all. For an image that takes no master (animated, transparent, already small), the
+record holds only those and says so: it is looked up once, not rebuilt on every render.
+
+Pure libvips here (runs in the render pool); :mod:`proxy.masters` fetches, stores and caches.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+
+import pyvips
+
+from enlarger.errors import EnlargerError
+from proxy.formats import encode
+from proxy.geometry import Plan, plan
+from proxy.pipeline import (
+    Canvas,
+    Rendered,
+    RenderOptions,
+    apply_steps,
+    autorotate,
+    decode,
+    flatten,
+    render_source,
+    to_8bit,
+    to_srgb,
+)
+from proxy.source import Source, open_source
+from proxy.spec import PIPELINE_VERSION, VariantSpec
+
+MASTER_VERSION = 1
+# A later render from the master shrinks it by at least this much: a second resampling near 1:1
+# shifts fine detail by a fraction of a pixel (a mean difference of 6/255 on a detailed photo at
+# 809 -> 808 px), while one that shrinks further blurs that shift away (1.5: at most 1.5/255).
+MIN_REDUCTION = 1.5
+MASTER_STEPS = (decode, autorotate, to_srgb, to_8bit, flatten)
+FIRST_REDUCTION = 1.2  # the same for the first render (large from a 2016 px master: 1.26)
+_MAGIC = b"ENLM"
+_HEADER = struct.Struct(">4sBIIH12s")  # magic, version, width, height, master side, format
+
+
+def master_key(side: int, quality: int) -> str:
+    """The master's variant key: versioned with the pipeline like every other variant."""
+    return f"p{PIPELINE_VERSION}.master{MASTER_VERSION}.s{side}.q{quality}"
+
+
+@dataclass(frozen=True, slots=True)
+class Master:
+    width: int  # the original's upright size, one frame
+    height: int
+    format: str  # the original's format (chooses the output format of "same")
+    data: bytes | None = None  # JPEG; None: this image takes no master
+    side: int = 0  # the master's longest side
+
+    def to_bytes(self) -> bytes:
+        fmt = self.format.encode("ascii")[:12]
+        header = _HEADER.pack(_MAGIC, MASTER_VERSION, self.width, self.height, self.side, fmt)
+        return header + (self.data or b"")
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Master | None:
+        """The record, or None when ``blob`` is not one of this version (then build anew)."""
+        if len(blob) < _HEADER.size:
+            return None
+        magic, version, width, height, side, fmt = _HEADER.unpack_from(blob)
+        if magic != _MAGIC or version != MASTER_VERSION:
+            return None
+        data = blob[_HEADER.size :] if side else None
+        return cls(width, height, fmt.rstrip(b"\x00").decode("ascii"), data, side)
+
+    def serves(self, spec: VariantSpec) -> bool:
+        """Whether a later render of ``spec`` takes the master's pixels: it holds every pixel the
+        render needs, with room to spare. Plain arithmetic on the record (no decoding): safe on
+        the event loop."""
+        needed = self._needed(spec)
+        return needed is not None and needed * MIN_REDUCTION <= self.side + 0.5
+
+    def fits(self, spec: VariantSpec) -> bool:
+        """Whether the first render of ``spec`` takes the master's pixels while they are still
+        in memory (exact pixels, not yet JPEG-encoded: less room to spare is needed)."""
+        needed = self._needed(spec)
+        return needed is not None and needed * FIRST_REDUCTION <= self.side + 0.5
+
+    def _needed(self, spec: VariantSpec) -> float | None:
+        if not self.side:
+            return None
+        try:
+            geometry = plan(spec, self.width, self.height)
+        except EnlargerError:
+            return None  # e.g. a crop outside the image: the original's render says so
+        return geometry.load_scale * max(self.width, self.height)
+
+    def source(self) -> Source:
+        """The master as a render source with the original's geometry (the loader shrinks from
+        the master's pixels; plans and crops are in the original's coordinates)."""
+        if self.data is None:
+            raise ValueError("no master")
+        return Source(self.data, "jpeg", self.width, self.height, 1, 1)
+
+
+def master_side(long_side: int, side: int) -> int:
+    """The master's longest side for an original whose longest side is ``long_side``: the
+    original halved as often as it stays at least ``side`` (0: not even once). These are exactly
+    the sizes that JPEG's and WebP's shrink-on-load decode to, so that a render from the master
+    resamples the pixels that a render of the original would have resampled."""
+    halvings = 0
+    while math.ceil(long_side / 2 ** (halvings + 1)) >= side:
+        halvings += 1
+    return math.ceil(long_side / 2**halvings) if halvings else 0
+
+
+def build_master(original: bytes, fmt: str, side: int, quality: int) -> Master:
+    """Runs in the render pool: the master of ``original`` (or a record saying it has none)."""
+    return make_master(open_source(original, fmt), fmt, side, quality)[0]
+
+
+def render_with_master(
+    original: bytes,
+    fmt: str,
+    spec: VariantSpec,
+    options: RenderOptions,
+    side: int,
+    quality: int,
+) -> tuple[Rendered, Master]:
+    """The first render of an image: one decode of the original makes the master and, from the
+    master, the asked variant (from the original again only when the variant needs more pixels
+    than the master has, e.g. ``size=original``)."""
+    source = open_source(original, fmt)
+    master, pixels = make_master(source, fmt, side, quality)
+    return first_render(source, fmt, master, pixels, spec, options), master
+
+
+def first_render(
+    source: Source,
+    fmt: str,
+    master: Master,
+    pixels: pyvips.Image | None,
+    spec: VariantSpec,
+    options: RenderOptions,
+) -> Rendered:
+    """``spec`` rendered right after ``master`` was made from ``source`` (``pixels``: the
+    master's, still in memory)."""
+    if pixels is None or source.decoded is not None:
+        # HEIC is decoded whole up front: rendering from that costs a resize, not a decode
+        return render_source(source, fmt, spec, options)
+    if master.serves(spec):  # as every later render of it will: from the encoded master
+        return render_from_master(master, spec, options)
+    if master.fits(spec):  # e.g. large: the master's pixels are the original's shrink-on-load
+        decoded = Source(b"", "jpeg", source.width, source.height, 1, 1, decoded=pixels)
+        return render_source(decoded, fmt, spec, options)
+    return render_source(source, fmt, spec, options)
+
+
+def render_from_master(master: Master, spec: VariantSpec, options: RenderOptions) -> Rendered:
+    return render_source(master.source(), master.format, spec, options)
+
+
+def make_master(
+    source: Source, fmt: str, side: int, quality: int
+) -> tuple[Master, pyvips.Image | None]:
+    record = Master(source.width, source.height, fmt)
+    box = master_side(max(source.width, source.height), side)
+    if not box or source.animated or _has_alpha_or_ink(source):
+        return record, None
+    # Exactly the shrink-on-load size, never resampled again: a plan of the whole image at that
+    # scale, through the steps that make it upright, sRGB and 8-bit (no resize step: rounding
+    # an odd side would resample the image by a fraction of a pixel).
+    scale = box / max(source.width, source.height)
+    whole = Plan((0, 0, source.width, source.height), scale, scale, 0, 0, "scale", (0, 0))
+    spec = VariantSpec(quality=quality, format="jpeg")
+    canvas = Canvas(spec, RenderOptions(), source, whole, "jpeg")
+    canvas = apply_steps(canvas, MASTER_STEPS)  # a corrupt original: 422, as any render
+    pixels = canvas.img.copy_memory()
+    data = encode(pixels, "jpeg", quality, 0, pixels.width * pixels.height)
+    side_made = max(pixels.width, pixels.height)
+    return Master(source.width, source.height, fmt, data, side_made), pixels
+
+
+def _has_alpha_or_ink(source: Source) -> bool:
+    """Transparency (a JPEG master has none), or CMYK: libvips converts CMYK to sRGB after its
+    shrink-on-load, so a render of the original resizes ink and one of a master resizes light,
+    and on a detailed print the two differ by 6/255. Such images render from the original."""
+    if source.decoded is not None:
+        return bool(source.decoded.hasalpha())
+    header = pyvips.Image.new_from_buffer(source.data, "", access="sequential")
+    return bool(header.hasalpha()) or header.interpretation == "cmyk"
