@@ -52,7 +52,8 @@ from proxy.recorder import Unrenderable, VariantRecorder
 from proxy.renderer import Renderer, Slot
 from proxy.singleflight import SingleFlight
 from proxy.source import decoder_said
-from proxy.spec import VariantSpec, ViewPolicy
+from proxy.spec import PIPELINE_VERSION, VariantSpec, ViewPolicy
+from proxy.strip import Malformed, strip
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ _POLL_FIRST, _POLL_MAX = 0.01, 0.2  # how often a lock waiter looks again (grows
 # Every tier a view can name in Server-Timing and in the analytics (documented in README.md,
 # docs/api.md and docs/operations.md; a test keeps them true).
 REVALIDATED = "etag"  # a 304: If-None-Match matched, nothing read
+ORIGINAL_AS_IS = f"p{PIPELINE_VERSION}.original-as-is"  # the stripped original's key (its ETag)
 TIERS = ("memory", "redis", "store", "render", "fallback", REVALIDATED)
 
 
@@ -210,10 +212,30 @@ class VariantService:
         try:
             return await self._render_once(image_id, spec, key, charge)
         except Overloaded:
-            stand_in = await self._stand_in(image_id, spec)
+            stand_in = await self._stand_in(image_id, spec) or await self._original_as_is(image_id)
             if stand_in is None:
                 raise
             return stand_in
+
+    async def _original_as_is(self, image_id: str) -> Served | None:
+        """The seed's last resort before a 503: the original itself, its metadata cut out without
+        re-encoding (:mod:`proxy.strip`: no CPU to spare now). Kept in memory for the next
+        request under the same load. None for formats that cannot be served that way."""
+        key = variant_cache_key(image_id, ORIGINAL_AS_IS)
+        data = self._tiers.cache.memory.get_now(key)
+        if data is None:
+            original = await self._tiers.blobs.get(ids.original_key(image_id))
+            if original is None:
+                return None
+            try:
+                data = strip(original, sniff(original[:64]))
+            except Malformed:
+                return None
+            if data is None:
+                return None
+            self._tiers.cache.memory.set_now(key, data, None)
+        self._metrics.fallbacks.inc()
+        return Served(data, content_type_of(data), "fallback", ORIGINAL_AS_IS, fallback=True)
 
     async def _stand_in(self, image_id: str, spec: VariantSpec) -> Served | None:
         found = await self._fallback.find(image_id, spec)

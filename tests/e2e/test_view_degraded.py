@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import pyvips
 
 from enlarger.settings import Settings
 from proxy.renderer import Slot
@@ -31,6 +32,11 @@ async def upload(stack: Stack, seed: int = 0) -> str:
     return image_id
 
 
+def make_gif() -> bytes:
+    image = (pyvips.Image.black(120, 80) + 90).cast("uchar").bandjoin([30, 200])
+    return bytes(image.copy(interpretation="srgb").gifsave_buffer())
+
+
 def fill(stack: Stack) -> list[Slot]:
     renderer = stack.services.renderer
     return [renderer.reserve() for _ in range(renderer.capacity)]
@@ -49,8 +55,13 @@ async def test_full_renderer_serves_the_nearest_stored_size_briefly(
     assert answer.headers["ETag"] == small.headers["ETag"]  # its own ETag, not w=480's
     assert 'tier;desc="fallback"' in answer.headers["Server-Timing"]
     assert await answer.read() == small_bytes
-    other = await upload(stack, seed=1)  # nothing stored for this one
-    refused = await stack.client.get(f"/i/{other}?w=480")
+    other = await upload(stack, seed=1)  # nothing stored for this one: the original, stripped
+    as_is = await stack.client.get(f"/i/{other}?w=480")
+    assert as_is.status == 200 and as_is.headers["Cache-Control"] == "public, max-age=60"
+    assert 'tier;desc="fallback"' in as_is.headers["Server-Timing"]
+    assert decode(await as_is.read()).width == 900  # the original's size, not re-encoded
+    gif = await stack.upload(make_gif(), filename="a.gif")  # no rule to strip a GIF: 503
+    refused = await stack.client.get(f"/i/{(await gif.json())['id']}?w=480")
     assert refused.status == 503 and refused.headers["Retry-After"]
     assert refused.headers["Cache-Control"] == "no-store"
     assert (await refused.json())["error"]["code"] == "overloaded"
