@@ -14,6 +14,7 @@ import ingest.routes
 import ingest.stats
 import proxy.routes
 from cache.factory import open_cache, open_render_lock
+from cache.filemarks import FileMarks
 from cache.negative import NegativeCache
 from cache.tiered import TieredCache
 from db import Repository
@@ -171,8 +172,10 @@ def _variants(
     tiers = Tiers(
         cache=cache,
         negative=NegativeCache(cache.remote, settings.negative_cache_seconds),
-        undecodable=NegativeCache(
-            cache.remote, settings.undecodable_cache_seconds, prefix="undecodable"
+        undecodable=NegativeCache(  # shared by the processes on this machine without Redis
+            cache.remote or FileMarks(settings.data_dir / "marks"),
+            settings.undecodable_cache_seconds,
+            prefix="undecodable",
         ),
         blobs=store,
         lock=open_render_lock(

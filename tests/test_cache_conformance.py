@@ -10,11 +10,13 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from cache.factory import open_cache
+from cache.filemarks import FileMarks
 from cache.memory import MemoryCache
 from cache.protocol import Cache
 from cache.redis import RedisCache
@@ -24,11 +26,13 @@ from enlarger.errors import BackendUnavailable, ConfigurationError
 MiB = 1024 * 1024
 
 
-@pytest.fixture(params=["memory", "redis", "tiered"])
-async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+@pytest.fixture(params=["memory", "redis", "tiered", "files"])
+async def cache(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cache]:
     made: Cache
     if request.param == "memory":
         made = MemoryCache(8 * MiB, 4 * MiB)
+    elif request.param == "files":
+        made = FileMarks(tmp_path / "marks", max_value_bytes=4 * MiB)
     elif request.param == "redis":
         made = RedisCache.from_url(request.getfixturevalue("redis_url"))
     else:
@@ -264,3 +268,15 @@ async def test_factory(redis_url: str) -> None:
     await shared.close()
     with pytest.raises(ConfigurationError):
         open_cache("memcached://x", MiB, MiB, ttl=60, timeout=0.25)
+
+
+async def test_file_marks_are_shared_by_instances_and_refuse_big_values(tmp_path: Path) -> None:
+    """Two processes' worth of FileMarks on one folder see each other's marks; a value over the
+    bound is not kept (marks are small; variants never go here)."""
+    one, other = FileMarks(tmp_path), FileMarks(tmp_path, max_value_bytes=8)
+    await one.set("undecodable:x", b"1", ttl=60)
+    assert await other.get("undecodable:x") == b"1"
+    await other.set("big", b"123456789")
+    assert await one.get("big") is None
+    await other.delete("undecodable:x")
+    assert await one.get("undecodable:x") is None
