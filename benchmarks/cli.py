@@ -9,7 +9,7 @@ from pathlib import Path
 from benchmarks import capacity
 from benchmarks.backends import DEFAULT_PG, DEFAULT_REDIS
 from benchmarks.images import DEFAULT_IMAGES, REPO
-from benchmarks.scenarios.daymix import DEFAULT_FIRST_SHARE
+from benchmarks.scenarios.daymix import DEFAULT_FIRST_SHARE, SHAPES
 
 DEFAULT_OUT = REPO / "benchmarks" / "results"
 
@@ -85,6 +85,14 @@ def _scenarios(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     day.add_argument("--max-seconds", type=seconds, default=600.0)
     day.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent of image popularity")
     day.add_argument("--first-view-share", type=float, default=DEFAULT_FIRST_SHARE)
+    day.add_argument(
+        "--shape",
+        choices=SHAPES,
+        default="design",
+        help="design: each upload's link opened once, repeats Zipf by upload order; share: "
+        "views Zipf by recency (newest most), 70%% the link (large), the rest medium, small, "
+        "w=640 and a WebP (a fresh upload's burst of sizes)",
+    )
     day.add_argument("--seed-images", type=int, default=20)
     day.add_argument("--max-connections", type=int, default=256)
 

@@ -98,13 +98,15 @@ def _scenario(
 
 
 async def _day(ctx: Context, args: argparse.Namespace) -> RunResult:
-    from benchmarks.scenarios import day
+    from benchmarks.scenarios import cpulimit, day
     from benchmarks.scenarios.daymix import DayModel
 
-    model = DayModel(ctx, zipf_s=args.zipf, first_share=args.first_view_share)
+    model = DayModel(ctx, zipf_s=args.zipf, first_share=args.first_view_share, shape=args.shape)
+    limit = await cpulimit.cpu_limit(ctx.photos)
+    print(f"CPU limit from the libvips floor in this run: {limit.multiple:.2f}x", file=sys.stderr)
     await day.seed(ctx, model, args.seed_images)
     if args.find_max:
-        return await day.find_max(
+        result = await day.find_max(
             ctx,
             model,
             args.multiple,
@@ -113,7 +115,9 @@ async def _day(ctx: Context, args: argparse.Namespace) -> RunResult:
             args.max_seconds,
             args.max_connections,
         )
-    return await day.run_day(ctx, model, args.multiple, args.duration, args.max_connections)
+    else:
+        result = await day.run_day(ctx, model, args.multiple, args.duration, args.max_connections)
+    return cpulimit.with_cpu_limit(result, limit)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -79,6 +79,21 @@ def test_day_find_max(server: Server, tmp_path: Path) -> None:
     assert result["slo"], "the day scenario reports an SLO verdict"
     extra = result["extra"]
     assert isinstance(extra, dict) and 1 <= len(extra["steps"]) <= 2
+    assert extra["cpu_limit"]["cpu_limit_multiple"] > 0  # from the floor, in the same run
+
+
+def test_day_share_shape(server: Server, tmp_path: Path) -> None:
+    """The "share" shape: most views the link (large), the rest other sizes; views renders
+    and hits by recency; the CPU limit and the share of it that was run."""
+    argv = ["day", "--url", server.url, "--seed-images", "3", "--out", str(tmp_path)]
+    cli.main([*argv, "--shape", "share", "--multiple", "1", "--no-plots", *TINY])
+    result = _result(tmp_path, "day")
+    _stats(result, "view")
+    extra = result["extra"]
+    assert isinstance(extra, dict) and extra["first_views"] + extra["repeat_views"] > 0
+    assert extra["share_of_cpu_limit"] == pytest.approx(
+        1 / extra["cpu_limit"]["cpu_limit_multiple"]
+    )
 
 
 def test_peers_without_network(tmp_path: Path) -> None:

@@ -26,6 +26,10 @@ DESIGN_UPLOADS = 6.0  # per second at 1x
 DESIGN_VIEWS = 58.0
 DEFAULT_FIRST_SHARE = DESIGN_UPLOADS / DESIGN_VIEWS  # each upload's link opened once
 OTHER_SIZES = ("?size=medium", "?size=small", "?w=640&fmt=webp", "?size=medium&fmt=webp")
+# shape "share": a fresh upload is shared; most views are its link (large), the rest other sizes
+SHARE_OTHERS = ("?size=medium", "?size=small", "?w=640", "?w=640&fmt=webp")
+SHARE_LARGE = 0.7  # of views: the link itself (size=large)
+SHAPES = ("design", "share")
 _ZIPF_RANKS = 200_000
 
 
@@ -35,6 +39,7 @@ class DayModel:
     zipf_s: float = 1.0
     first_share: float = DEFAULT_FIRST_SHARE
     seed: int = 1
+    shape: str = "design"
     images: list[str] = field(default_factory=list)  # /i/<id>, in upload order (= Zipf rank)
     viewed: list[list[str]] = field(default_factory=list)  # per image: variants asked for
     fresh: deque[int] = field(default_factory=deque)  # uploaded, never viewed
@@ -63,6 +68,8 @@ class DayModel:
     def view(self) -> Request | None:
         if not self.images:
             return None
+        if self.shape == "share":
+            return self._share_view()
         if self.rng.random() < self.first_share:
             path = self._first_view()
             if path is not None:
@@ -70,6 +77,23 @@ class DayModel:
                 return Request("view", path)
         self.repeat_views += 1
         return Request("view", self._repeat_view())
+
+    def _share_view(self) -> Request:
+        """Shape "share": the image by Zipf over recency (the newest upload is the most viewed),
+        its link (``large``) 70 % of the time, else one of four other sizes and formats. A
+        variant nobody asked for yet renders; the rest are cache hits."""
+        index = len(self.images) - 1 - self._zipf_index()
+        path = self.images[index]
+        if self.rng.random() >= SHARE_LARGE:
+            path += self.rng.choice(SHARE_OTHERS)
+        if index in self.fresh:
+            self.fresh.remove(index)
+        if path in self.viewed[index]:
+            self.repeat_views += 1
+        else:
+            self.viewed[index].append(path)
+            self.first_views += 1
+        return Request("view", path)
 
     def _zipf_index(self) -> int:
         limit = min(len(self.images), _ZIPF_RANKS)
