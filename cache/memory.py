@@ -60,6 +60,14 @@ class MemoryCache:
         expires_at = None if ttl is None else time.monotonic() + ttl
         self._lru[key] = _Entry(value, expires_at)
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Drop every item whose key starts with ``prefix`` (a scan: for rare work such as
+        deleting an image, never for the view path); return how many went."""
+        doomed = [key for key in self._lru if key.startswith(prefix)]
+        for key in doomed:
+            self._lru.pop(key, None)
+        return len(doomed)
+
     async def get(self, key: str) -> bytes | None:
         return self.get_now(key)
 

@@ -48,6 +48,15 @@ class NegativeCache:
         self._memory[image_id] = True
         return True
 
+    async def discard(self, image_id: str) -> None:
+        """Forget ``image_id`` (its bytes were uploaded again after a deletion). Another
+        process's in-memory entry still lives out its ``ttl``."""
+        if self._memory is None:
+            return
+        self._memory.pop(image_id, None)
+        if self._remote is not None:
+            await self._remote.delete(self._key(image_id))
+
     async def add(self, image_id: str) -> None:
         if self._memory is None:
             return

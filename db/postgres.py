@@ -22,6 +22,7 @@ from db._pg_common import (
 )
 from db.models import ApiKey, Image, User, UserImage, Variant
 from db.postgres_analytics import PostgresAnalytics
+from db.postgres_claims import PostgresClaims
 from enlarger.errors import UserExists
 
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -80,7 +81,7 @@ VARIANT_INSERT = (
 VARIANT_LIST = f"SELECT {VARIANT_COLUMNS} FROM variants WHERE image_id = $1 ORDER BY key"
 
 
-class PostgresRepository(PostgresAnalytics):
+class PostgresRepository(PostgresAnalytics, PostgresClaims):
     """:class:`db.protocol.Repository` on PostgreSQL."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:

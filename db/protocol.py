@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Literal, Protocol
 
+from db._claims import Removal
 from db.models import (
     ApiKey,
     Image,
@@ -92,6 +93,33 @@ class Repository(Protocol):
     async def user_has_image(self, user_id: int, image_id: str) -> bool:
         """True when the image is in the user's list (the user uploaded it)."""
         ...
+
+    # --- claims and deletion --------------------------------------------------------------------
+
+    async def add_anonymous_claim(self, image_id: str, token_hash: str) -> None:
+        """An anonymous upload's claim: the SHA-256 of its delete token (idempotent)."""
+        ...
+
+    async def remove_user_claim(self, user_id: int, image_id: str) -> Removal:
+        """Take the image out of the user's list; with its last claim, delete the image's rows
+        (variants, views, the image) and log the deletion, all in one transaction."""
+        ...
+
+    async def remove_anonymous_claim(self, image_id: str, token_hash: str) -> Removal:
+        """As :meth:`remove_user_claim`, for the anonymous claim holding ``token_hash``."""
+        ...
+
+    async def deletions_after(self, seq: int) -> list[tuple[int, str]]:
+        """``(seq, image_id)`` of logged deletions after ``seq``, oldest first (a page)."""
+        ...
+
+    async def last_deletion(self) -> int:
+        """The newest deletion's ``seq`` (0 when none)."""
+        ...
+
+    async def get_placeholder(self, image_id: str) -> str | None: ...
+
+    async def set_placeholder(self, image_id: str, placeholder: str) -> None: ...
 
     # --- analytics (see db/analytics.py) -------------------------------------------------------
 

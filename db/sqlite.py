@@ -20,6 +20,7 @@ from db._sqlite_common import Row, api_key_row, image_row, user_row, variant_row
 from db._sqltime import from_text, now_text, to_text
 from db.models import ApiKey, Image, User, UserImage, Variant
 from db.sqlite_analytics import SqliteAnalytics
+from db.sqlite_claims import SqliteClaims
 from enlarger.errors import BackendUnavailable, UserExists
 
 PRAGMAS = (
@@ -79,7 +80,7 @@ VARIANT_INSERT = (
 VARIANT_LIST = f"SELECT {VARIANT_COLUMNS} FROM variants WHERE image_id = ? ORDER BY key"
 
 
-class SqliteRepository(SqliteAnalytics):
+class SqliteRepository(SqliteAnalytics, SqliteClaims):
     """:class:`db.protocol.Repository` on SQLite."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
+import ingest.claims
 import ingest.routes
 import ingest.stats
 import proxy.routes
@@ -31,7 +32,9 @@ from enlarger.ratelimit import RateLimits, open_buckets
 from enlarger.settings import Settings
 from enlarger.vips import configure_vips
 from enlarger.web import METRICS, NO_STORE, error_middleware, json_response, metrics_middleware
+from ingest.deletion import DeletionService, DeletionWatcher
 from ingest.probe import Limits
+from ingest.purge import Purger
 from ingest.service import IngestService
 from proxy.budget import open_budget
 from proxy.masters import Masters, MasterSettings
@@ -54,6 +57,7 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services)
     ingest.routes.setup(app)
     ingest.stats.setup(app)
+    ingest.claims.setup(app)
     proxy.routes.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -115,6 +119,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         app[SERVICES].variants.start()
         stack.push_async_callback(app[SERVICES].variants.close)
+        watcher = DeletionWatcher(repo, cache.memory, settings.deletion_poll_seconds)
+        await watcher.start()
+        stack.push_async_callback(watcher.close)
         log.info(
             "enlarger ready: database=%s blobs=%s cache=%s",
             _scheme(settings.resolved_database_url),
@@ -142,20 +149,25 @@ def _wire(
     options = RenderOptions(
         avif_effort=settings.avif_effort, avif_max_pixels=settings.avif_max_pixels
     )
+    negative = NegativeCache(cache.remote, settings.negative_cache_seconds)
+    secret_header = settings.purge_header.get_secret_value() if settings.purge_header else None
+    purger = Purger(settings.purge_url, secret_header, settings.purge_timeout_seconds)
+    variants = _variants(settings, repo, store, cache, negative, renderer, policy, options, metrics)
     return Services(
         settings=settings,
         repo=repo,
         blobs=store,
         cache=cache,
         renderer=renderer,
-        ingest=IngestService(repo, store, secret, limits),
-        variants=_variants(settings, repo, store, cache, renderer, policy, options, metrics),
+        ingest=IngestService(repo, store, secret, limits, negative),
+        variants=variants,
         policy=policy,
         specs=SpecCache(policy),
         analytics=analytics,
         limits=RateLimits(buckets, settings),
         signer=Signer(settings.signing_secrets, settings.require_signature),
         exact_specs=SpecCache(replace(policy, exact=True)),
+        deletion=DeletionService(repo, store, cache, purger),
     )
 
 
@@ -164,6 +176,7 @@ def _variants(
     repo: Repository,
     store: BlobStore,
     cache: TieredCache,
+    negative: NegativeCache,
     renderer: Renderer,
     policy: ViewPolicy,
     options: RenderOptions,
@@ -171,7 +184,7 @@ def _variants(
 ) -> VariantService:
     tiers = Tiers(
         cache=cache,
-        negative=NegativeCache(cache.remote, settings.negative_cache_seconds),
+        negative=negative,
         undecodable=NegativeCache(  # shared by the processes on this machine without Redis
             cache.remote or FileMarks(settings.data_dir / "marks"),
             settings.undecodable_cache_seconds,

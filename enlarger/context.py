@@ -12,6 +12,7 @@ from db.analytics import Analytics
 from enlarger.blobs import BlobStore
 from enlarger.ratelimit import RateLimits
 from enlarger.settings import Settings
+from ingest.deletion import DeletionService
 from ingest.service import IngestService
 from proxy.renderer import Renderer
 from proxy.service import VariantService
@@ -34,6 +35,7 @@ class Services:
     limits: RateLimits
     signer: Signer
     exact_specs: SpecCache  # for signed URLs: exact sizes and qualities
+    deletion: DeletionService
 
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)

@@ -79,6 +79,10 @@ class SignatureRequired(Forbidden):
     code = "signature_required"
 
 
+class InvalidDeleteToken(Forbidden):
+    code = "invalid_delete_token"
+
+
 class NotFound(EnlargerError):
     status = 404
     code = "not_found"

@@ -15,6 +15,7 @@ import secrets
 PUBLIC_ID_LENGTH = 26
 _PUBLIC_ID = re.compile(r"^[a-z2-7]{26}$")
 API_KEY_PREFIX = "enl_"
+DELETE_TOKEN_PREFIX = "del_"
 
 
 def new_secret() -> bytes:
@@ -55,3 +56,18 @@ def new_api_key() -> str:
 def hash_api_key(key: str) -> str:
     """API keys carry 256 random bits, so a plain SHA-256 is a sound one-way hash."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_delete_token() -> str:
+    """The secret of an anonymous upload's ``delete_url`` (only its hash is stored)."""
+    return DELETE_TOKEN_PREFIX + secrets.token_urlsafe(24)
+
+
+def hash_token(token: str) -> str:
+    """As for API keys: the token carries 192 random bits, so a SHA-256 is a sound hash."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def variant_folder(image_id: str) -> str:
+    """The folder of every stored variant of one image."""
+    return f"variants/{_shard(image_id)}/"

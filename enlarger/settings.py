@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     analytics_max_pending: Positive = 50_000  # distinct pending keys per process
     analytics_rollup_days: Annotated[int, Field(ge=0)] = 0  # 0: keep daily rows forever
     public_stats: bool = False
+    # Deletion: the CDN purge (a POST naming the image's surrogate key) and how often every
+    # process looks for images deleted elsewhere (to drop them from its in-process cache).
+    purge_url: str | None = None
+    purge_header: SecretStr | None = None  # "Name: value", e.g. "Fastly-Key: …"
+    purge_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    deletion_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
     log_level: str = "INFO"
 
     # Caches.
@@ -171,6 +177,20 @@ class Settings(BaseSettings):
             return [part for part in (p.strip() for p in text.split(",")) if part]
         return value
 
+    @field_validator("purge_url")
+    @classmethod
+    def _purge_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value or None
+
+    @field_validator("purge_header")
+    @classmethod
+    def _purge_header(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not purge_header_parts(value.get_secret_value())[0]:
+            raise ValueError("must be 'Header-Name: value'")
+        return value
+
     @field_validator("width_ladder")
     @classmethod
     def _ladder(cls, value: tuple[int, ...]) -> tuple[int, ...]:
@@ -235,6 +255,14 @@ def parse_networks(value: str) -> tuple[IPNetwork, ...]:
     """``10.0.0.0/8, ::1/128`` → networks (a bare address is a /32 or /128)."""
     parts = (part.strip() for part in value.split(","))
     return tuple(ip_network(part, strict=False) for part in parts if part)
+
+
+def purge_header_parts(raw: str) -> tuple[str, str]:
+    """``"Name: value"`` → ``("Name", "value")``; an empty name when malformed."""
+    name, sep, value = raw.partition(":")
+    name = name.strip()
+    valid = sep and name and all(c.isalnum() or c == "-" for c in name)
+    return (name, value.strip()) if valid else ("", "")
 
 
 def load_settings(**overrides: object) -> Settings:

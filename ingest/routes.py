@@ -51,8 +51,14 @@ async def upload(request: web.Request) -> web.Response:
     result = await services.ingest.ingest(body, user)
     answer = image_body(result.image, base_url(request))
     answer["deduplicated"] = result.deduplicated
+    if result.delete_token is not None:
+        answer["delete_url"] = delete_url(base_url(request), result.image.id, result.delete_token)
     headers = {"Location": f"/i/{result.image.id}", **NO_STORE}
     return json_response(answer, status=201, headers=headers)
+
+
+def delete_url(base: str, image_id: str, token: str) -> str:
+    return f"{base}/v1/images/{image_id}/delete/{token}"
 
 
 async def metadata(request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cache.negative import NegativeCache
 from db import Image, Repository, User
 from enlarger import ids
 from enlarger.blobs import BlobStore
@@ -21,14 +22,23 @@ _ORIGINAL_MIME = {**MIME_TYPES, "heic": "image/heic", "tiff": "image/tiff"}
 class Ingested:
     image: Image
     deduplicated: bool
+    delete_token: str | None = None  # an anonymous upload's claim (only its hash is kept)
 
 
 class IngestService:
-    def __init__(self, repo: Repository, blobs: BlobStore, secret: bytes, limits: Limits) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        blobs: BlobStore,
+        secret: bytes,
+        limits: Limits,
+        negative: NegativeCache | None = None,
+    ) -> None:
         self._repo = repo
         self._blobs = blobs
         self._secret = secret
         self._limits = limits
+        self._negative = negative
 
     async def ingest(self, upload: Upload, user: User | None) -> Ingested:
         """Known bytes answer at once; new bytes are sniffed and header-checked before anything
@@ -36,8 +46,8 @@ class IngestService:
         blob (a crash leaves at most an orphan blob, which the next identical upload reuses)."""
         existing = await self._repo.get_image_by_sha256(upload.sha256)
         if existing is not None:
-            await self._link(user, existing, upload)
-            return Ingested(existing, deduplicated=True)
+            token = await self._link(user, existing, upload)
+            return Ingested(existing, deduplicated=True, delete_token=token)
         fmt = sniff(upload.data[:4096])
         info = await asyncio.to_thread(inspect, upload.data, fmt, self._limits)
         image = Image(
@@ -54,9 +64,16 @@ class IngestService:
         inserted = await self._repo.insert_image(image)
         if not inserted:  # the same bytes won a race against us
             image = await self._repo.get_image_by_sha256(upload.sha256) or image
-        await self._link(user, image, upload)
-        return Ingested(image, deduplicated=not inserted)
+        elif self._negative is not None:  # deleted once and uploaded again: known again
+            await self._negative.discard(image.id)
+        token = await self._link(user, image, upload)
+        return Ingested(image, deduplicated=not inserted, delete_token=token)
 
-    async def _link(self, user: User | None, image: Image, upload: Upload) -> None:
+    async def _link(self, user: User | None, image: Image, upload: Upload) -> str | None:
+        """The upload's claim: the user's list, or an anonymous claim (its delete token)."""
         if user is not None:
             await self._repo.link_user_image(user.id, image.id, upload.filename)
+            return None
+        token = ids.new_delete_token()
+        await self._repo.add_anonymous_claim(image.id, ids.hash_token(token))
+        return token

@@ -1,0 +1,26 @@
+"""What both repositories share about claims: the answer of a claim's removal and the order in
+which an unclaimed image's rows go (children first)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Removal = Literal["none", "kept", "deleted"]
+"""``none``: there was no such claim; ``kept``: other claims hold the image; ``deleted``: it was
+the last claim, and the image's rows are gone."""
+
+DELETION_LOG_DAYS = 1  # deletion-log rows older than this are pruned (pollers look back less)
+
+IMAGE_TABLES = (
+    ("variants", "image_id"),
+    ("image_views", "image_id"),
+    ("image_view_referrers", "image_id"),
+    ("image_view_tiers", "image_id"),
+    ("image_view_totals", "image_id"),
+    ("anonymous_claims", "image_id"),
+    ("images", "id"),
+)
+
+
+def delete_statements(placeholder: str) -> tuple[str, ...]:
+    return tuple(f"DELETE FROM {table} WHERE {col} = {placeholder}" for table, col in IMAGE_TABLES)

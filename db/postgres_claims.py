@@ -1,0 +1,82 @@
+"""The claims half of :class:`db.postgres.PostgresRepository` (a mixin): anonymous claims with a
+hashed delete token, removing a claim (and the image with its last one), the deletion log and
+the share page's placeholder. A removal locks the image row (``FOR UPDATE``) first, so two last
+claims removed at once cannot both see the other and leave the image unclaimed, and a dedup
+upload linking to the image waits for the removal to finish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from db._claims import DELETION_LOG_DAYS, Removal, delete_statements
+from db._pg_common import unavailable_on_driver_error
+
+ANON_INSERT = (
+    "INSERT INTO anonymous_claims (token_hash, image_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+)
+ANON_DELETE = "DELETE FROM anonymous_claims WHERE image_id = $1 AND token_hash = $2"
+USER_CLAIM_DELETE = "DELETE FROM user_images WHERE user_id = $1 AND image_id = $2"
+LOCK_IMAGE = "SELECT id FROM images WHERE id = $1 FOR UPDATE"
+CLAIMED = (
+    "SELECT EXISTS (SELECT 1 FROM user_images WHERE image_id = $1) "
+    "OR EXISTS (SELECT 1 FROM anonymous_claims WHERE image_id = $1)"
+)
+IMAGE_DELETES = delete_statements("$1")
+LOG_INSERT = "INSERT INTO image_deletions (image_id) VALUES ($1)"
+LOG_PRUNE = (
+    f"DELETE FROM image_deletions WHERE deleted_at < now() - interval '{DELETION_LOG_DAYS} day'"
+)
+LOG_AFTER = "SELECT seq, image_id FROM image_deletions WHERE seq > $1 ORDER BY seq LIMIT 1000"
+LOG_LAST = "SELECT COALESCE(MAX(seq), 0) FROM image_deletions"
+PLACEHOLDER_GET = "SELECT placeholder FROM images WHERE id = $1"
+PLACEHOLDER_SET = "UPDATE images SET placeholder = $2 WHERE id = $1"
+
+
+class PostgresClaims:
+    """Mixed into :class:`db.postgres.PostgresRepository`, which provides ``_pool``."""
+
+    _pool: asyncpg.Pool
+
+    async def add_anonymous_claim(self, image_id: str, token_hash: str) -> None:
+        with unavailable_on_driver_error():
+            await self._pool.execute(ANON_INSERT, token_hash, image_id)
+
+    async def remove_user_claim(self, user_id: int, image_id: str) -> Removal:
+        return await self._remove(USER_CLAIM_DELETE, (user_id, image_id), image_id)
+
+    async def remove_anonymous_claim(self, image_id: str, token_hash: str) -> Removal:
+        return await self._remove(ANON_DELETE, (image_id, token_hash), image_id)
+
+    async def _remove(self, sql: str, args: tuple[Any, ...], image_id: str) -> Removal:
+        with unavailable_on_driver_error():
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(LOCK_IMAGE, image_id)
+                if await conn.execute(sql, *args) == "DELETE 0":
+                    return "none"
+                if await conn.fetchval(CLAIMED, image_id):
+                    return "kept"
+                for statement in IMAGE_DELETES:
+                    await conn.execute(statement, image_id)
+                await conn.execute(LOG_INSERT, image_id)
+                await conn.execute(LOG_PRUNE)
+                return "deleted"
+
+    async def deletions_after(self, seq: int) -> list[tuple[int, str]]:
+        with unavailable_on_driver_error():
+            rows = await self._pool.fetch(LOG_AFTER, seq)
+        return [(int(r["seq"]), str(r["image_id"])) for r in rows]
+
+    async def last_deletion(self) -> int:
+        with unavailable_on_driver_error():
+            return int(await self._pool.fetchval(LOG_LAST))
+
+    async def get_placeholder(self, image_id: str) -> str | None:
+        with unavailable_on_driver_error():
+            value = await self._pool.fetchval(PLACEHOLDER_GET, image_id)
+        return None if value is None else str(value)
+
+    async def set_placeholder(self, image_id: str, placeholder: str) -> None:
+        with unavailable_on_driver_error():
+            await self._pool.execute(PLACEHOLDER_SET, image_id, placeholder)

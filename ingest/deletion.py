@@ -1,0 +1,128 @@
+"""Deletion: an upload is a claim on an image; removing the last claim removes the image.
+
+A claim is a user's entry in ``user_images`` or an anonymous upload's delete token (stored as
+its SHA-256). :class:`DeletionService` removes one claim; with the last one the repository
+deletes the image's rows in the same transaction (and logs the deletion), then the service
+deletes the original and every stored variant (row first, so a row never points at a missing
+blob), the cache entries in memory and Redis, and asks the CDN to purge the surrogate key.
+
+Other processes drop the image from their in-process caches when their
+:class:`DeletionWatcher` reads the deletion log (every ``ENLARGER_DELETION_POLL_SECONDS``);
+Redis and the blob store are shared, so after the poll no tier anywhere holds the image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from cache.memory import MemoryCache
+from cache.tiered import TieredCache
+from db import Repository, User
+from db._claims import Removal
+from enlarger import ids
+from enlarger.blobs import BlobStore
+from enlarger.errors import (
+    BackendUnavailable,
+    Forbidden,
+    ImageNotFound,
+    InvalidDeleteToken,
+)
+from ingest.purge import Purger
+from proxy.fallback import variant_cache_key
+
+log = logging.getLogger(__name__)
+
+
+def cache_prefix(image_id: str) -> str:
+    return variant_cache_key(image_id, "")
+
+
+class DeletionService:
+    def __init__(
+        self, repo: Repository, blobs: BlobStore, cache: TieredCache, purger: Purger
+    ) -> None:
+        self._repo = repo
+        self._blobs = blobs
+        self._cache = cache
+        self._purger = purger
+
+    async def delete_claim(self, image_id: str, user: User) -> None:
+        """The user's claim; 403 when the user has none, 404 for an unknown image."""
+        removal = await self._repo.remove_user_claim(user.id, image_id)
+        if removal == "none":
+            await self._exists(image_id)
+            raise Forbidden("only the image's uploaders can delete it", id=image_id)
+        await self._finish(image_id, removal)
+
+    async def delete_anonymous(self, image_id: str, token: str) -> None:
+        """The anonymous claim holding ``token``; 403 for a wrong token."""
+        removal = await self._repo.remove_anonymous_claim(image_id, ids.hash_token(token))
+        if removal == "none":
+            await self._exists(image_id)
+            raise InvalidDeleteToken("this delete link is not valid for this image", id=image_id)
+        await self._finish(image_id, removal)
+
+    async def _exists(self, image_id: str) -> None:
+        if not ids.is_public_id(image_id) or await self._repo.get_image(image_id) is None:
+            raise ImageNotFound("no image with this id", id=image_id[:64])
+
+    async def _finish(self, image_id: str, removal: Removal) -> None:
+        if removal != "deleted":
+            return  # other uploaders still hold it: nothing else changes
+        spec_keys = await self.delete_blobs(image_id)
+        await self.forget(image_id, spec_keys)
+        await self._purger.purge(image_id)
+        log.info("deleted image %s (%d stored variants)", image_id, len(spec_keys))
+
+    async def delete_blobs(self, image_id: str) -> list[str]:
+        """Every stored variant, then the original; the spec keys of the variants."""
+        keys = await self._blobs.keys(ids.variant_folder(image_id))
+        await asyncio.gather(*(self._blobs.delete(key) for key in keys))
+        await self._blobs.delete(ids.original_key(image_id))
+        return [key.rsplit("/", 1)[1] for key in keys]
+
+    async def forget(self, image_id: str, spec_keys: list[str]) -> None:
+        """This process's memory tier (every key of the image) and Redis (the stored keys)."""
+        self._cache.memory.delete_prefix(cache_prefix(image_id))
+        await asyncio.gather(
+            *(self._cache.delete(variant_cache_key(image_id, key)) for key in spec_keys)
+        )
+
+
+class DeletionWatcher:
+    """Polls the deletion log and drops deleted images from this process's memory tier."""
+
+    def __init__(self, repo: Repository, memory: MemoryCache, interval: float) -> None:
+        self._repo = repo
+        self._memory = memory
+        self._interval = interval
+        self._seq = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._seq = await self._repo.last_deletion()
+        self._task = asyncio.create_task(self._run(), name="deletion-watcher")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def poll(self) -> int:
+        """Apply the deletions logged since the last poll; return how many."""
+        rows = await self._repo.deletions_after(self._seq)
+        for seq, image_id in rows:
+            self._memory.delete_prefix(cache_prefix(image_id))
+            self._seq = seq
+        return len(rows)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.poll()
+            except BackendUnavailable:
+                log.warning("could not read the deletion log; trying again")
