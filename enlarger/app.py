@@ -13,6 +13,7 @@ from aiohttp import web
 import ingest.claims
 import ingest.routes
 import ingest.stats
+import pages.routes
 import proxy.routes
 from cache.factory import open_cache, open_render_lock
 from cache.filemarks import FileMarks
@@ -21,7 +22,7 @@ from cache.tiered import TieredCache
 from db import Repository
 from db.analytics import Analytics, running_analytics
 from db.factory import open_repository
-from enlarger import ids
+from enlarger import discovery, ids
 from enlarger.blobs import BlobStore
 from enlarger.blobs.factory import open_blob_store
 from enlarger.buckets import Buckets
@@ -58,6 +59,8 @@ def build_app(settings: Settings) -> web.Application:
     ingest.routes.setup(app)
     ingest.stats.setup(app)
     ingest.claims.setup(app)
+    discovery.setup(app)
+    pages.routes.setup(app)
     proxy.routes.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

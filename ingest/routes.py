@@ -52,7 +52,9 @@ async def upload(request: web.Request) -> web.Response:
     answer = image_body(result.image, base_url(request))
     answer["deduplicated"] = result.deduplicated
     if result.delete_token is not None:
-        answer["delete_url"] = delete_url(base_url(request), result.image.id, result.delete_token)
+        base, image_id, token = base_url(request), result.image.id, result.delete_token
+        answer["delete_url"] = delete_url(base, image_id, token)
+        answer["delete_page"] = f"{base}/me#delete={image_id}.{token}"  # fragment: never sent
     headers = {"Location": f"/i/{result.image.id}", **NO_STORE}
     return json_response(answer, status=201, headers=headers)
 

@@ -1,0 +1,268 @@
+"""The OpenAPI 3.1 description of the whole HTTP API, served at ``/v1/openapi.json``.
+
+Kept true by tests: every route of the application is here and nothing else
+(``tests/e2e/test_openapi.py``), it passes an OpenAPI validator, and a schemathesis run against a
+live server finds no 5xx and no answer outside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from enlarger.openapi_schemas import SCHEMAS
+from enlarger.settings import Settings
+from proxy.spec import FITS, GRAVITIES, OUTPUT_FORMATS, SIZE_NAMES
+
+Json = dict[str, Any]
+
+ERROR_STATUSES = {
+    400: "bad input (a parameter named in the error)",
+    401: "no API key, or an unknown or revoked one",
+    403: "not allowed for this caller",
+    404: "no such image or path",
+    405: "method not allowed",
+    408: "the upload did not finish in time",
+    413: "the upload exceeds the byte limit",
+    415: "not an accepted image format, or a compressed body",
+    422: "an image that breaks a limit or cannot be decoded",
+    500: "unexpected failure (logged)",
+    503: "a backend is unavailable or the renderer is full (Retry-After)",
+}
+ALWAYS = (405, 500, 503)
+ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+BEARER: list[Json] = [{"bearer": []}]
+OPTIONAL_BEARER: list[Json] = [{}, {"bearer": []}]
+
+
+def _ref(name: str) -> Json:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _errors(*statuses: int) -> Json:
+    error = {"application/json": {"schema": _ref("Error")}}
+    codes = sorted({*statuses, *ALWAYS})
+    return {str(s): {"description": ERROR_STATUSES[s], "content": error} for s in codes}
+
+
+def _json(description: str, schema: Json, status: int = 200) -> Json:
+    return {
+        str(status): {
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+def _text(description: str, media: str) -> Json:
+    return {"200": {"description": description, "content": {media: {"schema": {"type": "string"}}}}}
+
+
+def _op(summary: str, responses: Json, **extra: Any) -> Json:
+    return {"summary": summary, "responses": responses, **extra}
+
+
+def _query(name: str, schema: Json, description: str = "") -> Json:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _view_parameters(settings: Settings) -> list[Json]:
+    side = {"type": "integer", "minimum": 1, "maximum": settings.max_side}
+    step = {"type": "number", "minimum": 0}
+    return [
+        ID,
+        _query("size", {"enum": list(SIZE_NAMES)}, "a named size (default large)"),
+        _query("w", side, "width, rounded up to the width ladder"),
+        _query("h", side, "height"),
+        _query("q", {"type": "integer", "minimum": 1, "maximum": 100}, "quality"),
+        _query("fmt", {"enum": list(OUTPUT_FORMATS)}, "output format; auto negotiates"),
+        _query("fit", {"enum": list(FITS)}),
+        _query("g", {"enum": list(GRAVITIES)}, "gravity of cover crops"),
+        _query("dpr", {"type": "number", "minimum": 1, "maximum": 4}),
+        _query("crop", {"type": "string"}, "x,y,width,height in pixels of the original"),
+        _query("rot", {"enum": [0, 90, 180, 270]}),
+        _query("flip", {"enum": [0, 1]}),
+        _query("flop", {"enum": [0, 1]}),
+        _query("blur", {**step, "maximum": 50}),
+        _query("sharpen", {**step, "maximum": 10}),
+        _query("bg", {"type": "string"}, "background: rgb, rrggbb, rrggbbaa or a name"),
+    ]
+
+
+def _image_paths(settings: Settings) -> Json:
+    image = _ref("Image")
+    upload_body = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+    created = _json("uploaded (or already known: deduplicated)", _ref("Uploaded"), 201)
+    created["201"]["headers"] = {"Location": {"schema": {"type": "string"}}}
+    no_content = {"204": {"description": "the caller's claim is gone"}}
+    return {
+        "/v1/images": {
+            "post": _op(
+                "Upload an image",
+                {**created, **_errors(400, 401, 408, 413, 415, 422)},
+                requestBody=upload_body,
+                security=OPTIONAL_BEARER,
+            )
+        },
+        "/v1/images/{id}": {
+            "get": _op("Metadata of an image", {**_json("the image", image), **_errors(404)}),
+            "delete": _op(
+                "Delete the caller's upload (the image goes with its last uploader)",
+                {**no_content, **_errors(401, 403, 404)},
+                security=BEARER,
+            ),
+            "parameters": [ID],
+        },
+        "/v1/images/{id}/delete/{token}": {
+            "delete": _op(
+                "Delete an anonymous upload with the token of its delete_url",
+                {**no_content, **_errors(403, 404)},
+            ),
+            "parameters": [ID, {**ID, "name": "token"}],
+        },
+        "/v1/images/{id}/stats": {
+            "get": _op(
+                "Views of an image (its uploaders, or everyone with ENLARGER_PUBLIC_STATS)",
+                {
+                    **_json("statistics", _ref("Stats")),
+                    **_errors(400, 401, 403, 404),
+                },
+                parameters=[
+                    ID,
+                    _query("from", {"type": "string", "format": "date"}),
+                    _query("to", {"type": "string", "format": "date"}),
+                    _query("format", {"enum": ["json", "csv"]}),
+                ],
+                security=OPTIONAL_BEARER,
+            )
+        },
+        "/v1/me/images": {
+            "get": _op(
+                "The caller's images with their views",
+                {**_json("the list", _ref("ImageList")), **_errors(400, 401)},
+                parameters=[
+                    _query("sort", {"enum": ["uploaded", "views"]}),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                    _query("offset", {"type": "integer", "minimum": 0}),
+                    _query("format", {"enum": ["json", "csv"]}),
+                ],
+                security=BEARER,
+            )
+        },
+        "/i/{id}": {
+            "get": _op("View an image", _view_answers(), parameters=_view_parameters(settings)),
+            "head": _op(
+                "Headers of a view", _view_answers(), parameters=_view_parameters(settings)
+            ),
+        },
+    }
+
+
+def _view_answers() -> Json:
+    media = {
+        f"image/{f}": {"schema": {"type": "string", "format": "binary"}}
+        for f in ("jpeg", "png", "webp", "avif", "gif")
+    }
+    return {
+        "200": {"description": "the image bytes", "content": media},
+        "304": {"description": "If-None-Match matched the ETag"},
+        **_errors(400, 404, 422),
+    }
+
+
+def _service_paths() -> Json:
+    anything = {"type": "object"}
+    html = "text/html"
+    return {
+        "/v1/limits": {
+            "get": _op(
+                "Limits and parameter values in force", {**_json("limits", anything), **_errors()}
+            )
+        },
+        "/v1/sharex.sxcu": {
+            "get": _op(
+                "A ShareX custom-uploader file for this server (with the caller's key)",
+                {**_json("the .sxcu file", _ref("ShareX")), **_errors(401)},
+                security=OPTIONAL_BEARER,
+            )
+        },
+        "/v1/openapi.json": {
+            "get": _op("This document", {**_json("OpenAPI 3.1", anything), **_errors()})
+        },
+        "/healthz": {"get": _op("Liveness", {**_json("alive", anything), **_errors()})},
+        "/readyz": {
+            "get": _op(
+                "Readiness (database and blob store; Redis degrades it)",
+                {**_json("ready or degraded", anything), **_errors()},
+            )
+        },
+        "/metrics": {
+            "get": _op("Prometheus metrics", {**_text("metrics", "text/plain"), **_errors()})
+        },
+        "/": {"get": _op("The upload page", {**_text("HTML", html), **_errors()})},
+        "/me": {
+            "get": _op("My images (signs in with an API key)", {**_text("HTML", html), **_errors()})
+        },
+        "/p/{id}": {
+            "get": _op(
+                "The share page of an image",
+                {**_text("HTML", html), **_errors(404)},
+                parameters=[ID],
+            )
+        },
+        "/p/{id}/stats": {
+            "get": _op(
+                "The statistics page of an image",
+                {**_text("HTML", html), **_errors(404)},
+                parameters=[ID],
+            )
+        },
+        "/static/{name}": {
+            "get": _op(
+                "Scripts and styles of the pages",
+                {
+                    "200": {
+                        "description": "the file",
+                        "content": {"*/*": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(404),
+                },
+                parameters=[{**ID, "name": "name"}],
+            )
+        },
+    }
+
+
+def document(settings: Settings, base: str) -> Json:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Enlarger",
+            "version": "1",
+            "description": "Image host and on-demand image transformation proxy.",
+        },
+        "servers": [{"url": base}],
+        "paths": {**_image_paths(settings), **_service_paths()},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
