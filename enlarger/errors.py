@@ -49,6 +49,10 @@ class DuplicateParameter(BadRequest):
     code = "duplicate_parameter"
 
 
+class InvalidBody(BadRequest):
+    code = "invalid_body"
+
+
 class MissingFile(BadRequest):
     code = "missing_file"
 

@@ -53,6 +53,13 @@ def _json(description: str, schema: Json, status: int = 200) -> Json:
     }
 
 
+def _json_or_csv(description: str, schema: Json) -> Json:
+    """``format=csv`` answers the same rows as CSV."""
+    answer = _json(description + " (CSV with format=csv)", schema)
+    answer["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    return answer
+
+
 def _text(description: str, media: str) -> Json:
     return {"200": {"description": description, "content": {media: {"schema": {"type": "string"}}}}}
 
@@ -142,7 +149,7 @@ def _image_paths(settings: Settings) -> Json:
             "get": _op(
                 "Views of an image (its uploaders, or everyone with ENLARGER_PUBLIC_STATS)",
                 {
-                    **_json("statistics", _ref("Stats")),
+                    **_json_or_csv("statistics", _ref("Stats")),
                     **_errors(400, 401, 403, 404),
                 },
                 parameters=[
@@ -157,7 +164,7 @@ def _image_paths(settings: Settings) -> Json:
         "/v1/me/images": {
             "get": _op(
                 "The caller's images with their views",
-                {**_json("the list", _ref("ImageList")), **_errors(400, 401)},
+                {**_json_or_csv("the list", _ref("ImageList")), **_errors(400, 401)},
                 parameters=[
                     _query("sort", {"enum": ["uploaded", "views"]}),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
