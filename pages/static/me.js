@@ -16,7 +16,7 @@
     const share = "/p/" + entry.id;
     const views = entry.views === undefined ? null : E.el("span", { text: entry.views + " views" });
     const copyButton = E.el("button", { type: "button", class: "secondary", text: "Copy link",
-      "aria-label": "Copy the link of " + (entry.name || entry.id),
+      "aria-label": "Copy link of " + (entry.name || entry.id),
       onclick: (event) => E.copy(location.origin + share, event.currentTarget) });
     const deleteButton = E.el("button", { type: "button", class: "danger", text: "Delete",
       "aria-label": "Delete " + (entry.name || entry.id),

@@ -46,7 +46,8 @@
   const photo = document.getElementById("photo");
   const canvas = frame && frame.querySelector("canvas.placeholder");
   if (!frame || !photo) return;
-  const loaded = () => frame.classList.add("loaded");
+  // Hide the placeholder once the photo is decoded and can be painted, not merely loaded.
+  const loaded = () => photo.decode().catch(() => {}).then(() => frame.classList.add("loaded"));
   if (photo.complete && photo.naturalWidth > 0) { loaded(); return; }
   photo.addEventListener("load", loaded);
   const hash = canvas && canvas.dataset.blurhash;

@@ -45,7 +45,7 @@
         width: Math.max(1, step - 2), height: h });
       bar.append(svg("title", {}, d.day + ": " + d.views + " views"));
       root.append(bar);
-      if (i % 7 === 0 || i === days.length - 1) {
+      if ((days.length - 1 - i) % 7 === 0) {  // every week, counted back from today
         root.append(svg("text", { x: left + i * step + step / 2, y: H - 8, "text-anchor": "middle" }, d.day.slice(5)));
       }
     });

@@ -1,0 +1,69 @@
+"""Real headless Chromium (Debian's ``chromium`` and ``chromium-driver``) driven by selenium,
+with axe-core from the npm registry; ``scripts/test`` installs all three where missing. Tests
+skip, saying why, only where they cannot be had."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+CHROMIUM = Path(os.environ.get("ENLARGER_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("ENLARGER_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
+AXE = HERE / ".node" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = HERE / "screenshots"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,900",
+)
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE.is_file():
+        pytest.skip(f"axe-core not found at {AXE}: run ./scripts/test (npm install axe-core)")
+    return AXE.read_text("utf-8")
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
+    if missing:
+        pytest.skip(
+            f"not installed: {', '.join(missing)} (apt-get install chromium chromium-driver)"
+        )
+    os.environ["SE_OFFLINE"] = "true"  # selenium-manager must never download a browser
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="enlarger-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    return SCREENSHOTS
