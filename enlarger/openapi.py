@@ -11,7 +11,7 @@ from typing import Any
 
 from enlarger.openapi_schemas import SCHEMAS
 from enlarger.settings import Settings
-from proxy.spec import FITS, GRAVITIES, OUTPUT_FORMATS, SIZE_NAMES
+from proxy.spec import ALIASES, FITS, GRAVITIES, OUTPUT_FORMATS, SIZE_NAMES
 
 Json = dict[str, Any]
 
@@ -78,7 +78,7 @@ def _query(name: str, schema: Json, description: str = "") -> Json:
     }
 
 
-def _view_parameters(settings: Settings) -> list[Json]:
+def _canonical_view_parameters(settings: Settings) -> list[Json]:
     side = {"type": "integer", "minimum": 1, "maximum": settings.max_side}
     step = {"type": "number", "minimum": 0}
     return [
@@ -99,6 +99,17 @@ def _view_parameters(settings: Settings) -> list[Json]:
         _query("sharpen", {**step, "maximum": 10}),
         _query("bg", {"type": "string"}, "background: rgb, rrggbb, rrggbbaa or a name"),
     ]
+
+
+def _view_parameters(settings: Settings) -> list[Json]:
+    """Every parameter under each of its names (a second name of one parameter is a 400)."""
+    found = [ID]
+    for parameter in _canonical_view_parameters(settings)[1:]:
+        canonical = parameter["name"]
+        found.append(parameter)
+        for name in ALIASES[canonical][1:]:
+            found.append({**parameter, "name": name, "description": f"another name of {canonical}"})
+    return found
 
 
 def _image_paths(settings: Settings) -> Json:
