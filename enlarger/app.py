@@ -122,6 +122,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         app[SERVICES].variants.start()
         stack.push_async_callback(app[SERVICES].variants.close)
+        stack.push_async_callback(app[SERVICES].deletion.close)
         watcher = DeletionWatcher(repo, cache.memory, settings.deletion_poll_seconds)
         await watcher.start()
         stack.push_async_callback(watcher.close)
@@ -170,7 +171,7 @@ def _wire(
         limits=RateLimits(buckets, settings),
         signer=Signer(settings.signing_secrets, settings.require_signature),
         exact_specs=SpecCache(replace(policy, exact=True)),
-        deletion=DeletionService(repo, store, cache, purger),
+        deletion=DeletionService(repo, store, cache, purger, settings.deletion_sweep_seconds),
     )
 
 

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     purge_header: SecretStr | None = None  # "Name: value", e.g. "Fastly-Key: …"
     purge_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     deletion_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
+    deletion_sweep_seconds: Annotated[float, Field(ge=0)] = 60.0  # second sweep; 0: off
     log_level: str = "INFO"
 
     # Caches.

@@ -40,13 +40,30 @@ def cache_prefix(image_id: str) -> str:
 
 
 class DeletionService:
+    """``sweep_after``: seconds after a deletion when its blobs and cache entries are swept once
+    more, for a render that was already running when the image went (the render timeout plus a
+    margin); 0 turns the second sweep off."""
+
     def __init__(
-        self, repo: Repository, blobs: BlobStore, cache: TieredCache, purger: Purger
+        self,
+        repo: Repository,
+        blobs: BlobStore,
+        cache: TieredCache,
+        purger: Purger,
+        sweep_after: float = 0.0,
     ) -> None:
         self._repo = repo
         self._blobs = blobs
         self._cache = cache
         self._purger = purger
+        self._sweep_after = sweep_after
+        self._sweeps: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Cancel the pending second sweeps (a restart leaves at most an orphan variant)."""
+        for task in self._sweeps:
+            task.cancel()
+        await asyncio.gather(*self._sweeps, return_exceptions=True)
 
     async def delete_claim(self, image_id: str, user: User) -> None:
         """The user's claim; 403 when the user has none, 404 for an unknown image."""
@@ -75,6 +92,19 @@ class DeletionService:
         await self.forget(image_id, spec_keys)
         await self._purger.purge(image_id)
         log.info("deleted image %s (%d stored variants)", image_id, len(spec_keys))
+        if self._sweep_after > 0:
+            task = asyncio.create_task(self._sweep_later(image_id))
+            self._sweeps.add(task)
+            task.add_done_callback(self._sweeps.discard)
+
+    async def _sweep_later(self, image_id: str) -> None:
+        await asyncio.sleep(self._sweep_after)
+        if await self._repo.get_image(image_id) is not None:
+            return  # uploaded again meanwhile: its variants are valid again
+        try:
+            await self.forget(image_id, await self.delete_blobs(image_id))
+        except BackendUnavailable:
+            log.warning("second sweep of deleted image %s failed", image_id)
 
     async def delete_blobs(self, image_id: str) -> list[str]:
         """Every stored variant, then the original; the spec keys of the variants."""

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
+from enlarger import ids
 from ingest.deletion import cache_prefix
 from tests.e2e.conftest import Stack, StackFactory, make_jpeg
 
@@ -173,3 +174,21 @@ async def test_the_same_bytes_can_be_uploaded_again(stack: Stack) -> None:
     again = await _upload(stack, data)
     assert again["id"] == image["id"] and again["deduplicated"] is False
     assert await _status(stack, f"/i/{image['id']}") == 200
+
+
+async def test_a_late_variant_is_swept_again(
+    backend_settings: Any, make_stack: StackFactory
+) -> None:
+    """A render that was running when the image went stores its variant after the first
+    sweep; the second sweep removes it."""
+    stack = await make_stack(backend_settings, deletion_sweep_seconds=0.2)
+    image = await _upload(stack, make_jpeg(400, 300, seed=31))
+    path = image["delete_url"].split("://", 1)[1].split("/", 1)[1]
+    async with stack.client.delete(f"/{path}") as response:
+        assert response.status == 204
+    late = ids.variant_key(image["id"], "p1.w320.q80.same")
+    await stack.services.blobs.put(late, b"late render")  # as a render finishing now would
+    deadline = time.monotonic() + 5
+    while await stack.services.blobs.exists(late):
+        assert time.monotonic() < deadline, "the late variant was never swept"
+        await asyncio.sleep(0.05)
