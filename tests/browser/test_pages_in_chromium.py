@@ -130,7 +130,12 @@ def _api(server: Server, method: str, path: str, key: str, body: bytes | None = 
 
 
 def test_upload_share_me_and_stats_in_chromium(
-    browser: Any, axe_source: str, site: tuple[Server, str], photo: Path, screenshots: Path
+    browser: Any,
+    axe_source: str,
+    site: tuple[Server, str],
+    photo: Path,
+    screenshots: Path,
+    tmp_path: Path,
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -159,6 +164,14 @@ def test_upload_share_me_and_stats_in_chromium(
     if os.environ.get("ENLARGER_TEST_UPDATE_DOCS") or not (DOCS / "upload-page.png").exists():
         shutil.copyfile(screenshots / "upload.png", DOCS / "upload-page.png")  # the README's
     _assert_accessible(driver, axe_source, "/")
+    text_file = tmp_path / "notes.txt"  # an upload error, in the API's words
+    text_file.write_text("not an image")
+    driver.find_element(By.ID, "files").send_keys(str(text_file))
+    error = _wait(
+        lambda: driver.find_elements(By.CSS_SELECTOR, ".upload .status.error"), "the error"
+    )[0]
+    assert error.text.startswith("Not uploaded: the file is not an image; send one of"), error.text
+    driver.save_screenshot(str(screenshots / "upload-error.png"))
     share_url = link.get_attribute("href")
     image_id = share_url.rsplit("/", 1)[1]
 
