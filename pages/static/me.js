@@ -81,20 +81,32 @@
     document.body.append(link); link.click(); link.remove();
   }
 
+  let pending = null;  // {id, token} of a "#delete=<id>.<token>" link, until answered
+
   function confirmFromFragment() {
     const match = /^#delete=([a-z2-7]{26})\.(del_[\w-]+)$/.exec(location.hash);
     if (!match) return;
-    const [, id, token] = match;
+    pending = { id: match[1], token: match[2] };
     $("confirm").hidden = false;
-    $("confirm-text").textContent = "Image " + id + " will be deleted.";
-    $("confirm-delete").addEventListener("click", async () => {
-      await deleteAnonymous({ id, delete_url: location.origin + "/v1/images/" + id + "/delete/" + token }, null);
-      $("confirm").hidden = true; history.replaceState(null, "", "/me"); showAnonymous();
-    });
-    $("confirm-cancel").addEventListener("click", () => {
-      $("confirm").hidden = true; history.replaceState(null, "", "/me");
-    });
+    $("confirm-text").textContent = "Image " + pending.id + " will be deleted.";
+    $("confirm-delete").focus();
   }
+
+  function closeConfirm() {
+    pending = null;
+    $("confirm").hidden = true;
+    history.replaceState(null, "", "/me");
+  }
+
+  $("confirm-delete").addEventListener("click", async () => {
+    if (!pending) return;
+    const { id, token } = pending;
+    closeConfirm();
+    await deleteAnonymous({ id, delete_url: location.origin + "/v1/images/" + id + "/delete/" + token }, null);
+    showAnonymous();
+  });
+  $("confirm-cancel").addEventListener("click", closeConfirm);
+  window.addEventListener("hashchange", confirmFromFragment);
 
   $("signin").addEventListener("submit", (event) => {
     event.preventDefault();

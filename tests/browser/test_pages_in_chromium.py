@@ -225,6 +225,18 @@ def test_upload_share_me_and_stats_in_chromium(
     _wait(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#mine .card")) == 1, "the deletion")
     assert request(f"{base}/v1/images/{mine['id']}")[0] == 404
 
+    # an anonymous upload's delete_page (the token in the fragment) asks, then deletes
+    status, _, body = request(
+        f"{base}/v1/images", make_jpeg(500, 400, seed=23), {"Content-Type": "image/jpeg"}
+    )
+    anonymous_upload = json.loads(body)
+    driver.get(anonymous_upload["delete_page"])
+    _wait(lambda: driver.find_element(By.ID, "confirm").is_displayed(), "the question")
+    driver.find_element(By.ID, "confirm-delete").click()
+    _wait(lambda: driver.find_element(By.ID, "notice").text == "Deleted.", "the deletion")
+    assert request(f"{base}/v1/images/{anonymous_upload['id']}")[0] == 404
+    assert "#" not in driver.current_url  # the token left the address bar
+
     # 4. the statistics page draws its chart
     _wait(
         lambda: _api(server, "GET", f"/v1/images/{kept['id']}/stats", key)[1]["views"] >= 3, "views"

@@ -92,7 +92,7 @@ def test_schemathesis_finds_nothing_outside_the_description(tmp_path: Path) -> N
             "--checks",
             ",".join(CHECKS),
             "--max-examples",
-            os.environ.get("ENLARGER_TEST_SCHEMATHESIS_EXAMPLES", "15"),
+            os.environ.get("ENLARGER_TEST_SCHEMATHESIS_EXAMPLES", "10"),
             "--seed",
             "1",
             "--workers",
