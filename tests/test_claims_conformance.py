@@ -1,0 +1,78 @@
+"""The claims part of :class:`db.protocol.Repository` on every backend: anonymous claims, claim
+removal down to the last one, the deletion log and the placeholder."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+from db.protocol import Repository
+from tests.test_repository_conformance import db_url, make_image, make_variant, repo, views
+
+__all__ = ["db_url", "repo"]  # the fixtures, shared with the repository suite
+
+
+async def _claimed_image(repo: Repository, n: int) -> str:
+    image = make_image(n)
+    assert await repo.insert_image(image)
+    return image.id
+
+
+async def test_removing_claims_down_to_the_last(repo: Repository) -> None:
+    image_id = await _claimed_image(repo, 1)
+    user = await repo.create_user("alice")
+    await repo.link_user_image(user.id, image_id, "a.jpg")
+    await repo.add_anonymous_claim(image_id, "hash-1")
+    await repo.record_variant(make_variant(image_id, "p1.w320"))
+    await repo.record_views([views(image_id, date(2026, 5, 1), 3)])
+    assert await repo.remove_anonymous_claim(image_id, "wrong") == "none"
+    assert await repo.remove_user_claim(user.id + 1, image_id) == "none"
+    assert await repo.remove_anonymous_claim(image_id, "hash-1") == "kept"
+    assert await repo.get_image(image_id) is not None
+    assert await repo.remove_anonymous_claim(image_id, "hash-1") == "none"  # once
+    assert await repo.remove_user_claim(user.id, image_id) == "deleted"
+    assert await repo.get_image(image_id) is None
+    assert await repo.list_variants(image_id) == []
+    assert (await repo.image_stats(image_id)).views == 0
+    assert await repo.list_user_images(user.id) == []
+
+
+async def test_deletion_log(repo: Repository) -> None:
+    assert await repo.last_deletion() == 0
+    first, second = await _claimed_image(repo, 2), await _claimed_image(repo, 3)
+    for image_id, token in ((first, "t2"), (second, "t3")):
+        await repo.add_anonymous_claim(image_id, token)
+    assert await repo.remove_anonymous_claim(first, "t2") == "deleted"
+    start = await repo.last_deletion()
+    assert start > 0
+    assert await repo.remove_anonymous_claim(second, "t3") == "deleted"
+    assert [image for _, image in await repo.deletions_after(0)] == [first, second]
+    assert [image for _, image in await repo.deletions_after(start)] == [second]
+    assert await repo.deletions_after(await repo.last_deletion()) == []
+
+
+async def test_last_claims_removed_at_once_delete_the_image_once(
+    db_url: str, repo: Repository
+) -> None:
+    from db.factory import open_repository
+
+    image_id = await _claimed_image(repo, 4)
+    for token in ("a", "b"):
+        await repo.add_anonymous_claim(image_id, token)
+    other = await open_repository(db_url)
+    try:
+        answers = await asyncio.gather(
+            repo.remove_anonymous_claim(image_id, "a"), other.remove_anonymous_claim(image_id, "b")
+        )
+    finally:
+        await other.close()
+    assert sorted(answers) == ["deleted", "kept"]
+    assert await repo.get_image(image_id) is None
+
+
+async def test_placeholder_is_kept(repo: Repository) -> None:
+    image_id = await _claimed_image(repo, 5)
+    assert await repo.get_placeholder(image_id) is None
+    await repo.set_placeholder(image_id, "LEHV6nWB2yk8pyo0adR*.7kCMdnj")
+    assert await repo.get_placeholder(image_id) == "LEHV6nWB2yk8pyo0adR*.7kCMdnj"
+    assert await repo.get_placeholder("missing") is None
