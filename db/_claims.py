@@ -9,6 +9,12 @@ Removal = Literal["none", "kept", "deleted"]
 """``none``: there was no such claim; ``kept``: other claims hold the image; ``deleted``: it was
 the last claim, and the image's rows are gone."""
 
+
+class ImageGone(Exception):
+    """A claim was being added to an image whose row is gone (its last claim was removed at
+    the same moment); the upload stores the image anew."""
+
+
 DELETION_LOG_DAYS = 1  # deletion-log rows older than this are pruned (pollers look back less)
 
 IMAGE_TABLES = (

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from db import migrate
+from db._claims import ImageGone
 from db._pg_common import (
     api_key_row,
     aware,
@@ -173,7 +174,10 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
         return None if row is None else image_row(row)
 
     async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
-        return await self._one(LINK_INSERT, user_id, image_id, filename) is not None
+        try:
+            return await self._one(LINK_INSERT, user_id, image_id, filename) is not None
+        except asyncpg.ForeignKeyViolationError as exc:  # the image row is gone
+            raise ImageGone(image_id) from exc
 
     async def list_user_images(
         self, user_id: int, limit: int = 100, offset: int = 0

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from db._claims import DELETION_LOG_DAYS, Removal, delete_statements
+from db._claims import DELETION_LOG_DAYS, ImageGone, Removal, delete_statements
 from db._pg_common import unavailable_on_driver_error
 
 ANON_INSERT = (
@@ -40,8 +40,11 @@ class PostgresClaims:
     _pool: asyncpg.Pool
 
     async def add_anonymous_claim(self, image_id: str, token_hash: str) -> None:
-        with unavailable_on_driver_error():
-            await self._pool.execute(ANON_INSERT, token_hash, image_id)
+        try:
+            with unavailable_on_driver_error():
+                await self._pool.execute(ANON_INSERT, token_hash, image_id)
+        except asyncpg.ForeignKeyViolationError as exc:  # the image row is gone
+            raise ImageGone(image_id) from exc
 
     async def remove_user_claim(self, user_id: int, image_id: str) -> Removal:
         return await self._remove(USER_CLAIM_DELETE, (user_id, image_id), image_id)

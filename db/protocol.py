@@ -70,7 +70,8 @@ class Repository(Protocol):
     async def get_image_by_sha256(self, sha256: str) -> Image | None: ...
 
     async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
-        """Put the image in the user's list; True when the link is new."""
+        """Put the image in the user's list; True when the link is new. Raises
+        :class:`db._claims.ImageGone` when the image row does not exist (any more)."""
         ...
 
     async def list_user_images(
@@ -97,7 +98,8 @@ class Repository(Protocol):
     # --- claims and deletion --------------------------------------------------------------------
 
     async def add_anonymous_claim(self, image_id: str, token_hash: str) -> None:
-        """An anonymous upload's claim: the SHA-256 of its delete token (idempotent)."""
+        """An anonymous upload's claim: the SHA-256 of its delete token (idempotent); raises
+        :class:`db._claims.ImageGone` as :meth:`link_user_image` does."""
         ...
 
     async def remove_user_claim(self, user_id: int, image_id: str) -> Removal:

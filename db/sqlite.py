@@ -16,6 +16,7 @@ from typing import Any
 import aiosqlite
 
 from db import migrate
+from db._claims import ImageGone
 from db._sqlite_common import Row, api_key_row, image_row, user_row, variant_row
 from db._sqltime import from_text, now_text, to_text
 from db.models import ApiKey, Image, User, UserImage, Variant
@@ -199,7 +200,10 @@ class SqliteRepository(SqliteAnalytics, SqliteClaims):
         return None if row is None else image_row(row)
 
     async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
-        return await self._write(LINK_INSERT, (user_id, image_id, now_text(), filename)) > 0
+        try:
+            return await self._write(LINK_INSERT, (user_id, image_id, now_text(), filename)) > 0
+        except sqlite3.IntegrityError as exc:  # the image row is gone (foreign key)
+            raise ImageGone(image_id) from exc
 
     async def list_user_images(
         self, user_id: int, limit: int = 100, offset: int = 0

@@ -4,12 +4,13 @@ the share page's placeholder. ``BEGIN IMMEDIATE`` serializes a removal against e
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 
-from db._claims import DELETION_LOG_DAYS, Removal, delete_statements
+from db._claims import DELETION_LOG_DAYS, ImageGone, Removal, delete_statements
 from db._sqltime import now_text, to_text
 
 ANON_INSERT = (
@@ -43,8 +44,11 @@ class SqliteClaims:
         raise NotImplementedError
 
     async def add_anonymous_claim(self, image_id: str, token_hash: str) -> None:
-        async with self._session() as conn:
-            await conn.execute(ANON_INSERT, (token_hash, image_id, now_text()))
+        try:
+            async with self._session() as conn:
+                await conn.execute(ANON_INSERT, (token_hash, image_id, now_text()))
+        except sqlite3.IntegrityError as exc:  # the image row is gone (foreign key)
+            raise ImageGone(image_id) from exc
 
     async def remove_user_claim(self, user_id: int, image_id: str) -> Removal:
         return await self._remove(USER_CLAIM_DELETE, (user_id, image_id), image_id)

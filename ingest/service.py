@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from cache.negative import NegativeCache
 from db import Image, Repository, User
+from db._claims import ImageGone
 from enlarger import ids
 from enlarger.blobs import BlobStore
 from ingest.probe import Limits, inspect
@@ -46,8 +47,11 @@ class IngestService:
         blob (a crash leaves at most an orphan blob, which the next identical upload reuses)."""
         existing = await self._repo.get_image_by_sha256(upload.sha256)
         if existing is not None:
-            token = await self._link(user, existing, upload)
-            return Ingested(existing, deduplicated=True, delete_token=token)
+            try:
+                token = await self._link(user, existing, upload)
+                return Ingested(existing, deduplicated=True, delete_token=token)
+            except ImageGone:
+                pass  # its last claim was removed just now: store it anew
         fmt = sniff(upload.data[:4096])
         info = await asyncio.to_thread(inspect, upload.data, fmt, self._limits)
         image = Image(

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
+import pytest
+
+from db._claims import ImageGone
 from db.protocol import Repository
 from tests.test_repository_conformance import db_url, make_image, make_variant, repo, views
 
@@ -76,3 +79,12 @@ async def test_placeholder_is_kept(repo: Repository) -> None:
     await repo.set_placeholder(image_id, "LEHV6nWB2yk8pyo0adR*.7kCMdnj")
     assert await repo.get_placeholder(image_id) == "LEHV6nWB2yk8pyo0adR*.7kCMdnj"
     assert await repo.get_placeholder("missing") is None
+
+
+async def test_a_claim_on_a_missing_image_says_so(repo: Repository) -> None:
+    """What an upload racing the removal of the image's last claim meets (then stores anew)."""
+    user = await repo.create_user("late")
+    with pytest.raises(ImageGone):
+        await repo.link_user_image(user.id, "gone", None)
+    with pytest.raises(ImageGone):
+        await repo.add_anonymous_claim("gone", "hash")
