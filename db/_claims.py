@@ -3,6 +3,7 @@ which an unclaimed image's rows go (children first)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 Removal = Literal["none", "kept", "deleted"]
@@ -14,6 +15,11 @@ class ImageGone(Exception):
     """A claim was being added to an image whose row is gone (its last claim was removed at
     the same moment); the upload stores the image anew."""
 
+
+OnLast = Callable[[], Awaitable[object]]
+"""Run inside the removal's transaction when the last claim went, after the rows are deleted
+and before the commit (the blobs go there: a failure rolls the removal back, and an identical
+upload waiting on the image row cannot store its blob before they are gone)."""
 
 DELETION_LOG_DAYS = 1  # deletion-log rows older than this are pruned (pollers look back less)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from db._claims import DELETION_LOG_DAYS, ImageGone, Removal, delete_statements
+from db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
 from db._pg_common import unavailable_on_driver_error
 
 ANON_INSERT = (
@@ -46,13 +46,19 @@ class PostgresClaims:
         except asyncpg.ForeignKeyViolationError as exc:  # the image row is gone
             raise ImageGone(image_id) from exc
 
-    async def remove_user_claim(self, user_id: int, image_id: str) -> Removal:
-        return await self._remove(USER_CLAIM_DELETE, (user_id, image_id), image_id)
+    async def remove_user_claim(
+        self, user_id: int, image_id: str, on_last: OnLast | None = None
+    ) -> Removal:
+        return await self._remove(USER_CLAIM_DELETE, (user_id, image_id), image_id, on_last)
 
-    async def remove_anonymous_claim(self, image_id: str, token_hash: str) -> Removal:
-        return await self._remove(ANON_DELETE, (image_id, token_hash), image_id)
+    async def remove_anonymous_claim(
+        self, image_id: str, token_hash: str, on_last: OnLast | None = None
+    ) -> Removal:
+        return await self._remove(ANON_DELETE, (image_id, token_hash), image_id, on_last)
 
-    async def _remove(self, sql: str, args: tuple[Any, ...], image_id: str) -> Removal:
+    async def _remove(
+        self, sql: str, args: tuple[Any, ...], image_id: str, on_last: OnLast | None
+    ) -> Removal:
         with unavailable_on_driver_error():
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute(LOCK_IMAGE, image_id)
@@ -64,6 +70,8 @@ class PostgresClaims:
                     await conn.execute(statement, image_id)
                 await conn.execute(LOG_INSERT, image_id)
                 await conn.execute(LOG_PRUNE)
+                if on_last is not None:
+                    await on_last()
                 return "deleted"
 
     async def deletions_after(self, seq: int) -> list[tuple[int, str]]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Literal, Protocol
 
-from db._claims import Removal
+from db._claims import OnLast, Removal
 from db.models import (
     ApiKey,
     Image,
@@ -102,12 +102,17 @@ class Repository(Protocol):
         :class:`db._claims.ImageGone` as :meth:`link_user_image` does."""
         ...
 
-    async def remove_user_claim(self, user_id: int, image_id: str) -> Removal:
+    async def remove_user_claim(
+        self, user_id: int, image_id: str, on_last: OnLast | None = None
+    ) -> Removal:
         """Take the image out of the user's list; with its last claim, delete the image's rows
-        (variants, views, the image) and log the deletion, all in one transaction."""
+        (variants, views, the image), log the deletion and run ``on_last``, all in one
+        transaction (``on_last`` raising rolls it all back)."""
         ...
 
-    async def remove_anonymous_claim(self, image_id: str, token_hash: str) -> Removal:
+    async def remove_anonymous_claim(
+        self, image_id: str, token_hash: str, on_last: OnLast | None = None
+    ) -> Removal:
         """As :meth:`remove_user_claim`, for the anonymous claim holding ``token_hash``."""
         ...
 

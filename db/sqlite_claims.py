@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 
-from db._claims import DELETION_LOG_DAYS, ImageGone, Removal, delete_statements
+from db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
 from db._sqltime import now_text, to_text
 
 ANON_INSERT = (
@@ -50,13 +50,19 @@ class SqliteClaims:
         except sqlite3.IntegrityError as exc:  # the image row is gone (foreign key)
             raise ImageGone(image_id) from exc
 
-    async def remove_user_claim(self, user_id: int, image_id: str) -> Removal:
-        return await self._remove(USER_CLAIM_DELETE, (user_id, image_id), image_id)
+    async def remove_user_claim(
+        self, user_id: int, image_id: str, on_last: OnLast | None = None
+    ) -> Removal:
+        return await self._remove(USER_CLAIM_DELETE, (user_id, image_id), image_id, on_last)
 
-    async def remove_anonymous_claim(self, image_id: str, token_hash: str) -> Removal:
-        return await self._remove(ANON_DELETE, (image_id, token_hash), image_id)
+    async def remove_anonymous_claim(
+        self, image_id: str, token_hash: str, on_last: OnLast | None = None
+    ) -> Removal:
+        return await self._remove(ANON_DELETE, (image_id, token_hash), image_id, on_last)
 
-    async def _remove(self, sql: str, params: tuple[object, ...], image_id: str) -> Removal:
+    async def _remove(
+        self, sql: str, params: tuple[object, ...], image_id: str, on_last: OnLast | None
+    ) -> Removal:
         async with self._transaction() as conn:
             async with conn.execute(sql, params) as cur:
                 if cur.rowcount == 0:
@@ -66,6 +72,8 @@ class SqliteClaims:
             if row is not None and row[0]:
                 return "kept"
             await _delete_image(conn, image_id)
+            if on_last is not None:
+                await on_last()
             return "deleted"
 
     async def deletions_after(self, seq: int) -> list[tuple[int, str]]:

@@ -2,9 +2,11 @@
 
 A claim is a user's entry in ``user_images`` or an anonymous upload's delete token (stored as
 its SHA-256). :class:`DeletionService` removes one claim; with the last one the repository
-deletes the image's rows in the same transaction (and logs the deletion), then the service
-deletes the original and every stored variant (row first, so a row never points at a missing
-blob), the cache entries in memory and Redis, and asks the CDN to purge the surrogate key.
+deletes the image's rows in the same transaction (and logs the deletion), and inside it, before
+the commit, the service deletes every stored variant and then the original: a failure rolls the
+rows back (a row never points at a missing original), and an identical upload waiting on the
+image row stores its blob only after them. Then the cache entries go from memory and Redis, and
+the CDN is asked to purge the surrogate key.
 
 Other processes drop the image from their in-process caches when their
 :class:`DeletionWatcher` reads the deletion log (every ``ENLARGER_DELETION_POLL_SECONDS``);
@@ -67,28 +69,30 @@ class DeletionService:
 
     async def delete_claim(self, image_id: str, user: User) -> None:
         """The user's claim; 403 when the user has none, 404 for an unknown image."""
-        removal = await self._repo.remove_user_claim(user.id, image_id)
+        blobs = _Blobs(self, image_id)
+        removal = await self._repo.remove_user_claim(user.id, image_id, blobs.delete)
         if removal == "none":
             await self._exists(image_id)
             raise Forbidden("only the image's uploaders can delete it", id=image_id)
-        await self._finish(image_id, removal)
+        await self._finish(image_id, removal, blobs.spec_keys)
 
     async def delete_anonymous(self, image_id: str, token: str) -> None:
         """The anonymous claim holding ``token``; 403 for a wrong token."""
-        removal = await self._repo.remove_anonymous_claim(image_id, ids.hash_token(token))
+        blobs = _Blobs(self, image_id)
+        token_hash = ids.hash_token(token)
+        removal = await self._repo.remove_anonymous_claim(image_id, token_hash, blobs.delete)
         if removal == "none":
             await self._exists(image_id)
             raise InvalidDeleteToken("this delete link is not valid for this image", id=image_id)
-        await self._finish(image_id, removal)
+        await self._finish(image_id, removal, blobs.spec_keys)
 
     async def _exists(self, image_id: str) -> None:
         if not ids.is_public_id(image_id) or await self._repo.get_image(image_id) is None:
             raise ImageNotFound("no image with this id", id=image_id[:64])
 
-    async def _finish(self, image_id: str, removal: Removal) -> None:
+    async def _finish(self, image_id: str, removal: Removal, spec_keys: list[str]) -> None:
         if removal != "deleted":
             return  # other uploaders still hold it: nothing else changes
-        spec_keys = await self.delete_blobs(image_id)
         await self.forget(image_id, spec_keys)
         await self._purger.purge(image_id)
         log.info("deleted image %s (%d stored variants)", image_id, len(spec_keys))
@@ -119,6 +123,19 @@ class DeletionService:
         await asyncio.gather(
             *(self._cache.delete(variant_cache_key(image_id, key)) for key in spec_keys)
         )
+
+
+class _Blobs:
+    """The blobs of one deletion, removed inside its transaction (see :data:`db._claims.OnLast`)
+    so that an identical upload waiting on the image row stores its blob after them."""
+
+    def __init__(self, service: DeletionService, image_id: str) -> None:
+        self._service = service
+        self._image_id = image_id
+        self.spec_keys: list[str] = []
+
+    async def delete(self) -> None:
+        self.spec_keys = await self._service.delete_blobs(self._image_id)
 
 
 class DeletionWatcher:

@@ -88,3 +88,24 @@ async def test_a_claim_on_a_missing_image_says_so(repo: Repository) -> None:
         await repo.link_user_image(user.id, "gone", None)
     with pytest.raises(ImageGone):
         await repo.add_anonymous_claim("gone", "hash")
+
+
+async def test_a_failure_on_the_last_claim_rolls_the_removal_back(repo: Repository) -> None:
+    """The blobs go inside the removal's transaction: if that fails, rows and claim stay."""
+    image_id = await _claimed_image(repo, 6)
+    await repo.add_anonymous_claim(image_id, "t6")
+
+    async def blob_store_down() -> None:
+        raise RuntimeError("blob store down")
+
+    with pytest.raises(RuntimeError):
+        await repo.remove_anonymous_claim(image_id, "t6", blob_store_down)
+    assert await repo.get_image(image_id) is not None
+    assert await repo.last_deletion() == 0
+    ran: list[bool] = []
+
+    async def blobs_deleted() -> None:  # (no repository call here: SQLite's lock is held)
+        ran.append(True)
+
+    assert await repo.remove_anonymous_claim(image_id, "t6", blobs_deleted) == "deleted"
+    assert ran == [True]
