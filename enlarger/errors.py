@@ -49,10 +49,6 @@ class DuplicateParameter(BadRequest):
     code = "duplicate_parameter"
 
 
-class InvalidBody(BadRequest):
-    code = "invalid_body"
-
-
 class MissingFile(BadRequest):
     code = "missing_file"
 

@@ -66,8 +66,3 @@ def new_delete_token() -> str:
 def hash_token(token: str) -> str:
     """As for API keys: the token carries 192 random bits, so a SHA-256 is a sound hash."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def variant_folder(image_id: str) -> str:
-    """The folder of every stored variant of one image."""
-    return f"variants/{_shard(image_id)}/"

@@ -25,6 +25,7 @@ ERROR_STATUSES = {
     413: "the upload exceeds the byte limit",
     415: "not an accepted image format, or a compressed body",
     422: "an image that breaks a limit or cannot be decoded",
+    429: "over a rate limit (Retry-After)",
     500: "unexpected failure (logged)",
     503: "a backend is unavailable or the renderer is full (Retry-After)",
 }
@@ -98,6 +99,7 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
         _query("blur", {**step, "maximum": 50}),
         _query("sharpen", {**step, "maximum": 10}),
         _query("bg", {"type": "string"}, "background: rgb, rrggbb, rrggbbaa or a name"),
+        _query("sig", {"type": "string"}, "HMAC signature, last (docs/security.md)"),
     ]
 
 
@@ -107,7 +109,7 @@ def _view_parameters(settings: Settings) -> list[Json]:
     for parameter in _canonical_view_parameters(settings)[1:]:
         canonical = parameter["name"]
         found.append(parameter)
-        for name in ALIASES[canonical][1:]:
+        for name in ALIASES.get(canonical, (canonical,))[1:]:
             found.append({**parameter, "name": name, "description": f"another name of {canonical}"})
     return found
 
@@ -135,7 +137,7 @@ def _image_paths(settings: Settings) -> Json:
         "/v1/images": {
             "post": _op(
                 "Upload an image",
-                {**created, **_errors(400, 401, 408, 413, 415, 422)},
+                {**created, **_errors(400, 401, 408, 413, 415, 422, 429)},
                 requestBody=upload_body,
                 security=OPTIONAL_BEARER,
             )
@@ -202,7 +204,7 @@ def _view_answers() -> Json:
     return {
         "200": {"description": "the image bytes", "content": media},
         "304": {"description": "If-None-Match matched the ETag"},
-        **_errors(400, 404, 422),
+        **_errors(400, 403, 404, 422, 429),
     }
 
 

@@ -33,7 +33,9 @@ IMAGE = _object(
         "frames": INTEGER,
         "created_at": {"type": "string", "format": "date-time"},
         "sizes": _object({name: URL for name in SIZE_NAMES}),
-    }
+    },
+    renderable={"type": "boolean"},
+    unrenderable_reason=NULLABLE_STRING,
 )
 
 UPLOADED = {

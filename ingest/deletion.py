@@ -32,9 +32,12 @@ from enlarger.errors import (
     InvalidDeleteToken,
 )
 from ingest.purge import Purger
+from proxy.budget import variant_folder
 from proxy.fallback import variant_cache_key
 
 log = logging.getLogger(__name__)
+
+LIST_PAGE, LIST_PAGES = 1000, 100  # stored variants listed per call; calls per deletion
 
 
 def cache_prefix(image_id: str) -> str:
@@ -112,8 +115,13 @@ class DeletionService:
 
     async def delete_blobs(self, image_id: str) -> list[str]:
         """Every stored variant, then the original; the spec keys of the variants."""
-        keys = await self._blobs.keys(ids.variant_folder(image_id))
-        await asyncio.gather(*(self._blobs.delete(key) for key in keys))
+        folder, keys = variant_folder(image_id), []
+        for _ in range(LIST_PAGES):  # the variant budget keeps this to one page
+            page = await self._blobs.list_keys(folder, LIST_PAGE)
+            await asyncio.gather(*(self._blobs.delete(key) for key in page))
+            keys += page
+            if len(page) < LIST_PAGE:
+                break
         await self._blobs.delete(ids.original_key(image_id))
         return [key.rsplit("/", 1)[1] for key in keys]
 

@@ -31,7 +31,9 @@ async def share_page(request: web.Request) -> web.Response:
     if image is None:
         raise ImageNotFound("no image with this id", id=image_id[:64])
     hash_ = await placeholder(services.repo, services.variants, services.specs, image_id)
-    html = share.render(request.app[PAGES].share, image, services.policy, base_url(request), hash_)
+    sign = services.signer.sign if services.signer.required else None
+    page = request.app[PAGES].share
+    html = share.render(page, image, services.policy, base_url(request), hash_, sign)
     response = answer(
         request, asset(html.encode(), "text/html"), HTML_CACHE, services.settings.public_url
     )

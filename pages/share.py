@@ -10,6 +10,7 @@ AVIF/WebP), with its real dimensions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from string import Template
@@ -41,17 +42,25 @@ def named_sizes(image: Image, policy: ViewPolicy) -> list[Size]:
     return [*sizes, Size("original", image.width, image.height)]
 
 
-def srcset(image: Image, policy: ViewPolicy) -> str:
+def srcset(image: Image, policy: ViewPolicy, sign: Callable[[str], str] | None = None) -> str:
+    """The ladder's widths up to the image's; signed when the server serves only named sizes
+    without a signature (``ENLARGER_REQUIRE_SIGNATURE``; ``sign`` is then given)."""
     top = min(image.width, SRCSET_MAX)
     widths = [w for w in policy.width_ladder if SRCSET_MIN <= w <= top]
     path = f"/i/{image.id}"
     if not widths:
         return f"{path}?size=original&fmt=auto {image.width}w"
-    return ", ".join(f"{path}?w={w}&fmt=auto {w}w" for w in widths)
+    signed = sign or (lambda url: url)
+    return ", ".join(f"{signed(f'{path}?w={w}&fmt=auto')} {w}w" for w in widths)
 
 
 def render(
-    template: Template, image: Image, policy: ViewPolicy, base: str, placeholder: str | None
+    template: Template,
+    image: Image,
+    policy: ViewPolicy,
+    base: str,
+    placeholder: str | None,
+    sign: Callable[[str], str] | None = None,
 ) -> str:
     sizes = named_sizes(image, policy)
     large = next(size for size in sizes if size.name == "large")
@@ -69,7 +78,7 @@ def render(
         "width": str(large.width),
         "height": str(large.height),
         "src": f"/i/{image.id}?size=large&fmt=auto",
-        "srcset": srcset(image, policy),
+        "srcset": srcset(image, policy, sign),
         "sizes": SIZES,
         "blurhash": placeholder or "",
         "format": image.format,

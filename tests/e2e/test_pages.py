@@ -9,8 +9,9 @@ from importlib import resources
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
-from tests.e2e.conftest import Stack, decode, make_jpeg
+from tests.e2e.conftest import Stack, StackFactory, decode, make_jpeg
 
 pytestmark = pytest.mark.e2e
 
@@ -163,3 +164,20 @@ async def test_anonymous_upload_has_a_delete_page(stack: Stack) -> None:
     answer = await (await stack.upload(make_jpeg(300, 200, seed=8))).json()
     token = answer["delete_url"].rsplit("/", 1)[1]
     assert answer["delete_page"].endswith(f"/me#delete={answer['id']}.{token}")
+
+
+async def test_share_page_signs_its_srcset_when_signatures_are_required(
+    backend_settings: Any, make_stack: StackFactory
+) -> None:
+    stack = await make_stack(
+        backend_settings, signing_keys=SecretStr("page-key"), require_signature=True
+    )
+    answer = await (await stack.upload(make_jpeg(1000, 750, seed=5))).json()
+    async with stack.client.get(f"/p/{answer['id']}") as response:
+        photo = parse(await response.text()).first("img", id="photo")
+    candidates = [entry.strip().split(" ")[0] for entry in (photo["srcset"] or "").split(",")]
+    assert candidates and all("&sig=" in url for url in candidates)
+    async with stack.client.get(candidates[0]) as image:
+        assert image.status == 200
+    async with stack.client.get(candidates[0].split("&sig=")[0]) as unsigned:
+        assert unsigned.status == 403  # what the page would have shown without signing

@@ -1,4 +1,4 @@
--- 0003: claims and deletion (PostgreSQL). An upload is a claim on an image: a user's
+-- 0004: claims and deletion (PostgreSQL). An upload is a claim on an image: a user's
 -- user_images row, or an anonymous claim holding the SHA-256 of its delete token (the token
 -- itself is only in the upload's answer). When the last claim goes, the image's rows go and
 -- image_deletions gets a row, which every process polls to drop the image from its in-process
