@@ -3,10 +3,10 @@
 A claim is a user's entry in ``user_images`` or an anonymous upload's delete token (stored as
 its SHA-256). :class:`DeletionService` removes one claim; with the last one the repository
 deletes the image's rows in the same transaction (and logs the deletion), and inside it, before
-the commit, the service deletes every stored variant and then the original: a failure rolls the
-rows back (a row never points at a missing original), and an identical upload waiting on the
-image row stores its blob only after them. Then the cache entries go from memory and Redis, and
-the CDN is asked to purge the surrogate key.
+the commit, the service deletes every stored variant, the kept master and then the original: a
+failure rolls the rows back (a row never points at a missing original), and an identical upload
+waiting on the image row stores its blob only after them. Then the cache entries go from memory
+and Redis, and the CDN is asked to purge the surrogate key.
 
 Other processes drop the image from their in-process caches when their
 :class:`DeletionWatcher` reads the deletion log (every ``ENLARGER_DELETION_POLL_SECONDS``);
@@ -114,16 +114,24 @@ class DeletionService:
             log.warning("second sweep of deleted image %s failed", image_id)
 
     async def delete_blobs(self, image_id: str) -> list[str]:
-        """Every stored variant, then the original; the spec keys of the variants."""
-        folder, keys = variant_folder(image_id), []
+        """Every stored variant and kept master, then the original; their spec keys (their
+        cache keys are ``v:<id>:<spec key>``)."""
+        master_folder = ids.master_blob_key(image_id, "_").rsplit("/", 1)[0]
+        keys = []
+        for folder in (variant_folder(image_id), master_folder):
+            keys += await self._delete_folder(folder)
+        await self._blobs.delete(ids.original_key(image_id))
+        return [key.rsplit("/", 1)[1] for key in keys]
+
+    async def _delete_folder(self, folder: str) -> list[str]:
+        keys: list[str] = []
         for _ in range(LIST_PAGES):  # the variant budget keeps this to one page
             page = await self._blobs.list_keys(folder, LIST_PAGE)
             await asyncio.gather(*(self._blobs.delete(key) for key in page))
             keys += page
             if len(page) < LIST_PAGE:
                 break
-        await self._blobs.delete(ids.original_key(image_id))
-        return [key.rsplit("/", 1)[1] for key in keys]
+        return keys
 
     async def forget(self, image_id: str, spec_keys: list[str]) -> None:
         """This process's memory tier (every key of the image) and Redis (the stored keys)."""

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from enlarger import ids
 from ingest.deletion import cache_prefix
-from tests.e2e.conftest import Stack, StackFactory, make_jpeg
+from tests.e2e.conftest import Stack, StackFactory, _blob_names, make_jpeg
 
 pytestmark = pytest.mark.e2e
 
@@ -64,17 +64,19 @@ async def _redis_keys(stack: Stack, image_id: str) -> list[bytes]:
 
 async def test_delete_by_key_removes_everything(stack: Stack) -> None:
     _, key = await stack.user_with_key("alice")
-    image = await _upload(stack, make_jpeg(500, 400), key)
+    image = await _upload(stack, make_jpeg(3000, 2000), key)
     assert "delete_url" not in image  # a user deletes with the key
     for size in ("small", "medium"):
         assert await _status(stack, f"/i/{image['id']}?size={size}") == 200
     assert stack.count_variants() == 2 and await stack.services.repo.list_variants(image["id"])
+    assert _blob_names(stack.settings, "masters/")  # the kept master of a big photo
     auth = {"Authorization": f"Bearer {key}"}
     async with stack.client.delete(f"/v1/images/{image['id']}", headers=auth) as response:
         assert response.status == 204
     assert await _status(stack, f"/v1/images/{image['id']}") == 404
     assert await _status(stack, f"/i/{image['id']}?size=small") == 404
     assert stack.count_originals() == 0 and stack.count_variants() == 0
+    assert _blob_names(stack.settings, "masters/") == []
     assert await stack.services.repo.list_variants(image["id"]) == []
     assert stack.services.cache.memory.delete_prefix(cache_prefix(image["id"])) == 0
     assert await _redis_keys(stack, image["id"]) == []
