@@ -58,6 +58,7 @@
   }
 
   function fail(view, message) {
+    view.item.classList.add("failed");
     view.status.className = "status error";
     view.status.textContent = "Not uploaded: " + message;
   }
