@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from db.postgres import PostgresRepository
@@ -9,6 +10,15 @@ from db.protocol import Repository
 from db.sqlite import SqliteRepository
 
 _SQLITE_PREFIX = "sqlite://"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTimeouts:
+    """Deadlines of every database call (seconds); the defaults are the settings' defaults."""
+
+    command: float = 5.0  # ENLARGER_DATABASE_TIMEOUT_SECONDS: one statement (PostgreSQL)
+    pool: float = 2.0  # ENLARGER_DATABASE_POOL_TIMEOUT_SECONDS: a pooled connection (PostgreSQL)
+    sqlite_busy: float = 5.0  # ENLARGER_SQLITE_BUSY_TIMEOUT_SECONDS: another writer's lock
 
 
 def sqlite_path(url: str) -> str:
@@ -27,12 +37,15 @@ def sqlite_path(url: str) -> str:
     return rest[1:] or ":memory:"
 
 
-async def open_repository(url: str) -> Repository:
+async def open_repository(url: str, timeouts: DatabaseTimeouts | None = None) -> Repository:
     """Open (but do not migrate) the repository that ``url`` names."""
+    limits = timeouts or DatabaseTimeouts()
     match urlsplit(url).scheme:
         case "sqlite":
-            return await SqliteRepository.open(sqlite_path(url))
+            return await SqliteRepository.open(sqlite_path(url), limits.sqlite_busy)
         case "postgresql" | "postgres":
-            return await PostgresRepository.open(url)
+            return await PostgresRepository.open(
+                url, command_timeout=limits.command, pool_timeout=limits.pool
+            )
         case scheme:
             raise ValueError(f"unsupported database URL scheme {scheme!r} in {url!r}")

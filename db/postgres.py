@@ -26,7 +26,9 @@ from db.postgres_analytics import PostgresAnalytics
 from db.postgres_claims import PostgresClaims
 from enlarger.errors import UserExists
 
-CONNECT_TIMEOUT_SECONDS = 10.0
+COMMAND_TIMEOUT_SECONDS = 5.0  # ENLARGER_DATABASE_TIMEOUT_SECONDS
+POOL_TIMEOUT_SECONDS = 2.0  # ENLARGER_DATABASE_POOL_TIMEOUT_SECONDS
+MIGRATION_CONNECT_TIMEOUT_SECONDS = 10.0
 
 PING = "SELECT 1"
 SECRET_INSERT = "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING"
@@ -85,40 +87,66 @@ VARIANT_LIST = f"SELECT {VARIANT_COLUMNS} FROM variants WHERE image_id = $1 ORDE
 class PostgresRepository(PostgresAnalytics, PostgresClaims):
     """:class:`db.protocol.Repository` on PostgreSQL."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, dsn: str, pool_timeout: float = POOL_TIMEOUT_SECONDS
+    ) -> None:
         self._pool = pool
+        self._dsn = dsn
+        self._pool_timeout = pool_timeout
 
     @classmethod
-    async def open(cls, dsn: str, min_size: int = 1, max_size: int = 10) -> PostgresRepository:
+    async def open(
+        cls,
+        dsn: str,
+        min_size: int = 1,
+        max_size: int = 10,
+        command_timeout: float = COMMAND_TIMEOUT_SECONDS,
+        pool_timeout: float = POOL_TIMEOUT_SECONDS,
+    ) -> PostgresRepository:
+        """Every statement is bounded by ``command_timeout`` (asyncpg cancels it on the server),
+        every wait for a pooled connection by ``pool_timeout``."""
         with unavailable_on_driver_error():
             pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, timeout=CONNECT_TIMEOUT_SECONDS
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=command_timeout,  # connecting
+                command_timeout=command_timeout,
             )
         assert pool is not None
-        return cls(pool)
+        return cls(pool, dsn, pool_timeout)
 
     async def _one(self, sql: str, *args: Any) -> asyncpg.Record | None:
         with unavailable_on_driver_error():
-            row: asyncpg.Record | None = await self._pool.fetchrow(sql, *args)
-            return row
+            async with self._acquire() as conn:
+                row: asyncpg.Record | None = await conn.fetchrow(sql, *args)
+                return row
 
     async def _all(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         with unavailable_on_driver_error():
-            rows: list[asyncpg.Record] = await self._pool.fetch(sql, *args)
-            return rows
+            async with self._acquire() as conn:
+                rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+                return rows
 
     async def _execute(self, sql: str, *args: Any) -> None:
         with unavailable_on_driver_error():
-            await self._pool.execute(sql, *args)
+            async with self._acquire() as conn:
+                await conn.execute(sql, *args)
 
     async def migrate(self) -> list[int]:
+        """On a connection of its own without the command timeout: a migration (or the wait
+        for another process's) may take longer than any request should."""
         with unavailable_on_driver_error():
-            async with self._pool.acquire() as conn:
+            conn = await asyncpg.connect(self._dsn, timeout=MIGRATION_CONNECT_TIMEOUT_SECONDS)
+        try:
+            with unavailable_on_driver_error():
                 return await migrate.migrate_postgres(conn)
+        finally:
+            await conn.close()
 
     async def schema_version(self) -> int:
         with unavailable_on_driver_error():
-            async with self._pool.acquire() as conn:
+            async with self._acquire() as conn:
                 return await migrate.postgres_schema_version(conn)
 
     async def ping(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import asyncpg
 
@@ -105,23 +106,31 @@ class PostgresAnalytics:
     """Mixed into :class:`db.postgres.PostgresRepository`, which provides ``_pool``."""
 
     _pool: asyncpg.Pool
+    _pool_timeout: float
+
+    def _acquire(self) -> Any:
+        """A pooled connection, waited for at most ``ENLARGER_DATABASE_POOL_TIMEOUT_SECONDS``
+        (connecting included). Its release is shielded by asyncpg and terminates a connection
+        that cannot be reset, so a timed-out statement never poisons the pool."""
+        return self._pool.acquire(timeout=self._pool_timeout)
 
     async def user_has_image(self, user_id: int, image_id: str) -> bool:
         with unavailable_on_driver_error():
-            return bool(await self._pool.fetchval(USER_HAS_IMAGE, user_id, image_id))
+            async with self._acquire() as conn:
+                return bool(await conn.fetchval(USER_HAS_IMAGE, user_id, image_id))
 
     async def record_views(self, counts: Sequence[ViewCount]) -> int:
         if not counts:
             return 0
         with unavailable_on_driver_error():
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._acquire() as conn, conn.transaction():
                 rows = await _known_rows(conn, counts)
                 await _write_rows(conn, rows)
         return rows.views
 
     async def import_views(self, log: LogFile, counts: Sequence[ViewCount]) -> int | None:
         with unavailable_on_driver_error():
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._acquire() as conn, conn.transaction():
                 rows = await _known_rows(conn, counts)
                 if not rows.views:  # not recorded: a rerun (say --include-misses) may add some
                     return None if await conn.fetchval(LOG_SEEN, log.sha256) else 0
@@ -136,7 +145,7 @@ class PostgresAnalytics:
     ) -> ImageStats:
         args = (image_id, *stats_range(start, end))
         with unavailable_on_driver_error():
-            async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            async with self._acquire() as conn, conn.transaction(isolation="repeatable_read"):
                 buckets = await conn.fetch(BUCKETS, *args)
                 breakdowns = [await conn.fetch(sql, *args) for sql in BREAKDOWNS]
         days = tuple(Bucket(*tuple(r)[1:]) for r in buckets if r[0] == "day")
@@ -150,7 +159,8 @@ class PostgresAnalytics:
         self, user_id: int, sort: ImageSort = "uploaded", limit: int = 100, offset: int = 0
     ) -> list[UserImageViews]:
         with unavailable_on_driver_error():
-            rows = await self._pool.fetch(USER_IMAGE_VIEWS[sort], user_id, limit, offset)
+            async with self._acquire() as conn:
+                rows = await conn.fetch(USER_IMAGE_VIEWS[sort], user_id, limit, offset)
         return [
             UserImageViews(
                 UserImage(image_row(r), utc(r["uploaded_at"]), r["filename"]),
@@ -162,7 +172,7 @@ class PostgresAnalytics:
 
     async def rollup_views(self, before: date) -> int:
         with unavailable_on_driver_error():
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._acquire() as conn, conn.transaction():
                 await conn.execute(ROLLUP_LOCK)
                 changed = [
                     [_affected(await conn.execute(sql, before)) for sql in rollup]

@@ -24,8 +24,8 @@ from db.sqlite_analytics import SqliteAnalytics
 from db.sqlite_claims import SqliteClaims
 from enlarger.errors import BackendUnavailable, UserExists
 
+BUSY_TIMEOUT_SECONDS = 5.0  # ENLARGER_SQLITE_BUSY_TIMEOUT_SECONDS
 PRAGMAS = (
-    "PRAGMA busy_timeout = 5000",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
@@ -90,11 +90,16 @@ class SqliteRepository(SqliteAnalytics, SqliteClaims):
         self._closed = False
 
     @classmethod
-    async def open(cls, path: str | Path) -> SqliteRepository:
+    async def open(
+        cls, path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS
+    ) -> SqliteRepository:
+        """Open the file; a statement waits at most ``busy_timeout`` seconds for another
+        process's write lock, then fails with :class:`BackendUnavailable`."""
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = await aiosqlite.connect(path, isolation_level=None)
+            conn = await aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
+            await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             for pragma in PRAGMAS:
                 await conn.execute(pragma)
         except sqlite3.Error as exc:

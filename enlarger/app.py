@@ -21,10 +21,9 @@ from cache.negative import NegativeCache
 from cache.tiered import TieredCache
 from db import Repository
 from db.analytics import Analytics, running_analytics
-from db.factory import open_repository
 from enlarger import discovery, ids
+from enlarger.backends import open_blobs, open_repo, readiness_bounds
 from enlarger.blobs import BlobStore
-from enlarger.blobs.factory import open_blob_store
 from enlarger.buckets import Buckets
 from enlarger.context import SERVICES, SETTINGS, Services
 from enlarger.errors import EnlargerError
@@ -85,11 +84,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     configure_vips()
     async with AsyncExitStack() as stack:
-        repo = await open_repository(settings.resolved_database_url)
+        repo = await open_repo(settings)
         stack.push_async_callback(repo.close)
         await repo.migrate()
         secret = await server_secret(settings, repo)
-        blobs = await open_blob_store(settings.resolved_blob_url, settings.s3_endpoint_url)
+        blobs = await open_blobs(settings)
         stack.push_async_callback(blobs.close)
         cache = open_cache(
             settings.redis_url,
@@ -227,8 +226,10 @@ async def readyz(request: web.Request) -> web.Response:
         "blobs": services.blobs.ping(),
         "cache": services.cache.ping(),
     }
+    bounds = readiness_bounds(services.settings)
     results = await asyncio.gather(
-        *(asyncio.wait_for(check, 2.0) for check in checks.values()), return_exceptions=True
+        *(asyncio.wait_for(check, bounds[name]) for name, check in checks.items()),
+        return_exceptions=True,
     )
     report = {name: _check_result(result) for name, result in zip(checks, results, strict=True)}
     # Redis is a cache: without it views still work (slower), so it degrades readiness but does

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from db import Repository
-from enlarger import cli_analytics, cli_sign, ids
+from enlarger import cli_analytics, cli_gc, cli_sign, ids
 from enlarger.cli_support import with_repo
 from enlarger.errors import ConfigurationError, EnlargerError
 from enlarger.settings import Settings, load_settings
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     _key_commands(commands)
     cli_analytics.add_commands(commands)
     cli_sign.add_commands(commands)
+    cli_gc.add_commands(commands)
     return parser
 
 

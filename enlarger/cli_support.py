@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from db import Repository
-from db.factory import open_repository
+from enlarger.backends import open_repo
 from enlarger.settings import Settings
 
 
 def with_repo(settings: Settings, work: Callable[[Repository], Awaitable[int]]) -> int:
     async def run() -> int:
-        repo = await open_repository(settings.resolved_database_url)
+        repo = await open_repo(settings)
         try:
             await repo.migrate()
             return await work(repo)

@@ -137,6 +137,14 @@ class Settings(BaseSettings):
     max_variants_per_image: Annotated[int, Field(ge=0)] = 100  # stored variants; 0: no budget
     signing_keys: SecretStr | None = None  # comma-separated; any one verifies
     require_signature: bool = False
+    # Backend deadlines (docs/operations.md, "Deadlines and backend failures").
+    upload_deadline_seconds: Annotated[float, Field(gt=0)] = 10.0  # after the body is read
+    s3_connect_timeout_seconds: Annotated[float, Field(gt=0)] = 2.0
+    s3_read_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    s3_max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
+    database_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    database_pool_timeout_seconds: Annotated[float, Field(gt=0)] = 2.0
+    sqlite_busy_timeout_seconds: Annotated[float, Field(ge=0)] = 5.0
 
     @field_validator("database_url")
     @classmethod

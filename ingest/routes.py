@@ -13,6 +13,7 @@ from enlarger.context import SERVICES, base_url
 from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
 from enlarger.web import NO_STORE, json_response
 from ingest import stats
+from ingest.deadline import UploadDeadline
 from ingest.reader import read_upload
 from ingest.sniff import ACCEPTED
 from proxy.service import UNDECODABLE
@@ -43,12 +44,15 @@ def image_body(image: Image, base: str) -> dict[str, Any]:
 async def upload(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     settings = services.settings
-    user = await optional_user(request, services.repo)
+    deadline = UploadDeadline(settings.upload_deadline_seconds)
+    async with deadline.window():
+        user = await optional_user(request, services.repo)
     if user is None and not settings.allow_anonymous_uploads:
         raise Unauthorized("anonymous uploads are off: send 'Authorization: Bearer <api key>'")
     await services.limits.upload(request, user)
     body = await read_upload(request, settings.max_upload_bytes, settings.upload_timeout_seconds)
-    result = await services.ingest.ingest(body, user)
+    async with deadline.window():
+        result = await services.ingest.ingest(body, user)
     answer = image_body(result.image, base_url(request))
     answer["deduplicated"] = result.deduplicated
     if result.delete_token is not None:
@@ -112,6 +116,7 @@ async def limits(request: web.Request) -> web.Response:
     body = {
         "max_upload_bytes": settings.max_upload_bytes,
         "upload_timeout_seconds": settings.upload_timeout_seconds,
+        "upload_deadline_seconds": settings.upload_deadline_seconds,
         "max_pixels": settings.max_pixels,
         "max_side": settings.max_side,
         "max_frames": settings.max_frames,

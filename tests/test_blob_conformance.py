@@ -11,6 +11,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -141,6 +142,35 @@ async def test_ping(store: BlobStore) -> None:
     await store.ping()
 
 
+async def _listed(store: BlobStore, prefix: str) -> dict[str, int]:
+    return {entry.key: entry.size async for entry in store.list(prefix)}
+
+
+async def test_list_under_a_prefix(store: BlobStore) -> None:
+    await store.put("originals/ab/cd/one", b"1")
+    await store.put("originals/ef/gh/two", b"22")
+    await store.put("variants/ab/cd/one/w320", b"333")
+    await store.put("originalsx/not/under", b"4")
+    assert await _listed(store, "originals") == {"originals/ab/cd/one": 1, "originals/ef/gh/two": 2}
+    assert await _listed(store, "variants/ab") == {"variants/ab/cd/one/w320": 3}
+    assert len(await _listed(store, "")) == 4
+    assert await _listed(store, "absent") == {}
+
+
+async def test_list_reports_an_aware_modification_time(store: BlobStore) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    await store.put(KEY, b"x")
+    [entry] = [entry async for entry in store.list("originals")]
+    assert entry.modified.tzinfo is not None
+    assert before <= entry.modified <= datetime.now(UTC) + timedelta(seconds=5)
+
+
+async def test_list_refuses_invalid_prefixes(store: BlobStore) -> None:
+    for prefix in ("../x", "/abs", "a//b", "x/"):
+        with pytest.raises(ValueError):
+            [entry async for entry in store.list(prefix)]
+
+
 # --- filesystem only ------------------------------------------------------------------------
 
 
@@ -161,6 +191,13 @@ async def test_file_temp_cleaned_on_failure(
     with pytest.raises(BackendUnavailable):
         await store.put(KEY, b"data")
     assert list((tmp_path / "originals/ab/cd").iterdir()) == []
+
+
+async def test_file_list_skips_temp_files(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path)
+    await store.put(KEY, b"x")
+    (tmp_path / "originals/ab/cd" / f"{TEMP_PREFIX}half.tmp").write_bytes(b"half")
+    assert [entry.key async for entry in store.list("originals")] == [KEY]
 
 
 async def test_file_temp_names_are_not_keys(tmp_path: Path) -> None:

@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
-from enlarger.blobs.protocol import check_key
+from enlarger.blobs.protocol import BlobEntry, check_key
 from enlarger.errors import BackendUnavailable
 
 TEMP_PREFIX = ".~"
@@ -67,6 +68,26 @@ def _list(folder: Path, limit: int) -> list[str]:
         return [name for _, name in zip(range(limit), names, strict=False)]
 
 
+def _scan(folder: Path, key_prefix: str) -> tuple[list[BlobEntry], list[tuple[Path, str]]]:
+    """The blobs in one folder and its sub-folders (temp files skipped); a missing folder is
+    empty."""
+    blobs: list[BlobEntry] = []
+    folders: list[tuple[Path, str]] = []
+    try:
+        entries = list(os.scandir(folder))
+    except _MISSING:
+        return blobs, folders
+    for entry in entries:
+        key = f"{key_prefix}{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            folders.append((Path(entry.path), f"{key}/"))
+        elif entry.is_file(follow_symlinks=False) and not entry.name.startswith(TEMP_PREFIX):
+            stat = entry.stat(follow_symlinks=False)
+            modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+            blobs.append(BlobEntry(key=key, size=stat.st_size, modified=modified))
+    return blobs, folders
+
+
 def _check_writable_dir(root: Path) -> None:
     if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
         raise BackendUnavailable("blob store unavailable", path=str(root))
@@ -106,6 +127,17 @@ class FileBlobStore:
         with _unavailable_on_os_error():
             names = await asyncio.to_thread(_list, path, limit)
         return [f"{folder}/{name}" for name in names]
+
+    async def list(self, prefix: str) -> AsyncIterator[BlobEntry]:
+        start = (self._path(prefix), f"{prefix}/") if prefix else (self.root, "")
+        pending = [start]
+        while pending:
+            folder, key_prefix = pending.pop()
+            with _unavailable_on_os_error():
+                blobs, folders = await asyncio.to_thread(_scan, folder, key_prefix)
+            for blob in blobs:
+                yield blob
+            pending.extend(folders)
 
     async def ping(self) -> None:
         with _unavailable_on_os_error():

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 _KEY = re.compile(r"^[A-Za-z0-9_.=-]+(/[A-Za-z0-9_.=-]+)*$")
@@ -13,6 +16,15 @@ def check_key(key: str) -> str:
     if not _KEY.match(key) or any(part in (".", "..") for part in key.split("/")):
         raise ValueError(f"invalid blob key: {key!r}")
     return key
+
+
+@dataclass(frozen=True, slots=True)
+class BlobEntry:
+    """One stored blob as :meth:`BlobStore.list` sees it; ``modified`` is timezone-aware."""
+
+    key: str
+    size: int
+    modified: datetime
 
 
 class BlobStore(Protocol):
@@ -34,6 +46,10 @@ class BlobStore(Protocol):
     async def list_keys(self, folder: str, limit: int) -> list[str]:
         """Up to ``limit`` keys of the blobs directly inside ``folder`` (``a/b`` lists ``a/b/c``
         but not ``a/b/c/d``), in no particular order."""
+
+    def list(self, prefix: str) -> AsyncIterator[BlobEntry]:
+        """Every blob whose key starts with ``prefix + "/"`` (every blob for ``""``), in no
+        particular order; for maintenance (``enlarger gc``), never on a request path."""
         ...
 
     async def ping(self) -> None: ...

@@ -7,9 +7,11 @@ Connection failures, timeouts and 5xx answers raise :class:`BackendUnavailable`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import aioboto3
@@ -17,15 +19,30 @@ import aiohttp
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from enlarger.blobs.protocol import check_key
+from enlarger.blobs.protocol import BlobEntry, check_key
 from enlarger.errors import BackendUnavailable
 
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 _ALREADY_OURS = frozenset({"BucketAlreadyOwnedByYou"})
 
 
-def _client_config(endpoint_url: str | None) -> Config:
-    """Short timeouts, a few retries, a pool sized for a busy proxy process.
+@dataclass(frozen=True, slots=True)
+class S3Timeouts:
+    """Deadlines of every S3 call; the defaults are the settings' defaults."""
+
+    connect: float = 2.0  # ENLARGER_S3_CONNECT_TIMEOUT_SECONDS
+    read: float = 5.0  # ENLARGER_S3_READ_TIMEOUT_SECONDS: each socket read
+    max_attempts: int = 2  # ENLARGER_S3_MAX_ATTEMPTS: first try included
+
+    @property
+    def call(self) -> float:
+        """The most one call may take: every attempt connecting and waiting its full read
+        timeout, plus botocore's short backoff between attempts."""
+        return self.max_attempts * (self.connect + self.read) + self.max_attempts - 1
+
+
+def _client_config(endpoint_url: str | None, timeouts: S3Timeouts) -> Config:
+    """Short timeouts, few retries, a pool sized for a busy proxy process.
 
     Against a custom endpoint (MinIO and friends) use path-style addressing, and only send
     checksums when an operation requires them, as many S3-compatible stores do not check them.
@@ -38,9 +55,9 @@ def _client_config(endpoint_url: str | None) -> Config:
             "response_checksum_validation": "when_required",
         }
     return Config(
-        connect_timeout=2,
-        read_timeout=10,
-        retries={"mode": "standard", "total_max_attempts": 3},  # 3 attempts in all
+        connect_timeout=timeouts.connect,
+        read_timeout=timeouts.read,
+        retries={"mode": "standard", "total_max_attempts": timeouts.max_attempts},
         max_pool_connections=50,
         **custom,
     )
@@ -64,6 +81,10 @@ def _is_bucket_missing(exc: ClientError) -> bool:
     return _error_code(exc) in {"404", "NoSuchBucket", "NotFound"} or _http_status(exc) == 404
 
 
+def _entry(obj: dict[str, Any], strip: int) -> BlobEntry:
+    return BlobEntry(key=obj["Key"][strip:], size=int(obj["Size"]), modified=obj["LastModified"])
+
+
 @contextlib.contextmanager
 def _translate_errors() -> Iterator[None]:
     """Map transport failures, 5xx answers and a vanished bucket to :class:`BackendUnavailable`."""
@@ -82,11 +103,19 @@ def _translate_errors() -> Iterator[None]:
 class S3BlobStore:
     """Blobs as objects under ``bucket/prefix/``. Build it with :meth:`open`."""
 
-    def __init__(self, client: Any, stack: AsyncExitStack, bucket: str, prefix: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        stack: AsyncExitStack,
+        bucket: str,
+        prefix: str,
+        timeouts: S3Timeouts | None = None,
+    ) -> None:
         self._client = client
         self._stack = stack
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self.timeouts = timeouts or S3Timeouts()
 
     @classmethod
     async def open(
@@ -95,16 +124,18 @@ class S3BlobStore:
         prefix: str = "",
         endpoint_url: str | None = None,
         create_bucket: bool = True,
+        timeouts: S3Timeouts | None = None,
     ) -> S3BlobStore:
         """Open the client, check the bucket, and create it when missing (if allowed)."""
         stack = AsyncExitStack()
         session = aioboto3.Session()
-        config = _client_config(endpoint_url)
+        limits = timeouts or S3Timeouts()
+        config = _client_config(endpoint_url, limits)
         try:
             client = await stack.enter_async_context(
                 session.client("s3", endpoint_url=endpoint_url or None, config=config)
             )
-            store = cls(client, stack, bucket, prefix)
+            store = cls(client, stack, bucket, prefix, limits)
             await store._ensure_bucket(create_bucket)
         except BaseException:
             await stack.aclose()
@@ -112,7 +143,7 @@ class S3BlobStore:
         return store
 
     async def _ensure_bucket(self, create: bool) -> None:
-        with _translate_errors():
+        async with self._call():
             try:
                 await self._client.head_bucket(Bucket=self.bucket)
                 return
@@ -132,6 +163,14 @@ class S3BlobStore:
             if _error_code(exc) not in _ALREADY_OURS:
                 raise BackendUnavailable("blob store unavailable", bucket=self.bucket) from exc
 
+    @contextlib.asynccontextmanager
+    async def _call(self) -> AsyncIterator[None]:
+        """One S3 call, bounded as a whole by :attr:`S3Timeouts.call` on top of botocore's own
+        timeouts (a wait for a pooled connection included)."""
+        with _translate_errors():
+            async with asyncio.timeout(self.timeouts.call):
+                yield
+
     def _key(self, key: str) -> str:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -140,12 +179,12 @@ class S3BlobStore:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data}
         if content_type:
             kwargs["ContentType"] = content_type
-        with _translate_errors():
+        async with self._call():
             await self._client.put_object(**kwargs)
 
     async def get(self, key: str) -> bytes | None:
         object_key = self._key(key)
-        with _translate_errors():
+        async with self._call():
             try:
                 answer = await self._client.get_object(Bucket=self.bucket, Key=object_key)
             except ClientError as exc:
@@ -158,7 +197,7 @@ class S3BlobStore:
 
     async def exists(self, key: str) -> bool:
         object_key = self._key(key)
-        with _translate_errors():
+        async with self._call():
             try:
                 await self._client.head_object(Bucket=self.bucket, Key=object_key)
             except ClientError as exc:
@@ -169,7 +208,7 @@ class S3BlobStore:
 
     async def delete(self, key: str) -> None:
         object_key = self._key(key)
-        with _translate_errors():
+        async with self._call():
             await self._client.delete_object(Bucket=self.bucket, Key=object_key)
 
     async def list_keys(self, folder: str, limit: int) -> list[str]:
@@ -186,8 +225,20 @@ class S3BlobStore:
                     break
         return keys[:limit]
 
-    async def ping(self) -> None:
+    async def list(self, prefix: str) -> AsyncIterator[BlobEntry]:
+        full = self._key(prefix) if prefix else self.prefix
+        start = f"{full}/" if full else ""
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=start
+        )
         with _translate_errors():
+            async for page in pages:
+                for obj in page.get("Contents", ()):
+                    yield _entry(obj, strip)
+
+    async def ping(self) -> None:
+        async with self._call():
             try:
                 await self._client.head_bucket(Bucket=self.bucket)
             except ClientError as exc:

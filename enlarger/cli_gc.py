@@ -1,0 +1,65 @@
+"""``enlarger gc [--dry-run] [--min-age SECONDS]``: remove blobs that no row points at."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from enlarger.backends import open_blobs, open_repo
+from enlarger.gc import DEFAULT_MIN_AGE_SECONDS, Collector
+from enlarger.settings import Settings
+
+
+def add_commands(commands: Any) -> None:
+    gc = commands.add_parser(
+        "gc", help="remove orphan blobs (originals without a row, variants of unknown images)"
+    )
+    gc.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
+    gc.add_argument(
+        "--min-age",
+        type=_seconds,
+        default=DEFAULT_MIN_AGE_SECONDS,
+        metavar="SECONDS",
+        help=f"keep originals younger than this (default {DEFAULT_MIN_AGE_SECONDS})",
+    )
+    gc.set_defaults(handler=_gc)
+
+
+def _seconds(raw: str) -> int:
+    if not raw.isdigit():
+        raise argparse.ArgumentTypeError("a whole number of seconds, e.g. 3600")
+    return int(raw)
+
+
+def _gc(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_collect(settings, args.dry_run, timedelta(seconds=args.min_age)))
+
+
+async def _collect(settings: Settings, dry_run: bool, min_age: timedelta) -> int:
+    repo = await open_repo(settings)
+    try:
+        await repo.migrate()
+        blobs = await open_blobs(settings)
+        try:
+            return await _sweep(Collector(repo, blobs, min_age), dry_run)
+        finally:
+            await blobs.close()
+    finally:
+        await repo.close()
+
+
+async def _sweep(collector: Collector, dry_run: bool) -> int:
+    count = size = 0
+    async for orphan in collector.orphans():
+        if dry_run:
+            print(f"would remove {orphan.key}\t{orphan.size} bytes\t{orphan.reason}")
+        elif await collector.remove(orphan):
+            print(f"removed {orphan.key}\t{orphan.size} bytes\t{orphan.reason}")
+        else:
+            continue
+        count, size = count + 1, size + orphan.size
+    verb = "would remove" if dry_run else "removed"
+    print(f"gc: {verb} {count} orphan blobs, {size} bytes")
+    return 0

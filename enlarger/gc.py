@@ -1,0 +1,75 @@
+"""``enlarger gc``: find and remove blobs that no row points at.
+
+What a crash, a timed-out upload or a deletion can leave behind (a row never points at a
+missing blob; the reverse is allowed, see DESIGN.md §5.1):
+
+- an original with no ``images`` row, older than the minimum age. A younger one may belong to an
+  upload in flight (blob put, row not yet inserted), so it is never touched;
+- a variant of an image that has no row (deleted or never recorded): a variant is only rendered
+  for an image with a row, so such a variant is garbage at any age.
+
+Safe while uploads run: an original is re-checked (row and age) just before it is removed, and
+an upload of the same bytes re-writes the blob (new modification time) before it inserts the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from db import Repository
+from enlarger import ids
+from enlarger.blobs import BlobStore
+
+DEFAULT_MIN_AGE_SECONDS = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    key: str
+    size: int
+    reason: str
+
+
+class Collector:
+    """Lists orphans and removes them; ``now`` is injectable for tests of the age rule."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        blobs: BlobStore,
+        min_age: timedelta,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._repo = repo
+        self._blobs = blobs
+        self._min_age = min_age
+        self._now = now
+        self._known: dict[str, bool] = {}
+
+    async def orphans(self) -> AsyncIterator[Orphan]:
+        async for entry in self._blobs.list("originals"):
+            image_id = entry.key.rsplit("/", 1)[-1]
+            if self._now() - entry.modified >= self._min_age and not await self._has_row(image_id):
+                yield Orphan(entry.key, entry.size, "original without an image row")
+        async for entry in self._blobs.list("variants"):
+            parts = entry.key.split("/")
+            if len(parts) < 5 or not await self._has_row(parts[3]):
+                yield Orphan(entry.key, entry.size, "variant of an unknown or deleted image")
+
+    async def remove(self, orphan: Orphan) -> bool:
+        """Remove one orphan unless an upload claimed it meanwhile; True when removed."""
+        if orphan.key.startswith("originals/"):
+            self._known.pop(orphan.key.rsplit("/", 1)[-1], None)
+            if await self._has_row(orphan.key.rsplit("/", 1)[-1]):
+                return False
+        await self._blobs.delete(orphan.key)
+        return True
+
+    async def _has_row(self, image_id: str) -> bool:
+        if not ids.is_public_id(image_id):
+            return False
+        if image_id not in self._known:
+            self._known[image_id] = await self._repo.get_image(image_id) is not None
+        return self._known[image_id]
