@@ -51,15 +51,14 @@ async def _collect(settings: Settings, dry_run: bool, min_age: timedelta) -> int
 
 
 async def _sweep(collector: Collector, dry_run: bool) -> int:
+    verb = "would remove" if dry_run else "removed"
     count = size = 0
     async for orphan in collector.orphans():
-        if dry_run:
-            print(f"would remove {orphan.key}\t{orphan.size} bytes\t{orphan.reason}")
-        elif await collector.remove(orphan):
-            print(f"removed {orphan.key}\t{orphan.size} bytes\t{orphan.reason}")
-        else:
-            continue
-        count, size = count + 1, size + orphan.size
-    verb = "would remove" if dry_run else "removed"
+        if dry_run or await collector.remove(orphan):
+            print(f"{verb} {orphan.key}\t{orphan.size} bytes\t{orphan.reason}")
+            count, size = count + 1, size + orphan.size
+    for leftover in await collector.leftovers(dry_run):
+        print(f"{verb} {leftover.key}\t{leftover.size} bytes\t{leftover.reason}")
+        count, size = count + 1, size + leftover.size
     print(f"gc: {verb} {count} orphan blobs, {size} bytes")
     return 0

@@ -6,7 +6,9 @@ missing blob; the reverse is allowed, see DESIGN.md §5.1):
 - an original with no ``images`` row, older than the minimum age. A younger one may belong to an
   upload in flight (blob put, row not yet inserted), so it is never touched;
 - a variant of an image that has no row (deleted or never recorded): a variant is only rendered
-  for an image with a row, so such a variant is garbage at any age.
+  for an image with a row, so such a variant is garbage at any age;
+- what a crash left of a put in progress (the filesystem store's temp files), older than the
+  minimum age too.
 
 Safe while uploads run: an original is re-checked (row and age) just before it is removed, and
 an upload of the same bytes re-writes the blob (new modification time) before it inserts the row.
@@ -57,6 +59,11 @@ class Collector:
             parts = entry.key.split("/")
             if len(parts) < 5 or not await self._has_row(parts[3]):
                 yield Orphan(entry.key, entry.size, "variant of an unknown or deleted image")
+
+    async def leftovers(self, dry_run: bool) -> list[Orphan]:
+        """Interrupted writes, removed at once unless ``dry_run`` (they are nobody's)."""
+        stale = await self._blobs.sweep(self._now() - self._min_age, dry_run)
+        return [Orphan(entry.key, entry.size, "an interrupted write") for entry in stale]
 
     async def remove(self, orphan: Orphan) -> bool:
         """Remove one orphan unless an upload claimed it meanwhile; True when removed."""

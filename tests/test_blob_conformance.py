@@ -165,6 +165,12 @@ async def test_list_reports_an_aware_modification_time(store: BlobStore) -> None
     assert before <= entry.modified <= datetime.now(UTC) + timedelta(seconds=5)
 
 
+async def test_sweep_never_removes_a_blob(store: BlobStore) -> None:
+    await store.put(KEY, b"x")
+    assert await store.sweep(datetime.now(UTC) + timedelta(hours=1)) == []
+    assert await store.get(KEY) == b"x"
+
+
 async def test_list_refuses_invalid_prefixes(store: BlobStore) -> None:
     for prefix in ("../x", "/abs", "a//b", "x/"):
         with pytest.raises(ValueError):
@@ -198,6 +204,22 @@ async def test_file_list_skips_temp_files(tmp_path: Path) -> None:
     await store.put(KEY, b"x")
     (tmp_path / "originals/ab/cd" / f"{TEMP_PREFIX}half.tmp").write_bytes(b"half")
     assert [entry.key async for entry in store.list("originals")] == [KEY]
+
+
+async def test_file_sweep_removes_stale_temp_files_only(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path)
+    await store.put(KEY, b"x")
+    stale, fresh = (tmp_path / "originals/ab/cd" / f"{TEMP_PREFIX}{n}.tmp" for n in "ab")
+    stale.write_bytes(b"crashed")
+    fresh.write_bytes(b"in flight")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    cutoff = datetime.now(UTC) - timedelta(minutes=30)
+    listed = await store.sweep(cutoff, dry_run=True)
+    assert [entry.key for entry in listed] == [f"originals/ab/cd/{stale.name}"]
+    assert stale.exists()
+    assert [entry.key for entry in await store.sweep(cutoff)] == [listed[0].key]
+    assert not stale.exists() and fresh.exists() and await store.get(KEY) == b"x"
 
 
 async def test_file_temp_names_are_not_keys(tmp_path: Path) -> None:

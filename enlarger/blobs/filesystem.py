@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,24 +69,31 @@ def _list(folder: Path, limit: int) -> list[str]:
         return [name for _, name in zip(range(limit), names, strict=False)]
 
 
-def _scan(folder: Path, key_prefix: str) -> tuple[list[BlobEntry], list[tuple[Path, str]]]:
-    """The blobs in one folder and its sub-folders (temp files skipped); a missing folder is
-    empty."""
-    blobs: list[BlobEntry] = []
-    folders: list[tuple[Path, str]] = []
+@dataclass(slots=True)
+class _Folder:
+    """One folder's blobs, temp files and sub-folders (keys relative to the store's root)."""
+
+    blobs: list[BlobEntry] = field(default_factory=list)
+    temps: list[BlobEntry] = field(default_factory=list)
+    folders: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _scan(folder: Path, key_prefix: str) -> _Folder:
+    """A missing folder is empty."""
+    found = _Folder()
     try:
         entries = list(os.scandir(folder))
     except _MISSING:
-        return blobs, folders
+        return found
     for entry in entries:
         key = f"{key_prefix}{entry.name}"
         if entry.is_dir(follow_symlinks=False):
-            folders.append((Path(entry.path), f"{key}/"))
-        elif entry.is_file(follow_symlinks=False) and not entry.name.startswith(TEMP_PREFIX):
+            found.folders.append((Path(entry.path), f"{key}/"))
+        elif entry.is_file(follow_symlinks=False):
             stat = entry.stat(follow_symlinks=False)
-            modified = datetime.fromtimestamp(stat.st_mtime, UTC)
-            blobs.append(BlobEntry(key=key, size=stat.st_size, modified=modified))
-    return blobs, folders
+            blob = BlobEntry(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+            (found.temps if entry.name.startswith(TEMP_PREFIX) else found.blobs).append(blob)
+    return found
 
 
 def _check_writable_dir(root: Path) -> None:
@@ -128,16 +136,30 @@ class FileBlobStore:
             names = await asyncio.to_thread(_list, path, limit)
         return [f"{folder}/{name}" for name in names]
 
-    async def list(self, prefix: str) -> AsyncIterator[BlobEntry]:
-        start = (self._path(prefix), f"{prefix}/") if prefix else (self.root, "")
-        pending = [start]
+    async def _walk(self, prefix: str) -> AsyncIterator[_Folder]:
+        pending = [(self._path(prefix), f"{prefix}/") if prefix else (self.root, "")]
         while pending:
-            folder, key_prefix = pending.pop()
             with _unavailable_on_os_error():
-                blobs, folders = await asyncio.to_thread(_scan, folder, key_prefix)
-            for blob in blobs:
+                found = await asyncio.to_thread(_scan, *pending.pop())
+            yield found
+            pending.extend(found.folders)
+
+    async def list(self, prefix: str) -> AsyncIterator[BlobEntry]:
+        async for found in self._walk(prefix):
+            for blob in found.blobs:
                 yield blob
-            pending.extend(folders)
+
+    async def sweep(self, older_than: datetime, dry_run: bool = False) -> Sequence[BlobEntry]:
+        """Temp files of puts that a crash interrupted (a put takes milliseconds, so one older
+        than ``older_than`` is nobody's)."""
+        stale = [
+            t async for found in self._walk("") for t in found.temps if t.modified < older_than
+        ]
+        if not dry_run:
+            with _unavailable_on_os_error():
+                for temp in stale:
+                    await asyncio.to_thread(_delete, self.root / temp.key)
+        return stale
 
     async def ping(self) -> None:
         with _unavailable_on_os_error():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -50,6 +50,11 @@ class BlobStore(Protocol):
     def list(self, prefix: str) -> AsyncIterator[BlobEntry]:
         """Every blob whose key starts with ``prefix + "/"`` (every blob for ``""``), in no
         particular order; for maintenance (``enlarger gc``), never on a request path."""
+        ...
+
+    async def sweep(self, older_than: datetime, dry_run: bool = False) -> Sequence[BlobEntry]:
+        """Remove (unless ``dry_run``) what interrupted puts left behind — never a blob — when
+        last modified before ``older_than``; return it. Keys are relative to the store."""
         ...
 
     async def ping(self) -> None: ...

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aioboto3
@@ -236,6 +237,11 @@ class S3BlobStore:
             async for page in pages:
                 for obj in page.get("Contents", ()):
                     yield _entry(obj, strip)
+
+    async def sweep(self, older_than: datetime, dry_run: bool = False) -> Sequence[BlobEntry]:
+        """Nothing to sweep: a put is one request that S3 applies whole or not at all (no
+        multipart uploads are started)."""
+        return []
 
     async def ping(self) -> None:
         async with self._call():

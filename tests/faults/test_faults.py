@@ -12,6 +12,7 @@ Short deadlines keep the suite quick; the defaults are the same code with larger
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import threading
@@ -166,7 +167,7 @@ def traffic(world: World, uploaders: int = 2) -> Iterator[Record]:
             result = world.server.upload(world.images.take())
             with record.lock:
                 record.uploads.append(result)
-            stop.wait(0.15)
+            stop.wait(0.25)
 
     def view_loop() -> None:
         while not stop.is_set():
@@ -250,7 +251,7 @@ def test_enlarger_killed_mid_upload(world: World) -> None:
     """SIGKILL of the server itself, several times during uploads: whatever it was doing, no
     row is left without its blob, and a retried upload gets the same link."""
     unanswered: list[bytes] = []
-    for _ in range(3):
+    for _ in range(2):
         with traffic(world, uploaders=3) as record:
             time.sleep(0.4)
             world.server.kill()
@@ -273,14 +274,20 @@ def test_reconciliation(world: World) -> None:
             return data
         return None
 
+    def readable(upload: Upload) -> bool:
+        assert upload.image_id is not None
+        found = request(f"{world.server.base}/v1/images/{upload.image_id}")[0]
+        return found == 200 and blob(upload.image_id) == upload.data
+
     acknowledged = [u for u in world.record.uploads if u.status == 201]
     assert len(acknowledged) > 20
-    for upload in acknowledged:
-        assert upload.image_id is not None
-        assert blob(upload.image_id) == upload.data, f"{upload.image_id} lost or changed"
-        assert request(f"{world.server.base}/v1/images/{upload.image_id}")[0] == 200
     rows = services.run_async(_image_ids(world.db_url))
-    missing = [image_id for image_id in rows if blob(image_id) is None]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        checks = zip(acknowledged, pool.map(readable, acknowledged), strict=True)
+        lost = [upload.image_id for upload, ok in checks if not ok]
+        blobs = zip(rows, pool.map(blob, rows), strict=True)
+        missing = [image_id for image_id, data in blobs if data is None]
+    assert not lost, f"acknowledged uploads lost or changed: {lost}"
     assert not missing, f"rows without their blob: {missing}"
 
 
