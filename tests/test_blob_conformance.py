@@ -21,7 +21,7 @@ from aiohttp import web
 from enlarger.blobs.factory import open_blob_store
 from enlarger.blobs.filesystem import TEMP_PREFIX, FileBlobStore
 from enlarger.blobs.protocol import BlobStore
-from enlarger.blobs.s3 import S3BlobStore
+from enlarger.blobs.s3 import S3BlobStore, S3Timeouts
 from enlarger.errors import BackendUnavailable
 
 KEY = "originals/ab/cd/abcdef0123"
@@ -272,6 +272,39 @@ async def test_s3_server_errors_are_backend_unavailable(unused_tcp_port: int) ->
             await store.get("k")
         await store.close()
     finally:
+        await runner.cleanup()
+
+
+async def test_s3_stalled_server_is_backend_unavailable_within_the_timeouts(
+    unused_tcp_port: int,
+) -> None:
+    """A server that accepts the request and never answers: each attempt ends at the read
+    timeout, the call after ``max_attempts`` (defaults would be 2 x 5 s; these are short)."""
+    stalled = asyncio.Event()
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.method == "HEAD":
+            return web.Response()
+        await stalled.wait()  # until the test ends
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    timeouts = S3Timeouts(connect=0.5, read=0.3, max_attempts=2)
+    endpoint = f"http://127.0.0.1:{unused_tcp_port}"
+    try:
+        store = await S3BlobStore.open("b", "p", endpoint_url=endpoint, timeouts=timeouts)
+        async with asyncio.timeout(timeouts.call + 2):  # a hang fails the test, not the suite
+            with pytest.raises(BackendUnavailable):
+                await store.get("k")
+            with pytest.raises(BackendUnavailable):
+                await store.put("k", b"v")
+        await store.close()
+    finally:
+        stalled.set()
         await runner.cleanup()
 
 

@@ -44,6 +44,7 @@ SETTINGS = {
     "ENLARGER_ANALYTICS_FLUSH_SECONDS": "1",
 }
 CACHED_VIEW = "?w=64"
+READY_BOUND = 2.0  # /readyz: one S3 attempt (0.5 + 1), one statement (0.5 + 1), Redis 2 s
 
 
 @dataclass
@@ -233,13 +234,20 @@ def test_backend_fault(
     world: World, service: str, action: Callable[[Controlled], Callable[[], None]]
 ) -> None:
     backend: Controlled = getattr(world, service)
+    what = f"{service} {action.__name__.strip('_')}"
     with traffic(world) as record:
         time.sleep(0.5)
         recover = action(backend)
-        time.sleep(FAULT_SECONDS)
+        time.sleep(1.0)
+        started = time.monotonic()
+        ready = request(f"{world.server.base}/readyz")[0]
+        waited = time.monotonic() - started
+        time.sleep(FAULT_SECONDS - 1.0 - waited)
         recover()
         time.sleep(0.5)
-    what = f"{service} {action.__name__.strip('_')}"
+    # Redis is a cache: readiness degrades (200) but does not fail; the others fail it.
+    assert ready == (200 if service == "redis" else 503), f"{what}: /readyz answered {ready}"
+    assert waited <= READY_BOUND + SLACK, f"{what}: /readyz took {waited:.2f} s"
     assert_bounded(record, what)
     assert any(u.status == 201 for u in record.uploads), f"{what}: no upload succeeded"
     if service != "redis":  # uploads never touch Redis; the others must have been felt
