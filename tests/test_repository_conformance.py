@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from db.factory import open_repository, sqlite_path
+from db.factory import DatabaseTimeouts, open_repository, sqlite_path
 from db.migrate import discover
 from db.models import Breakdown, Bucket, Image, LogFile, Variant, ViewCount
 from db.protocol import Repository
@@ -502,3 +505,48 @@ async def test_rollup_folds_old_days_into_months(repo: Repository) -> None:
     assert final.months[1] == Bucket(MAY_1, 102, 102_000)
     in_april = await repo.image_stats(a, start=date(2024, 4, 10), end=date(2024, 4, 11))
     assert (in_april.views, in_april.days) == (53, ())
+
+
+# --- deadlines ------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _lock_images(db_url: str) -> AsyncIterator[None]:
+    """Another connection holds a lock on ``images`` that writes (SQLite) or any statement
+    (PostgreSQL) must wait for."""
+    if db_url.startswith("sqlite"):
+        conn = sqlite3.connect(sqlite_path(db_url), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    pg = await asyncpg.connect(db_url)
+    try:
+        async with pg.transaction():
+            await pg.execute("LOCK TABLE images IN ACCESS EXCLUSIVE MODE")
+            yield
+    finally:
+        await pg.close()
+
+
+async def test_a_statement_waits_no_longer_than_its_timeout(db_url: str) -> None:
+    """A blocked statement ends at ENLARGER_DATABASE_TIMEOUT_SECONDS (PostgreSQL) or
+    ENLARGER_SQLITE_BUSY_TIMEOUT_SECONDS as BackendUnavailable; once the lock is gone the same
+    repository works again (no connection is left poisoned)."""
+    timeouts = DatabaseTimeouts(command=0.3, pool=0.3, sqlite_busy=0.3)
+    repository = await open_repository(db_url, timeouts)
+    await repository.migrate()
+    try:
+        async with _lock_images(db_url):
+            async with asyncio.timeout(10):  # a hang fails the test instead of stalling it
+                for n in range(3):  # more than once: each blocked call ends on its own
+                    with pytest.raises(BackendUnavailable):
+                        await repository.insert_image(make_image(n))
+        for n in range(12):  # more calls than the pool has connections
+            assert await repository.insert_image(make_image(n))
+            assert await repository.get_image(f"img{n:04d}") is not None
+    finally:
+        await repository.close()
