@@ -10,8 +10,12 @@ missing blob; the reverse is allowed, see DESIGN.md §5.1):
 - what a crash left of a put in progress (the filesystem store's temp files), older than the
   minimum age too.
 
-Safe while uploads run: an original is re-checked (row and age) just before it is removed, and
-an upload of the same bytes re-writes the blob (new modification time) before it inserts the row.
+Safe while uploads run: an original is checked again for a row just before it is removed, and an
+upload of the same bytes re-writes the blob (new modification time) before it inserts the row.
+What remains is a race of milliseconds: an upload of those very bytes putting the blob and
+inserting its row between that check and the delete, after the blob sat unclaimed for the whole
+minimum age. Memory stays flat: the listing is streamed, and only the last image looked up is
+remembered (a listing keeps the variants of one image together).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ class Collector:
         self._blobs = blobs
         self._min_age = min_age
         self._now = now
-        self._known: dict[str, bool] = {}
+        self._last: tuple[str, bool] | None = None  # variants of one image come together
 
     async def orphans(self) -> AsyncIterator[Orphan]:
         async for entry in self._blobs.list("originals"):
@@ -68,7 +72,7 @@ class Collector:
     async def remove(self, orphan: Orphan) -> bool:
         """Remove one orphan unless an upload claimed it meanwhile; True when removed."""
         if orphan.key.startswith("originals/"):
-            self._known.pop(orphan.key.rsplit("/", 1)[-1], None)
+            self._last = None
             if await self._has_row(orphan.key.rsplit("/", 1)[-1]):
                 return False
         await self._blobs.delete(orphan.key)
@@ -77,6 +81,6 @@ class Collector:
     async def _has_row(self, image_id: str) -> bool:
         if not ids.is_public_id(image_id):
             return False
-        if image_id not in self._known:
-            self._known[image_id] = await self._repo.get_image(image_id) is not None
-        return self._known[image_id]
+        if self._last is None or self._last[0] != image_id:
+            self._last = (image_id, await self._repo.get_image(image_id) is not None)
+        return self._last[1]
