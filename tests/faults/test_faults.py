@@ -27,7 +27,7 @@ import pytest
 from enlarger import ids
 from tests import services
 from tests.e2e.conftest import make_jpeg
-from tests.e2e.process import clean_env, request
+from tests.e2e.process import clean_env, cli, request
 from tests.faults.processes import Controlled, EnlargerProcess, MotoS3, Postgres, Redis
 
 DEADLINE = 3.0
@@ -53,6 +53,7 @@ class Upload:
     status: int | None  # None: no answer (the server was killed)
     seconds: float
     image_id: str | None = None
+    keyed: bool = False
 
 
 @dataclass
@@ -78,19 +79,22 @@ class Images:
 class Enlarger(EnlargerProcess):
     """The server under test, with the clients' two requests."""
 
-    def upload(self, data: bytes) -> Upload:
+    key: str | None = None  # an API key for every other uploader thread (its lookup is a query)
+
+    def upload(self, data: bytes, with_key: bool = False) -> Upload:
+        headers = {"Content-Type": "image/jpeg"}
+        if with_key and self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
         started = time.monotonic()
         try:
-            status, _, body = request(
-                f"{self.base}/v1/images", data, {"Content-Type": "image/jpeg"}
-            )
+            status, _, body = request(f"{self.base}/v1/images", data, headers)
         except OSError:
             return Upload(data, None, time.monotonic() - started)
         seconds = time.monotonic() - started
         image_id = json.loads(body)["id"] if status == 201 else None
         if status == 503:
             assert json.loads(body)["error"]["code"] == "backend_unavailable", body
-        return Upload(data, status, seconds, image_id)
+        return Upload(data, status, seconds, image_id, "Authorization" in headers)
 
     def view(self, image_id: str) -> tuple[int | None, float]:
         started = time.monotonic()
@@ -143,6 +147,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             **SETTINGS,
         )
         server = Enlarger(env, workdir / "enlarger.log")
+        assert cli(env, "users", "create", "ann").returncode == 0
+        server.key = cli(env, "keys", "create", "ann").stdout.strip().splitlines()[-1]
         server.start()
         cached = server.upload(make_jpeg(200, 150))
         assert cached.status == 201 and cached.image_id
@@ -163,9 +169,9 @@ def traffic(world: World, uploaders: int = 2) -> Iterator[Record]:
     """Uploads (a few a second from each thread) and cached views, until the block ends."""
     record, stop = Record(), threading.Event()
 
-    def upload_loop() -> None:
+    def upload_loop(with_key: bool) -> None:
         while not stop.is_set():
-            result = world.server.upload(world.images.take())
+            result = world.server.upload(world.images.take(), with_key)
             with record.lock:
                 record.uploads.append(result)
             stop.wait(0.25)
@@ -177,7 +183,7 @@ def traffic(world: World, uploaders: int = 2) -> Iterator[Record]:
                 record.views.append(seen)
             stop.wait(0.05)
 
-    threads = [threading.Thread(target=upload_loop) for _ in range(uploaders)]
+    threads = [threading.Thread(target=upload_loop, args=(n % 2 == 1,)) for n in range(uploaders)]
     threads.append(threading.Thread(target=view_loop))
     for thread in threads:
         thread.start()
@@ -296,6 +302,11 @@ def test_reconciliation(world: World) -> None:
         blobs = zip(rows, pool.map(blob, rows), strict=True)
         missing = [image_id for image_id, data in blobs if data is None]
     assert not lost, f"acknowledged uploads lost or changed: {lost}"
+    headers = {"Authorization": f"Bearer {world.server.key}"}
+    mine = json.loads(request(f"{world.server.base}/v1/me/images?limit=1000", None, headers)[2])
+    listed = {image["id"] for image in mine["images"]}
+    keyed = {u.image_id for u in acknowledged if u.keyed}
+    assert keyed and keyed <= listed, f"keyed uploads missing from the list: {keyed - listed}"
     assert not missing, f"rows without their blob: {missing}"
 
 
