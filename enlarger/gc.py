@@ -55,11 +55,11 @@ class Collector:
         self._last: tuple[str, bool] | None = None  # variants of one image come together
 
     async def orphans(self) -> AsyncIterator[Orphan]:
-        async for entry in self._blobs.list("originals"):
+        async for entry in self._blobs.walk("originals"):
             image_id = entry.key.rsplit("/", 1)[-1]
             if self._now() - entry.modified >= self._min_age and not await self._has_row(image_id):
                 yield Orphan(entry.key, entry.size, "original without an image row")
-        async for entry in self._blobs.list("variants"):
+        async for entry in self._blobs.walk("variants"):
             parts = entry.key.split("/")
             if len(parts) < 5 or not await self._has_row(parts[3]):
                 yield Orphan(entry.key, entry.size, "variant of an unknown or deleted image")

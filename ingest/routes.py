@@ -45,11 +45,11 @@ async def upload(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     settings = services.settings
     deadline = UploadDeadline(settings.upload_deadline_seconds)
-    async with deadline.window():
+    async with deadline.window():  # the key lookup and the rate limit may ask a backend
         user = await optional_user(request, services.repo)
-    if user is None and not settings.allow_anonymous_uploads:
-        raise Unauthorized("anonymous uploads are off: send 'Authorization: Bearer <api key>'")
-    await services.limits.upload(request, user)
+        if user is None and not settings.allow_anonymous_uploads:
+            raise Unauthorized("anonymous uploads are off: send 'Authorization: Bearer <api key>'")
+        await services.limits.upload(request, user)
     body = await read_upload(request, settings.max_upload_bytes, settings.upload_timeout_seconds)
     async with deadline.window():
         result = await services.ingest.ingest(body, user)

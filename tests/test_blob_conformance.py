@@ -143,10 +143,10 @@ async def test_ping(store: BlobStore) -> None:
 
 
 async def _listed(store: BlobStore, prefix: str) -> dict[str, int]:
-    return {entry.key: entry.size async for entry in store.list(prefix)}
+    return {entry.key: entry.size async for entry in store.walk(prefix)}
 
 
-async def test_list_under_a_prefix(store: BlobStore) -> None:
+async def test_walk_under_a_prefix(store: BlobStore) -> None:
     await store.put("originals/ab/cd/one", b"1")
     await store.put("originals/ef/gh/two", b"22")
     await store.put("variants/ab/cd/one/w320", b"333")
@@ -157,10 +157,10 @@ async def test_list_under_a_prefix(store: BlobStore) -> None:
     assert await _listed(store, "absent") == {}
 
 
-async def test_list_reports_an_aware_modification_time(store: BlobStore) -> None:
+async def test_walk_reports_an_aware_modification_time(store: BlobStore) -> None:
     before = datetime.now(UTC) - timedelta(seconds=5)
     await store.put(KEY, b"x")
-    [entry] = [entry async for entry in store.list("originals")]
+    [entry] = [entry async for entry in store.walk("originals")]
     assert entry.modified.tzinfo is not None
     assert before <= entry.modified <= datetime.now(UTC) + timedelta(seconds=5)
 
@@ -171,10 +171,10 @@ async def test_sweep_never_removes_a_blob(store: BlobStore) -> None:
     assert await store.get(KEY) == b"x"
 
 
-async def test_list_refuses_invalid_prefixes(store: BlobStore) -> None:
+async def test_walk_refuses_invalid_prefixes(store: BlobStore) -> None:
     for prefix in ("../x", "/abs", "a//b", "x/"):
         with pytest.raises(ValueError):
-            [entry async for entry in store.list(prefix)]
+            [entry async for entry in store.walk(prefix)]
 
 
 # --- filesystem only ------------------------------------------------------------------------
@@ -199,11 +199,11 @@ async def test_file_temp_cleaned_on_failure(
     assert list((tmp_path / "originals/ab/cd").iterdir()) == []
 
 
-async def test_file_list_skips_temp_files(tmp_path: Path) -> None:
+async def test_file_walk_skips_temp_files(tmp_path: Path) -> None:
     store = FileBlobStore(tmp_path)
     await store.put(KEY, b"x")
     (tmp_path / "originals/ab/cd" / f"{TEMP_PREFIX}half.tmp").write_bytes(b"half")
-    assert [entry.key async for entry in store.list("originals")] == [KEY]
+    assert [entry.key async for entry in store.walk("originals")] == [KEY]
 
 
 async def test_file_sweep_removes_stale_temp_files_only(tmp_path: Path) -> None:

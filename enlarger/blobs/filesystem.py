@@ -144,7 +144,7 @@ class FileBlobStore:
             yield found
             pending.extend(found.folders)
 
-    async def list(self, prefix: str) -> AsyncIterator[BlobEntry]:
+    async def walk(self, prefix: str) -> AsyncIterator[BlobEntry]:
         async for found in self._walk(prefix):
             for blob in found.blobs:
                 yield blob

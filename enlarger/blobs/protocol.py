@@ -20,7 +20,7 @@ def check_key(key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BlobEntry:
-    """One stored blob as :meth:`BlobStore.list` sees it; ``modified`` is timezone-aware."""
+    """One stored blob as :meth:`BlobStore.walk` sees it; ``modified`` is timezone-aware."""
 
     key: str
     size: int
@@ -47,9 +47,10 @@ class BlobStore(Protocol):
         """Up to ``limit`` keys of the blobs directly inside ``folder`` (``a/b`` lists ``a/b/c``
         but not ``a/b/c/d``), in no particular order."""
 
-    def list(self, prefix: str) -> AsyncIterator[BlobEntry]:
-        """Every blob whose key starts with ``prefix + "/"`` (every blob for ``""``), in no
-        particular order; for maintenance (``enlarger gc``), never on a request path."""
+    def walk(self, prefix: str) -> AsyncIterator[BlobEntry]:
+        """Every blob whose key starts with ``prefix + "/"`` (every blob for ``""``), at any
+        depth, in no particular order; for maintenance (``enlarger gc``), never on a request
+        path (``list_keys`` is the bounded one-folder listing for those)."""
         ...
 
     async def sweep(self, older_than: datetime, dry_run: bool = False) -> Sequence[BlobEntry]:

@@ -215,7 +215,7 @@ class S3BlobStore:
     async def list_keys(self, folder: str, limit: int) -> list[str]:
         prefix = self._key(folder) + "/"
         keys: list[str] = []
-        with _translate_errors():
+        async with self._call():  # on the view path: bounded like every other call
             pages = self._client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix, Delimiter="/"
             )
@@ -226,7 +226,7 @@ class S3BlobStore:
                     break
         return keys[:limit]
 
-    async def list(self, prefix: str) -> AsyncIterator[BlobEntry]:
+    async def walk(self, prefix: str) -> AsyncIterator[BlobEntry]:
         full = self._key(prefix) if prefix else self.prefix
         start = f"{full}/" if full else ""
         strip = len(self.prefix) + 1 if self.prefix else 0
