@@ -5,8 +5,8 @@ missing blob; the reverse is allowed, see DESIGN.md §5.1):
 
 - an original with no ``images`` row, older than the minimum age. A younger one may belong to an
   upload in flight (blob put, row not yet inserted), so it is never touched;
-- a variant of an image that has no row (deleted or never recorded): a variant is only rendered
-  for an image with a row, so such a variant is garbage at any age;
+- a variant or kept master of an image that has no row (deleted or never recorded): both are
+  only rendered for an image with a row, so such a blob is garbage at any age;
 - what a crash left of a put in progress (the filesystem store's temp files), older than the
   minimum age too.
 
@@ -59,10 +59,11 @@ class Collector:
             image_id = entry.key.rsplit("/", 1)[-1]
             if self._now() - entry.modified >= self._min_age and not await self._has_row(image_id):
                 yield Orphan(entry.key, entry.size, "original without an image row")
-        async for entry in self._blobs.walk("variants"):
-            parts = entry.key.split("/")
-            if len(parts) < 5 or not await self._has_row(parts[3]):
-                yield Orphan(entry.key, entry.size, "variant of an unknown or deleted image")
+        for kind in ("variants", "masters"):
+            async for entry in self._blobs.walk(kind):
+                parts = entry.key.split("/")  # kind/ab/cd/<id>/<key>
+                if len(parts) < 5 or not await self._has_row(parts[3]):
+                    yield Orphan(entry.key, entry.size, f"{kind[:-1]} of an unknown image")
 
     async def leftovers(self, dry_run: bool) -> list[Orphan]:
         """Interrupted writes, removed at once unless ``dry_run`` (they are nobody's)."""
