@@ -15,6 +15,29 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Label values created at start with a zero value: with several workers the multi-process
+# collector shows only children that exist, so a family nobody touched yet would be missing
+# from /metrics and dashboards would see "no data" instead of 0.
+RENDER_FORMATS = ("jpeg", "png", "webp", "avif", "gif")
+CACHE_TIERS = ("memory", "redis", "store")
+SINGLEFLIGHT_SCOPES = ("process", "cluster")
+LOCK_OUTCOMES = ("acquired", "held", "local")
+DEDUPLICATED = ("true", "false")
+UPLOAD_REJECTION_CODES = (  # what POST /v1/images answers with; others appear when they happen
+    "bad_request",
+    "missing_file",
+    "unauthorized",
+    "invalid_api_key",
+    "upload_timeout",
+    "payload_too_large",
+    "unsupported_media_type",
+    "unsupported_format",
+    "invalid_image",
+    "image_too_large",
+    "backend_unavailable",
+    "internal_error",
+)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -27,10 +50,26 @@ class Metrics:
         self._http()
         self._views()
         self._renders()
+        self._uploads()
+        self._zeros()
+
+    def _zeros(self) -> None:
+        for metric, values in (
+            (self.renders, RENDER_FORMATS),
+            (self.cache_hits, CACHE_TIERS),
+            (self.singleflight_waits, SINGLEFLIGHT_SCOPES),
+            (self.render_lock, LOCK_OUTCOMES),
+            (self.uploads, DEDUPLICATED),
+            (self.upload_rejections, UPLOAD_REJECTION_CODES),
+        ):
+            for value in values:
+                metric.labels(value)
+
+    def _uploads(self) -> None:
         r = self.registry
         self.uploads = Counter("enlarger_uploads", "Uploads accepted", ["deduplicated"], registry=r)
         self.upload_rejections = Counter(
-            "enlarger_upload_rejections", "Uploads refused", ["code"], registry=r
+            "enlarger_upload_rejections", "Uploads refused, by error code", ["code"], registry=r
         )
 
     def _http(self) -> None:
@@ -122,6 +161,12 @@ class Metrics:
         if child is None:
             child = self._children[token] = self.cache_hits.labels(tier)
         return child
+
+    def upload_accepted(self, deduplicated: bool) -> None:
+        self.uploads.labels("true" if deduplicated else "false").inc()
+
+    def upload_rejected(self, code: str) -> None:
+        self.upload_rejections.labels(code).inc()
 
     def render(self) -> bytes:
         if self.multiprocess_dir is None:

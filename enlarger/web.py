@@ -20,6 +20,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 NO_STORE = {"Cache-Control": "no-store"}
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+UPLOAD_ROUTE = "upload"  # the route name of POST /v1/images: its error answers are rejections
 
 
 def json_response(
@@ -34,11 +35,19 @@ def error_response(exc: EnlargerError) -> web.Response:
     return json_response(exc.to_dict(), status=exc.status, headers={**NO_STORE, **exc.headers})
 
 
+def _http_code(status: int) -> str:
+    return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+
+
 def _http_error(exc: web.HTTPException) -> web.Response:
     phrase = HTTPStatus(exc.status).phrase
-    code = phrase.lower().replace(" ", "_").replace("-", "_")
     messages = {404: "no such path", 405: f"{request_method_hint(exc)} is not allowed here"}
-    body = {"error": {"code": code, "message": messages.get(exc.status, phrase.lower())}}
+    body = {
+        "error": {
+            "code": _http_code(exc.status),
+            "message": messages.get(exc.status, phrase.lower()),
+        }
+    }
     headers = {**NO_STORE}
     if "Allow" in exc.headers:
         headers["Allow"] = exc.headers["Allow"]
@@ -51,24 +60,29 @@ def request_method_hint(exc: web.HTTPException) -> str:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every 4xx/5xx leaves as ``{"error": {"code", "message", …}}``; never a stack trace."""
+    """Every 4xx/5xx leaves as ``{"error": {"code", "message", …}}``; never a stack trace.
+    An error answer to an upload counts once in ``enlarger_upload_rejections_total``."""
     try:
         return await handler(request)
     except EnlargerError as exc:
         if exc.status >= 500:
             log.warning("%s %s -> %s %s", request.method, request.path, exc.status, exc.code)
-        return error_response(exc)
+        return _rejection(request, exc.code, error_response(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _http_error(exc)
+        return _rejection(request, _http_code(exc.status), _http_error(exc))
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return json_response(
-            {"error": {"code": "internal_error", "message": "something went wrong on our side"}},
-            status=500,
-            headers=NO_STORE,
-        )
+        body = {"error": {"code": "internal_error", "message": "something went wrong on our side"}}
+        answer = json_response(body, status=500, headers=NO_STORE)
+        return _rejection(request, "internal_error", answer)
+
+
+def _rejection(request: web.Request, code: str, answer: web.Response) -> web.Response:
+    if request.match_info.route.name == UPLOAD_ROUTE:
+        request.app[METRICS].upload_rejected(code)
+    return answer
 
 
 @web.middleware

@@ -11,7 +11,7 @@ from db import Image
 from enlarger.auth import optional_user, required_user
 from enlarger.context import SERVICES, base_url
 from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
-from enlarger.web import NO_STORE, json_response
+from enlarger.web import METRICS, NO_STORE, UPLOAD_ROUTE, json_response
 from ingest import stats
 from ingest.deadline import UploadDeadline
 from ingest.reader import read_upload
@@ -53,6 +53,7 @@ async def upload(request: web.Request) -> web.Response:
     body = await read_upload(request, settings.max_upload_bytes, settings.upload_timeout_seconds)
     async with deadline.window():
         result = await services.ingest.ingest(body, user)
+    request.app[METRICS].upload_accepted(result.deduplicated)
     answer = image_body(result.image, base_url(request))
     answer["deduplicated"] = result.deduplicated
     if result.delete_token is not None:
@@ -147,7 +148,7 @@ async def limits(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/v1/images", upload)
+    app.router.add_post("/v1/images", upload, name=UPLOAD_ROUTE)
     app.router.add_get("/v1/images/{id}", metadata)
     app.router.add_get("/v1/me/images", my_images)
     app.router.add_get("/v1/limits", limits)
