@@ -26,6 +26,7 @@ from enlarger.backends import open_blobs, open_repo, readiness_bounds
 from enlarger.blobs import BlobStore
 from enlarger.buckets import Buckets
 from enlarger.context import SERVICES, SETTINGS, Services
+from enlarger.drain import INFLIGHT, InFlight, inflight_middleware
 from enlarger.errors import EnlargerError
 from enlarger.metrics import Metrics
 from enlarger.ratelimit import RateLimits, open_buckets
@@ -50,8 +51,9 @@ SECRET_NAME = "public_id_key"
 
 
 def build_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[metrics_middleware, error_middleware])
+    app = web.Application(middlewares=[inflight_middleware, metrics_middleware, error_middleware])
     app.on_response_prepare.append(_nosniff)
+    app[INFLIGHT] = InFlight()
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_services)
@@ -126,7 +128,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await watcher.start()
         stack.push_async_callback(watcher.close)
         log.info(
-            "enlarger ready: database=%s blobs=%s cache=%s",
+            "backends open: database=%s blobs=%s cache=%s",
             _scheme(settings.resolved_database_url),
             _scheme(settings.resolved_blob_url),
             "memory+redis" if settings.redis_url else "memory",

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from aiohttp import web
-
 from db import Repository
-from enlarger import cli_analytics, cli_gc, cli_sign, ids
+from enlarger import cli_analytics, cli_gc, cli_serve, cli_sign, ids
 from enlarger.cli_support import with_repo
 from enlarger.errors import ConfigurationError, EnlargerError
 from enlarger.settings import Settings, load_settings
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
+LOG_FORMAT = cli_serve.LOG_FORMAT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     try:
         result: int = args.handler(settings, args)
+    except ConfigurationError as exc:  # the setup is wrong: a port in use, no database
+        print(f"enlarger: {exc.message}", file=sys.stderr)
+        return 2
     except EnlargerError as exc:
         print(f"enlarger: {exc.message}", file=sys.stderr)
         return 1
@@ -41,15 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enlarger", description="Image host and image proxy.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", default=None, help="default ENLARGER_HOST, else 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default ENLARGER_PORT, else 8080")
     serve.add_argument(
         "--workers",
         type=int,
         default=None,
-        help="processes sharing the port (default: one per core)",
+        help="processes sharing the port (default ENLARGER_WORKERS, else one per core)",
     )
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(handler=cli_serve.serve)
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(handler=_migrate)
     users = commands.add_parser("users", help="manage users").add_subparsers(required=True)
@@ -82,7 +81,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
         print(f"schema version {await repo.schema_version()}")
         return 0
 
-    return with_repo(settings, work)
+    return with_repo(settings, work, create=True)
 
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> int:
@@ -137,50 +136,6 @@ def _revoke_key(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return with_repo(settings, work)
-
-
-def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    workers = args.workers if args.workers is not None else max(1, os.cpu_count() or 1)
-    if workers < 1:
-        print("enlarger: --workers must be at least 1", file=sys.stderr)
-        return 2
-    with_repo(settings, lambda repo: _noop())  # migrate once, before any worker starts
-    if workers == 1:
-        _run_worker(settings, args.host, args.port, reuse_port=False)
-        return 0
-    return _supervise(settings, args.host, args.port, workers)
-
-
-async def _noop() -> int:
-    return 0
-
-
-def _run_worker(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
-    from enlarger.app import build_app
-
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)  # spawned: anew
-    web.run_app(
-        build_app(settings),
-        host=host,
-        port=port,
-        reuse_port=reuse_port,
-        access_log=None,
-        print=lambda message: print(message, flush=True) if not reuse_port else None,
-    )
-
-
-def _supervise(settings: Settings, host: str, port: int, workers: int) -> int:
-    """N processes on one port (SO_REUSEPORT; the kernel spreads connections)."""
-    from enlarger.supervisor import Supervisor, metrics_dir
-
-    if "render_threads" not in settings.model_fields_set:  # share the cores, not cores each
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        settings = settings.model_copy(update={"render_threads": threads})
-    with metrics_dir() as path:
-        target = functools.partial(_run_worker, settings, host, port, True)
-        supervisor = Supervisor(target, workers, path)
-        print(f"enlarger: {workers} workers on http://{host}:{port} (Ctrl+C to stop)", flush=True)
-        return supervisor.run()
 
 
 if __name__ == "__main__":

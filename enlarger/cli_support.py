@@ -1,22 +1,87 @@
-"""What every CLI subcommand shares: a migrated repository for the length of one command."""
+"""What every CLI subcommand shares: a migrated repository for the length of one command.
+
+Only ``serve`` and ``migrate`` may create a database. Every other command refuses to start on a
+database that does not exist (a SQLite file that is missing, a PostgreSQL database without the
+schema) and says which one it looked at: run from the wrong folder, ``./data`` would otherwise be
+created there quietly and the command would answer about an empty database.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from db import Repository
+from db.factory import sqlite_path
 from enlarger.backends import open_repo
+from enlarger.errors import BackendUnavailable, ConfigurationError
 from enlarger.settings import Settings
 
+FIX = (
+    "create it with 'enlarger migrate' (or 'enlarger serve'), or point ENLARGER_DATA_DIR or "
+    "ENLARGER_DATABASE_URL at the database you meant"
+)
 
-def with_repo(settings: Settings, work: Callable[[Repository], Awaitable[int]]) -> int:
+
+class NoDatabase(ConfigurationError):
+    """The configured database does not exist (yet); only serve and migrate create one."""
+
+
+def with_repo(
+    settings: Settings, work: Callable[[Repository], Awaitable[int]], create: bool = False
+) -> int:
+    """Run ``work`` on the migrated repository; without ``create``, only on one that exists."""
+    url = settings.resolved_database_url
+
     async def run() -> int:
-        repo = await open_repo(settings)
+        if not create:
+            _sqlite_file_must_exist(settings, url)  # before opening: that would create it
         try:
+            repo = await open_repo(settings)
+        except BackendUnavailable as exc:
+            raise BackendUnavailable(f"{where(settings, url)}: {exc.message}") from exc
+        try:
+            if not create and await repo.schema_version() == 0:
+                raise NoDatabase(f"{where(settings, url)} has no Enlarger tables; {FIX}")
             await repo.migrate()
             return await work(repo)
         finally:
             await repo.close()
 
     return asyncio.run(run())
+
+
+def _sqlite_file_must_exist(settings: Settings, url: str) -> None:
+    if not url.startswith("sqlite:"):
+        return
+    path = sqlite_path(url)
+    if path != ":memory:" and not Path(path).is_file():
+        raise NoDatabase(f"no database: {where(settings, url)} does not exist; {FIX}")
+
+
+def where(settings: Settings, url: str) -> str:
+    """The database in words: the SQLite file (and the data dir it came from), or the
+    PostgreSQL URL without its password."""
+    if url.startswith("sqlite:"):
+        path = sqlite_path(url)
+        if settings.database_url:
+            return f"the SQLite database {path} (ENLARGER_DATABASE_URL)"
+        if "data_dir" in settings.model_fields_set:
+            return f"the SQLite database {path} (ENLARGER_DATA_DIR={settings.data_dir})"
+        return f"the SQLite database {path} (the default data dir ./data, in {Path.cwd()})"
+    return f"the PostgreSQL database {redact(url)}"
+
+
+def redact(url: str) -> str:
+    """``url`` with its password (in the authority or the query) replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = urlencode(
+        [(k, "***" if "password" in k.lower() else v) for k, v in parse_qsl(parts.query)],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

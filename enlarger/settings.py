@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     public_url: str | None = None
     secret_key: SecretStr | None = None
 
+    # The server (``enlarger serve``; its flags override these).
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    workers: Annotated[int, Field(ge=1)] | None = None  # None: one per core
+    shutdown_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0  # first signal to exit
+    access_log: bool = True
+
     # Behaviour.
     allow_anonymous_uploads: bool = True
     analytics_flush_seconds: Annotated[float, Field(gt=0)] = 5.0
@@ -145,6 +152,11 @@ class Settings(BaseSettings):
     database_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     database_pool_timeout_seconds: Annotated[float, Field(gt=0)] = 2.0
     sqlite_busy_timeout_seconds: Annotated[float, Field(ge=0)] = 5.0
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers_unset(cls, value: object) -> object:
+        return None if value == "" else value  # ENLARGER_WORKERS= : the default
 
     @field_validator("database_url")
     @classmethod

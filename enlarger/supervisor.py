@@ -4,7 +4,8 @@ Each worker is a whole application bound with ``SO_REUSEPORT``; the kernel sprea
 connections. The supervisor gives the workers a fresh ``PROMETHEUS_MULTIPROC_DIR`` (unless one
 is set) so that ``/metrics``, whichever worker answers, adds up all of them. A worker that dies
 after running for a while is replaced; one that dies during start-up stops the whole server
-(a configuration problem: restarting would loop).
+(a configuration problem: restarting would loop) with the worker's status when it is 2 (a port
+in use), else 1. The server is announced once every worker listens.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import wait
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from enlarger.metrics import MULTIPROC_ENV
 log = logging.getLogger("enlarger.supervisor")
 
 STARTUP_GRACE_SECONDS = 10.0  # a worker that exits sooner than this is not restarted
+KILL_SLACK_SECONDS = 2.0  # past the workers' own deadline, the supervisor kills what is left
 _METRIC_FILES = ("counter_*.db", "gauge_*.db", "histogram_*.db", "summary_*.db")
 
 
@@ -52,45 +55,98 @@ def metrics_dir() -> Iterator[str]:
         shutil.rmtree(created, ignore_errors=True)
 
 
+@dataclass(eq=False)
+class Worker:
+    process: BaseProcess
+    started: float
+    ready_pipe: Connection | None  # reader end; the worker sends its pid once it listens
+    ready: bool = False
+
+
 class Supervisor:
-    def __init__(self, target: Callable[[], None], workers: int, metrics_path: str) -> None:
+    """Starts the workers, says ``on_ready`` once all of them listen, replaces one that dies,
+    and stops them all on the first SIGTERM/SIGINT (repeats are ignored). Each worker stops
+    gracefully by itself within the deadline; one still alive a little after it is killed."""
+
+    def __init__(
+        self,
+        target: Callable[[Connection], object],
+        workers: int,
+        metrics_path: str,
+        deadline_seconds: float,
+        on_ready: Callable[[], None],
+    ) -> None:
         self._target = target
         self._workers = workers
         self._metrics_path = metrics_path
+        self._deadline_seconds = deadline_seconds + KILL_SLACK_SECONDS
+        self._on_ready = on_ready
         self._context = multiprocessing.get_context("spawn")
-        self._children: dict[int, tuple[BaseProcess, float]] = {}  # sentinel → (child, start)
-        self._stopping = False
-        self.failed = False
+        self._children: dict[int, Worker] = {}  # sentinel → worker
+        self._announced = False
+        self._stop_by: float | None = None  # monotonic deadline once stopping
+        self.status = 0
 
     def run(self) -> int:
-        for _ in range(self._workers):
-            self._spawn()
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        for _ in range(self._workers):
+            self._spawn()
         while self._children:
-            for sentinel in wait(list(self._children), timeout=1.0):
-                if isinstance(sentinel, int):  # process sentinels are file descriptors
-                    self._reap(sentinel)
-        return 1 if self.failed else 0
+            pipes = [w.ready_pipe for w in self._children.values() if w.ready_pipe is not None]
+            for item in wait([*self._children, *pipes], timeout=0.5):
+                if isinstance(item, int):  # process sentinels are file descriptors
+                    self._reap(item)
+                elif isinstance(item, Connection):
+                    self._ready(item)
+            self._enforce_deadline()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # a late repeat must not kill us now
+            signal.signal(signum, signal.SIG_IGN)
+        return self.status
 
     def _spawn(self) -> None:
-        child = self._context.Process(target=self._target, daemon=False)
+        reader, writer = self._context.Pipe(duplex=False)
+        child = self._context.Process(target=self._target, args=(writer,), daemon=False)
         child.start()
-        self._children[child.sentinel] = (child, time.monotonic())
+        writer.close()  # the child holds the other end: its death is an EOF here
+        self._children[child.sentinel] = Worker(child, time.monotonic(), reader)
+
+    def _ready(self, pipe: Connection) -> None:
+        worker = next(w for w in self._children.values() if w.ready_pipe is pipe)
+        with contextlib.suppress(EOFError, OSError):
+            pipe.recv()
+            worker.ready = True
+        pipe.close()
+        worker.ready_pipe = None
+        live_ready = sum(w.ready for w in self._children.values())
+        if not self._announced and live_ready == self._workers and self._stop_by is None:
+            self._announced = True
+            self._on_ready()
 
     def _reap(self, sentinel: int) -> None:
-        child, started = self._children.pop(sentinel)
+        worker = self._children.pop(sentinel)
+        child = worker.process
         child.join()
+        if worker.ready_pipe is not None:
+            worker.ready_pipe.close()
         self._forget_metrics(child.pid)
-        if self._stopping:
-            return
-        if time.monotonic() - started < STARTUP_GRACE_SECONDS:
+        if self._stop_by is not None:
+            self._reaped_while_stopping(worker)
+        elif not worker.ready or time.monotonic() - worker.started < STARTUP_GRACE_SECONDS:
             log.error("worker %s exited during start-up (%s); stopping", child.pid, child.exitcode)
-            self.failed = True
+            self.status = 2 if child.exitcode == 2 else 1
             self._stop(signal.SIGTERM, None)
-            return
-        log.warning("worker %s exited (%s); starting another", child.pid, child.exitcode)
-        self._spawn()
+        else:
+            log.warning("worker %s exited (%s); starting another", child.pid, child.exitcode)
+            self._spawn()
+
+    def _reaped_while_stopping(self, worker: Worker) -> None:
+        code = worker.process.exitcode
+        # A worker stopped by the signal before it could listen had nothing to lose.
+        harmless = not worker.ready and code in (-signal.SIGTERM, -signal.SIGINT)
+        if code != 0 and not harmless:
+            log.error("worker %s stopped with status %s", worker.process.pid, code)
+            self.status = self.status or 1
 
     def _forget_metrics(self, pid: int | None) -> None:
         """Live gauges (render queue depth) of a dead worker must not count any more."""
@@ -101,7 +157,19 @@ class Supervisor:
         multiprocess.mark_process_dead(pid, self._metrics_path)  # type: ignore[no-untyped-call]
 
     def _stop(self, signum: int, _frame: object) -> None:
-        self._stopping = True
-        for child, _started in self._children.values():
-            if child.is_alive():
-                child.terminate()
+        if self._stop_by is not None:
+            log.info("%s ignored: already stopping", signal.Signals(signum).name)
+            return
+        self._stop_by = time.monotonic() + self._deadline_seconds
+        for worker in self._children.values():
+            if worker.process.is_alive():
+                worker.process.terminate()  # SIGTERM: a worker's repeats are ignored
+
+    def _enforce_deadline(self) -> None:
+        if self._stop_by is None or time.monotonic() < self._stop_by:
+            return
+        for worker in self._children.values():
+            if worker.process.is_alive():
+                log.error("worker %s did not stop in time; killing it", worker.process.pid)
+                worker.process.kill()
+        self.status = self.status or 1
