@@ -112,7 +112,9 @@ class Supervisor:
         self._children[child.sentinel] = Worker(child, time.monotonic(), reader)
 
     def _ready(self, pipe: Connection) -> None:
-        worker = next(w for w in self._children.values() if w.ready_pipe is pipe)
+        worker = next((w for w in self._children.values() if w.ready_pipe is pipe), None)
+        if worker is None:  # reaped in the same round (it exited): its pipe is closed
+            return
         with contextlib.suppress(EOFError, OSError):
             pipe.recv()
             worker.ready = True

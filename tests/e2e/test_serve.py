@@ -116,7 +116,7 @@ def test_metrics_are_there_from_the_start_and_uploads_count(env: dict[str, str])
         assert status == 415
         assert request(f"{group.base}/i/{image_id}?w=160")[0] == 200
         text = request(f"{group.base}/metrics")[2].decode()
-        output = group.output()
+    output = group.output()  # complete: the server has stopped
     assert metric(text, "enlarger_uploads_total", deduplicated="false") == 1
     assert metric(text, "enlarger_uploads_total") == 1
     assert metric(text, "enlarger_upload_rejections_total", code="unsupported_format") == 1
@@ -149,5 +149,5 @@ def test_access_log_can_be_turned_off(env: dict[str, str]) -> None:
     with running({**env, "ENLARGER_ACCESS_LOG": "false"}, workers=1) as group:
         image_id = group.upload(make_jpeg(300, 200))
         assert request(f"{group.base}/i/{image_id}?w=160")[0] == 200
-        output = group.output()
+    output = group.output()
     assert "POST /v1/images" not in output and "enlarger.access" not in output
