@@ -11,7 +11,7 @@ from typing import Any
 from db import Repository
 from enlarger import cli_analytics, cli_gc, cli_serve, cli_sign, ids
 from enlarger.cli_support import with_repo
-from enlarger.errors import ConfigurationError, EnlargerError
+from enlarger.errors import ConfigurationError, EnlargerError, SetupError
 from enlarger.settings import Settings, load_settings
 
 LOG_FORMAT = cli_serve.LOG_FORMAT
@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     try:
         result: int = args.handler(settings, args)
-    except ConfigurationError as exc:  # the setup is wrong: a port in use, no database
+    except SetupError as exc:  # a port in use, no database there
         print(f"enlarger: {exc.message}", file=sys.stderr)
         return 2
     except EnlargerError as exc:

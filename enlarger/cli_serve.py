@@ -15,7 +15,7 @@ import sys
 from multiprocessing.connection import Connection
 
 from enlarger.cli_support import with_repo
-from enlarger.errors import ConfigurationError, EnlargerError
+from enlarger.errors import EnlargerError, SetupError
 from enlarger.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
@@ -60,7 +60,7 @@ def run_worker(
         if ready is None:
             raise  # main() prints it
         print(f"enlarger: {exc.message}", file=sys.stderr, flush=True)
-        raise SystemExit(2 if isinstance(exc, ConfigurationError) else 1) from None
+        raise SystemExit(2 if isinstance(exc, SetupError) else 1) from None
     if ready is not None and status:
         raise SystemExit(status)
     return status

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from db import Repository
 from db.factory import sqlite_path
 from enlarger.backends import open_repo
-from enlarger.errors import BackendUnavailable, ConfigurationError
+from enlarger.errors import BackendUnavailable, SetupError
 from enlarger.settings import Settings
 
 FIX = (
@@ -25,7 +25,7 @@ FIX = (
 )
 
 
-class NoDatabase(ConfigurationError):
+class NoDatabase(SetupError):
     """The configured database does not exist (yet); only serve and migrate create one."""
 
 

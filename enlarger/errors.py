@@ -32,6 +32,11 @@ class ConfigurationError(EnlargerError):
     code = "configuration_error"
 
 
+class SetupError(ConfigurationError):
+    """A command cannot run where it is pointed (a port in use, no database there): the CLI
+    says so in one line and exits with status 2."""
+
+
 class BadRequest(EnlargerError):
     status = 400
     code = "bad_request"

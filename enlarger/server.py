@@ -31,7 +31,7 @@ from aiohttp import web
 
 from enlarger.accesslog import runner_options
 from enlarger.drain import INFLIGHT
-from enlarger.errors import ConfigurationError
+from enlarger.errors import SetupError
 from enlarger.settings import Settings
 
 log = logging.getLogger("enlarger.server")
@@ -41,7 +41,7 @@ FINAL_WAIT_SECONDS = 1.0  # aiohttp's own wait for answers still being written a
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-class BindFailed(ConfigurationError):
+class BindFailed(SetupError):
     """The address cannot be had (in use, not on this machine, needs privileges)."""
 
 
