@@ -35,6 +35,7 @@ UPLOAD_REJECTION_CODES = (  # what POST /v1/images answers with; others appear w
     "unsupported_format",
     "invalid_image",
     "image_too_large",
+    "rate_limited",
     "backend_unavailable",
     "internal_error",
 )
