@@ -96,12 +96,29 @@ def wait_ready(group: Group, timeout: float = 60) -> None:
     raise AssertionError(f"server did not become ready:\n{group.output()}")
 
 
+PORT_TRIES = 3
+
+
+def _started(env: dict[str, str], workers: int | None, port: int | None) -> Group:
+    """Started and ready. A port of our own choosing (``free_port``) can be taken by another
+    program before the server binds it (other test runs share the machine): the server then
+    says so and exits 2, and another port is tried."""
+    for _ in range(PORT_TRIES if port is None and workers is not None else 1):
+        group = start(env, workers, port)
+        try:
+            wait_ready(group)
+            return group
+        except AssertionError:
+            if group.process.returncode != 2 or "is in use" not in group.output():
+                raise
+    raise AssertionError(f"no free port in {PORT_TRIES} tries:\n{group.output()}")
+
+
 @contextlib.contextmanager
 def running(env: dict[str, str], workers: int | None, port: int | None = None) -> Iterator[Group]:
     """A ready server; whatever is left of its group is killed at the end."""
-    group = start(env, workers, port)
+    group = _started(env, workers, port)
     try:
-        wait_ready(group)
         yield group
     finally:
         if group.process.poll() is None:
