@@ -50,6 +50,7 @@ axe.run(document, {resultTypes: ['violations']}).then(
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     env = clean_env(tmp_path / "data", ENLARGER_ANALYTICS_FLUSH_SECONDS="0.2")
+    assert cli(env, "migrate").returncode == 0  # only serve and migrate create a database
     cli(env, "users", "create", "browser")
     key = cli(env, "keys", "create", "browser").stdout.strip().splitlines()[-1]
     with servers(env, 1) as (server,):

@@ -80,6 +80,7 @@ async def test_every_error_code_of_an_operation_is_described(stack: Stack) -> No
 @pytest.mark.skipif(sys.platform != "linux", reason="spawns a server on loopback")
 def test_schemathesis_finds_nothing_outside_the_description(tmp_path: Path) -> None:
     env = clean_env(tmp_path / "data", ENLARGER_RENDER_THREADS="1")
+    assert cli(env, "migrate").returncode == 0  # only serve and migrate create a database
     cli(env, "users", "create", "fuzz")
     key = cli(env, "keys", "create", "fuzz").stdout.strip().splitlines()[-1]
     with servers(env, 1) as (server,):
