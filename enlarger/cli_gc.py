@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import timedelta
 from typing import Any
 
-from enlarger.backends import open_blobs, open_repo
+from db import Repository
+from enlarger.backends import open_blobs
+from enlarger.cli_support import with_repo
 from enlarger.gc import DEFAULT_MIN_AGE_SECONDS, Collector
 from enlarger.settings import Settings
 
@@ -34,20 +35,16 @@ def _seconds(raw: str) -> int:
 
 
 def _gc(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_collect(settings, args.dry_run, timedelta(seconds=args.min_age)))
+    min_age = timedelta(seconds=args.min_age)
 
-
-async def _collect(settings: Settings, dry_run: bool, min_age: timedelta) -> int:
-    repo = await open_repo(settings)
-    try:
-        await repo.migrate()
+    async def work(repo: Repository) -> int:
         blobs = await open_blobs(settings)
         try:
-            return await _sweep(Collector(repo, blobs, min_age), dry_run)
+            return await _sweep(Collector(repo, blobs, min_age), args.dry_run)
         finally:
             await blobs.close()
-    finally:
-        await repo.close()
+
+    return with_repo(settings, work)  # never creates a database
 
 
 async def _sweep(collector: Collector, dry_run: bool) -> int:
