@@ -1,0 +1,126 @@
+"""The deployment files: the Dockerfile lints clean, compose.yaml is a whole stack whose every
+service has a health check and whose every ENLARGER_* variable is a real setting."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from enlarger.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+# Settings that other branches are adding right now (serve's address and the proxy trust);
+# a name here that Settings has since gained is simply a real setting.
+PENDING = {"ENLARGER_HOST", "ENLARGER_PORT", "ENLARGER_WORKERS", "ENLARGER_TRUSTED_PROXIES"}
+REAL = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | PENDING
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return loaded
+
+
+def test_dockerfile_lints_clean() -> None:
+    hadolint = str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "warning", str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_sets_only_real_settings() -> None:
+    names = set(re.findall(r"\b(ENLARGER_[A-Z0-9_]+)=", (ROOT / "Dockerfile").read_text()))
+    assert names, "the Dockerfile sets no ENLARGER_* variable"
+    assert names <= REAL, f"not settings: {sorted(names - REAL)}"
+
+
+def test_every_service_has_a_health_check(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert {"postgres", "redis", "minio", "enlarger", "nginx"} <= set(services)
+    missing = [name for name, service in services.items() if not service.get("healthcheck")]
+    assert not missing, f"no healthcheck: {missing}"
+    for name, service in services.items():
+        assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+
+
+def test_every_enlarger_variable_is_a_setting(compose: dict[str, Any]) -> None:
+    used = {
+        key
+        for service in compose["services"].values()
+        for key in (service.get("environment") or {})
+        if key.startswith(ENV_PREFIX)
+    }
+    assert "ENLARGER_DATABASE_URL" in used
+    assert used <= REAL, f"not settings: {sorted(used - REAL)}"
+
+
+def test_enlarger_replicas_wait_for_healthy_backends(compose: dict[str, Any]) -> None:
+    enlarger = compose["services"]["enlarger"]
+    assert enlarger["deploy"]["replicas"] >= 2
+    for backend in ("postgres", "redis", "minio"):
+        assert enlarger["depends_on"][backend]["condition"] == "service_healthy"
+    env = enlarger["environment"]
+    assert env["ENLARGER_BLOB_URL"].startswith("s3://")
+    assert env["ENLARGER_DATABASE_URL"].startswith("postgresql://")
+    assert env["ENLARGER_REDIS_URL"].startswith("redis://")
+
+
+def test_named_volumes_are_declared(compose: dict[str, Any]) -> None:
+    declared = set(compose["volumes"])
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name}: undeclared volume {source}"
+    assert {"postgres-data", "minio-data"} <= declared
+
+
+def test_nginx_is_trusted_and_caches_with_a_lock(compose: dict[str, Any]) -> None:
+    nginx = compose["services"]["nginx"]
+    address = ipaddress.ip_address(nginx["networks"]["default"]["ipv4_address"])
+    trusted = compose["services"]["enlarger"]["environment"]["ENLARGER_TRUSTED_PROXIES"]
+    assert any(address in ipaddress.ip_network(cidr) for cidr in trusted.split(","))
+    conf = (ROOT / "deploy/nginx.conf").read_text()
+    for directive in (
+        "proxy_cache_lock on;",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "proxy_cache enlarger;",
+    ):
+        assert directive in conf
+    assert "proxy_ignore_headers" not in conf  # Vary and Cache-Control are honoured
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in nginx["volumes"]
+
+
+def test_minio_creates_the_bucket_it_serves(compose: dict[str, Any]) -> None:
+    minio = compose["services"]["minio"]
+    bucket = compose["services"]["enlarger"]["environment"]["ENLARGER_BLOB_URL"][5:].split("/")[0]
+    assert f"mc mb --ignore-existing local/{bucket}" in minio["command"][0]
+    assert minio["healthcheck"]["test"] == ["CMD", "mc", "stat", f"local/{bucket}"]
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("no docker client here: 'docker compose config' not run")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("the docker compose plugin is not installed: 'docker compose config' not run")
+    result = subprocess.run(
+        [docker, "compose", "-f", str(ROOT / "compose.yaml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
