@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from db import Repository
-from enlarger import cli_analytics, cli_gc, cli_serve, cli_sign, ids
+from enlarger import cli_analytics, cli_doctor, cli_gc, cli_serve, cli_sign, ids
 from enlarger.cli_support import with_repo
 from enlarger.errors import ConfigurationError, EnlargerError, SetupError
 from enlarger.settings import Settings, load_settings
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_analytics.add_commands(commands)
     cli_sign.add_commands(commands)
     cli_gc.add_commands(commands)
+    cli_doctor.add_commands(commands)
     return parser
 
 

@@ -1,0 +1,63 @@
+"""``enlarger doctor``: checks the configuration and every backend, prints each in words, and
+exits 1 naming what is broken (warnings alone exit 0)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from enlarger import doctor, doctor_local
+from enlarger.doctor import Finding
+from enlarger.settings import Settings
+
+MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+
+
+def add_commands(commands: Any) -> None:
+    parser = commands.add_parser(
+        "doctor", help="check the configuration and every backend; exit 1 if one is broken"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds each check may take (default 5)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    findings = asyncio.run(_checks(settings, args.timeout))
+    width = max(len(finding.name) for finding in findings)
+    for finding in findings:
+        print(f"{MARKS[finding.state]}  {finding.name:<{width}}  {finding.detail}")
+    broken = [finding.name for finding in findings if finding.state == "fail"]
+    if broken:
+        print(f"enlarger doctor: broken: {', '.join(broken)}", file=sys.stderr)
+        return 1
+    warned = sum(finding.state == "warn" for finding in findings)
+    notes = f", {warned} warning(s)" if warned else ""
+    print(f"enlarger doctor: all {len(findings)} checks passed{notes}")
+    return 0
+
+
+async def _checks(settings: Settings, limit: float) -> list[Finding]:
+    local: list[tuple[str, Callable[[], str]]] = [
+        ("configuration", lambda: doctor_local.check_configuration(settings, os.environ)),
+        ("data dir", lambda: doctor_local.check_data_dir(settings)),
+        ("libvips", doctor_local.check_vips),
+        ("HEIC", doctor_local.check_heic),
+        ("allocator", doctor_local.check_allocator),
+    ]
+    first = [doctor.timed(name, _in_thread(check), limit) for name, check in local]
+    backends = [  # after the data dir exists: the embedded backends live in it
+        doctor.timed("database", lambda: doctor.check_database(settings), limit),
+        doctor.timed("blob store", lambda: doctor.check_blobs(settings), limit),
+        doctor.timed("cache", lambda: doctor.check_cache(settings, limit), limit),
+    ]
+    return [*await asyncio.gather(*first), *await asyncio.gather(*backends)]
+
+
+def _in_thread(check: Callable[[], str]) -> Callable[[], Any]:
+    return lambda: asyncio.to_thread(check)

@@ -1,0 +1,211 @@
+"""``enlarger doctor``: the backends of a deployment, each checked within a time limit.
+
+Every check returns a :class:`Finding` in words. Nothing is created or changed: probes are
+rolled back (the database) or deleted (a blob, a Redis key) at once. The bucket is not created
+(``serve`` does that at start when its credentials allow); a missing one is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+import aiosqlite
+import asyncpg
+import redis.asyncio as redis_asyncio
+from botocore.exceptions import ClientError
+
+from db import migrate
+from db.factory import sqlite_path
+from enlarger.blobs import BlobStore
+from enlarger.blobs.factory import open_blob_store
+from enlarger.blobs.s3 import S3BlobStore
+from enlarger.errors import BackendUnavailable, EnlargerError
+from enlarger.settings import Settings
+
+State = Literal["ok", "warn", "fail"]
+
+# A write the database must allow, undone at once (a read-only replica or role refuses it).
+PROBE_TABLE = "CREATE TABLE enlarger_doctor_probe (x integer)"
+PROBE_BLOB = "doctor/probe-"
+PROBE_REDIS = "enl:doctor:"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    name: str
+    state: State
+    detail: str
+
+
+class Broken(Exception):
+    """A check's failure, in words for the operator."""
+
+
+async def timed(name: str, check: Callable[[], Awaitable[str]], limit: float) -> Finding:
+    """Run one check; its words on success, the reason on failure or after ``limit`` s."""
+    started = time.monotonic()
+    try:
+        detail = await asyncio.wait_for(check(), limit)
+    except TimeoutError:
+        return Finding(name, "fail", f"no answer within {limit:g} s")
+    except Broken as exc:
+        return Finding(name, "fail", str(exc))
+    except EnlargerError as exc:
+        return Finding(name, "fail", _with_cause(exc.message, exc))
+    except (OSError, asyncpg.PostgresError, aiosqlite.Error, redis_asyncio.RedisError) as exc:
+        return Finding(name, "fail", f"{type(exc).__name__}: {exc}")
+    elapsed = (time.monotonic() - started) * 1000
+    state: State = "warn" if detail.startswith("warning: ") else "ok"
+    return Finding(name, state, f"{detail.removeprefix('warning: ')} ({elapsed:.0f} ms)")
+
+
+def _with_cause(message: str, exc: BaseException) -> str:
+    cause = exc.__cause__
+    return f"{message}: {type(cause).__name__}: {cause}" if cause else message
+
+
+# --- database -----------------------------------------------------------------------------------
+
+
+async def check_database(settings: Settings) -> str:
+    url = settings.resolved_database_url
+    match urlsplit(url).scheme:
+        case "sqlite":
+            return await _check_sqlite(sqlite_path(url))
+        case _:
+            return await _check_postgres(url)
+
+
+async def _check_sqlite(path: str) -> str:
+    async with aiosqlite.connect(path) as conn:
+        version = await migrate.sqlite_schema_version(conn)
+        await conn.execute("BEGIN IMMEDIATE")  # takes the write lock: the file is writable
+        await conn.execute(PROBE_TABLE)
+        await conn.rollback()
+    return _words(f"SQLite {path}: writable", _schema("sqlite", version))
+
+
+async def _check_postgres(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        server = conn.get_server_version()
+        version = await migrate.postgres_schema_version(conn)
+        try:
+            async with conn.transaction():
+                await conn.execute(PROBE_TABLE)
+                raise _RollBack
+        except _RollBack:
+            pass
+        except asyncpg.PostgresError as exc:
+            raise Broken(f"PostgreSQL {server.major} reachable but not writable: {exc}") from exc
+    finally:
+        await conn.close()
+    host = urlsplit(url).hostname or "local socket"
+    schema = _schema("postgres", version)
+    return _words(f"PostgreSQL {server.major}.{server.minor} at {host}: writable", schema)
+
+
+def _words(what: str, schema: str) -> str:
+    """``what, schema``, a warning if the schema part is one."""
+    if schema.startswith("warning: "):
+        return f"warning: {what}, schema {schema.removeprefix('warning: ')}"
+    return f"{what}, {schema}"
+
+
+class _RollBack(Exception):
+    pass
+
+
+def _schema(dialect: migrate.Dialect, version: int) -> str:
+    latest = max((m.version for m in migrate.discover(dialect)), default=0)
+    if version == latest:
+        return f"schema version {version} (current)"
+    if version == 0:
+        return "warning: empty: serve or 'enlarger migrate' creates it"
+    if version > latest:
+        raise Broken(
+            f"schema version {version} is newer than this build knows ({latest}): upgrade this"
+            " instance (docs/deploy.md, upgrades)"
+        )
+    raise Broken(
+        f"schema version {version}, {latest - version} migration(s) pending: run"
+        " 'enlarger migrate' (serve also applies them at start)"
+    )
+
+
+# --- blob store ---------------------------------------------------------------------------------
+
+
+async def check_blobs(settings: Settings) -> str:
+    url = settings.resolved_blob_url
+    store = await _open_store(url, settings.s3_endpoint_url)
+    try:
+        key = PROBE_BLOB + secrets.token_hex(8)
+        payload = secrets.token_bytes(32)
+        await store.put(key, payload)
+        if await store.get(key) != payload:
+            raise Broken(f"{url}: a blob written could not be read back")
+        await store.delete(key)
+    finally:
+        await store.close()
+    if not url.startswith("s3://"):
+        return f"{url}: writable, readable"
+    where = f" at {settings.s3_endpoint_url}" if settings.s3_endpoint_url else ""
+    return f"{url}{where}: bucket present, writable, readable"
+
+
+async def _open_store(url: str, endpoint: str | None) -> BlobStore:
+    if not url.startswith("s3://"):
+        return await open_blob_store(url, endpoint)
+    parts = urlsplit(url)
+    try:
+        return await S3BlobStore.open(parts.netloc, parts.path.strip("/"), endpoint, False)
+    except BackendUnavailable as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ClientError) and _status(cause) == 404:
+            raise Broken(
+                f"bucket {parts.netloc!r} does not exist{' at ' + endpoint if endpoint else ''}:"
+                " create it (serve creates it at start when its credentials allow)"
+            ) from exc
+        raise
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+# --- cache --------------------------------------------------------------------------------------
+
+
+async def check_cache(settings: Settings, limit: float) -> str:
+    if not settings.redis_url:
+        return (
+            "in-process memory only (no ENLARGER_REDIS_URL): every process caches and renders"
+            " on its own; render locks are files in the data dir (one machine)"
+        )
+    client = redis_asyncio.from_url(
+        settings.redis_url, socket_timeout=limit, socket_connect_timeout=limit
+    )
+    try:
+        await client.ping()
+        key = PROBE_REDIS + secrets.token_hex(8)
+        await client.set(key, b"1", px=10_000)
+        if await client.get(key) != b"1":
+            raise Broken("Redis: a key written could not be read back")
+        await client.delete(key)
+        info = await client.info("memory")
+        policy = str(info.get("maxmemory_policy", "?"))
+    finally:
+        await client.aclose()
+    where = urlsplit(settings.redis_url).hostname or settings.redis_url
+    if policy == "noeviction":
+        return (
+            f"warning: Redis at {where} writable, but maxmemory-policy noeviction: set allkeys-lru"
+        )
+    return f"Redis at {where}: writable, maxmemory-policy {policy}"

@@ -1,0 +1,113 @@
+"""``enlarger doctor``: what this machine and process bring: the configuration, the data dir,
+libvips' loaders and savers, HEIC decoding, and the memory allocator."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+import pyvips
+
+from enlarger.doctor import Broken
+from enlarger.settings import ENV_PREFIX, Settings
+from enlarger.vips import configure_vips
+
+# Formats an answer may be encoded to, and the suffix libvips saves them by.
+SAVERS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "avif": ".avif"}
+ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
+
+
+def check_configuration(settings: Settings, environ: Mapping[str, str]) -> str:
+    """The settings were read (a bad value stops the command before this); name unknown
+    ENLARGER_* variables, which are otherwise ignored silently (a typo keeps a default)."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    unknown = sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
+    summary = (
+        f"database {_scheme(settings.resolved_database_url)}, blobs"
+        f" {_scheme(settings.resolved_blob_url)}, cache"
+        f" {'memory+redis' if settings.redis_url else 'memory'}, public URL"
+        f" {settings.public_url or 'from each request'}"
+    )
+    if unknown:
+        return f"warning: {summary}; not settings (typos?): {', '.join(unknown)}"
+    return summary
+
+
+def check_data_dir(settings: Settings) -> str:
+    root = settings.data_dir.resolve()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".doctor-{secrets.token_hex(4)}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise Broken(f"{root} is not writable: {exc.strerror or exc}") from exc
+    return f"{root}: writable"
+
+
+def check_vips() -> str:
+    """Every saver the answers use, and its loader, on a tiny image."""
+    configure_vips()
+    image = pyvips.Image.black(8, 8, bands=3)
+    missing = []
+    for name, suffix in SAVERS.items():
+        try:
+            decoded = pyvips.Image.new_from_buffer(image.write_to_buffer(suffix), "")
+            decoded.avg()
+        except pyvips.Error:
+            missing.append(name)
+    version = ".".join(str(pyvips.version(part)) for part in range(3))
+    if missing:
+        raise Broken(f"libvips {version} cannot encode and decode: {', '.join(missing)}")
+    return f"libvips {version}: loads and saves {', '.join(SAVERS)}"
+
+
+def check_heic() -> str:
+    """HEIC (HEVC) decoding comes from pillow-heif: decode one made here."""
+    import pillow_heif
+
+    decoders = pillow_heif.libheif_info().get("decoders", {})
+    if not any("HEVC" in str(value) for value in decoders.values()):
+        raise Broken("pillow-heif has no HEVC decoder: HEIC uploads cannot be viewed")
+    sample = pillow_heif.from_bytes("RGB", (16, 16), bytes(16 * 16 * 3))
+    heic = _encode_heic(sample)
+    if heic is not None and pillow_heif.open_heif(heic).size != (16, 16):
+        raise Broken("pillow-heif decoded a 16x16 HEIC wrongly")
+    versions = f"pillow-heif {pillow_heif.__version__} (libheif {pillow_heif.libheif_version()})"
+    return f"{versions}: HEIC decodes"
+
+
+def _encode_heic(sample: object) -> bytes | None:
+    import io
+
+    out = io.BytesIO()
+    try:
+        sample.save(out, format="HEIF")  # type: ignore[attr-defined]
+    except (ValueError, RuntimeError, KeyError):
+        return None  # no HEVC encoder: the decoder alone is what views need
+    return out.getvalue()
+
+
+def check_allocator(maps: Path = Path("/proc/self/maps")) -> str:
+    """libvips servers on glibc's malloc grow (an arena per thread, fragmented memory)."""
+    try:
+        mapped = maps.read_text()
+    except OSError:
+        mapped = ""
+    for name in ALLOCATORS:
+        if f"lib{name}" in mapped:
+            return f"{name} (loaded: {os.environ.get('LD_PRELOAD', 'linked')})"
+    arenas = os.environ.get("MALLOC_ARENA_MAX")
+    if arenas:
+        return f"glibc malloc with MALLOC_ARENA_MAX={arenas}"
+    return (
+        "warning: glibc malloc with one arena per thread: memory grows under render load;"
+        " preload jemalloc (LD_PRELOAD=libjemalloc.so.2, as the image does) or set"
+        " MALLOC_ARENA_MAX=2 (docs/deploy.md)"
+    )
+
+
+def _scheme(url: str) -> str:
+    return url.split(":", 1)[0]

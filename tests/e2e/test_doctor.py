@@ -1,0 +1,120 @@
+"""``enlarger doctor`` as an operator runs it: every check in words; exit 1 naming the broken
+backend (an unreachable Redis, a missing bucket); nothing created on the way."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import boto3
+
+from tests.e2e.process import clean_env, cli, free_port
+
+CHECKS = ("configuration", "data dir", "libvips", "HEIC", "allocator", "database", "blob store")
+
+
+def lines(output: str) -> dict[str, str]:
+    """check name → its line."""
+    found = {}
+    for line in output.splitlines():
+        for name in (*CHECKS, "cache"):
+            if line[6:].startswith(name + " "):
+                found[name] = line
+    return found
+
+
+def test_embedded_defaults_pass(tmp_path: Path) -> None:
+    env = clean_env(tmp_path / "data")
+    assert cli(env, "migrate").returncode == 0
+    result = cli(env, "doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = lines(result.stdout)
+    assert set(found) == {*CHECKS, "cache"}, result.stdout
+    assert found["database"].startswith("ok") and "schema version" in found["database"]
+    assert "(current)" in found["database"]
+    assert "in-process memory only" in found["cache"]
+    assert "loads and saves jpeg, png, webp, gif, avif" in found["libvips"]
+    assert "HEIC decodes" in found["HEIC"]
+    assert "all 8 checks passed" in result.stdout
+
+
+def test_an_empty_database_is_a_warning_and_pending_migrations_fail(tmp_path: Path) -> None:
+    env = clean_env(tmp_path / "data")
+    result = cli(env, "doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert lines(result.stdout)["database"].startswith("WARN")
+    assert "enlarger migrate" in lines(result.stdout)["database"]
+
+
+def test_allocator_and_unknown_variables_are_named(tmp_path: Path) -> None:
+    env = clean_env(tmp_path / "data", ENLARGER_REDIS_ULR="redis://typo", MALLOC_ARENA_MAX="2")
+    result = cli(env, "doctor")
+    found = lines(result.stdout)
+    assert found["configuration"].startswith("WARN")
+    assert "ENLARGER_REDIS_ULR" in found["configuration"]
+    assert found["allocator"].startswith("ok") and "MALLOC_ARENA_MAX=2" in found["allocator"]
+
+
+def test_production_backends_pass(
+    tmp_path: Path, pg_url: str, redis_url: str, s3_bucket_url: str, s3_endpoint: str
+) -> None:
+    env = clean_env(
+        tmp_path / "data",
+        ENLARGER_DATABASE_URL=pg_url,
+        ENLARGER_REDIS_URL=redis_url,
+        ENLARGER_BLOB_URL=s3_bucket_url,
+        ENLARGER_S3_ENDPOINT_URL=s3_endpoint,
+    )
+    assert cli(env, "migrate").returncode == 0
+    result = cli(env, "doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = lines(result.stdout)
+    assert found["database"].startswith("ok") and "PostgreSQL" in found["database"]
+    assert found["blob store"].startswith("ok") and "bucket present" in found["blob store"]
+    assert found["cache"].startswith(("ok", "WARN")) and "Redis" in found["cache"]
+    bucket = s3_bucket_url[len("s3://") :].split("/")[0]
+    listed = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket=bucket)
+    assert listed.get("KeyCount", 0) == 0, "the probe blob was left behind"
+
+
+def test_unreachable_redis_and_missing_bucket_are_named(
+    tmp_path: Path, pg_url: str, s3_endpoint: str
+) -> None:
+    env = clean_env(
+        tmp_path / "data",
+        ENLARGER_DATABASE_URL=pg_url,
+        ENLARGER_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        ENLARGER_BLOB_URL="s3://enl-doctor-missing/prefix",
+        ENLARGER_S3_ENDPOINT_URL=s3_endpoint,
+    )
+    assert cli(env, "migrate").returncode == 0
+    result = cli(env, "doctor", "--timeout", "3")
+    assert result.returncode == 1, result.stdout
+    found = lines(result.stdout)
+    assert found["cache"].startswith("FAIL"), result.stdout
+    assert found["blob store"].startswith("FAIL")
+    assert "bucket 'enl-doctor-missing' does not exist" in found["blob store"]
+    assert found["database"].startswith("ok")
+    assert "broken: blob store, cache" in result.stderr
+    buckets = boto3.client("s3", endpoint_url=s3_endpoint).list_buckets()["Buckets"]
+    assert "enl-doctor-missing" not in {b["Name"] for b in buckets}, "doctor created the bucket"
+
+
+def test_a_pending_migration_fails(tmp_path: Path, pg_url: str) -> None:
+    env = clean_env(tmp_path / "data", ENLARGER_DATABASE_URL=pg_url)
+    assert cli(env, "migrate").returncode == 0
+
+    async def forget_last() -> None:
+        conn = await asyncpg.connect(pg_url)
+        await conn.execute(
+            "DELETE FROM schema_migrations"
+            " WHERE version = (SELECT MAX(version) FROM schema_migrations)"
+        )
+        await conn.close()
+
+    asyncio.run(forget_last())
+    result = cli(env, "doctor")
+    assert result.returncode == 1
+    database = lines(result.stdout)["database"]
+    assert database.startswith("FAIL") and "1 migration(s) pending" in database
