@@ -8,9 +8,8 @@
 # package proxy has its own CA; leave it empty otherwise. docs/deploy.md explains every line.
 ARG BASE=python:3.11-slim-bookworm
 
-# --- 1. build: the project and its dependencies as wheels, installed into a venv ---------------
-FROM ${BASE} AS build
-ARG PIP_CERT=
+# --- 1. build: the project and its dependencies as wheels, installed into a venv --------------
+FROM ${BASE} AS python
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Debian's own versions, whatever the day's point release is: pinning them would break the build
 # at the next security update.
@@ -21,16 +20,24 @@ RUN if ! command -v python3 >/dev/null; then \
         && apt-get clean \
         && rm -rf /var/lib/apt/lists/*; \
     fi
+
+# The runtime dependencies alone, so that neither the code nor the test extras invalidate the
+# longest layer below (COPY --from is cached on the file's content).
+FROM python AS requirements
+WORKDIR /src
+COPY pyproject.toml ./
+RUN python3 -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' >requirements.txt
+
+FROM python AS build
+ARG PIP_CERT=
 WORKDIR /src
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
-# The dependencies first, from pyproject.toml alone: a change of the code reuses this layer.
-COPY pyproject.toml ./
+COPY --from=requirements /src/requirements.txt ./
 RUN [ -n "$PIP_CERT" ] || unset PIP_CERT; \
     python3 -m venv /opt/enlarger \
-    && python3 -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' >requirements.txt \
     && /opt/enlarger/bin/pip wheel --wheel-dir /wheels -r requirements.txt \
     && /opt/enlarger/bin/pip install --no-index --find-links /wheels -r requirements.txt
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY enlarger ./enlarger
 COPY ingest ./ingest
 COPY proxy ./proxy
