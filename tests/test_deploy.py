@@ -17,9 +17,9 @@ import yaml
 from enlarger.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-# Settings that other branches are adding right now (serve's address and the proxy trust);
-# a name here that Settings has since gained is simply a real setting.
-PENDING = {"ENLARGER_HOST", "ENLARGER_PORT", "ENLARGER_WORKERS", "ENLARGER_TRUSTED_PROXIES"}
+# serve's address and processes, being added as settings on another branch right now; a name
+# here that Settings has since gained is simply a real setting.
+PENDING = {"ENLARGER_HOST", "ENLARGER_PORT", "ENLARGER_WORKERS"}
 REAL = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | PENDING
 
 
