@@ -96,14 +96,14 @@ async def _check_postgres(url: str) -> str:
     try:
         server = conn.get_server_version()
         version = await migrate.postgres_schema_version(conn)
+        probe = conn.transaction()
+        await probe.start()
         try:
-            async with conn.transaction():
-                await conn.execute(PROBE_TABLE)
-                raise _RollBack
-        except _RollBack:
-            pass
+            await conn.execute(PROBE_TABLE)
         except asyncpg.PostgresError as exc:
             raise Broken(f"PostgreSQL {server.major} reachable but not writable: {exc}") from exc
+        finally:
+            await probe.rollback()
     finally:
         await conn.close()
     host = urlsplit(url).hostname or "local socket"
@@ -116,10 +116,6 @@ def _words(what: str, schema: str) -> str:
     if schema.startswith("warning: "):
         return f"warning: {what}, schema {schema.removeprefix('warning: ')}"
     return f"{what}, {schema}"
-
-
-class _RollBack(Exception):
-    pass
 
 
 def _schema(dialect: migrate.Dialect, version: int) -> str:

@@ -118,3 +118,20 @@ def test_a_pending_migration_fails(tmp_path: Path, pg_url: str) -> None:
     assert result.returncode == 1
     database = lines(result.stdout)["database"]
     assert database.startswith("FAIL") and "1 migration(s) pending" in database
+
+
+def test_a_read_only_database_fails(tmp_path: Path, pg_url: str) -> None:
+    env = clean_env(tmp_path / "data", ENLARGER_DATABASE_URL=pg_url)
+    assert cli(env, "migrate").returncode == 0
+    name = pg_url.rsplit("/", 1)[1]
+
+    async def read_only() -> None:
+        conn = await asyncpg.connect(pg_url)
+        await conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        await conn.close()
+
+    asyncio.run(read_only())
+    result = cli(env, "doctor")
+    assert result.returncode == 1
+    database = lines(result.stdout)["database"]
+    assert database.startswith("FAIL") and "not writable" in database, database
