@@ -1,13 +1,15 @@
 """``enlarger doctor``: the backends of a deployment, each checked within a time limit.
 
 Every check returns a :class:`Finding` in words. Nothing is created or changed: probes are
-rolled back (the database) or deleted (a blob, a Redis key) at once. The bucket is not created
-(``serve`` does that at start when its credentials allow); a missing one is reported.
+rolled back (the database) or deleted (a blob, a Redis key) at once. Neither the bucket nor the
+embedded database, folders or data dir are created (``serve`` does that at start); a missing
+bucket is broken, the embedded ones not made yet are a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -83,6 +85,9 @@ async def check_database(settings: Settings) -> str:
 
 
 async def _check_sqlite(path: str) -> str:
+    missing = path != ":memory:" and not await asyncio.to_thread(os.path.exists, path)
+    if missing:  # not created here: serve does that
+        return f"warning: no SQLite database at {path} yet: serve or 'enlarger migrate' creates it"
     async with aiosqlite.connect(path) as conn:
         version = await migrate.sqlite_schema_version(conn)
         await conn.execute("BEGIN IMMEDIATE")  # takes the write lock: the file is writable
@@ -138,9 +143,16 @@ def _schema(dialect: migrate.Dialect, version: int) -> str:
 # --- blob store ---------------------------------------------------------------------------------
 
 
+class _NotYet(Exception):
+    """An embedded store that serve has not created yet: said as a warning."""
+
+
 async def check_blobs(settings: Settings) -> str:
     url = settings.resolved_blob_url
-    store = await _open_store(url, settings.s3_endpoint_url)
+    try:
+        store = await _open_store(url, settings.s3_endpoint_url)
+    except _NotYet as exc:
+        return str(exc)
     try:
         key = PROBE_BLOB + secrets.token_hex(8)
         payload = secrets.token_bytes(32)
@@ -158,6 +170,9 @@ async def check_blobs(settings: Settings) -> str:
 
 async def _open_store(url: str, endpoint: str | None) -> BlobStore:
     if not url.startswith("s3://"):
+        root = urlsplit(url).path
+        if not await asyncio.to_thread(os.path.isdir, root):
+            raise _NotYet(f"warning: no folder {root} yet: serve creates it")
         return await open_blob_store(url, endpoint)
     parts = urlsplit(url)
     try:

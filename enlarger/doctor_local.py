@@ -37,8 +37,12 @@ def check_configuration(settings: Settings, environ: Mapping[str, str]) -> str:
 
 def check_data_dir(settings: Settings) -> str:
     root = settings.data_dir.resolve()
+    if not root.is_dir():  # not created here: serve does that
+        parent = next(p for p in root.parents if p.exists())
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise Broken(f"{root} does not exist, and {parent} is not writable to create it")
+        return f"warning: {root} does not exist yet: serve creates it"
     try:
-        root.mkdir(parents=True, exist_ok=True)
         probe = root / f".doctor-{secrets.token_hex(4)}"
         probe.write_bytes(b"ok")
         probe.unlink()

@@ -39,12 +39,21 @@ def test_embedded_defaults_pass(tmp_path: Path) -> None:
     assert "all 8 checks passed" in result.stdout
 
 
-def test_an_empty_database_is_a_warning_and_pending_migrations_fail(tmp_path: Path) -> None:
+def test_a_fresh_machine_is_warned_about_and_left_unchanged(tmp_path: Path) -> None:
     env = clean_env(tmp_path / "data")
     result = cli(env, "doctor")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert lines(result.stdout)["database"].startswith("WARN")
-    assert "enlarger migrate" in lines(result.stdout)["database"]
+    found = lines(result.stdout)
+    for name in ("data dir", "database", "blob store"):
+        assert found[name].startswith("WARN"), found[name]
+    assert "enlarger migrate" in found["database"]
+    assert not (tmp_path / "data").exists(), "doctor created the data dir"
+
+
+def test_an_empty_postgresql_database_is_a_warning(tmp_path: Path, pg_url: str) -> None:
+    result = cli(clean_env(tmp_path / "data", ENLARGER_DATABASE_URL=pg_url), "doctor")
+    database = lines(result.stdout)["database"]
+    assert database.startswith("WARN") and "schema empty" in database, database
 
 
 def test_allocator_and_unknown_variables_are_named(tmp_path: Path) -> None:
