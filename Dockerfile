@@ -43,6 +43,7 @@ COPY ingest ./ingest
 COPY proxy ./proxy
 COPY cache ./cache
 COPY db ./db
+COPY pages ./pages
 RUN [ -n "$PIP_CERT" ] || unset PIP_CERT; \
     /opt/enlarger/bin/pip wheel --no-deps --wheel-dir /wheels . \
     && /opt/enlarger/bin/pip install --no-index --no-deps /wheels/enlarger-*.whl \

@@ -40,6 +40,22 @@ def test_dockerfile_lints_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_image_gets_every_package() -> None:
+    """Every top-level package of the repository (but the tests and the benchmarks) is copied
+    into the build and let through .dockerignore: a new one is not forgotten."""
+    packages = {
+        path.parent.name
+        for path in ROOT.glob("*/__init__.py")
+        if path.parent.name not in ("tests", "benchmarks")
+    }
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    allowed = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {"enlarger", "db", "proxy"} <= packages
+    for package in sorted(packages):
+        assert f"COPY {package} ./{package}" in dockerfile, package
+        assert f"!{package}/" in allowed, package
+
+
 def test_dockerfile_sets_only_real_settings() -> None:
     names = set(re.findall(r"\b(ENLARGER_[A-Z0-9_]+)=", (ROOT / "Dockerfile").read_text()))
     assert names, "the Dockerfile sets no ENLARGER_* variable"
