@@ -1,5 +1,5 @@
 """Caches for rendered variants: a byte-bounded in-process LRU, Redis, and the tiered pair."""
 
-from cache.protocol import Cache
+from enlarger.cache.protocol import Cache
 
 __all__ = ["Cache"]

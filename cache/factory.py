@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cache.filelock import FileRenderLock
-from cache.lock import NoLock, RedisRenderLock, RenderLock
-from cache.memory import MemoryCache
-from cache.redis import RedisCache
-from cache.tiered import TieredCache
+from enlarger.cache.filelock import FileRenderLock
+from enlarger.cache.lock import NoLock, RedisRenderLock, RenderLock
+from enlarger.cache.memory import MemoryCache
+from enlarger.cache.redis import RedisCache
+from enlarger.cache.tiered import TieredCache
 from enlarger.errors import ConfigurationError
 
 

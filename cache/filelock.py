@@ -15,7 +15,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from cache.lock import Claim, LockOutcome
+from enlarger.cache.lock import Claim, LockOutcome
 
 STRIPES = 4096
 

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from cache.redis import FAILURES, Breaker, fail_fast_client
+from enlarger.cache.redis import FAILURES, Breaker, fail_fast_client
 
 LOCK_TIMEOUT_SECONDS = 1.0  # at least this per Redis call of the lock
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from cachetools import TTLCache
 
-from cache.protocol import Cache
+from enlarger.cache.protocol import Cache
 
 _MARK = b"1"
 

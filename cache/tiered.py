@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from cache.memory import MemoryCache
-from cache.protocol import Cache
+from enlarger.cache.memory import MemoryCache
+from enlarger.cache.protocol import Cache
 
 MEMORY = "memory"
 

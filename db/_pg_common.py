@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from db.models import ApiKey, Image, User, Variant
+from enlarger.db.models import ApiKey, Image, User, Variant
 from enlarger.errors import BackendUnavailable
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from db._sqltime import from_optional, from_text
-from db.models import ApiKey, Image, User, Variant
+from enlarger.db._sqltime import from_optional, from_text
+from enlarger.db.models import ApiKey, Image, User, Variant
 
 Row = sqlite3.Row | tuple[Any, ...]
 

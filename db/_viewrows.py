@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
-from db.models import ViewCount
+from enlarger.db.models import ViewCount
 
 K = TypeVar("K", bound=Hashable)
 

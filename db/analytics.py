@@ -22,8 +22,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
-from db.models import ViewCount
-from db.protocol import Repository
+from enlarger.db.models import ViewCount
+from enlarger.db.protocol import Repository
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from db.postgres import PostgresRepository
-from db.protocol import Repository
-from db.sqlite import SqliteRepository
+from enlarger.db.postgres import PostgresRepository
+from enlarger.db.protocol import Repository
+from enlarger.db.sqlite import SqliteRepository
 
 _SQLITE_PREFIX = "sqlite://"
 

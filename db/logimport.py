@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from db.analytics import referrer_host
-from db.models import ViewCount
 from enlarger import ids
+from enlarger.db.analytics import referrer_host
+from enlarger.db.models import ViewCount
 
 FORMATS = ("cloudfront", "nginx")
 CDN_TIER = "cdn"

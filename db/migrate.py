@@ -17,7 +17,7 @@ from typing import Literal
 import aiosqlite
 import asyncpg
 
-from db._sqltime import now_text
+from enlarger.db._sqltime import now_text
 
 Dialect = Literal["sqlite", "postgres"]
 
@@ -59,7 +59,7 @@ class Migration:
 
 def discover(dialect: Dialect) -> list[Migration]:
     """Every migration shipped for ``dialect``, in version order."""
-    folder = resources.files("db").joinpath("migrations", dialect)
+    folder = resources.files("enlarger.db").joinpath("migrations", dialect)
     found: dict[int, Migration] = {}
     for entry in folder.iterdir():
         match = _FILENAME.match(entry.name)

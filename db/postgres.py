@@ -10,9 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from db import migrate
-from db._claims import ImageGone
-from db._pg_common import (
+from enlarger.db import migrate
+from enlarger.db._claims import ImageGone
+from enlarger.db._pg_common import (
     api_key_row,
     aware,
     image_row,
@@ -21,9 +21,9 @@ from db._pg_common import (
     utc,
     variant_row,
 )
-from db.models import ApiKey, Image, User, UserImage, Variant
-from db.postgres_analytics import PostgresAnalytics
-from db.postgres_claims import PostgresClaims
+from enlarger.db.models import ApiKey, Image, User, UserImage, Variant
+from enlarger.db.postgres_analytics import PostgresAnalytics
+from enlarger.db.postgres_claims import PostgresClaims
 from enlarger.errors import UserExists
 
 COMMAND_TIMEOUT_SECONDS = 5.0  # ENLARGER_DATABASE_TIMEOUT_SECONDS

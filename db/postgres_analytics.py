@@ -10,9 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from db._pg_common import image_row, unavailable_on_driver_error, utc
-from db._viewrows import BREAKDOWN_TABLES, ViewRows, group, stats_range
-from db.models import (
+from enlarger.db._pg_common import image_row, unavailable_on_driver_error, utc
+from enlarger.db._viewrows import BREAKDOWN_TABLES, ViewRows, group, stats_range
+from enlarger.db.models import (
     Breakdown,
     Bucket,
     ImageStats,
@@ -21,7 +21,7 @@ from db.models import (
     UserImageViews,
     ViewCount,
 )
-from db.protocol import ImageSort
+from enlarger.db.protocol import ImageSort
 
 KNOWN_IMAGES = "SELECT id FROM images WHERE id = ANY($1::text[])"
 USER_HAS_IMAGE = "SELECT EXISTS (SELECT 1 FROM user_images WHERE user_id = $1 AND image_id = $2)"

@@ -10,8 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
-from db._pg_common import unavailable_on_driver_error
+from enlarger.db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
+from enlarger.db._pg_common import unavailable_on_driver_error
 
 ANON_INSERT = (
     "INSERT INTO anonymous_claims (token_hash, image_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"

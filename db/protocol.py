@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Literal, Protocol
 
-from db._claims import OnLast, Removal
-from db.models import (
+from enlarger.db._claims import OnLast, Removal
+from enlarger.db.models import (
     ApiKey,
     Image,
     ImageStats,

@@ -12,10 +12,10 @@ from typing import Any
 
 import aiosqlite
 
-from db._sqlite_common import image_row
-from db._sqltime import from_text, now_text
-from db._viewrows import BREAKDOWN_TABLES, ViewRows, group, stats_range
-from db.models import (
+from enlarger.db._sqlite_common import image_row
+from enlarger.db._sqltime import from_text, now_text
+from enlarger.db._viewrows import BREAKDOWN_TABLES, ViewRows, group, stats_range
+from enlarger.db.models import (
     Breakdown,
     Bucket,
     ImageStats,
@@ -24,7 +24,7 @@ from db.models import (
     UserImageViews,
     ViewCount,
 )
-from db.protocol import ImageSort
+from enlarger.db.protocol import ImageSort
 
 KNOWN_IMAGES = "SELECT id FROM images WHERE id IN (SELECT value FROM json_each(?))"
 USER_HAS_IMAGE = "SELECT 1 FROM user_images WHERE user_id = ? AND image_id = ?"

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 
-from db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
-from db._sqltime import now_text, to_text
+from enlarger.db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
+from enlarger.db._sqltime import now_text, to_text
 
 ANON_INSERT = (
     "INSERT INTO anonymous_claims (token_hash, image_id, created_at) VALUES (?, ?, ?) "

@@ -10,41 +10,41 @@ from dataclasses import replace
 
 from aiohttp import web
 
-import ingest.claims
-import ingest.routes
-import ingest.stats
-import pages.routes
-import proxy.routes
-from cache.factory import open_cache, open_render_lock
-from cache.filemarks import FileMarks
-from cache.negative import NegativeCache
-from cache.tiered import TieredCache
-from db import Repository
-from db.analytics import Analytics, running_analytics
+import enlarger.ingest.claims
+import enlarger.ingest.routes
+import enlarger.ingest.stats
+import enlarger.pages.routes
+import enlarger.proxy.routes
 from enlarger import discovery, ids
 from enlarger.backends import open_blobs, open_repo, readiness_bounds
 from enlarger.blobs import BlobStore
 from enlarger.buckets import Buckets
+from enlarger.cache.factory import open_cache, open_render_lock
+from enlarger.cache.filemarks import FileMarks
+from enlarger.cache.negative import NegativeCache
+from enlarger.cache.tiered import TieredCache
 from enlarger.context import SERVICES, SETTINGS, Services
+from enlarger.db import Repository
+from enlarger.db.analytics import Analytics, running_analytics
 from enlarger.drain import INFLIGHT, InFlight, inflight_middleware
 from enlarger.errors import EnlargerError
+from enlarger.ingest.deletion import DeletionService, DeletionWatcher
+from enlarger.ingest.probe import Limits
+from enlarger.ingest.purge import Purger
+from enlarger.ingest.service import IngestService
 from enlarger.metrics import Metrics
+from enlarger.proxy.budget import open_budget
+from enlarger.proxy.masters import Masters, MasterSettings
+from enlarger.proxy.pipeline import RenderOptions
+from enlarger.proxy.recorder import VariantRecorder
+from enlarger.proxy.renderer import Renderer
+from enlarger.proxy.service import Tiers, VariantService
+from enlarger.proxy.signing import Signer
+from enlarger.proxy.spec import SpecCache, ViewPolicy
 from enlarger.ratelimit import RateLimits, open_buckets
 from enlarger.settings import Settings
 from enlarger.vips import configure_vips
 from enlarger.web import METRICS, NO_STORE, error_middleware, json_response, metrics_middleware
-from ingest.deletion import DeletionService, DeletionWatcher
-from ingest.probe import Limits
-from ingest.purge import Purger
-from ingest.service import IngestService
-from proxy.budget import open_budget
-from proxy.masters import Masters, MasterSettings
-from proxy.pipeline import RenderOptions
-from proxy.recorder import VariantRecorder
-from proxy.renderer import Renderer
-from proxy.service import Tiers, VariantService
-from proxy.signing import Signer
-from proxy.spec import SpecCache, ViewPolicy
 
 log = logging.getLogger("enlarger")
 SECRET_NAME = "public_id_key"
@@ -57,12 +57,12 @@ def build_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_services)
-    ingest.routes.setup(app)
-    ingest.stats.setup(app)
-    ingest.claims.setup(app)
+    enlarger.ingest.routes.setup(app)
+    enlarger.ingest.stats.setup(app)
+    enlarger.ingest.claims.setup(app)
     discovery.setup(app)
-    pages.routes.setup(app)
-    proxy.routes.setup(app)
+    enlarger.pages.routes.setup(app)
+    enlarger.proxy.routes.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from db import Repository, User
 from enlarger import ids
+from enlarger.db import Repository, User
 from enlarger.errors import InvalidApiKey, Unauthorized
 
 

@@ -6,11 +6,11 @@ objects, shared by the server and every CLI subcommand.
 
 from __future__ import annotations
 
-from db import Repository
-from db.factory import DatabaseTimeouts, open_repository
 from enlarger.blobs import BlobStore
 from enlarger.blobs.factory import open_blob_store
 from enlarger.blobs.s3 import S3Timeouts
+from enlarger.db import Repository
+from enlarger.db.factory import DatabaseTimeouts, open_repository
 from enlarger.settings import Settings
 
 

@@ -15,8 +15,8 @@ from typing import Protocol
 from cachetools import TTLCache
 from redis.asyncio import Redis
 
-from cache.lock import LOCK_TIMEOUT_SECONDS
-from cache.redis import FAILURES, Breaker, fail_fast_client
+from enlarger.cache.lock import LOCK_TIMEOUT_SECONDS
+from enlarger.cache.redis import FAILURES, Breaker, fail_fast_client
 
 REFILL_SECONDS = 60.0  # an idle bucket is full again after this long, whatever its rate
 MAX_BUCKETS = 100_000  # per process: the least recently used are forgotten (= full again)

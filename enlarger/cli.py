@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from db import Repository
 from enlarger import cli_analytics, cli_doctor, cli_gc, cli_serve, cli_sign, ids
 from enlarger.cli_support import with_repo
+from enlarger.db import Repository
 from enlarger.errors import ConfigurationError, EnlargerError, SetupError
 from enlarger.settings import Settings, load_settings
 

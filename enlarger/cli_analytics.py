@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from db import Repository
-from db.analytics import rollup_cutoff
-from db.logimport import FORMATS, Tally, VariantKey, tally_file
-from db.models import LogFile
 from enlarger.cli_support import with_repo
+from enlarger.db import Repository
+from enlarger.db.analytics import rollup_cutoff
+from enlarger.db.logimport import FORMATS, Tally, VariantKey, tally_file
+from enlarger.db.models import LogFile
 from enlarger.errors import EnlargerError
+from enlarger.proxy.spec import ViewPolicy, parse_spec
 from enlarger.settings import Settings
-from proxy.spec import ViewPolicy, parse_spec
 
 
 def add_commands(commands: Any) -> None:

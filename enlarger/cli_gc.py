@@ -6,9 +6,9 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
-from db import Repository
 from enlarger.backends import open_blobs
 from enlarger.cli_support import with_repo
+from enlarger.db import Repository
 from enlarger.gc import DEFAULT_MIN_AGE_SECONDS, Collector
 from enlarger.settings import Settings
 

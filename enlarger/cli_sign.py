@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from enlarger.proxy.signing import Signer
 from enlarger.settings import Settings
-from proxy.signing import Signer
 
 
 def add_commands(commands: Any) -> None:

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from db import Repository
-from db.factory import sqlite_path
 from enlarger.backends import open_repo
+from enlarger.db import Repository
+from enlarger.db.factory import sqlite_path
 from enlarger.errors import BackendUnavailable, SetupError
 from enlarger.settings import Settings
 

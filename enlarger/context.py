@@ -6,18 +6,18 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from cache.tiered import TieredCache
-from db import Repository
-from db.analytics import Analytics
 from enlarger.blobs import BlobStore
+from enlarger.cache.tiered import TieredCache
+from enlarger.db import Repository
+from enlarger.db.analytics import Analytics
+from enlarger.ingest.deletion import DeletionService
+from enlarger.ingest.service import IngestService
+from enlarger.proxy.renderer import Renderer
+from enlarger.proxy.service import VariantService
+from enlarger.proxy.signing import Signer
+from enlarger.proxy.spec import SpecCache, ViewPolicy
 from enlarger.ratelimit import RateLimits
 from enlarger.settings import Settings
-from ingest.deletion import DeletionService
-from ingest.service import IngestService
-from proxy.renderer import Renderer
-from proxy.service import VariantService
-from proxy.signing import Signer
-from proxy.spec import SpecCache, ViewPolicy
 
 
 @dataclass(frozen=True, slots=True)

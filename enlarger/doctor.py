@@ -22,11 +22,11 @@ import asyncpg
 import redis.asyncio as redis_asyncio
 from botocore.exceptions import ClientError
 
-from db import migrate
-from db.factory import sqlite_path
 from enlarger.blobs import BlobStore
 from enlarger.blobs.factory import open_blob_store
 from enlarger.blobs.s3 import S3BlobStore
+from enlarger.db import migrate
+from enlarger.db.factory import sqlite_path
 from enlarger.errors import BackendUnavailable, EnlargerError
 from enlarger.settings import Settings
 

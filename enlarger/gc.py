@@ -24,9 +24,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from db import Repository
 from enlarger import ids
 from enlarger.blobs import BlobStore
+from enlarger.db import Repository
 
 DEFAULT_MIN_AGE_SECONDS = 3600
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.spec import SIZE_NAMES
+from enlarger.proxy.spec import SIZE_NAMES
 
 Json = dict[str, Any]
 

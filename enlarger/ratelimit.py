@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from db import User
 from enlarger.buckets import Buckets, MemoryBuckets, RedisBuckets
 from enlarger.clientaddr import ClientAddress
+from enlarger.db import User
 from enlarger.errors import ConfigurationError, RateLimited
 from enlarger.settings import Settings
 

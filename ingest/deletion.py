@@ -19,21 +19,21 @@ import asyncio
 import contextlib
 import logging
 
-from cache.memory import MemoryCache
-from cache.tiered import TieredCache
-from db import Repository, User
-from db._claims import Removal
 from enlarger import ids
 from enlarger.blobs import BlobStore
+from enlarger.cache.memory import MemoryCache
+from enlarger.cache.tiered import TieredCache
+from enlarger.db import Repository, User
+from enlarger.db._claims import Removal
 from enlarger.errors import (
     BackendUnavailable,
     Forbidden,
     ImageNotFound,
     InvalidDeleteToken,
 )
-from ingest.purge import Purger
-from proxy.budget import variant_folder
-from proxy.fallback import variant_cache_key
+from enlarger.ingest.purge import Purger
+from enlarger.proxy.budget import variant_folder
+from enlarger.proxy.fallback import variant_cache_key
 
 log = logging.getLogger(__name__)
 

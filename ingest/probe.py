@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pyvips
 
 from enlarger.errors import ImageTooLarge, InvalidImage
-from ingest.sniff import check_complete
+from enlarger.ingest.sniff import check_complete
 
 
 @dataclass(frozen=True, slots=True)

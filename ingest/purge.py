@@ -16,8 +16,8 @@ import logging
 import aiohttp
 import orjson
 
+from enlarger.proxy.caching import purge_keys
 from enlarger.settings import purge_header_parts
-from proxy.caching import purge_keys
 
 log = logging.getLogger(__name__)
 

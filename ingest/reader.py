@@ -27,7 +27,7 @@ from enlarger.errors import (
     UnsupportedMediaType,
     UploadTimeout,
 )
-from ingest.sniff import is_recognised
+from enlarger.ingest.sniff import is_recognised
 
 CHUNK = 256 * 1024
 FORM = "application/x-www-form-urlencoded"  # curl --data-binary's default, whatever the body

@@ -7,17 +7,17 @@ from typing import Any
 
 from aiohttp import web
 
-from db import Image
 from enlarger.auth import optional_user, required_user
 from enlarger.context import SERVICES, base_url
+from enlarger.db import Image
 from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
+from enlarger.ingest import stats
+from enlarger.ingest.deadline import UploadDeadline
+from enlarger.ingest.reader import read_upload
+from enlarger.ingest.sniff import ACCEPTED
+from enlarger.proxy.service import UNDECODABLE
+from enlarger.proxy.spec import OUTPUT_FORMATS, SIZE_NAMES, describe
 from enlarger.web import METRICS, NO_STORE, UPLOAD_ROUTE, json_response
-from ingest import stats
-from ingest.deadline import UploadDeadline
-from ingest.reader import read_upload
-from ingest.sniff import ACCEPTED
-from proxy.service import UNDECODABLE
-from proxy.spec import OUTPUT_FORMATS, SIZE_NAMES, describe
 
 # The limits change only with a restart under new settings: caches may keep them briefly.
 LIMITS_CACHE = {"Cache-Control": "public, max-age=60"}

@@ -6,15 +6,15 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cache.negative import NegativeCache
-from db import Image, Repository, User
-from db._claims import ImageGone
 from enlarger import ids
 from enlarger.blobs import BlobStore
-from ingest.probe import Limits, inspect
-from ingest.reader import Upload
-from ingest.sniff import sniff
-from proxy.pipeline import MIME_TYPES
+from enlarger.cache.negative import NegativeCache
+from enlarger.db import Image, Repository, User
+from enlarger.db._claims import ImageGone
+from enlarger.ingest.probe import Limits, inspect
+from enlarger.ingest.reader import Upload
+from enlarger.ingest.sniff import sniff
+from enlarger.proxy.pipeline import MIME_TYPES
 
 _ORIGINAL_MIME = {**MIME_TYPES, "heic": "image/heic", "tiff": "image/tiff"}
 

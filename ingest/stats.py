@@ -16,12 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-from db import Repository
-from db.models import Breakdown, Bucket, ImageStats
-from db.protocol import ImageSort
 from enlarger import ids
 from enlarger.auth import required_user
 from enlarger.context import SERVICES
+from enlarger.db import Repository
+from enlarger.db.models import Breakdown, Bucket, ImageStats
+from enlarger.db.protocol import ImageSort
 from enlarger.errors import Forbidden, ImageNotFound, InvalidParameter
 from enlarger.web import NO_STORE, json_response
 

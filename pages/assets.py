@@ -43,7 +43,7 @@ class Pages:
 
     @classmethod
     def load(cls) -> Pages:
-        root = resources.files("pages")
+        root = resources.files("enlarger.pages")
         files = {}
         for entry in root.joinpath("static").iterdir():
             suffix = "." + entry.name.rsplit(".", 1)[-1]

@@ -16,10 +16,10 @@ import blurhash
 import pyvips
 from multidict import MultiDict
 
-from db import Repository
+from enlarger.db import Repository
 from enlarger.errors import EnlargerError
-from proxy.service import VariantService
-from proxy.spec import SpecCache
+from enlarger.proxy.service import VariantService
+from enlarger.proxy.spec import SpecCache
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from aiohttp import web
 from enlarger import ids
 from enlarger.context import SERVICES, base_url
 from enlarger.errors import ImageNotFound
-from pages import share
-from pages.assets import ASSET_CACHE, HTML_CACHE, PAGES, Pages, answer, asset
-from pages.placeholder import placeholder
-from proxy.caching import purge_keys
+from enlarger.pages import share
+from enlarger.pages.assets import ASSET_CACHE, HTML_CACHE, PAGES, Pages, answer, asset
+from enlarger.pages.placeholder import placeholder
+from enlarger.proxy.caching import purge_keys
 
 
 def _static_page(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from html import escape
 from string import Template
 
-from db import Image
-from proxy.spec import ViewPolicy
+from enlarger.db import Image
+from enlarger.proxy.spec import ViewPolicy
 
 SRCSET_MIN, SRCSET_MAX = 160, 3840  # the ladder steps offered to the browser
 SIZES = "(max-width: 1000px) 100vw, 960px"

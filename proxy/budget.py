@@ -20,10 +20,10 @@ from typing import Protocol
 from cachetools import TTLCache
 from redis.asyncio import Redis
 
-from cache.lock import LOCK_TIMEOUT_SECONDS
-from cache.redis import FAILURES, Breaker, fail_fast_client
 from enlarger import ids
 from enlarger.blobs import BlobStore
+from enlarger.cache.lock import LOCK_TIMEOUT_SECONDS
+from enlarger.cache.redis import FAILURES, Breaker, fail_fast_client
 from enlarger.errors import BackendUnavailable
 
 KNOWN_IMAGES = 10_000  # images whose count this process keeps

@@ -12,7 +12,7 @@ Errors never get these: the error middleware answers ``no-store``.
 
 from __future__ import annotations
 
-from proxy.service import Served, etag_for_key
+from enlarger.proxy.service import Served, etag_for_key
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 

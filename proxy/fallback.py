@@ -17,11 +17,11 @@ import logging
 import math
 from dataclasses import replace
 
-from cache.tiered import TieredCache
 from enlarger import ids
 from enlarger.blobs import BlobStore
+from enlarger.cache.tiered import TieredCache
 from enlarger.errors import BackendUnavailable
-from proxy.spec import LOSSLESS, VariantSpec, ViewPolicy
+from enlarger.proxy.spec import LOSSLESS, VariantSpec, ViewPolicy
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from enlarger.errors import InvalidParameter
-from proxy.spec import VariantSpec
+from enlarger.proxy.spec import VariantSpec
 
 
 @dataclass(frozen=True, slots=True)

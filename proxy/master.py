@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import pyvips
 
 from enlarger.errors import EnlargerError
-from proxy.formats import encode
-from proxy.geometry import Plan, plan
-from proxy.pipeline import (
+from enlarger.proxy.formats import encode
+from enlarger.proxy.geometry import Plan, plan
+from enlarger.proxy.pipeline import (
     Canvas,
     Rendered,
     RenderOptions,
@@ -41,8 +41,8 @@ from proxy.pipeline import (
     to_8bit,
     to_srgb,
 )
-from proxy.source import Source, open_source
-from proxy.spec import PIPELINE_VERSION, VariantSpec
+from enlarger.proxy.source import Source, open_source
+from enlarger.proxy.spec import PIPELINE_VERSION, VariantSpec
 
 MASTER_VERSION = 1
 # A later render from the master shrinks it by at least this much: a second resampling near 1:1

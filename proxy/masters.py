@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from cache.tiered import TieredCache
 from enlarger import ids
 from enlarger.blobs import BlobStore
+from enlarger.cache.tiered import TieredCache
 from enlarger.errors import BackendUnavailable
-from proxy.fallback import variant_cache_key
-from proxy.master import Master, master_key
+from enlarger.proxy.fallback import variant_cache_key
+from enlarger.proxy.master import Master, master_key
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/octet-stream"  # a record of ours, never served

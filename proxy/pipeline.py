@@ -12,11 +12,18 @@ from dataclasses import dataclass
 
 import pyvips
 
-from proxy import formats
-from proxy.colour import needs_srgb_conversion
-from proxy.geometry import Plan, plan
-from proxy.source import Source, decoder_said, is_decode_failure, load, open_source, undecodable
-from proxy.spec import VariantSpec
+from enlarger.proxy import formats
+from enlarger.proxy.colour import needs_srgb_conversion
+from enlarger.proxy.geometry import Plan, plan
+from enlarger.proxy.source import (
+    Source,
+    decoder_said,
+    is_decode_failure,
+    load,
+    open_source,
+    undecodable,
+)
+from enlarger.proxy.spec import VariantSpec
 
 MIME_TYPES = formats.MIME_TYPES
 

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from db import Repository, Variant
+from enlarger.db import Repository, Variant
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from aiohttp import web
 from enlarger import ids
 from enlarger.context import SERVICES, Services
 from enlarger.errors import ImageNotFound
-from proxy import caching
-from proxy.caching import IMMUTABLE
-from proxy.service import REVALIDATED, etag_for
-from proxy.signing import SIG
-from proxy.spec import VariantSpec, split_extension
-from proxy.viewcount import count_view
+from enlarger.proxy import caching
+from enlarger.proxy.caching import IMMUTABLE
+from enlarger.proxy.service import REVALIDATED, etag_for
+from enlarger.proxy.signing import SIG
+from enlarger.proxy.spec import VariantSpec, split_extension
+from enlarger.proxy.viewcount import count_view
 
 # A served image opened as a document can run nothing; its type is never sniffed.
 SAFE = {

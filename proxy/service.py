@@ -27,12 +27,12 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cache.lock import LockOutcome, RenderLock
-from cache.negative import NegativeCache
-from cache.tiered import TieredCache
-from db import Variant
 from enlarger import ids
 from enlarger.blobs import BlobStore
+from enlarger.cache.lock import LockOutcome, RenderLock
+from enlarger.cache.negative import NegativeCache
+from enlarger.cache.tiered import TieredCache
+from enlarger.db import Variant
 from enlarger.errors import (
     BackendUnavailable,
     ImageNotFound,
@@ -40,20 +40,20 @@ from enlarger.errors import (
     Overloaded,
     RateLimited,
 )
+from enlarger.ingest.sniff import sniff
 from enlarger.metrics import Metrics
+from enlarger.proxy.budget import NoBudget, VariantBudget
+from enlarger.proxy.fallback import Fallback, variant_cache_key
+from enlarger.proxy.master import Master, render_from_master, render_with_master
+from enlarger.proxy.masters import Masters, MasterSettings
+from enlarger.proxy.pipeline import MIME_TYPES, Rendered, RenderOptions, render
+from enlarger.proxy.recorder import Unrenderable, VariantRecorder
+from enlarger.proxy.renderer import Renderer, Slot
+from enlarger.proxy.singleflight import SingleFlight
+from enlarger.proxy.source import decoder_said
+from enlarger.proxy.spec import PIPELINE_VERSION, VariantSpec, ViewPolicy
+from enlarger.proxy.strip import Malformed, strip
 from enlarger.ratelimit import Charge, free
-from ingest.sniff import sniff
-from proxy.budget import NoBudget, VariantBudget
-from proxy.fallback import Fallback, variant_cache_key
-from proxy.master import Master, render_from_master, render_with_master
-from proxy.masters import Masters, MasterSettings
-from proxy.pipeline import MIME_TYPES, Rendered, RenderOptions, render
-from proxy.recorder import Unrenderable, VariantRecorder
-from proxy.renderer import Renderer, Slot
-from proxy.singleflight import SingleFlight
-from proxy.source import decoder_said
-from proxy.spec import PIPELINE_VERSION, VariantSpec, ViewPolicy
-from proxy.strip import Malformed, strip
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field, replace
 from cachetools import LRUCache
 
 from enlarger.errors import DuplicateParameter, InvalidParameter, UnknownParameter
-from enlarger.settings import Settings
-from proxy.params import (
+from enlarger.proxy.params import (
     as_bool,
     as_colour,
     as_crop,
@@ -26,6 +25,7 @@ from proxy.params import (
     snap_nearest,
     snap_up,
 )
+from enlarger.settings import Settings
 
 # Bump when a change to the pipeline changes the pixels of an existing spec: every key (and so
 # every ETag and stored variant name) changes with it.
@@ -245,7 +245,7 @@ def parse_spec(
 
 
 def _output_format(params: dict[str, str], accept: str | None, extension: str | None) -> str:
-    from proxy.negotiate import negotiate
+    from enlarger.proxy.negotiate import negotiate
 
     fmt = "same"
     if "fmt" in params:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from enlarger.errors import InvalidParameter
-from proxy.spec import PIPELINE_VERSION, WHITE, VariantSpec
+from enlarger.proxy.spec import PIPELINE_VERSION, WHITE, VariantSpec
 
 _NUMBER = r"\d+(?:\.\d+)?"
 _KEY = re.compile(

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from db.analytics import Analytics, PendingViews, referrer_host, rollup_cutoff
-from db.factory import open_repository
-from db.protocol import Repository
+from enlarger.db.analytics import Analytics, PendingViews, referrer_host, rollup_cutoff
+from enlarger.db.factory import open_repository
+from enlarger.db.protocol import Repository
 from tests.test_repository_conformance import make_image
 
 MAY_1_NOON = datetime(2024, 5, 1, 12, tzinfo=UTC).timestamp()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from enlarger import ids
 from enlarger.blobs.filesystem import FileBlobStore
-from proxy.budget import LocalBudget, RedisBudget
+from enlarger.proxy.budget import LocalBudget, RedisBudget
 
 IMAGE = "abcdefghijklmnopqrstuvwxyz"
 

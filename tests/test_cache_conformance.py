@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from cache.factory import open_cache
-from cache.filemarks import FileMarks
-from cache.memory import MemoryCache
-from cache.protocol import Cache
-from cache.redis import RedisCache
-from cache.tiered import TieredCache
+from enlarger.cache.factory import open_cache
+from enlarger.cache.filemarks import FileMarks
+from enlarger.cache.memory import MemoryCache
+from enlarger.cache.protocol import Cache
+from enlarger.cache.redis import RedisCache
+from enlarger.cache.tiered import TieredCache
 from enlarger.errors import BackendUnavailable, ConfigurationError
 
 MiB = 1024 * 1024

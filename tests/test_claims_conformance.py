@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from db._claims import ImageGone
-from db.protocol import Repository
+from enlarger.db._claims import ImageGone
+from enlarger.db.protocol import Repository
 from tests.test_repository_conformance import db_url, make_image, make_variant, repo, views
 
 __all__ = ["db_url", "repo"]  # the fixtures, shared with the repository suite
@@ -57,7 +57,7 @@ async def test_deletion_log(repo: Repository) -> None:
 async def test_last_claims_removed_at_once_delete_the_image_once(
     db_url: str, repo: Repository
 ) -> None:
-    from db.factory import open_repository
+    from enlarger.db.factory import open_repository
 
     image_id = await _claimed_image(repo, 4)
     for token in ("a", "b"):

@@ -20,14 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from enlarger.errors import EnlargerError
+from enlarger.ingest.probe import Limits, inspect
+from enlarger.ingest.reader import read_upload
+from enlarger.ingest.sniff import ACCEPTED, check_complete, sniff
+from enlarger.proxy.spec import ALIASES, ViewPolicy, parse_spec
+from enlarger.proxy.speckey import spec_from_key
 from enlarger.settings import Settings
 from enlarger.vips import configure_vips
 from enlarger.web import error_middleware, json_response
-from ingest.probe import Limits, inspect
-from ingest.reader import read_upload
-from ingest.sniff import ACCEPTED, check_complete, sniff
-from proxy.spec import ALIASES, ViewPolicy, parse_spec
-from proxy.speckey import spec_from_key
 
 POLICY = ViewPolicy.from_settings(Settings())
 EXACT = replace(POLICY, exact=True)

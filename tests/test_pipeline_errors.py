@@ -6,9 +6,9 @@ import pytest
 import pyvips
 
 from enlarger.errors import InvalidImage
-from proxy.pipeline import STEPS, Canvas, RenderOptions, decode, encode, render
-from proxy.source import is_decode_failure
-from proxy.spec import VariantSpec
+from enlarger.proxy.pipeline import STEPS, Canvas, RenderOptions, decode, encode, render
+from enlarger.proxy.source import is_decode_failure
+from enlarger.proxy.spec import VariantSpec
 from tests.corrupt import corrupt_jpeg
 from tests.e2e.conftest import make_jpeg
 

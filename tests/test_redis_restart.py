@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis
 
-from cache.lock import LockOutcome, RedisRenderLock
-from cache.redis import RedisCache
+from enlarger.cache.lock import LockOutcome, RedisRenderLock
+from enlarger.cache.redis import RedisCache
 from tests import services
 
 STALE = 4  # pooled connections open across the restart

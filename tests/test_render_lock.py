@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from cache.factory import open_cache, open_render_lock
-from cache.filelock import FileRenderLock
-from cache.lock import Claim, LockOutcome, NoLock, RenderLock
-from cache.negative import NegativeCache
-from cache.tiered import TieredCache
+from enlarger.cache.factory import open_cache, open_render_lock
+from enlarger.cache.filelock import FileRenderLock
+from enlarger.cache.lock import Claim, LockOutcome, NoLock, RenderLock
+from enlarger.cache.negative import NegativeCache
+from enlarger.cache.tiered import TieredCache
 from enlarger.errors import EnlargerError
-from proxy.fallback import candidates
-from proxy.renderer import Renderer
-from proxy.spec import VariantSpec, ViewPolicy
+from enlarger.proxy.fallback import candidates
+from enlarger.proxy.renderer import Renderer
+from enlarger.proxy.spec import VariantSpec, ViewPolicy
 from tests import services
 
 POLICY = ViewPolicy(

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from enlarger.errors import EnlargerError
-from proxy.renderer import Renderer
-from proxy.singleflight import SingleFlight
+from enlarger.proxy.renderer import Renderer
+from enlarger.proxy.singleflight import SingleFlight
 
 
 async def test_full_queue_fails_fast_and_recovers() -> None:

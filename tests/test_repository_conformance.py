@@ -15,10 +15,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from db.factory import DatabaseTimeouts, open_repository, sqlite_path
-from db.migrate import discover
-from db.models import Breakdown, Bucket, Image, LogFile, Variant, ViewCount
-from db.protocol import Repository
+from enlarger.db.factory import DatabaseTimeouts, open_repository, sqlite_path
+from enlarger.db.migrate import discover
+from enlarger.db.models import Breakdown, Bucket, Image, LogFile, Variant, ViewCount
+from enlarger.db.protocol import Repository
 from enlarger.errors import BackendUnavailable, UserExists
 
 LATEST = max(m.version for m in discover("sqlite"))

@@ -6,8 +6,8 @@ import pytest
 import pyvips
 
 from enlarger.errors import EnlargerError
-from ingest.probe import Limits, inspect
-from ingest.sniff import sniff
+from enlarger.ingest.probe import Limits, inspect
+from enlarger.ingest.sniff import sniff
 
 LIMITS = Limits(max_pixels=1_000_000, max_side=2000, max_frames=10, max_total_pixels=2_000_000)
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enlarger.errors import ConfigurationError, EnlargerError
+from enlarger.proxy.spec import SpecCache, ViewPolicy, parse_spec, snap_width
 from enlarger.settings import Settings, load_settings
-from proxy.spec import SpecCache, ViewPolicy, parse_spec, snap_width
 
 DEFAULTS = Settings()
 POLICY = ViewPolicy.from_settings(DEFAULTS)

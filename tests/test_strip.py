@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import pyvips
 
-from proxy import strip
+from enlarger.proxy import strip
 
 NONE = pyvips.enums.ForeignKeep.NONE
 ALL = pyvips.enums.ForeignKeep.ALL

@@ -16,10 +16,10 @@ import pyvips
 from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient
 
-from db import User
 from enlarger import ids
 from enlarger.app import build_app
 from enlarger.context import SERVICES, Services
+from enlarger.db import User
 from enlarger.settings import Settings
 
 BACKENDS = ("embedded", "services")

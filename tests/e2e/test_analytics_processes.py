@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from db.factory import open_repository
+from enlarger.db.factory import open_repository
 from tests.e2e.conftest import make_jpeg
 
 pytestmark = pytest.mark.e2e

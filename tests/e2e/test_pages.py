@@ -71,7 +71,7 @@ async def test_static_pages_are_strict_and_short_lived(stack: Stack) -> None:
 
 
 async def test_scripts_ask_nothing_of_other_origins(stack: Stack) -> None:
-    folder = resources.files("pages").joinpath("static")
+    folder = resources.files("enlarger.pages").joinpath("static")
     for entry in folder.iterdir():
         text = entry.read_text("utf-8")
         # the only absolute URL allowed is the SVG namespace (an identifier, never fetched)
@@ -85,7 +85,7 @@ async def test_scripts_ask_nothing_of_other_origins(stack: Stack) -> None:
 
 
 def test_the_upload_page_is_small() -> None:
-    folder = resources.files("pages").joinpath("static")
+    folder = resources.files("enlarger.pages").joinpath("static")
     total = sum(len(folder.joinpath(name).read_bytes()) for name in UPLOAD_PAGE)
     assert total < 100 * 1024, total
 

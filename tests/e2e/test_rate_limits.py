@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from enlarger.errors import RateLimited
+from enlarger.proxy.fallback import variant_cache_key
 from enlarger.settings import Settings
-from proxy.fallback import variant_cache_key
 from tests.e2e.conftest import Stack, StackFactory, make_jpeg
 
 pytestmark = pytest.mark.e2e

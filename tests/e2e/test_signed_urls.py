@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from enlarger.proxy.signing import Signer
+from enlarger.proxy.spec import ViewPolicy, parse_spec
 from enlarger.settings import Settings
-from proxy.signing import Signer
-from proxy.spec import ViewPolicy, parse_spec
 from tests.e2e.conftest import Stack, StackFactory, decode, make_jpeg
 from tests.e2e.process import clean_env, cli
 

@@ -14,10 +14,10 @@ import pyvips
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from enlarger.ingest.sniff import ACCEPTED
+from enlarger.proxy.service import REVALIDATED, TIERS
+from enlarger.proxy.spec import ALIASES, snap_width
 from enlarger.settings import Settings
-from ingest.sniff import ACCEPTED
-from proxy.service import REVALIDATED, TIERS
-from proxy.spec import ALIASES, snap_width
 from tests.e2e.conftest import Stack, decode, make_jpeg
 from tests.e2e.process import clean_env, request, serve
 
@@ -155,7 +155,7 @@ async def test_limits_describe_every_parameter(stack: Stack) -> None:
 def test_api_doc_matches_limits() -> None:
     """docs/api.md lists every parameter with all its names, its range and an example URL."""
     doc = (ROOT / "docs" / "api.md").read_text()
-    from proxy.spec import ViewPolicy, describe
+    from enlarger.proxy.spec import ViewPolicy, describe
 
     policy = ViewPolicy.from_settings(Settings())
     for name, entry in describe(policy).items():

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 import pyvips
 
+from enlarger.proxy.renderer import Slot
 from enlarger.settings import Settings
-from proxy.renderer import Slot
 from tests import services
 from tests.e2e.conftest import Stack, StackFactory, decode, make_jpeg
 from tests.e2e.servers import metric

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pyvips
 
-from ingest.sniff import sniff
-from proxy.pipeline import Rendered, RenderOptions, render
-from proxy.spec import VariantSpec
+from enlarger.ingest.sniff import sniff
+from enlarger.proxy.pipeline import Rendered, RenderOptions, render
+from enlarger.proxy.spec import VariantSpec
 
 OPTIONS = RenderOptions()
 NO_METADATA = pyvips.enums.ForeignKeep.NONE

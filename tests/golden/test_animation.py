@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import pyvips
 
-from proxy.spec import VariantSpec
+from enlarger.proxy.spec import VariantSpec
 from tests.golden.helpers import (
     Frame,
     decode,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import pyvips
 
-from proxy.spec import WHITE, VariantSpec
+from enlarger.proxy.spec import WHITE, VariantSpec
 from tests.golden.helpers import (
     NO_METADATA,
     alpha,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import pyvips
 
-from proxy.spec import VariantSpec, ViewPolicy, parse_spec
+from enlarger.proxy.spec import VariantSpec, ViewPolicy, parse_spec
 from tests.golden.helpers import (
     NO_METADATA,
     alpha,

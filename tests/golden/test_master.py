@@ -16,11 +16,17 @@ import pytest
 import pyvips
 
 from enlarger.errors import InvalidImage, UnsupportedFormat
-from ingest.sniff import sniff
-from proxy.master import Master, build_master, first_render, make_master, render_from_master
-from proxy.pipeline import Rendered
-from proxy.source import open_source
-from proxy.spec import VariantSpec
+from enlarger.ingest.sniff import sniff
+from enlarger.proxy.master import (
+    Master,
+    build_master,
+    first_render,
+    make_master,
+    render_from_master,
+)
+from enlarger.proxy.pipeline import Rendered
+from enlarger.proxy.source import open_source
+from enlarger.proxy.spec import VariantSpec
 from tests.golden.helpers import OPTIONS, decoded, mean_abs_diff, render_bytes, srgb_uchar
 
 SIDE, QUALITY = 1600, 95

@@ -13,7 +13,7 @@ import pillow_heif
 import pytest
 import pyvips
 
-from proxy.spec import VariantSpec
+from enlarger.proxy.spec import VariantSpec
 from tests.golden.helpers import (
     NO_METADATA,
     assert_colours_close,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import pyvips
 
-from proxy.spec import WHITE, VariantSpec
+from enlarger.proxy.spec import WHITE, VariantSpec
 from tests.golden.helpers import (
     alpha,
     colour,
