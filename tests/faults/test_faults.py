@@ -147,6 +147,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             **SETTINGS,
         )
         server = Enlarger(env, workdir / "enlarger.log")
+        assert cli(env, "migrate").returncode == 0  # only serve and migrate create the schema
         assert cli(env, "users", "create", "ann").returncode == 0
         server.key = cli(env, "keys", "create", "ann").stdout.strip().splitlines()[-1]
         server.start()
