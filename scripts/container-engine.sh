@@ -9,7 +9,9 @@ container_base() {
         BASE=$ENLARGER_BASE_IMAGE
     elif [ -x "$tool" ] && [ "$(id -u)" = 0 ]; then
         # One at a time: CI runs the container test and the fresh-machine test side by side.
-        BASE=$(flock /tmp/enlarger-container-base.lock "$tool" | tail -n 1) ||
+        # -o: the tool's children (the dockerd it starts) must not inherit the lock, or the
+        # second caller waits for as long as the engine runs.
+        BASE=$(flock -o /tmp/enlarger-container-base.lock "$tool" | tail -n 1) ||
             die "$tool could not provide a Docker engine and base image"
     elif [ ! -x "$tool" ]; then
         skip "no $tool to start a Docker engine and build a local Debian base (or set ENLARGER_BASE_IMAGE with a running engine)"
