@@ -32,6 +32,7 @@ from enlarger.ingest.deletion import DeletionService, DeletionWatcher
 from enlarger.ingest.probe import Limits
 from enlarger.ingest.purge import Purger
 from enlarger.ingest.service import IngestService
+from enlarger.ingest.spool import sweep_spools
 from enlarger.metrics import Metrics
 from enlarger.proxy.budget import open_budget
 from enlarger.proxy.masters import Masters, MasterSettings
@@ -121,6 +122,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[SERVICES] = _wire(
             settings, repo, blobs, cache, renderer, secret, app[METRICS], analytics, buckets
         )
+        spools = app[SERVICES].ingest.spool_folder
+        if spools != blobs.spool_folder():  # (the filesystem store's are swept by `gc`)
+            await asyncio.to_thread(sweep_spools, spools, 2 * settings.upload_timeout_seconds)
         app[SERVICES].variants.start()
         stack.push_async_callback(app[SERVICES].variants.close)
         stack.push_async_callback(app[SERVICES].deletion.close)
@@ -164,7 +168,7 @@ def _wire(
         blobs=store,
         cache=cache,
         renderer=renderer,
-        ingest=IngestService(repo, store, secret, limits, negative),
+        ingest=IngestService(repo, store, secret, limits, negative, settings.data_dir / "spool"),
         variants=variants,
         policy=policy,
         specs=SpecCache(policy),

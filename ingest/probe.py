@@ -2,11 +2,19 @@
 
 Runs in a worker thread (libvips releases the GIL). No pixel is decoded here: a 65536x65536
 PNG bomb is refused from its IHDR in well under a millisecond.
+
+An upload is probed twice, cheaply: :func:`probe_head` on its first bytes while the rest is
+still arriving (so a too large image is refused before its body is read), then :func:`inspect`
+on the whole spooled file, mapped into memory (never copied). For JPEG and PNG the head's header
+is the whole answer, and only the container check reads the rest; other formats' frame counts
+need the whole file.
 """
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyvips
 
@@ -30,10 +38,44 @@ class ImageInfo:
     frames: int
 
 
+# One frame whatever the file holds (libvips reads no APNG): a header is the whole answer.
+_SINGLE_FRAME = frozenset({"jpeg", "png"})
+
+
 def inspect(data: bytes, fmt: str, limits: Limits) -> ImageInfo:
     """Check the container, read the header, enforce the limits."""
     check_complete(fmt, data)
-    header = _header(data, fmt)
+    return _info(_header(data, fmt), fmt, limits)
+
+
+def inspect_file(path: Path, fmt: str, limits: Limits, known: ImageInfo | None = None) -> ImageInfo:
+    """:func:`inspect` on a file: the container check on the file mapped into memory, the
+    header read by libvips from the file itself (only the bytes it needs; no copy in Python)."""
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        check_complete(fmt, view)
+    if known is not None and known.format == fmt:
+        return known
+    return _info(_header(path, fmt), fmt, limits)
+
+
+def probe_head(head: bytes, fmt: str, limits: Limits) -> ImageInfo | None:
+    """The header from the first bytes of a file. Raises :class:`ImageTooLarge` when the image
+    is over a limit; ``None`` when the head does not settle it (the header lies further in, or
+    the format's frame count needs the whole file): :func:`inspect` decides then. The result is
+    final for JPEG and PNG only."""
+    try:
+        header = pyvips.Image.new_from_buffer(head, "", access="sequential")
+    except pyvips.Error:
+        return None
+    if header.width <= 0 or header.height <= 0:
+        return None
+    if fmt not in _SINGLE_FRAME:  # the size is known; the frames only at the end
+        _check_limits(header.width, _frame_height(header), 1, limits)
+        return None
+    return _info(header, fmt, limits)
+
+
+def _info(header: pyvips.Image, fmt: str, limits: Limits) -> ImageInfo:
     width, height, frames = header.width, _frame_height(header), _frames(header)
     _check_limits(width, height, frames, limits)
     if _orientation(header) in (5, 6, 7, 8):
@@ -41,9 +83,12 @@ def inspect(data: bytes, fmt: str, limits: Limits) -> ImageInfo:
     return ImageInfo(format=fmt, width=width, height=height, frames=frames)
 
 
-def _header(data: bytes, fmt: str) -> pyvips.Image:
+def _header(data: bytes | Path, fmt: str) -> pyvips.Image:
     try:
-        image = pyvips.Image.new_from_buffer(data, "", access="sequential")
+        if isinstance(data, Path):
+            image = pyvips.Image.new_from_file(str(data), access="sequential")
+        else:
+            image = pyvips.Image.new_from_buffer(data, "", access="sequential")
     except pyvips.Error as exc:
         raise InvalidImage(
             f"the {fmt.upper()} file cannot be read: {_first_line(exc)}",

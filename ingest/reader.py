@@ -6,16 +6,19 @@ bytes later, so ``curl --data-binary @photo.png`` works although curl declares i
 what it says, form fields, and refused with a message that names the Content-Type (unless it
 is a file format that is refused by name anyway, such as SVG).
 
-A hard byte cap while reading, compressed bodies refused, the whole read time-limited, then one
-SHA-256 of the body in a worker thread. Nothing touches a disk or a database here.
+A hard byte cap while reading, compressed bodies refused, the whole read time-limited. The body
+goes into a :class:`~enlarger.ingest.spool.Spool` as it arrives (hashed and written to a local
+file in one pass, never held whole in memory); its first bytes are checked as soon as they are
+in (``on_head``: the format sniff and the header probe), so a refused format or a too large
+image is answered before the rest of the body is read. Nothing touches a database here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -27,41 +30,84 @@ from enlarger.errors import (
     UnsupportedMediaType,
     UploadTimeout,
 )
-from enlarger.ingest.sniff import is_recognised
+from enlarger.ingest.probe import ImageInfo
+from enlarger.ingest.sniff import SNIFF_BYTES, is_recognised
+from enlarger.ingest.spool import HEAD_BYTES, Spool
 
 CHUNK = 256 * 1024
 FORM = "application/x-www-form-urlencoded"  # curl --data-binary's default, whatever the body
-SNIFF_BYTES = 4096
 _MULTIPART_SLACK = 64 * 1024
+
+
+# Sees the first bytes; may raise; may answer what their header says.
+HeadCheck = Callable[[bytes], Awaitable[ImageInfo | None]]
 
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    data: bytes
-    sha256: str
+    """A whole body, in its spool file. The caller must ``await upload.discard()`` when done."""
+
+    spool: Spool
     filename: str | None
+    probed: ImageInfo | None = None  # what the head check found, when it settled it
+
+    @property
+    def sha256(self) -> str:
+        return self.spool.sha256
+
+    @property
+    def size(self) -> int:
+        return self.spool.size
+
+    @property
+    def head(self) -> bytes:
+        """The first bytes (up to :data:`~enlarger.ingest.spool.HEAD_BYTES`)."""
+        return self.spool.head
+
+    @property
+    def path(self) -> Path:
+        return self.spool.path
+
+    async def discard(self) -> None:
+        await self.spool.discard()
 
 
-async def read_upload(request: web.Request, max_bytes: int, time_limit: float) -> Upload:
+async def _no_check(head: bytes) -> ImageInfo | None:
+    return None
+
+
+async def read_upload(
+    request: web.Request,
+    max_bytes: int,
+    time_limit: float,
+    spool_folder: Path,
+    on_head: HeadCheck = _no_check,
+) -> Upload:
+    """Read the body into a spool file in ``spool_folder``. ``on_head`` sees the first bytes
+    once, as soon as they are in (or the whole body, when it is shorter), and may raise."""
     _refuse_encoded(request)
     declared = request.content_length
     if declared is not None and declared > max_bytes + _MULTIPART_SLACK:
         raise _too_large(max_bytes)
+
+    async def check(head: bytes) -> ImageInfo | None:
+        _refuse_form_fields(request, head)
+        return await on_head(head)
+
     try:
         async with asyncio.timeout(time_limit):
             if request.content_type == "multipart/form-data":
-                return await _read_multipart(request, max_bytes)
-            upload = await _collect(request.content.iter_chunked(CHUNK), max_bytes, None)
+                return await _read_multipart(request, max_bytes, spool_folder, check)
+            chunks = request.content.iter_chunked(CHUNK)
+            return await _collect(chunks, max_bytes, None, spool_folder, check)
     except TimeoutError:
         raise UploadTimeout(f"the upload did not finish within {time_limit:g} s") from None
-    _refuse_form_fields(request, upload)
-    return upload
 
 
-def _refuse_form_fields(request: web.Request, upload: Upload) -> None:
+def _refuse_form_fields(request: web.Request, head: bytes) -> None:
     """A body declared as a form and recognised as no file format is form fields. (An SVG or a
     PDF so declared goes on, to be refused by name as any raw upload of it would be.)"""
-    if request.content_type == FORM and not is_recognised(upload.data[:SNIFF_BYTES]):
+    if request.content_type == FORM and not is_recognised(head[:SNIFF_BYTES]):
         raise MissingFile(
             f"the body is declared Content-Type: {FORM} (HTML form fields) and is not an image: "
             "send multipart/form-data with a 'file' part (curl -F file=@photo.jpg), or the "
@@ -80,23 +126,30 @@ def _refuse_encoded(request: web.Request) -> None:
         )
 
 
-async def _read_multipart(request: web.Request, max_bytes: int) -> Upload:
+async def _read_multipart(
+    request: web.Request, max_bytes: int, folder: Path, check: HeadCheck
+) -> Upload:
     try:
-        return await _parts(request, max_bytes)
+        return await _parts(request, max_bytes, folder, check)
     except (ValueError, HttpProcessingError) as exc:  # no or a wrong boundary, bad part headers
         detail = getattr(exc, "message", None) or str(exc)
         raise BadRequest(f"the multipart body cannot be read: {detail}"[:200]) from None
 
 
-async def _parts(request: web.Request, max_bytes: int) -> Upload:
+async def _parts(request: web.Request, max_bytes: int, folder: Path, check: HeadCheck) -> Upload:
     reader = await request.multipart()
     upload: Upload | None = None
-    async for part in reader:
-        if not isinstance(part, BodyPartReader) or part.name != "file":
-            continue
+    try:
+        async for part in reader:
+            if not isinstance(part, BodyPartReader) or part.name != "file":
+                continue
+            if upload is not None:
+                raise BadRequest("send exactly one 'file' part", parameter="file")
+            upload = await _collect(_part_chunks(part), max_bytes, part.filename, folder, check)
+    except BaseException:
         if upload is not None:
-            raise BadRequest("send exactly one 'file' part", parameter="file")
-        upload = await _collect(_part_chunks(part), max_bytes, part.filename)
+            await upload.discard()
+        raise
     if upload is None:
         raise MissingFile("the multipart body has no 'file' part", parameter="file")
     return upload
@@ -107,20 +160,31 @@ async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _collect(chunks: AsyncIterator[bytes], max_bytes: int, filename: str | None) -> Upload:
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        parts.append(chunk)
-    if not size:
-        raise MissingFile("the upload is empty", parameter="file")
-    data = b"".join(parts)  # one copy (a growing bytearray and bytes() cost two)
-    # SHA-256 of a 4 MB photo is milliseconds of CPU: off the event loop (hashlib drops the GIL).
-    sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
-    return Upload(data=data, sha256=sha256, filename=_clean(filename))
+async def _collect(
+    chunks: AsyncIterator[bytes],
+    max_bytes: int,
+    filename: str | None,
+    folder: Path,
+    check: HeadCheck,
+) -> Upload:
+    spool = await Spool.create(folder)
+    try:
+        checked, probed = False, None
+        async for chunk in chunks:
+            if spool.size + len(chunk) > max_bytes:
+                raise _too_large(max_bytes)
+            await spool.feed(chunk)
+            if not checked and spool.size >= HEAD_BYTES:
+                checked, probed = True, await check(spool.head)
+        if not spool.size:
+            raise MissingFile("the upload is empty", parameter="file")
+        if not checked:
+            probed = await check(spool.head)
+        await spool.finish()
+    except BaseException:
+        await spool.discard()
+        raise
+    return Upload(spool=spool, filename=_clean(filename), probed=probed)
 
 
 def _too_large(max_bytes: int) -> PayloadTooLarge:

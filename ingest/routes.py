@@ -50,9 +50,19 @@ async def upload(request: web.Request) -> web.Response:
         if user is None and not settings.allow_anonymous_uploads:
             raise Unauthorized("anonymous uploads are off: send 'Authorization: Bearer <api key>'")
         await services.limits.upload(request, user)
-    body = await read_upload(request, settings.max_upload_bytes, settings.upload_timeout_seconds)
-    async with deadline.window():
-        result = await services.ingest.ingest(body, user)
+    ingest = services.ingest
+    body = await read_upload(
+        request,
+        settings.max_upload_bytes,
+        settings.upload_timeout_seconds,
+        ingest.spool_folder,
+        ingest.check_head,
+    )
+    try:
+        async with deadline.window():
+            result = await ingest.ingest(body, user)
+    finally:
+        await body.discard()
     request.app[METRICS].upload_accepted(result.deduplicated)
     answer = image_body(result.image, base_url(request))
     answer["deduplicated"] = result.deduplicated

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from enlarger import ids
 from enlarger.blobs import BlobStore
 from enlarger.cache.negative import NegativeCache
 from enlarger.db import Image, Repository, User
 from enlarger.db._claims import ImageGone
-from enlarger.ingest.probe import Limits, inspect
+from enlarger.ingest.probe import ImageInfo, Limits, inspect_file, probe_head
 from enlarger.ingest.reader import Upload
-from enlarger.ingest.sniff import sniff
+from enlarger.ingest.sniff import SNIFF_BYTES, sniff
 from enlarger.proxy.pipeline import MIME_TYPES
 
 _ORIGINAL_MIME = {**MIME_TYPES, "heic": "image/heic", "tiff": "image/tiff"}
@@ -34,12 +35,25 @@ class IngestService:
         secret: bytes,
         limits: Limits,
         negative: NegativeCache | None = None,
+        spool_folder: Path | None = None,
     ) -> None:
         self._repo = repo
         self._blobs = blobs
         self._secret = secret
         self._limits = limits
         self._negative = negative
+        # Where bodies are spooled while they arrive: the blob store's own folder when it has
+        # one (storing is then a rename), else the one given (the data directory's spool/).
+        folder = blobs.spool_folder() or spool_folder
+        if folder is None:
+            raise ValueError("a blob store without a local folder needs a spool_folder")
+        self.spool_folder: Path = folder
+
+    async def check_head(self, head: bytes) -> ImageInfo | None:
+        """The first bytes of an upload, while the rest arrives: a refused format or an image
+        over the limits is answered now, before the body is read to its end."""
+        fmt = sniff(head[:SNIFF_BYTES])
+        return await asyncio.to_thread(probe_head, head, fmt, self._limits)
 
     async def ingest(self, upload: Upload, user: User | None) -> Ingested:
         """Known bytes answer at once; new bytes are sniffed and header-checked before anything
@@ -52,8 +66,8 @@ class IngestService:
                 return Ingested(existing, deduplicated=True, delete_token=token)
             except ImageGone:
                 pass  # its last claim was removed just now: store it anew
-        fmt = sniff(upload.data[:4096])
-        info = await asyncio.to_thread(inspect, upload.data, fmt, self._limits)
+        fmt = sniff(upload.head[:SNIFF_BYTES])
+        info = await asyncio.to_thread(inspect_file, upload.path, fmt, self._limits, upload.probed)
         image = Image(
             id=ids.public_id(self._secret, upload.sha256),
             sha256=upload.sha256,
@@ -61,10 +75,10 @@ class IngestService:
             width=info.width,
             height=info.height,
             frames=info.frames,
-            bytes=len(upload.data),
+            bytes=upload.size,
             created_at=datetime.now(UTC),
         )
-        await self._blobs.put(ids.original_key(image.id), upload.data, _ORIGINAL_MIME[fmt])
+        await self._blobs.put_file(ids.original_key(image.id), upload.path, _ORIGINAL_MIME[fmt])
         inserted = await self._repo.insert_image(image)
         if not inserted:  # the same bytes won a race against us
             image = await self._repo.get_image_by_sha256(upload.sha256) or image

@@ -7,10 +7,16 @@ deeper inside the compressed data is caught at render time by libvips' ``fail_on
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Callable
 
 from enlarger.errors import InvalidImage, UnsupportedFormat
+
+# What the container checks read: the bytes, or a spooled upload's file mapped into memory.
+Contents = bytes | mmap.mmap
+
+SNIFF_BYTES = 4096  # what the sniff looks at (the ISO-BMFF brands may sit a little way in)
 
 ACCEPTED = ("jpeg", "png", "gif", "webp", "avif", "heic", "tiff")
 
@@ -88,7 +94,7 @@ def _describe_refused(head: bytes) -> str:
     return "unknown"
 
 
-def check_complete(fmt: str, data: bytes) -> None:
+def check_complete(fmt: str, data: Contents) -> None:
     """Raise :class:`InvalidImage` when the container is visibly truncated or damaged."""
     checker = _CHECKS.get(fmt)
     if checker is not None and not checker(data):
@@ -97,7 +103,7 @@ def check_complete(fmt: str, data: bytes) -> None:
         )
 
 
-def _jpeg_complete(data: bytes) -> bool:
+def _jpeg_complete(data: Contents) -> bool:
     """Walk the marker segments to the first scan, then require an end-of-image marker after
     it. Entropy-coded data stuffs every 0xFF as FF00, so FF D9 can only be a real EOI."""
     pos, size = 2, len(data)
@@ -120,7 +126,7 @@ def _jpeg_complete(data: bytes) -> bool:
     return False
 
 
-def _png_complete(data: bytes) -> bool:
+def _png_complete(data: Contents) -> bool:
     """Chunks must chain from IHDR to IEND inside the file."""
     pos, size = 8, len(data)
     first = True
@@ -137,14 +143,14 @@ def _png_complete(data: bytes) -> bool:
     return False
 
 
-def _riff_complete(data: bytes) -> bool:
+def _riff_complete(data: Contents) -> bool:
     if len(data) < 12:
         return False
     declared: int = struct.unpack("<I", data[4:8])[0]
     return len(data) >= 8 + declared
 
 
-def _bmff_complete(data: bytes) -> bool:
+def _bmff_complete(data: Contents) -> bool:
     """Top-level ISO-BMFF boxes must fit in the file, and there must be a meta box."""
     pos, size, seen = 0, len(data), set()
     while pos + 8 <= size:
@@ -162,7 +168,7 @@ def _bmff_complete(data: bytes) -> bool:
     return pos == size and b"meta" in seen
 
 
-_CHECKS: dict[str, Callable[[bytes], bool]] = {
+_CHECKS: dict[str, Callable[[Contents], bool]] = {
     "jpeg": _jpeg_complete,
     "png": _png_complete,
     "webp": _riff_complete,

@@ -21,7 +21,7 @@ from aiohttp import web
 from enlarger.blobs.factory import open_blob_store
 from enlarger.blobs.filesystem import TEMP_PREFIX, FileBlobStore
 from enlarger.blobs.protocol import BlobStore
-from enlarger.blobs.s3 import S3BlobStore, S3Timeouts
+from enlarger.blobs.s3 import PART_BYTES, S3BlobStore, S3Timeouts
 from enlarger.errors import BackendUnavailable
 
 KEY = "originals/ab/cd/abcdef0123"
@@ -66,6 +66,40 @@ async def test_roundtrip_empty(store: BlobStore) -> None:
     await store.put("variants/empty", b"")
     assert await store.get("variants/empty") == b""
     assert await store.exists("variants/empty")
+
+
+def _spooled(folder: Path, data: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f".~{uuid.uuid4().hex}.upload"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("where", ["spool folder", "elsewhere"])
+async def test_put_file_from_a_spool(store: BlobStore, tmp_path: Path, where: str) -> None:
+    """From the store's own spool folder (the filesystem store: a rename) or any other local
+    folder (a copy, or for S3 the upload it always is)."""
+    data = os.urandom(300_000)
+    folder = store.spool_folder() if where == "spool folder" else None
+    source = _spooled(folder or tmp_path / "spool", data)
+    await store.put_file(KEY, source, "image/jpeg")
+    assert await store.get(KEY) == data
+    source.unlink(missing_ok=True)  # the caller's part
+    assert await store.list_keys("originals/ab/cd", 10) == [KEY]
+
+
+async def test_put_file_over_one_part(store: BlobStore, tmp_path: Path) -> None:
+    """Over S3's part size a multipart upload (several parts, the last a short one)."""
+    data = os.urandom(2 * PART_BYTES + 12345)
+    await store.put_file(KEY, _spooled(tmp_path / "spool", data))
+    assert await store.get(KEY) == data
+    assert await store.sweep(datetime.now(UTC) + timedelta(hours=1), dry_run=True) == []
+
+
+async def test_put_file_of_a_missing_file_stores_nothing(store: BlobStore, tmp_path: Path) -> None:
+    with pytest.raises((FileNotFoundError, BackendUnavailable)):
+        await store.put_file(KEY, tmp_path / "absent.upload")
+    assert not await store.exists(KEY)
 
 
 async def test_missing_is_none(store: BlobStore) -> None:
@@ -320,6 +354,31 @@ async def test_s3_open_creates_missing_bucket(s3_endpoint: str) -> None:
         await store.put("k/v", b"hello", "text/plain")
         head = s3.head_object(Bucket=bucket, Key="pre/fix/k/v")
         assert head["ContentType"] == "text/plain"
+    finally:
+        await store.close()
+
+
+async def test_s3_sweep_aborts_stale_multipart_uploads(s3_endpoint: str) -> None:
+    """A crash in the middle of a multipart put leaves parts that are billed until aborted."""
+    bucket = f"sweep-{uuid.uuid4().hex[:12]}"
+    store = await S3BlobStore.open(bucket, "pre", endpoint_url=s3_endpoint)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    try:
+        started = s3.create_multipart_upload(Bucket=bucket, Key="pre/originals/x")
+        s3.upload_part(
+            Bucket=bucket,
+            Key="pre/originals/x",
+            UploadId=started["UploadId"],
+            PartNumber=1,
+            Body=b"part",
+        )
+        # (moto dates every multipart upload 2010-11-10, so "not yet stale" is a date before)
+        assert await store.sweep(datetime(2001, 1, 1, tzinfo=UTC)) == []
+        stale = await store.sweep(datetime.now(UTC) + timedelta(minutes=1), dry_run=True)
+        assert [entry.key for entry in stale] == ["originals/x"]
+        assert len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 1
+        await store.sweep(datetime.now(UTC) + timedelta(minutes=1))
+        assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     finally:
         await store.close()
 

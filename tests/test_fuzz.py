@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -87,9 +90,16 @@ KNOWN_CODES = {
 }
 
 
+SPOOLS: web.AppKey[Path] = web.AppKey("spools", Path)
+
+
 async def _read(request: web.Request) -> web.Response:
-    upload = await read_upload(request, MAX_BYTES, 5.0)
-    return json_response({"bytes": len(upload.data), "sha256": upload.sha256})
+    upload = await read_upload(request, MAX_BYTES, 5.0, request.app[SPOOLS])
+    try:
+        data = upload.path.read_bytes()
+    finally:
+        await upload.discard()
+    return json_response({"bytes": len(data), "sha256": upload.sha256, "size": upload.size})
 
 
 class Reader:
@@ -97,7 +107,10 @@ class Reader:
 
     def __init__(self) -> None:
         self.runner = asyncio.Runner()
+        self.temp = tempfile.TemporaryDirectory()
+        self.spools = Path(self.temp.name)
         self.server = TestServer(web.Application(middlewares=[error_middleware]))
+        self.server.app[SPOOLS] = self.spools
         self.server.app.router.add_post("/u", _read)
         self.runner.run(self.server.start_server())
         self.session = self.runner.run(self._session())
@@ -120,6 +133,11 @@ class Reader:
         self.runner.run(self.session.close())
         self.runner.run(self.server.close())
         self.runner.close()
+        self.temp.cleanup()
+
+    def left_behind(self) -> list[str]:
+        """Spool files still there once the answer is in: every path must remove its file."""
+        return [path.name for path in self.spools.iterdir()]
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +174,10 @@ def test_any_raw_body_is_read_or_a_typed_error(
         headers["Content-Encoding"] = encoding
     status, answer = reader.post(body, headers)
     _typed(status, answer, encoding)
+    assert reader.left_behind() == []
     if status == 200:
-        assert answer["bytes"] == len(body) <= MAX_BYTES
+        assert answer["bytes"] == answer["size"] == len(body) <= MAX_BYTES
+        assert answer["sha256"] == hashlib.sha256(body).hexdigest()
 
 
 def _part(name: str, filename: str | None, headers: str, data: bytes) -> bytes:
@@ -197,6 +217,7 @@ def test_any_multipart_body_is_read_or_a_typed_error(
         content_type += "; boundary=" + declared.format(b=boundary)
     status, answer = reader.post(body, {"Content-Type": content_type})
     _typed(status, answer)
+    assert reader.left_behind() == []
 
 
 # --- the header probe ----------------------------------------------------------------------

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +42,25 @@ def _write_atomically(path: Path, data: bytes) -> None:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+
+
+def _move_atomically(source: Path, path: Path) -> None:
+    """A rename on the same filesystem; else a copy beside the target, renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, path)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}.tmp")
+    try:
+        shutil.copyfile(source, temp)
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -115,6 +136,16 @@ class FileBlobStore:
         with _unavailable_on_os_error():
             await asyncio.to_thread(_write_atomically, path, data)
 
+    async def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        target = self._path(key)
+        with _unavailable_on_os_error():
+            await asyncio.to_thread(_move_atomically, path, target)
+
+    def spool_folder(self) -> Path:
+        """The root itself: a spooled upload is renamed into place. (Its ``.~`` name keeps it
+        from ever being read as a blob, and lets :meth:`sweep` find a crash's leftover.)"""
+        return self.root
+
     async def get(self, key: str) -> bytes | None:
         path = self._path(key)
         with _unavailable_on_os_error():
@@ -150,8 +181,9 @@ class FileBlobStore:
                 yield blob
 
     async def sweep(self, older_than: datetime, dry_run: bool = False) -> Sequence[BlobEntry]:
-        """Temp files of puts that a crash interrupted (a put takes milliseconds, so one older
-        than ``older_than`` is nobody's)."""
+        """Temp files of puts and spooled uploads that a crash interrupted (a put takes
+        milliseconds and an upload at most its time limit, so one older than ``older_than``
+        is nobody's)."""
         stale = [
             t async for found in self._walk("") for t in found.temps if t.modified < older_than
         ]

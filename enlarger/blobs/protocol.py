@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 _KEY = re.compile(r"^[A-Za-z0-9_.=-]+(/[A-Za-z0-9_.=-]+)*$")
@@ -36,6 +37,17 @@ class BlobStore(Protocol):
     """
 
     async def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+
+    async def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        """Store the local file at ``path`` (complete, closed) as ``key``, as atomically as
+        :meth:`put`. The file may be moved away (the caller removes it if it is still there):
+        a rename when it lies in :meth:`spool_folder`, else a copy or an upload."""
+        ...
+
+    def spool_folder(self) -> Path | None:
+        """A local folder from which :meth:`put_file` stores cheaply (the filesystem store's
+        root: a rename), or ``None`` when any local folder is as good."""
+        ...
 
     async def get(self, key: str) -> bytes | None: ...
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aioboto3
@@ -24,6 +25,9 @@ from enlarger.blobs.protocol import BlobEntry, check_key
 from enlarger.errors import BackendUnavailable
 
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+# put_file: one PUT up to this size, a multipart upload of parts this size above it (S3 wants
+# parts of at least 5 MiB but the last; a phone photo is one PUT).
+PART_BYTES = 8 * 1024 * 1024
 _ALREADY_OURS = frozenset({"BucketAlreadyOwnedByYou"})
 
 
@@ -99,6 +103,12 @@ def _translate_errors() -> Iterator[None]:
         raise
     except (BotoCoreError, aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise BackendUnavailable("blob store unavailable") from exc
+
+
+def _read_part(path: Path, offset: int, length: int) -> bytes:
+    with open(path, "rb") as file:
+        file.seek(offset)
+        return file.read(length)
 
 
 class S3BlobStore:
@@ -183,6 +193,58 @@ class S3BlobStore:
         async with self._call():
             await self._client.put_object(**kwargs)
 
+    async def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        """One PUT of the file's bytes (read in a worker thread), or for a file over
+        :data:`PART_BYTES` a multipart upload, one part in memory at a time, aborted on failure
+        (and by :meth:`sweep` if a crash interrupted it)."""
+        size = await asyncio.to_thread(lambda: path.stat().st_size)
+        if size <= PART_BYTES:
+            await self.put(key, await asyncio.to_thread(path.read_bytes), content_type)
+            return
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if content_type:
+            kwargs["ContentType"] = content_type
+        async with self._call():
+            started = await self._client.create_multipart_upload(**kwargs)
+        upload_id = started["UploadId"]
+        try:
+            parts = await self._upload_parts(kwargs["Key"], upload_id, path, size)
+            async with self._call():
+                await self._client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=kwargs["Key"],
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                async with self._call():
+                    await self._client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=kwargs["Key"], UploadId=upload_id
+                    )
+            raise
+
+    async def _upload_parts(
+        self, object_key: str, upload_id: str, path: Path, size: int
+    ) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        for number, offset in enumerate(range(0, size, PART_BYTES), start=1):
+            body = await asyncio.to_thread(_read_part, path, offset, PART_BYTES)
+            async with self._call():
+                answer = await self._client.upload_part(
+                    Bucket=self.bucket,
+                    Key=object_key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                )
+            parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+        return parts
+
+    def spool_folder(self) -> None:
+        """Any local folder will do: the bytes are sent from it."""
+        return None
+
     async def get(self, key: str) -> bytes | None:
         object_key = self._key(key)
         async with self._call():
@@ -239,9 +301,27 @@ class S3BlobStore:
                     yield _entry(obj, strip)
 
     async def sweep(self, older_than: datetime, dry_run: bool = False) -> Sequence[BlobEntry]:
-        """Nothing to sweep: a put is one request that S3 applies whole or not at all (no
-        multipart uploads are started)."""
-        return []
+        """Multipart uploads that a crash left unfinished (their parts are stored, and billed,
+        until aborted). A plain put is one request that S3 applies whole or not at all."""
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        strip = len(prefix)
+        stale: list[tuple[BlobEntry, str, str]] = []
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        with _translate_errors():
+            async for page in pages:
+                for upload in page.get("Uploads", ()):
+                    if upload["Initiated"] < older_than:
+                        entry = BlobEntry(upload["Key"][strip:], 0, upload["Initiated"])
+                        stale.append((entry, upload["Key"], upload["UploadId"]))
+        if not dry_run:
+            for _, object_key, upload_id in stale:
+                async with self._call():
+                    await self._client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=object_key, UploadId=upload_id
+                    )
+        return [entry for entry, _, _ in stale]
 
     async def ping(self) -> None:
         async with self._call():
