@@ -79,6 +79,16 @@ def _scenarios(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _common(day, 20.0)
     day.add_argument("--multiple", type=float, default=1.0, help="1x = 6 uploads/s + 58 views/s")
     day.add_argument(
+        "--share-of-limit",
+        type=float,
+        metavar="F",
+        help="run at F x the CPU limit measured from the libvips floor in this run "
+        "(instead of --multiple)",
+    )
+    day.add_argument(
+        "--repeat", type=int, default=1, help="run the day this many times in a row (one server)"
+    )
+    day.add_argument(
         "--find-max", action="store_true", help="raise the multiple until an SLO breaks"
     )
     day.add_argument("--max-steps", type=int, default=8)

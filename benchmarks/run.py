@@ -105,18 +105,26 @@ async def _day(ctx: Context, args: argparse.Namespace) -> RunResult:
     limit = await cpulimit.cpu_limit(ctx.photos)
     print(f"CPU limit from the libvips floor in this run: {limit.multiple:.2f}x", file=sys.stderr)
     await day.seed(ctx, model, args.seed_images)
+    multiple = args.multiple
+    if args.share_of_limit is not None:
+        multiple = round(args.share_of_limit * limit.multiple, 2)
+        print(f"running at {args.share_of_limit:g} of it: {multiple:g}x", file=sys.stderr)
     if args.find_max:
         result = await day.find_max(
             ctx,
             model,
-            args.multiple,
+            multiple,
             args.duration,
             args.max_steps,
             args.max_seconds,
             args.max_connections,
         )
+    elif args.repeat > 1:
+        result = await day.run_repeated(
+            ctx, model, multiple, args.duration, args.max_connections, args.repeat
+        )
     else:
-        result = await day.run_day(ctx, model, args.multiple, args.duration, args.max_connections)
+        result = await day.run_day(ctx, model, multiple, args.duration, args.max_connections)
     return cpulimit.with_cpu_limit(result, limit)
 
 
