@@ -75,6 +75,17 @@ def _scenarios(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sizes = commands.add_parser("sizes", help="what each named size weighs, per format")
     _common(sizes, 0.0)
     sizes.add_argument("--formats", default="jpeg,webp,avif")
+    later = commands.add_parser(
+        "later", help="other sizes of a photo viewed once at size=large, vs the floor"
+    )
+    _common(later, 0.0)
+    later.add_argument("--repeats", type=int, default=10, help="unique uploads per photo")
+    later.add_argument(
+        "--min-megapixels", type=float, default=10.0, help="photos at least this large"
+    )
+    later.add_argument(
+        "--keepalive", action="store_true", help="one connection (one worker) for every request"
+    )
     day = commands.add_parser("day", help="the design's mix at a multiple of its load")
     _common(day, 20.0)
     day.add_argument("--multiple", type=float, default=1.0, help="1x = 6 uploads/s + 58 views/s")

@@ -73,7 +73,7 @@ def _scenario(
     args: argparse.Namespace,
 ) -> tuple[dict[str, str], Callable[[Context], Coroutine[Any, Any, RunResult]]]:
     """The spawned server's extra environment, and the coroutine to run."""
-    from benchmarks.scenarios import cold, hot, sizes, upload
+    from benchmarks.scenarios import cold, hot, later, sizes, upload
 
     if args.scenario == "hot":
         env = {}
@@ -92,6 +92,10 @@ def _scenario(
     if args.scenario == "sizes":
         formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
         return {}, lambda ctx: sizes.run_sizes(ctx, formats)
+    if args.scenario == "later":
+        return {}, lambda ctx: later.run_later(
+            ctx, args.repeats, args.min_megapixels, args.keepalive
+        )
     if args.scenario == "upload":
         return {}, lambda ctx: upload.run_upload(ctx, args.concurrency, args.duration, args.rate)
     return {}, lambda ctx: _day(ctx, args)

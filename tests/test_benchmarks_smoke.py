@@ -96,6 +96,47 @@ def test_day_share_shape(server: Server, tmp_path: Path) -> None:
     )
 
 
+def _checks(result: dict[str, object]) -> dict[str, dict[str, object]]:
+    checks = result["slo"]
+    assert isinstance(checks, list)
+    return {str(check["name"]): check for check in checks}
+
+
+LATER = ["later", "--synthetic", "3200x1800", "--min-megapixels", "0", "--repeats", "1"]
+LATER += ["--no-progress", "--no-plots", "--timeout", "20"]
+ISSUE_13_SIZES = ("w=640", "size=small", "w=400", "size=medium", "w=960")
+
+
+def test_later_sizes_render_from_the_master(server: Server, tmp_path: Path) -> None:
+    """Photos large enough to keep a master (3200 px: a 1600 px one): each later size is timed,
+    known to have rendered from the master, and set against the floor measured in the run.
+    The 0.3x verdict is speed, so its outcome is not asserted, only that it is given."""
+    cli.main([*LATER, "--url", server.url, "--out", str(tmp_path)])
+    result = _result(tmp_path, "later")
+    checks = _checks(result)
+    assert checks["every later size rendered from the master"]["passed"], checks
+    assert len(checks) == 1 + 5  # and one verdict per later size
+    extra = result["extra"]
+    assert isinstance(extra, dict) and len(extra["floor_ms"]) == 3
+    assert all(ms > 0 for ms in extra["floor_ms"].values())
+    sizes = extra["sizes"]
+    assert tuple(row["query"] for row in sizes) == ISSUE_13_SIZES
+    for row in sizes:
+        assert row["count"] == row["from_master"] == 3 and row["median_ratio"] > 0, row
+    for kind in ("floor 800 px", "size=large", "later w=640"):
+        assert _stats(result, kind)["count"] == 3
+
+
+def test_later_sizes_say_when_the_master_is_not_used(tmp_path: Path) -> None:
+    """With masters off every size renders from the original: the run fails on that check."""
+    plan = ServerPlan(workers=1, env={"ENLARGER_MASTER_SIDE": "0"})
+    with running_server(plan, tmp_path / "logs") as off:
+        assert cli.main([*LATER, "--url", off.url, "--out", str(tmp_path)]) == 1
+    checks = _checks(_result(tmp_path, "later"))
+    assert not checks["every later size rendered from the master"]["passed"]
+    assert checks["every later size rendered from the master"]["detail"].startswith("0/15")
+
+
 def test_peers_without_network(tmp_path: Path) -> None:
     """The comparison runs with no peer installed and no network: floor, Enlarger, bare."""
     argv = ["peers", "--only", "floor,enlarger,bare", "--no-install", "--workers", "1"]
