@@ -210,7 +210,10 @@ def _variants(
         settings.redis_url, settings.redis_timeout_seconds, store, settings.max_variants_per_image
     )
     masters = Masters(
-        MasterSettings(settings.master_side, settings.master_quality), cache, store, lock_wait
+        MasterSettings(settings.master_side, settings.master_quality, settings.master_memory_bytes),
+        cache,
+        store,
+        lock_wait,
     )
     return VariantService(
         tiers, renderer, recorder, options, policy, metrics, lock_wait, budget, masters

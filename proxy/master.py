@@ -137,13 +137,13 @@ def render_with_master(
     options: RenderOptions,
     side: int,
     quality: int,
-) -> tuple[Rendered, Master]:
+) -> tuple[Rendered, Master, pyvips.Image | None]:
     """The first render of an image: one decode of the original makes the master and, from the
     master, the asked variant (from the original again only when the variant needs more pixels
-    than the master has, e.g. ``size=original``)."""
+    than the master has, e.g. ``size=original``). Also the master's pixels, to keep in memory."""
     source = open_source(original, fmt)
     master, pixels = make_master(source, fmt, side, quality)
-    return first_render(source, fmt, master, pixels, spec, options), master
+    return first_render(source, fmt, master, pixels, spec, options), master, pixels
 
 
 def first_render(
@@ -200,3 +200,30 @@ def _has_alpha_or_ink(source: Source) -> bool:
         return bool(source.decoded.hasalpha())
     header = pyvips.Image.new_from_buffer(source.data, "", access="sequential")
     return bool(header.hasalpha()) or header.interpretation == "cmyk"
+
+
+def decode_master(master: Master) -> pyvips.Image:
+    """The master's pixels, decoded whole into memory (in the render pool): what
+    :func:`render_from_pixels` renders from, kept by :class:`proxy.masters.Masters` for the
+    images viewed last."""
+    if master.data is None:
+        raise ValueError("no master")
+    return pyvips.Image.new_from_buffer(master.data, "", access="sequential").copy_memory()
+
+
+def decode_and_render(
+    master: Master, spec: VariantSpec, options: RenderOptions
+) -> tuple[Rendered, pyvips.Image]:
+    """A render from the encoded master that decodes it whole on the way, to keep the pixels
+    for the next sizes."""
+    pixels = decode_master(master)
+    return render_from_pixels(master, pixels, spec, options), pixels
+
+
+def render_from_pixels(
+    master: Master, pixels: pyvips.Image, spec: VariantSpec, options: RenderOptions
+) -> Rendered:
+    """``spec`` from the master's decoded pixels: a resize, no decode (5-12 ms where a render
+    from the encoded master spends 16-17 ms decoding it first)."""
+    decoded = Source(b"", "jpeg", master.width, master.height, 1, 1, decoded=pixels)
+    return render_source(decoded, master.format, spec, options)

@@ -44,7 +44,13 @@ from enlarger.ingest.sniff import sniff
 from enlarger.metrics import Metrics
 from enlarger.proxy.budget import NoBudget, VariantBudget
 from enlarger.proxy.fallback import Fallback, variant_cache_key
-from enlarger.proxy.master import Master, render_from_master, render_with_master
+from enlarger.proxy.master import (
+    Master,
+    decode_and_render,
+    render_from_master,
+    render_from_pixels,
+    render_with_master,
+)
 from enlarger.proxy.masters import Masters, MasterSettings
 from enlarger.proxy.pipeline import MIME_TYPES, Rendered, RenderOptions, render
 from enlarger.proxy.recorder import Unrenderable, VariantRecorder
@@ -145,6 +151,10 @@ class VariantService:
         self._budget = budget or NoBudget()
         self._fallback = Fallback(tiers.blobs, tiers.cache, policy)
         self._flights: SingleFlight[Served] = SingleFlight()
+
+    @property
+    def masters(self) -> Masters:
+        return self._masters
 
     def start(self) -> None:
         """Start the background work (variant rows); :meth:`close` finishes it."""
@@ -353,7 +363,7 @@ class VariantService:
         """The render job: from the master where it serves ``spec``; else from the original
         (making the master on the way when this render is the one to make it)."""
         if master is not None and master.serves(spec):
-            rendered, seconds = await slot.run(render_from_master, master, spec, self._options)
+            rendered, seconds = await self._from_master(slot, image_id, master, spec)
             self._metrics.master_renders.inc()
             return rendered, None, seconds
         original = await self._original(image_id)
@@ -361,10 +371,25 @@ class VariantService:
         if make:
             side, quality = self._masters.settings.side, self._masters.settings.quality
             job = (render_with_master, original, fmt, spec, self._options, side, quality)
-            (rendered, made), seconds = await slot.run(*job)
+            (rendered, made, pixels), seconds = await slot.run(*job)
+            self._masters.keep_pixels(image_id, pixels)
             return rendered, made, seconds
         rendered, seconds = await slot.run(render, original, fmt, spec, self._options)
         return rendered, None, seconds
+
+    async def _from_master(
+        self, slot: Slot, image_id: str, master: Master, spec: VariantSpec
+    ) -> tuple[Rendered, float]:
+        """From the decoded master this process keeps (a resize); else from the encoded one,
+        decoding it whole to keep when the process keeps decoded masters at all."""
+        pixels = self._masters.pixels(image_id)
+        if pixels is not None:
+            return await slot.run(render_from_pixels, master, pixels, spec, self._options)
+        if not self._masters.settings.memory_bytes:
+            return await slot.run(render_from_master, master, spec, self._options)
+        (rendered, pixels), seconds = await slot.run(decode_and_render, master, spec, self._options)
+        self._masters.keep_pixels(image_id, pixels)
+        return rendered, seconds
 
     async def _original(self, image_id: str) -> bytes:
         original = await self._tiers.blobs.get(ids.original_key(image_id))

@@ -90,3 +90,34 @@ async def test_master_off(stack: Stack, make_stack: StackFactory) -> None:
         assert (await off.client.get(f"/i/{image_id}{query}")).status == 200
     assert await _counts(off) == (2, 0)
     assert not _blob_names(off.settings, "masters/")
+
+
+async def test_the_decoded_master_is_kept_in_memory(stack: Stack, make_stack: StackFactory) -> None:
+    """The maker keeps the master's pixels; a process that takes a stored master decodes it
+    once and keeps it; later sizes are then resizes of those pixels, and look the same."""
+    image_id = await _upload(stack, seed=13)
+    assert (await stack.client.get(f"/i/{image_id}")).status == 200
+    assert stack.services.variants.masters.pixels(image_id) is not None
+    other = await make_stack(stack.settings)
+    assert other.services.variants.masters.pixels(image_id) is None
+    small = await other.client.get(f"/i/{image_id}?size=small")
+    assert small.status == 200 and _size(await small.read()) == (320, 240)
+    pixels = other.services.variants.masters.pixels(image_id)
+    assert pixels is not None and (pixels.width, pixels.height) == (1600, 1200)
+    again = await other.client.get(f"/i/{image_id}?w=400")
+    assert again.status == 200 and _size(await again.read()) == (400, 300)
+    assert await _counts(other) == (2, 2)
+
+
+async def test_decoded_masters_are_bounded(stack: Stack, make_stack: StackFactory) -> None:
+    one = 1600 * 1200 * 3  # one decoded master of these uploads
+    bounded = await make_stack(stack.settings.model_copy(update={"master_memory_bytes": one}))
+    ids = [await _upload(bounded, seed=20 + n) for n in range(3)]
+    for image_id in ids:
+        assert (await bounded.client.get(f"/i/{image_id}")).status == 200
+    masters = bounded.services.variants.masters
+    assert [masters.pixels(i) is not None for i in ids] == [False, False, True]
+    off = await make_stack(stack.settings.model_copy(update={"master_memory_bytes": 0}))
+    assert (await off.client.get(f"/i/{ids[0]}?size=small")).status == 200
+    assert off.services.variants.masters.pixels(ids[0]) is None
+    assert await _counts(off) == (1, 1)

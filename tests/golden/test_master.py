@@ -20,9 +20,11 @@ from enlarger.ingest.sniff import sniff
 from enlarger.proxy.master import (
     Master,
     build_master,
+    decode_master,
     first_render,
     make_master,
     render_from_master,
+    render_from_pixels,
 )
 from enlarger.proxy.pipeline import Rendered
 from enlarger.proxy.source import open_source
@@ -78,7 +80,9 @@ def _compare(
         compared += 1
         if master.serves(spec):
             _assert_alike(render_from_master(master, spec, OPTIONS), direct, f"{name} {label}")
-            compared += 1
+            kept = render_from_pixels(master, decode_master(master), spec, OPTIONS)
+            _assert_alike(kept, direct, f"{name} {label} (decoded master in memory)")
+            compared += 2
     return compared
 
 
