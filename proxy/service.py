@@ -42,7 +42,7 @@ from enlarger.errors import (
 )
 from enlarger.ingest.sniff import sniff
 from enlarger.metrics import Metrics
-from enlarger.proxy.budget import NoBudget, VariantBudget
+from enlarger.proxy.budget import Budgeted, NoBudget, VariantBudget
 from enlarger.proxy.fallback import Fallback, variant_cache_key
 from enlarger.proxy.master import (
     Master,
@@ -213,10 +213,12 @@ class VariantService:
         """Once per variant per process: the stored variant, else a render (ours or another
         process's), else (renderer full) the nearest stored size. Past the image's variant
         budget: the nearest stored size, else a render that is not stored."""
-        stored = await self._stored(image_id, spec, key)
-        if stored is not None:
-            return stored
-        if await self._budget.full(image_id, spec.key):
+        budgeted = await self._budget.check(image_id, spec.key)
+        if budgeted is not Budgeted.ABSENT:  # (absent: never stored, the store need not be asked)
+            stored = await self._stored(image_id, spec, key)
+            if stored is not None:
+                return stored
+        if budgeted is Budgeted.FULL:
             stand_in = await self._stand_in(image_id, spec)
             return stand_in or await self._render(image_id, spec, key, charge)
         try:

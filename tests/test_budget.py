@@ -6,7 +6,7 @@ from pathlib import Path
 
 from enlarger import ids
 from enlarger.blobs.filesystem import FileBlobStore
-from enlarger.proxy.budget import LocalBudget, RedisBudget
+from enlarger.proxy.budget import Budgeted, LocalBudget, NoBudget, RedisBudget
 
 IMAGE = "abcdefghijklmnopqrstuvwxyz"
 
@@ -64,3 +64,27 @@ async def test_redis_budget_counts_in_the_process_while_redis_is_down(
         assert not await budget.admit(IMAGE, "p1.w10.q80.same")
     finally:
         await budget.close()
+
+
+async def test_redis_budget_knows_what_was_never_stored(tmp_path: Path, redis_url: str) -> None:
+    """A new size of an image needs no store lookup: the seeded set with room lacks it. What is
+    stored or admitted, and what has no room, the store is still asked about."""
+    store = await store_with(tmp_path, 2)
+    budget = RedisBudget.from_url(redis_url, 1.0, store, limit=3)
+    other = f"z{IMAGE[1:]}"
+    try:
+        assert await budget.check(IMAGE, "p1.w9.q80.same") is Budgeted.ABSENT
+        assert await budget.check(IMAGE, "p1.w1.q80.same") is Budgeted.UNKNOWN  # listed
+        assert await budget.admit(IMAGE, "p1.w9.q80.same")
+        assert await budget.check(IMAGE, "p1.w9.q80.same") is Budgeted.UNKNOWN  # admitted
+        assert await budget.check(IMAGE, "p1.w10.q80.same") is Budgeted.FULL
+        assert await budget.check(other, "p1.w1.q80.same") is Budgeted.ABSENT  # no variants
+    finally:
+        await budget.close()
+
+
+async def test_budgets_without_redis_never_say_absent(tmp_path: Path) -> None:
+    """Another process may have stored it since this one listed the store."""
+    budget = LocalBudget(await store_with(tmp_path, 1), limit=3)
+    assert await budget.check(IMAGE, "p1.w9.q80.same") is Budgeted.UNKNOWN
+    assert await NoBudget().check(IMAGE, "p1.w9.q80.same") is Budgeted.UNKNOWN
