@@ -59,11 +59,13 @@ from enlarger.proxy.singleflight import SingleFlight
 from enlarger.proxy.source import decoder_said
 from enlarger.proxy.spec import PIPELINE_VERSION, VariantSpec, ViewPolicy
 from enlarger.proxy.strip import Malformed, strip
+from enlarger.proxy.writeback import Writeback
 from enlarger.ratelimit import Charge, free
 
 log = logging.getLogger(__name__)
 
 LOCK_MARGIN_SECONDS = 5.0  # the lock outlives the render timeout by this much
+WRITEBACK_CLOSE_SECONDS = 10.0  # at shutdown, the longest the variant writes in flight get
 _POLL_FIRST, _POLL_MAX = 0.01, 0.2  # how often a lock waiter looks again (grows 1.5x)
 
 
@@ -151,10 +153,15 @@ class VariantService:
         self._budget = budget or NoBudget()
         self._fallback = Fallback(tiers.blobs, tiers.cache, policy)
         self._flights: SingleFlight[Served] = SingleFlight()
+        self._writeback = Writeback()
 
     @property
     def masters(self) -> Masters:
         return self._masters
+
+    async def settle(self) -> None:
+        """Wait until the variants rendered so far are stored (the writes after the answer)."""
+        await self._writeback.settle()
 
     def start(self) -> None:
         """Start the background work (variant rows); :meth:`close` finishes it."""
@@ -162,6 +169,7 @@ class VariantService:
 
     async def close(self) -> None:
         """Finish the background work and close the render lock (both made for this service)."""
+        await self._writeback.close(WRITEBACK_CLOSE_SECONDS)
         await self._recorder.close()
         await self._tiers.lock.close()
         await self._budget.close()
@@ -401,8 +409,18 @@ class VariantService:
         return original
 
     async def _keep(self, image_id: str, spec: VariantSpec, key: str, rendered: Rendered) -> None:
-        """Store, cache, record. If storing fails the rendered bytes are still served (and
-        cached): they are the right answer, and the next render after eviction stores them."""
+        """Cache, store, record. With Redis the variant is shared once cached, and the store's
+        copy is written after the answer (:mod:`proxy.writeback`). If storing fails the rendered
+        bytes are still served (and cached): they are the right answer, and the next render
+        after eviction stores them."""
+        await self._tiers.cache.set(key, rendered.data)
+        write = self._store(image_id, spec, rendered)
+        if self._tiers.cache.remote is not None and self._writeback.room():
+            self._writeback.start(write)
+        else:
+            await write
+
+    async def _store(self, image_id: str, spec: VariantSpec, rendered: Rendered) -> None:
         content_type = MIME_TYPES[rendered.format]
         try:
             await self._tiers.blobs.put(
@@ -411,7 +429,6 @@ class VariantService:
         except BackendUnavailable:
             self._metrics.store_failures.inc()
             log.warning("could not store variant %s/%s; serving it anyway", image_id, spec.key)
-        await self._tiers.cache.set(key, rendered.data)
         self._recorder.record(_variant_row(image_id, spec, rendered))
 
 

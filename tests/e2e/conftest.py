@@ -60,11 +60,14 @@ class Stack:
     def count_originals(self) -> int:
         return len(_blob_names(self.settings, "originals/"))
 
-    def count_variants(self) -> int:
+    async def count_variants(self) -> int:
+        """Stored variants, once the writes after the answers are done (proxy.writeback)."""
+        await self.services.variants.settle()
         return len(_blob_names(self.settings, "variants/"))
 
-    def variant_names(self, image_id: str) -> list[str]:
+    async def variant_names(self, image_id: str) -> list[str]:
         """The stored variants of one image (blob names; the spec key is the last part)."""
+        await self.services.variants.settle()
         return _blob_names(self.settings, ids.variant_key(image_id, ""))
 
 

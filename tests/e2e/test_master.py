@@ -47,7 +47,7 @@ async def test_later_sizes_render_from_the_master(stack: Stack) -> None:
         assert response.status == 200, query
     renders, from_master = await _counts(stack)
     assert (renders, from_master) == (1 + len(LATER), len(LATER))
-    assert stack.count_variants() == 1 + len(LATER)  # the master is not a variant
+    assert await stack.count_variants() == 1 + len(LATER)  # the master is not a variant
 
 
 async def test_a_burst_of_sizes_for_a_fresh_image_makes_one_master(stack: Stack) -> None:

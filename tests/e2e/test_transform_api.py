@@ -80,7 +80,7 @@ async def test_random_widths_and_qualities_store_a_bounded_number_of_variants(
         answer = await stack.client.get(f"/i/{image_id}?w={width}&q={quality}")
         assert answer.status == 200, (width, quality, await answer.text())
         widths.add(snap_width(width, settings.width_ladder))
-    names = [name.rsplit("/", 1)[-1] for name in stack.variant_names(image_id)]
+    names = [name.rsplit("/", 1)[-1] for name in await stack.variant_names(image_id)]
     qualities = {int(re.search(r"\.q(\d+)\.", name).group(1)) for name in names}  # type: ignore[union-attr]
     assert qualities <= set(settings.quality_ladder), sorted(qualities)
     assert 0 < len(names) <= len(widths) * len(settings.quality_ladder)

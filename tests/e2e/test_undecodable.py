@@ -67,7 +67,7 @@ async def test_corrupt_pixel_data_is_a_422_at_every_size_decoded_once(
     metadata = await (await stack.client.get(f"/v1/images/{image_id}")).json()
     assert (metadata["renderable"], metadata["unrenderable_reason"]) == (False, "undecodable")
     assert await durable_mark(stack, image_id) == "undecodable"
-    assert stack.count_variants() == 0
+    assert await stack.count_variants() == 0
     # Another process: the marker spares it the decode (in Redis; without Redis, in the data
     # dir's marks, which the processes on one machine share). Its metadata answer comes from
     # the durable mark.

@@ -136,7 +136,7 @@ async def test_a_fresh_process_serves_from_shared_tiers(
     expected = "redis" if stack.kind == "services" else "store"
     assert f'tier;desc="{expected}"' in response.headers["Server-Timing"]
     assert _renders(await (await other.client.get("/metrics")).text()) == 0
-    assert stack.count_variants() == 1
+    assert await stack.count_variants() == 1
 
 
 def _renders(metrics: str) -> float:
