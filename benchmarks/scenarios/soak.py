@@ -11,8 +11,9 @@ as they would under real traffic. The server's caches keep their bounded default
 abuse limits are lifted (one client address would meet them at once).
 
 RSS of all the server's processes is sampled every 0.5 s. The warm-up is ``--warmup`` seconds
-(default: the first 20 % of the run); its level is the last sample in it, and the verdict is the
-growth after it: (highest RSS after the warm-up - warm-up level) / warm-up level <= 20 %.
+(default: the first 20 % of the run); its level is the median of its last quarter's samples, and
+the verdict is the growth after it: (highest RSS after the warm-up - warm-up level) / warm-up
+level <= 20 %. The RSS of the processes is summed: pages they share are counted in each.
 
 Part of any growth is the in-process cache filling (each worker's LRU holds up to
 ``ENLARGER_MEMORY_CACHE_BYTES``, 256 MiB by default): the run estimates it from the answers (the
@@ -26,6 +27,7 @@ import itertools
 import json
 import os
 import random
+import statistics
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -162,7 +164,7 @@ class Memory:
     """RSS of the server's processes over the run, in bytes."""
 
     warmup_seconds: float
-    warmup_rss: int  # the last sample of the warm-up
+    warmup_rss: int  # the level at the end of the warm-up (see memory_summary)
     peak_rss: int  # the highest sample after the warm-up
     end_rss: int  # the last sample
 
@@ -176,11 +178,16 @@ class Memory:
 
 
 def memory_summary(series: Sequence[tuple[float, int]], warmup: float) -> Memory:
+    """The warm-up level is the median of the samples in the last quarter of the warm-up (RSS
+    swings by tens of MiB from one render to the next: one sample could be a trough); the peak
+    is the single highest sample after it, so the verdict errs towards "grows"."""
     if not series:
         raise ValueError("no RSS sample: the server's processes were not visible")
-    inside = [rss for t, rss in series if t <= warmup] or [series[0][1]]
-    after = [rss for t, rss in series if t > warmup] or [inside[-1]]
-    return Memory(warmup, inside[-1], max(after), series[-1][1])
+    inside = [rss for t, rss in series if 0.75 * warmup <= t <= warmup]
+    inside = inside or [rss for t, rss in series if t <= warmup][-1:] or [series[0][1]]
+    level = int(statistics.median(inside))
+    after = [rss for t, rss in series if t > warmup] or [level]
+    return Memory(warmup, level, max(after), series[-1][1])
 
 
 def cache_estimate(measured: Measured, cap: int | None, max_item: int) -> list[tuple[float, int]]:
