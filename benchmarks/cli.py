@@ -110,6 +110,9 @@ def _soak(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     soak.add_argument("--jemalloc", help="libjemalloc.so.2 to preload (default: found)")
     soak.add_argument("--requests", type=int, help="stop after N requests (or --duration)")
     soak.add_argument("--warmup", type=seconds, help="seconds (default: first 20%% of the run)")
+    soak.add_argument(
+        "--idle", type=seconds, default=15.0, help="seconds sampled after the load stops"
+    )
     soak.add_argument("--concurrency", type=int, default=4)
     soak.add_argument("--seed", type=int, default=13, help="of the variant sequence")
 

@@ -117,7 +117,8 @@ def test_soak_compares_allocators(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     if jemalloc is not None:
         monkeypatch.setenv("LD_PRELOAD", jemalloc)
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    argv = ["soak", "--allocator", "all", "--workers", "1", "--requests", "24", "--out"]
+    argv = ["soak", "--allocator", "all", "--workers", "1", "--requests", "24", "--idle", "0.6"]
+    argv += ["--out"]
     code = cli.main([*argv, str(tmp_path), *TINY[:2], "--no-progress", *PLOTS])
     result = _result(tmp_path, "soak")
     rows = result["extra"]["allocators"]  # type: ignore[index]
@@ -130,6 +131,7 @@ def test_soak_compares_allocators(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert len(rss) >= 2 and min(rss) > 10, rss
         assert min(rss) <= row["warmup_rss_mib"] <= max(rss)
         assert row["peak_rss_after_warmup_mib"] <= max(rss) and row["end_rss_mib"] == rss[-1]
+        assert min(rss) <= row["load_end_rss_mib"] <= max(rss) and row["idle_seconds"] >= 0.5
         growth = row["peak_rss_after_warmup_mib"] / row["warmup_rss_mib"] - 1
         assert row["growth"] == pytest.approx(growth, abs=0.01)
         assert 0 < row["cache_estimate_end_mib"] <= row["cache_cap_mib"]
@@ -165,8 +167,9 @@ def test_soak_memory_summary() -> None:
     mib = 2**20
     series = [(0.0, 100 * mib), (1.0, 150 * mib), (2.0, 200 * mib), (3.0, 210 * mib)]
     series += [(4.0, 230 * mib), (5.0, 220 * mib)]
-    memory = soak.memory_summary(series, warmup=2.0)
-    assert (memory.warmup_rss, memory.peak_rss, memory.end_rss) == (200 * mib, 230 * mib, 220 * mib)
+    memory = soak.memory_summary(series, warmup=2.0, load_end=4.5)
+    assert (memory.warmup_rss, memory.peak_rss) == (200 * mib, 230 * mib)
+    assert (memory.load_end_rss, memory.end_rss) == (230 * mib, 220 * mib)
     assert memory.growth == pytest.approx(0.15) and memory.holds
     assert not soak.memory_summary(series, warmup=0.5).holds  # 100 → 230: +130 %
 

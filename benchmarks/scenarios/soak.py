@@ -23,12 +23,14 @@ bytes of the variants rendered, capped at workers x the cache size) and reports 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import json
 import os
 import random
 import statistics
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -166,7 +168,8 @@ class Memory:
     warmup_seconds: float
     warmup_rss: int  # the level at the end of the warm-up (see memory_summary)
     peak_rss: int  # the highest sample after the warm-up
-    end_rss: int  # the last sample
+    load_end_rss: int  # the last sample while the load ran
+    end_rss: int  # the last sample, after the idle tail (what the allocator gave back)
 
     @property
     def growth(self) -> float:
@@ -177,17 +180,22 @@ class Memory:
         return self.growth <= GROWTH_LIMIT
 
 
-def memory_summary(series: Sequence[tuple[float, int]], warmup: float) -> Memory:
+def memory_summary(
+    series: Sequence[tuple[float, int]], warmup: float, load_end: float | None = None
+) -> Memory:
     """The warm-up level is the median of the samples in the last quarter of the warm-up (RSS
     swings by tens of MiB from one render to the next: one sample could be a trough); the peak
-    is the single highest sample after it, so the verdict errs towards "grows"."""
+    is the single highest sample after it, so the verdict errs towards "grows". ``load_end``:
+    seconds when the load stopped (default: the last sample)."""
     if not series:
         raise ValueError("no RSS sample: the server's processes were not visible")
     inside = [rss for t, rss in series if 0.75 * warmup <= t <= warmup]
     inside = inside or [rss for t, rss in series if t <= warmup][-1:] or [series[0][1]]
     level = int(statistics.median(inside))
     after = [rss for t, rss in series if t > warmup] or [level]
-    return Memory(warmup, level, max(after), series[-1][1])
+    end = series[-1][0] if load_end is None else load_end
+    loaded = [rss for t, rss in series if t <= end] or [series[0][1]]
+    return Memory(warmup, level, max(after), loaded[-1], series[-1][1])
 
 
 def cache_estimate(measured: Measured, cap: int | None, max_item: int) -> list[tuple[float, int]]:
@@ -222,6 +230,7 @@ class SoakRun:
     memory: Memory
     cache: list[tuple[float, int]]
     cache_cap: int | None
+    load_seconds: float  # the load alone, without the idle tail
 
     @property
     def renders(self) -> int:
@@ -231,8 +240,21 @@ class SoakRun:
 
     @property
     def renders_per_second(self) -> float:
-        elapsed = self.measured.recorder.elapsed
-        return self.renders / elapsed if elapsed > 0 else 0.0
+        return self.renders / self.load_seconds if self.load_seconds > 0 else 0.0
+
+    @property
+    def cache_growth(self) -> int:
+        """Estimated bytes the caches took on between the warm-up's end and the end."""
+        end = self.cache[-1][1] if self.cache else 0
+        return end - _at(self.cache, self.memory.warmup_seconds)
+
+    @property
+    def net_growth(self) -> float:
+        """:attr:`Memory.growth` less what the caches are estimated to have filled meanwhile:
+        what is left is the allocator's (or a leak's)."""
+        memory = self.memory
+        grown = memory.peak_rss - memory.warmup_rss - self.cache_growth
+        return grown / memory.warmup_rss if memory.warmup_rss else 0.0
 
     def row(self) -> dict[str, Any]:
         recorder, memory = self.measured.recorder, self.memory
@@ -243,12 +265,15 @@ class SoakRun:
             "errors": recorder.errors,
             "renders": self.renders,
             "renders_per_s": round(self.renders_per_second, 2),
-            "seconds": round(recorder.elapsed, 1),
+            "seconds": round(self.load_seconds, 1),
+            "idle_seconds": round(recorder.elapsed - self.load_seconds, 1),
             "warmup_seconds": round(memory.warmup_seconds, 1),
             "warmup_rss_mib": round(memory.warmup_rss / MiB, 1),
             "peak_rss_after_warmup_mib": round(memory.peak_rss / MiB, 1),
+            "load_end_rss_mib": round(memory.load_end_rss / MiB, 1),
             "end_rss_mib": round(memory.end_rss / MiB, 1),
             "growth": round(memory.growth, 4),
+            "growth_net_of_cache": round(self.net_growth, 4),
             "holds": memory.holds,
             "cache_cap_mib": round(self.cache_cap / MiB, 1) if self.cache_cap else None,
             "cache_estimate_warmup_mib": round(_at(self.cache, memory.warmup_seconds) / MiB, 1),
@@ -269,18 +294,26 @@ def memory_cache_bytes() -> tuple[int, int]:
     return int(size), int(item or fields["memory_cache_max_item_bytes"].default)
 
 
-async def _load(ctx: Context, args: argparse.Namespace, label: str) -> tuple[Measured, list[str]]:
+async def _load(
+    ctx: Context, args: argparse.Namespace, label: str
+) -> tuple[Measured, float, list[str]]:
+    """The measured phase: the load, then ``--idle`` seconds of sampling without it. Returns the
+    seconds the load took too."""
     async with setup_client(ctx) as client:
         images, notes = await upload_varied(client, ctx)
     source = variant_source(images, args.seed)
     limit = args.requests or MAX_REQUESTS
+    load_seconds = 0.0
 
     async def work(client: Client) -> None:
+        nonlocal load_seconds
         await closed_loop(client, source, args.concurrency, args.duration, limit)
+        load_seconds = time.perf_counter() - client.recorder.start
+        await asyncio.sleep(args.idle)
 
-    measured = await measure(ctx, label, args.duration, work)
+    measured = await measure(ctx, label, args.duration + args.idle, work)
     kinds = sorted({image.name for image in images})
-    return measured, [*notes, f"images: {', '.join(kinds)}"]
+    return measured, load_seconds, [*notes, f"images: {', '.join(kinds)}"]
 
 
 def run_one(
@@ -295,32 +328,44 @@ def run_one(
         seen = allocators.verify(chosen, pids) if chosen else allocators.observed(pids)
         print(f"target: {server.description} at {server.url}; {seen}", file=sys.stderr)
         ctx = context(args, server, photos)
-        measured, notes = run_async(_load(ctx, args, f"soak {name} c={args.concurrency}"))
-    warmup = args.warmup if args.warmup is not None else WARMUP_SHARE * measured.recorder.elapsed
+        label = f"soak {name} c={args.concurrency}"
+        measured, seconds, notes = run_async(_load(ctx, args, label))
+    warmup = args.warmup if args.warmup is not None else WARMUP_SHARE * seconds
     size, item = memory_cache_bytes()
     cap = size * args.workers if args.url is None else None
     cache = cache_estimate(measured, cap, item)
-    return SoakRun(name, seen, measured, memory_summary(measured.rss, warmup), cache, cap), notes
+    memory = memory_summary(measured.rss, warmup, seconds)
+    if cap and cache and cache[-1][1] < cap:
+        rate = cache[-1][1] / seconds if seconds > 0 else 0.0
+        full = f"full after about {cap / rate:.0f} s at this pace" if rate else "not filling"
+        notes.append(
+            f"{name}: the caches were still filling ({cache[-1][1] / MiB:.0f} of an estimated "
+            f"{cap / MiB:.0f} MiB; {full}): the growth includes the fill; a --warmup past it "
+            "measures the allocator alone"
+        )
+    return SoakRun(name, seen, measured, memory, cache, cap, seconds), notes
 
 
 def table(runs: Sequence[SoakRun]) -> str:
     """The comparison, one row per allocator (MiB)."""
-    header = f"{'allocator':<10}{'warm-up':>9}{'peak':>8}{'end':>8}{'growth':>8}{'verdict':>8}"
-    header += f"{'renders/s':>11}{'renders':>9}{'errors':>8}{'cache est.':>12}"
+    header = f"{'allocator':<10}{'warm-up':>9}{'peak':>7}{'end':>7}{'idle':>7}{'growth':>8}"
+    header += f"{'net':>8}{'verdict':>8}{'renders/s':>10}{'renders':>8}{'errors':>7}{'cache':>7}"
     lines = [header]
     for run in runs:
         memory = run.memory
         cache = f"{run.cache[-1][1] / MiB:.0f}" if run.cache else "-"
         lines.append(
-            f"{run.allocator:<10}{memory.warmup_rss / MiB:>9.0f}{memory.peak_rss / MiB:>8.0f}"
-            f"{memory.end_rss / MiB:>8.0f}{memory.growth:>+8.1%}"
-            f"{'holds' if memory.holds else 'GROWS':>8}{run.renders_per_second:>11.1f}"
-            f"{run.renders:>9}{run.measured.recorder.errors:>8}{cache:>12}"
+            f"{run.allocator:<10}{memory.warmup_rss / MiB:>9.0f}{memory.peak_rss / MiB:>7.0f}"
+            f"{memory.load_end_rss / MiB:>7.0f}{memory.end_rss / MiB:>7.0f}"
+            f"{memory.growth:>+8.1%}{run.net_growth:>+8.1%}"
+            f"{'holds' if memory.holds else 'GROWS':>8}{run.renders_per_second:>10.1f}"
+            f"{run.renders:>8}{run.measured.recorder.errors:>7}{cache:>7}"
         )
     lines.append(
-        "RSS of all server processes in MiB: at the end of the warm-up, highest after it, last; "
-        f"growth = (peak - warm-up) / warm-up, holds when <= {GROWTH_LIMIT:.0%}; cache est. = "
-        "variant bytes the memory tiers may hold by the end"
+        "RSS of all the server's processes, MiB: at the end of the warm-up, highest after it, "
+        "at the end of the load, after the idle tail; growth = (peak - warm-up) / warm-up, holds "
+        f"when <= {GROWTH_LIMIT:.0%}; net = growth less the cache's estimated fill meanwhile; "
+        "cache = variant bytes the memory tiers may hold at the end (estimate)"
     )
     return "\n".join(lines)
 
@@ -347,6 +392,7 @@ def result(args: argparse.Namespace, runs: Sequence[SoakRun], notes: list[str]) 
         "requests": args.requests,
         "warmup": args.warmup,
         "seed": args.seed,
+        "idle": args.idle,
         "workers": args.workers if args.url is None else None,
         "backends": args.backends if args.url is None else "running server",
         "memory_cache_bytes_per_worker": memory_cache_bytes()[0],
