@@ -144,6 +144,15 @@ def test_soak_compares_allocators(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert len(list(tmp_path.glob("soak-*-rss.png"))) == 1
 
 
+def test_soak_against_a_running_server(server: Server, tmp_path: Path) -> None:
+    """``--url``: the allocator is whatever the server runs, read from /proc."""
+    argv = ["soak", "--url", server.url, "--requests", "12", "--idle", "0", "--no-plots"]
+    cli.main([*argv, "--out", str(tmp_path), *TINY[:2], "--no-progress"])  # no --duration cap
+    (row,) = _result(tmp_path, "soak")["extra"]["allocators"]  # type: ignore[index]
+    assert row["allocator"] == "as running" and row["observed"].startswith("jemalloc in ")
+    assert row["renders"] == 12 and row["cache_cap_mib"] is None
+
+
 def test_soak_variants_are_distinct_and_repeatable() -> None:
     """Every request a new variant key; the same seed, the same sequence (so that allocators
     are compared on the same work)."""
