@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import capacity
+from benchmarks import allocators, capacity
 from benchmarks.backends import DEFAULT_PG, DEFAULT_REDIS
 from benchmarks.images import DEFAULT_IMAGES, REPO
 from benchmarks.scenarios.daymix import DEFAULT_FIRST_SHARE, SHAPES
@@ -116,6 +116,26 @@ def _scenarios(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     day.add_argument("--seed-images", type=int, default=20)
     day.add_argument("--max-connections", type=int, default=256)
+    _soak(commands)
+
+
+def _soak(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    soak = commands.add_parser("soak", help="RSS over thousands of distinct varied renders")
+    _common(soak, 300.0)
+    soak.add_argument(
+        "--allocator",
+        choices=(*allocators.NAMES, "all"),
+        help="spawned server's malloc: glibc default, MALLOC_ARENA_MAX=2, LD_PRELOAD jemalloc "
+        "(default), or all three back to back with the same requests",
+    )
+    soak.add_argument("--jemalloc", help="libjemalloc.so.2 to preload (default: found)")
+    soak.add_argument("--requests", type=int, help="stop after N requests (or --duration)")
+    soak.add_argument("--warmup", type=seconds, help="seconds (default: first 20%% of the run)")
+    soak.add_argument(
+        "--idle", type=seconds, default=15.0, help="seconds sampled after the load stops"
+    )
+    soak.add_argument("--concurrency", type=int, default=4)
+    soak.add_argument("--seed", type=int, default=13, help="of the variant sequence")
 
 
 def parser() -> argparse.ArgumentParser:

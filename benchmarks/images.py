@@ -67,6 +67,55 @@ def generate(width: int, height: int, count: int = 3, note: str = "") -> Photos:
     return Photos(tuple(items), "generated", note)
 
 
+# Beside the photos, the soak (``benchmarks.scenarios.soak``) uploads one file of each other
+# kind the server takes: transparency, animation in both animated formats, the ISOBMFF pair.
+VARIED = (
+    "png-alpha-lineart-2048x1536.png",
+    "gif-anim-rotating-squares.gif",
+    "webp-anim-rotating-squares.webp",
+    "avif-photo-1617x1080.avif",
+    "heic-iphone-4032x3024.heic",
+)
+
+
+def load_varied(folder: Path | None, synthetic: tuple[int, int] | None = None) -> Photos:
+    """The photos of :func:`load_photos` and the :data:`VARIED` files found beside them; with
+    ``synthetic``, generated stand-ins of each kind (PNG with alpha, animated GIF and WebP,
+    AVIF when this libvips can write it)."""
+    photos = load_photos(folder, synthetic)
+    where = folder or DEFAULT_IMAGES
+    if synthetic is None and photos.source != "generated":
+        found = [where / name for name in VARIED if (where / name).is_file()]
+        missing = [name for name in VARIED if not (where / name).is_file()]
+        extras = tuple(Photo(path.name, path.read_bytes()) for path in found)
+        note = f"not found in {where}: {', '.join(missing)}" if missing else ""
+        return Photos(photos.items + extras, photos.source, note)
+    extras = generate_varied(*(synthetic or (640, 480)))
+    return Photos(photos.items + extras, photos.source, photos.note)
+
+
+def generate_varied(width: int, height: int) -> tuple[Photo, ...]:
+    import pyvips
+
+    base = pyvips.Image.xyz(width, height)
+    rgb = (base[0] * (255 / max(1, width))).bandjoin([base[1] * (255 / max(1, height)), 128])
+    alpha = (base[0] + base[1]) % 256
+    png = rgb.bandjoin(alpha).cast("uchar").copy(interpretation="srgb")
+    items = [Photo(f"generated-alpha-{width}x{height}.png", png.pngsave_buffer())]
+    side = max(16, min(width, height) // 4)
+    frames = [(rgb.crop(0, 0, side, side) + 25 * n) % 256 for n in range(6)]
+    strip = pyvips.Image.arrayjoin(frames, across=1).cast("uchar").copy(interpretation="srgb")
+    strip.set_type(pyvips.GValue.gint_type, "page-height", side)
+    items.append(Photo(f"generated-anim-{side}.gif", strip.gifsave_buffer()))
+    items.append(Photo(f"generated-anim-{side}.webp", strip.webpsave_buffer(Q=70)))
+    try:
+        avif = rgb.cast("uchar").copy(interpretation="srgb").heifsave_buffer(compression="av1")
+    except pyvips.Error:
+        return tuple(items)  # no AV1 encoder in this libvips
+    items.append(Photo(f"generated-{width}x{height}.avif", avif))
+    return tuple(items)
+
+
 Pieces = tuple[bytes | memoryview, ...]
 
 
@@ -78,7 +127,9 @@ def make_unique(data: bytes, token: bytes) -> bytes:
 def unique_pieces(data: bytes, token: bytes) -> Pieces:
     """The same picture with different bytes, as pieces to send one after the other (no 4 MB
     copy per upload): a JPEG comment segment after the APPn segments (EXIF stays where readers
-    look for it); a PNG tEXt chunk before IEND; else trailing bytes."""
+    look for it); a PNG tEXt chunk before IEND; a ``free`` box after the last box of an
+    ISOBMFF file (AVIF, HEIC: readers refuse bytes after the last box as truncation); else
+    trailing bytes (GIF and WebP readers stop at their own end)."""
     view = memoryview(data)
     if data[:2] == b"\xff\xd8":
         offset = _after_app_segments(data)
@@ -90,6 +141,8 @@ def unique_pieces(data: bytes, token: bytes) -> Pieces:
         crc = struct.pack(">I", zlib.crc32(payload))
         chunk = struct.pack(">I", len(payload) - 4) + payload + crc
         return view[:iend], chunk, view[iend:]
+    if data[4:8] == b"ftyp":
+        return data, struct.pack(">I", len(token) + 8) + b"free" + token
     return data, token
 
 

@@ -1,9 +1,12 @@
-"""PNG plots of a run: latency over time and a latency histogram, per kind of request.
-matplotlib is optional (the ``bench`` extra); without it the run says so and skips plots."""
+"""PNG plots of a run: latency over time and a latency histogram, per kind of request; the
+server's memory over time (``soak``). matplotlib is optional (the ``bench`` extra); without it
+the run says so and skips plots."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.recorder import Recorder, is_error
@@ -77,3 +80,46 @@ def write_plots(recorder: Recorder, out: Path, stem: str, title: str) -> list[Pa
     fig.savefig(histogram, dpi=100)
     plt.close(fig)
     return [over_time, histogram]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryCurve:
+    label: str
+    rss: Sequence[tuple[float, float]]  # (seconds, MiB)
+    warmup: float  # seconds
+    level: float  # MiB at the end of the warm-up
+    cache: Sequence[tuple[float, float]] = ()  # (seconds, MiB) estimated in the memory tier
+
+
+def write_memory_plot(
+    curves: Sequence[MemoryCurve], out: Path, stem: str, title: str, limit: float
+) -> Path:
+    """RSS over time, one curve per run, each with its warm-up end (dashed), its allowed
+    ceiling (level x (1 + limit), dotted) and the cache estimate (thin dash-dot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{stem}.png"
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for index, curve in enumerate(curves):
+        colour = f"C{index}"
+        ax.plot(*zip(*curve.rss, strict=True), color=colour, label=f"{curve.label} RSS")
+        ax.axvline(curve.warmup, color=colour, linestyle="--", linewidth=0.8)
+        ceiling = curve.level * (1 + limit)
+        ax.axhline(ceiling, color=colour, linestyle=":", linewidth=0.8)
+        if curve.cache:
+            label = "cached variants (est.)" if index == 0 else None
+            xs, ys = zip(*curve.cache, strict=True)
+            ax.plot(xs, ys, color=colour, linestyle="-.", linewidth=0.6, alpha=0.6, label=label)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("seconds since start (dashed: end of warm-up)")
+    ax.set_ylabel(f"MiB (dotted: warm-up level + {limit:.0%})")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

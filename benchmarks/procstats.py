@@ -128,7 +128,8 @@ def server_roots(port: int) -> list[int]:
 
 
 class ProcessSampler:
-    """Samples the tree under ``roots`` every ``interval`` seconds while running."""
+    """Samples the tree under ``roots`` every ``interval`` seconds while running; ``series`` keeps
+    (seconds since start, RSS of all the processes) of every sample, for memory over time."""
 
     def __init__(self, roots: list[int], interval: float = 0.5) -> None:
         self._roots = roots
@@ -140,6 +141,7 @@ class ProcessSampler:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._start = 0.0
+        self.series: list[tuple[float, int]] = []
 
     def start(self) -> None:
         self._start = time.perf_counter()
@@ -171,5 +173,6 @@ class ProcessSampler:
                 self._first[pid] = found[1]
             self._last[pid] = max(found[1], self._last.get(pid, 0.0))
             rss += _rss(pid)
+        self.series.append((time.perf_counter() - self._start, rss))
         self._peak_rss = max(self._peak_rss, rss)
         self._most = max(self._most, len(pids))

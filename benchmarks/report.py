@@ -165,7 +165,7 @@ def server_line(server: ProcessReport | None) -> str:
 def print_result(result: RunResult) -> None:
     print(f"\n== {result.title}")
     print(kinds_table(result.stats))
-    if result.server is not None or result.scenario != "sizes":
+    if result.server is not None or result.scenario not in ("sizes", "soak"):
         print(server_line(result.server))
     for check in result.checks:
         print(f"  SLO {'PASS' if check.passed else 'FAIL'}  {check.name}: {check.detail}")

@@ -52,21 +52,22 @@ def context(args: argparse.Namespace, server: Server, photos: Photos) -> Context
     return Context(server, target, photos, not args.no_progress, profile_dir)
 
 
-def finish(result: RunResult, args: argparse.Namespace, load_before: list[float]) -> None:
-    """Print; write the JSON and the plots unless told not to."""
+def finish(result: RunResult, args: argparse.Namespace, load_before: list[float]) -> Path | None:
+    """Print; write the JSON and the plots unless told not to. The JSON's path, if written."""
     report.print_result(result)
     if args.no_save:
-        return
+        return None
     out: Path = args.out
     path = report.save(result, out, {**report.machine(), "loadavg_before": load_before})
     print(f"results: {path}")
     if result.recorder is None or args.no_plots or not len(result.recorder):
-        return
+        return path
     if not plots.available():
         print("plots: skipped (matplotlib is not installed: pip install -e '.[bench]')")
-        return
+        return path
     for png in plots.write_plots(result.recorder, out, path.stem, result.scenario):
         print(f"plot: {png}")
+    return path
 
 
 def _scenario(
@@ -138,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
         from benchmarks.peers import compare
 
         return compare.main(args, photos_for(args), logs)
+    if args.scenario == "soak":
+        from benchmarks.images import load_varied
+        from benchmarks.scenarios import soak
+
+        return soak.main(args, load_varied(args.images, args.synthetic), logs)
     env, scenario = _scenario(args)
     photos = photos_for(args)
     load_before = report.loadavg()

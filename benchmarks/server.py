@@ -27,9 +27,10 @@ class ServerPlan:
     workers: int = 2
     backends: BackendChoice = field(default_factory=lambda: BackendChoice("embedded"))
     env: Mapping[str, str] = field(default_factory=dict)  # extra ENLARGER_* for the spawn
+    unset: tuple[str, ...] = ()  # variables of this process's environment the spawn must not get
 
     def with_env(self, **extra: str) -> ServerPlan:
-        return ServerPlan(self.url, self.workers, self.backends, {**self.env, **extra})
+        return ServerPlan(self.url, self.workers, self.backends, {**self.env, **extra}, self.unset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,8 @@ def running_server(plan: ServerPlan, logs: Path) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="enlarger-bench-") as scratch:
         data = Path(scratch) / "data"
         with provision(plan.backends, data, logs) as env:
+            for name in plan.unset:
+                env.pop(name, None)
             env.update(plan.env)
             yield from _spawn(plan, env, logs)
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli, plots
+from benchmarks import allocators, cli, plots
 from benchmarks.images import generate, make_unique
+from benchmarks.scenarios import soak
 from benchmarks.server import Server, ServerPlan, running_server
 
 TINY = ["--synthetic", "320x240", "--duration", "0.7", "--no-progress", "--timeout", "10"]
@@ -147,6 +148,80 @@ def test_peers_without_network(tmp_path: Path) -> None:
     workloads = {(row["system"], row["workload"]) for row in document["rows"]}
     assert ("enlarger", "cold c=4") in workloads and ("libvips floor", "cold c=1") in workloads
     assert any(t["target"].startswith("hot memory") for t in document["targets"])
+
+
+def test_soak_compares_allocators(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The soak through its real path: each allocator's own fresh server, the same distinct
+    renders, RSS sampled; a preloaded jemalloc and an arena limit in the tool's environment must
+    not reach the glibc run (the run refuses a server whose allocator differs)."""
+    jemalloc = allocators.find_jemalloc()
+    if jemalloc is not None:
+        monkeypatch.setenv("LD_PRELOAD", jemalloc)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    argv = ["soak", "--allocator", "all", "--workers", "1", "--requests", "24", "--idle", "0.6"]
+    argv += ["--out"]
+    code = cli.main([*argv, str(tmp_path), *TINY[:2], "--no-progress", *PLOTS])
+    result = _result(tmp_path, "soak")
+    rows = result["extra"]["allocators"]  # type: ignore[index]
+    expected = [name for name in allocators.NAMES if name != "jemalloc" or jemalloc]
+    assert [row["allocator"] for row in rows] == expected
+    assert code == (0 if all(row["holds"] for row in rows) else 1)
+    for row in rows:
+        assert row["requests"] == row["renders"] == 24 and row["errors"] == 0, row
+        rss = [mib for _, mib in row["rss_mib"]]
+        assert len(rss) >= 2 and min(rss) > 10, rss
+        assert min(rss) <= row["warmup_rss_mib"] <= max(rss)
+        assert row["peak_rss_after_warmup_mib"] <= max(rss) and row["end_rss_mib"] == rss[-1]
+        assert min(rss) <= row["load_end_rss_mib"] <= max(rss) and row["idle_seconds"] >= 0.5
+        growth = row["peak_rss_after_warmup_mib"] / row["warmup_rss_mib"] - 1
+        assert row["growth"] == pytest.approx(growth, abs=0.01)
+        assert 0 < row["cache_estimate_end_mib"] <= row["cache_cap_mib"]
+        processes = row["server"]["processes"]
+        loaded = processes if row["allocator"] == "jemalloc" else 0
+        assert row["observed"].startswith(f"jemalloc in {loaded}/{processes} "[:-1]), row
+        assert ("MALLOC_ARENA_MAX=2" in row["observed"]) == (row["allocator"] == "arena2")
+        assert "MALLOC_ARENA_MAX=4" not in row["observed"]
+    if not PLOTS:
+        assert len(list(tmp_path.glob("soak-*-rss.png"))) == 1
+
+
+def test_soak_against_a_running_server(server: Server, tmp_path: Path) -> None:
+    """``--url``: the allocator is whatever the server runs, read from /proc."""
+    argv = ["soak", "--url", server.url, "--requests", "12", "--idle", "0", "--no-plots"]
+    cli.main([*argv, "--out", str(tmp_path), *TINY[:2], "--no-progress"])  # no --duration cap
+    (row,) = _result(tmp_path, "soak")["extra"]["allocators"]  # type: ignore[index]
+    assert row["allocator"] == "as running" and row["observed"].startswith("jemalloc in ")
+    assert row["renders"] == 12 and row["cache_cap_mib"] is None
+
+
+def test_soak_variants_are_distinct_and_repeatable() -> None:
+    """Every request a new variant key; the same seed, the same sequence (so that allocators
+    are compared on the same work)."""
+    from benchmarks.scenarios.common import Uploaded
+
+    images = [
+        soak.SoakImage(Uploaded("a", "/i/a", 4032, 3024), "photo.jpg", 1),
+        soak.SoakImage(Uploaded("b", "/i/b", 80, 80), "anim.gif", 30),
+    ]
+    first = soak.variant_source(images, 7)
+    paths = [first().path for _ in range(3000)]
+    assert len(set(paths)) == len(paths)
+    again = soak.variant_source(images, 7)
+    assert [again().path for _ in range(50)] == paths[:50]
+    parts = {part for path in paths for part in path.split("?")[1].split("&")}
+    assert {"fmt=jpeg", "fmt=webp", "fmt=avif", "fmt=png", "fmt=gif", "fit=cover"} <= parts
+    assert any(part.startswith("crop=") for part in parts)
+
+
+def test_soak_memory_summary() -> None:
+    mib = 2**20
+    series = [(0.0, 100 * mib), (1.0, 150 * mib), (2.0, 200 * mib), (3.0, 210 * mib)]
+    series += [(4.0, 230 * mib), (5.0, 220 * mib)]
+    memory = soak.memory_summary(series, warmup=2.0, load_end=4.5)
+    assert (memory.warmup_rss, memory.peak_rss) == (200 * mib, 230 * mib)
+    assert (memory.load_end_rss, memory.end_rss) == (230 * mib, 220 * mib)
+    assert memory.growth == pytest.approx(0.15) and memory.holds
+    assert not soak.memory_summary(series, warmup=0.5).holds  # 100 → 230: +130 %
 
 
 def test_capacity_calculator(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -101,6 +101,7 @@ def setup_client(ctx: Context, target: Target | None = None) -> Client:
 class Measured:
     recorder: Recorder
     server: ProcessReport | None
+    rss: list[tuple[float, int]] = field(default_factory=list)  # (seconds, bytes) per sample
 
 
 async def measure(
@@ -131,7 +132,7 @@ async def measure(
         summary = await asyncio.to_thread(profiler.stop)
         ctx.profiles.append(str(profiler.out))
         print(f"profile of {label}: {profiler.out}\n{_head(summary)}", file=sys.stderr)
-    return Measured(recorder, report)
+    return Measured(recorder, report, sampler.series if sampler is not None else [])
 
 
 def _profiler(ctx: Context, label: str, duration: float, roots: list[int]) -> Profiler | None:
