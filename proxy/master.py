@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import pyvips
 
 from enlarger.errors import EnlargerError
-from enlarger.proxy.formats import encode
 from enlarger.proxy.geometry import Plan, plan
 from enlarger.proxy.pipeline import (
     Canvas,
@@ -187,9 +186,17 @@ def make_master(
     canvas = Canvas(spec, RenderOptions(), source, whole, "jpeg")
     canvas = apply_steps(canvas, MASTER_STEPS)  # a corrupt original: 422, as any render
     pixels = canvas.img.copy_memory()
-    data = encode(pixels, "jpeg", quality, 0, pixels.width * pixels.height)
+    data = encode_master(pixels, quality)
     side_made = max(pixels.width, pixels.height)
     return Master(source.width, source.height, fmt, data, side_made), pixels
+
+
+def encode_master(pixels: pyvips.Image, quality: int) -> bytes:
+    """The master's JPEG: 4:4:4, no metadata, and no Huffman optimisation. That second pass
+    costs 38 ms of the 54 a 2016 px master takes to encode (measured), for a file 5-10 % smaller:
+    worth it for a variant served many times, not for a record read by a few renders."""
+    none = pyvips.enums.ForeignKeep.NONE
+    return bytes(pixels.jpegsave_buffer(Q=quality, keep=none, subsample_mode="off"))
 
 
 def _has_alpha_or_ink(source: Source) -> bool:
