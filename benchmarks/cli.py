@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import allocators, capacity
+from benchmarks import allocators, capacity, costs
 from benchmarks.backends import DEFAULT_PG, DEFAULT_REDIS
 from benchmarks.images import DEFAULT_IMAGES, REPO
 from benchmarks.scenarios.daymix import DEFAULT_FIRST_SHARE, SHAPES
@@ -152,6 +152,8 @@ def parser() -> argparse.ArgumentParser:
     compare.add_arguments(peers)
     calc = commands.add_parser("capacity", help="machines, storage and cost for a load")
     capacity.add_arguments(calc)
+    render_costs = commands.add_parser("costs", help="CPU of each render path, in-process")
+    costs.add_arguments(render_costs)
     return top
 
 
@@ -159,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.scenario == "capacity":
         return capacity.main(args)
+    if args.scenario == "costs":
+        return costs.main(args)
     from benchmarks.run import run
 
     return run(args)

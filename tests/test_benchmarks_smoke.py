@@ -251,3 +251,20 @@ def test_module_entry_point() -> None:
         [sys.executable, "-m", "benchmarks", "--help"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and "peers" in done.stdout
+
+
+def test_costs_measures_every_render_path(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m benchmarks costs``: each size's direct render, and the master's paths for
+    the sizes it serves (not ``large``: it needs more pixels than a 1600 px master spares)."""
+    from benchmarks.cli import main
+
+    assert main(["costs", "--synthetic", "3400x2400", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for line in (
+        "large        first render, master made",
+        "medium       from the decoded master",
+        "w=640 webp   from the encoded master",
+        "(master)     decode it whole",
+    ):
+        assert line in out, out
+    assert "large        from the" not in out
