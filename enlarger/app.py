@@ -128,7 +128,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[SERVICES].variants.start()
         stack.push_async_callback(app[SERVICES].variants.close)
         stack.push_async_callback(app[SERVICES].deletion.close)
-        watcher = DeletionWatcher(repo, cache.memory, settings.deletion_poll_seconds)
+        watcher = DeletionWatcher(
+            repo,
+            cache.memory,
+            settings.deletion_poll_seconds,
+            on_deleted=app[SERVICES].variants.masters.forget,
+        )
         await watcher.start()
         stack.push_async_callback(watcher.close)
         log.info(
@@ -210,7 +215,13 @@ def _variants(
         settings.redis_url, settings.redis_timeout_seconds, store, settings.max_variants_per_image
     )
     masters = Masters(
-        MasterSettings(settings.master_side, settings.master_quality, settings.master_memory_bytes),
+        MasterSettings(
+            settings.master_side,
+            settings.master_quality,
+            settings.master_memory_bytes,
+            settings.master_disk_bytes,
+            settings.data_dir / "masters",
+        ),
         cache,
         store,
         lock_wait,

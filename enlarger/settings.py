@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     master_quality: Annotated[int, Field(ge=90, le=100)] = 95
     # decoded masters of the images viewed last, per process (9 MB for a 12 MP photo's); 0: off
     master_memory_bytes: Annotated[int, Field(ge=0)] = 64 * MiB
+    # ... and as raw pixels under <data dir>/masters/, mapped by every process of the machine
+    master_disk_bytes: Annotated[int, Field(ge=0)] = 1024 * MiB
     default_quality: Annotated[int, Field(ge=1, le=100)] = 80
     # q snaps to the nearest step (see proxy.params.snap_nearest): few variants per image.
     quality_ladder: IntList = (40, 50, 60, 70, 75, 80, 85, 90, 95, 100)

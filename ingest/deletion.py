@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from enlarger import ids
 from enlarger.blobs import BlobStore
@@ -155,11 +156,19 @@ class _Blobs:
 
 
 class DeletionWatcher:
-    """Polls the deletion log and drops deleted images from this process's memory tier."""
+    """Polls the deletion log and drops deleted images from this process's memory tier (and
+    whatever else ``on_deleted`` keeps of them here: the decoded masters)."""
 
-    def __init__(self, repo: Repository, memory: MemoryCache, interval: float) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        memory: MemoryCache,
+        interval: float,
+        on_deleted: Callable[[str], None] | None = None,
+    ) -> None:
         self._repo = repo
         self._memory = memory
+        self._on_deleted = on_deleted
         self._interval = interval
         self._seq = 0
         self._task: asyncio.Task[None] | None = None
@@ -179,6 +188,8 @@ class DeletionWatcher:
         rows = await self._repo.deletions_after(self._seq)
         for seq, image_id in rows:
             self._memory.delete_prefix(cache_prefix(image_id))
+            if self._on_deleted is not None:
+                self._on_deleted(image_id)
             self._seq = seq
         return len(rows)
 

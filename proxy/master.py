@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyvips
@@ -136,13 +137,18 @@ def render_with_master(
     options: RenderOptions,
     side: int,
     quality: int,
+    spill: Callable[[pyvips.Image], None] | None = None,
 ) -> tuple[Rendered, Master, pyvips.Image | None]:
     """The first render of an image: one decode of the original makes the master and, from the
     master, the asked variant (from the original again only when the variant needs more pixels
-    than the master has, e.g. ``size=original``). Also the master's pixels, to keep in memory."""
+    than the master has, e.g. ``size=original``). Also the master's pixels, to keep in memory
+    (and handed to ``spill``, for the other processes of this machine)."""
     source = open_source(original, fmt)
     master, pixels = make_master(source, fmt, side, quality)
-    return first_render(source, fmt, master, pixels, spec, options), master, pixels
+    rendered = first_render(source, fmt, master, pixels, spec, options)
+    if spill is not None and pixels is not None:
+        spill(pixels)
+    return rendered, master, pixels
 
 
 def first_render(
@@ -219,11 +225,23 @@ def decode_master(master: Master) -> pyvips.Image:
 
 
 def decode_and_render(
-    master: Master, spec: VariantSpec, options: RenderOptions
+    master: Master,
+    spec: VariantSpec,
+    options: RenderOptions,
+    spilled: Callable[[int, int], pyvips.Image | None] | None = None,
+    spill: Callable[[pyvips.Image], None] | None = None,
 ) -> tuple[Rendered, pyvips.Image]:
-    """A render from the encoded master that decodes it whole on the way, to keep the pixels
-    for the next sizes."""
-    pixels = decode_master(master)
+    """A render from the master's pixels, to keep for the next sizes: those another process of
+    this machine spilled (``spilled(width, height)``, mapped, no decode), else the encoded
+    master decoded whole (then handed to ``spill``)."""
+    pixels = None
+    if spilled is not None:
+        header = pyvips.Image.new_from_buffer(master.data or b"", "", access="sequential")
+        pixels = spilled(header.width, header.height)
+    if pixels is None:
+        pixels = decode_master(master)
+        if spill is not None:
+            spill(pixels)
     return render_from_pixels(master, pixels, spec, options), pixels
 
 

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import pyvips
 from cachetools import LRUCache
@@ -26,6 +28,7 @@ from enlarger.cache.tiered import TieredCache
 from enlarger.errors import BackendUnavailable
 from enlarger.proxy.fallback import variant_cache_key
 from enlarger.proxy.master import Master, master_key
+from enlarger.proxy.spill import Spill
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/octet-stream"  # a record of ours, never served
@@ -36,6 +39,8 @@ class MasterSettings:
     side: int = 1600  # 0: no masters
     quality: int = 95
     memory_bytes: int = 0  # decoded masters kept in this process; 0: none
+    disk_bytes: int = 0  # decoded masters spilled for this machine's processes; 0: none
+    disk_folder: Path | None = None
 
     @property
     def key(self) -> str:
@@ -54,6 +59,9 @@ class Masters:
         self._pixels: LRUCache[str, pyvips.Image] | None = None
         if settings.memory_bytes > 0:
             self._pixels = LRUCache(settings.memory_bytes, getsizeof=_pixel_bytes)
+        self._spill: Spill | None = None
+        if settings.disk_bytes > 0 and settings.disk_folder is not None:
+            self._spill = Spill(settings.disk_folder, settings.disk_bytes)
 
     @property
     def enabled(self) -> bool:
@@ -84,6 +92,21 @@ class Masters:
             return
         if _pixel_bytes(pixels) <= self._pixels.maxsize:
             self._pixels[image_id] = pixels
+
+    def spiller(self, image_id: str) -> partial[None] | None:
+        """For a render job: spill these pixels of ``image_id`` (None: no spill)."""
+        return partial(self._spill.write, image_id) if self._spill is not None else None
+
+    def spilled(self, image_id: str) -> partial[pyvips.Image | None] | None:
+        """For a render job: the spilled pixels of ``image_id`` (width, height) → image."""
+        return partial(self._spill.open, image_id) if self._spill is not None else None
+
+    def forget(self, image_id: str) -> None:
+        """A deleted image: its decoded master leaves this process and this machine."""
+        if self._pixels is not None:
+            self._pixels.pop(image_id, None)
+        if self._spill is not None:
+            self._spill.forget(image_id)
 
     async def wait_or_claim(self, image_id: str) -> tuple[Master | None, bool]:
         """(the master another render of this image is making, False) once it is made; or

@@ -380,7 +380,8 @@ class VariantService:
         fmt = sniff(original[:64])
         if make:
             side, quality = self._masters.settings.side, self._masters.settings.quality
-            job = (render_with_master, original, fmt, spec, self._options, side, quality)
+            spill = self._masters.spiller(image_id)
+            job = (render_with_master, original, fmt, spec, self._options, side, quality, spill)
             (rendered, made, pixels), seconds = await slot.run(*job)
             self._masters.keep_pixels(image_id, pixels)
             return rendered, made, seconds
@@ -395,9 +396,12 @@ class VariantService:
         pixels = self._masters.pixels(image_id)
         if pixels is not None:
             return await slot.run(render_from_pixels, master, pixels, spec, self._options)
-        if not self._masters.settings.memory_bytes:
+        settings = self._masters.settings
+        if not settings.memory_bytes and not settings.disk_bytes:
             return await slot.run(render_from_master, master, spec, self._options)
-        (rendered, pixels), seconds = await slot.run(decode_and_render, master, spec, self._options)
+        spilled, spill = self._masters.spilled(image_id), self._masters.spiller(image_id)
+        job = (decode_and_render, master, spec, self._options, spilled, spill)
+        (rendered, pixels), seconds = await slot.run(*job)
         self._masters.keep_pixels(image_id, pixels)
         return rendered, seconds
 

@@ -121,3 +121,21 @@ async def test_decoded_masters_are_bounded(stack: Stack, make_stack: StackFactor
     assert (await off.client.get(f"/i/{ids[0]}?size=small")).status == 200
     assert off.services.variants.masters.pixels(ids[0]) is None
     assert await _counts(off) == (1, 1)
+
+
+async def test_processes_of_one_machine_share_decoded_masters(
+    stack: Stack, make_stack: StackFactory
+) -> None:
+    """The maker spills the master's pixels under the data directory; another process maps
+    them (no decode) and renders the same answer; a deletion removes the file."""
+    image_id = await _upload(stack, seed=17)
+    assert (await stack.client.get(f"/i/{image_id}")).status == 200
+    spilled = stack.settings.data_dir / "masters" / f"{image_id}.rgb"
+    assert spilled.stat().st_size == 1600 * 1200 * 3
+    other = await make_stack(stack.settings)
+    mine = await stack.client.get(f"/i/{image_id}?w=400")
+    theirs = await other.client.get(f"/i/{image_id}?w=401")
+    assert mine.status == theirs.status == 200
+    assert other.services.variants.masters.pixels(image_id) is not None
+    other.services.variants.masters.forget(image_id)
+    assert not spilled.exists() and other.services.variants.masters.pixels(image_id) is None
