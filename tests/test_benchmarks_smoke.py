@@ -146,8 +146,14 @@ def test_peers_without_network(tmp_path: Path) -> None:
     assert cli.main([*argv, "--synthetic", "320x240", "--duration", "0.3", "--no-progress"]) == 0
     document = json.loads(next(tmp_path.glob("peers-*.json")).read_text())
     workloads = {(row["system"], row["workload"]) for row in document["rows"]}
-    assert ("enlarger", "cold c=4") in workloads and ("libvips floor", "cold c=1") in workloads
+    assert ("libvips floor", "cold c=1") in workloads and ("enlarger", "hot memory") in workloads
+    for system in ("enlarger, masters off", "enlarger, kept masters"):  # like for like, deployed
+        assert (system, "cold c=4") in workloads
     assert any(t["target"].startswith("hot memory") for t in document["targets"])
+    rate = {(row["system"], row["workload"]): row["rate"] for row in document["rows"]}
+    cold = next(t for t in document["targets"] if t["target"] == "cold c=4 vs libvips floor")
+    like_for_like = rate["enlarger, masters off", "cold c=4"] / rate["libvips floor", "cold c=4"]
+    assert cold["measured"] == pytest.approx(like_for_like)
 
 
 def test_soak_compares_allocators(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ from benchmarks.backends import flush_redis
 from benchmarks.cli import seconds
 from benchmarks.images import REPO, Photos
 from benchmarks.peers import external, runs
-from benchmarks.peers.targets import verdicts, verdicts_table
+from benchmarks.peers.targets import ENLARGER_ORIGINALS, verdicts, verdicts_table
 from benchmarks.peers.workloads import Row, rows_table
 from benchmarks.run import context, run_async, server_plan
 from benchmarks.server import running_server
@@ -102,6 +102,10 @@ class Comparison:
             await self._day()
 
     async def _enlarger(self) -> None:
+        off = {"ENLARGER_MASTER_SIDE": "0"}
+        with running_server(server_plan(self.args, **off), self.settings.logs) as server:
+            ctx = context(self.args, server, self.photos)
+            self.rows += await runs.enlarger_cold_rows(ctx, self.settings, ENLARGER_ORIGINALS)
         with running_server(server_plan(self.args), self.settings.logs) as server:
             ctx = context(self.args, server, self.photos)
             rows, self.hot = await runs.enlarger_rows(ctx, self.settings, self.args.body_kb)

@@ -15,7 +15,7 @@ from benchmarks.loadgen import Target
 from benchmarks.peers import floor
 from benchmarks.peers.baseline import store_in_redis
 from benchmarks.peers.external import PeerServer
-from benchmarks.peers.targets import BARE_DICT, BARE_REDIS, ENLARGER, FLOOR
+from benchmarks.peers.targets import BARE_DICT, BARE_REDIS, ENLARGER, ENLARGER_MASTERS, FLOOR
 from benchmarks.peers.workloads import COLD_KIND, HOT_KIND, Row, closed, cycling, mode_name, row
 from benchmarks.procs import LOOPBACK, ManagedProcess, free_port
 from benchmarks.recorder import Recorder
@@ -70,16 +70,24 @@ async def floor_rows(photos: Photos, s: Settings) -> list[Row]:
     return rows
 
 
-async def enlarger_rows(ctx: Context, s: Settings, body_kb: int) -> tuple[list[Row], HotTarget]:
-    """Cold one at a time and N at a time, hot from memory, uploads: on one server."""
+async def enlarger_cold_rows(ctx: Context, s: Settings, system: str) -> list[Row]:
+    """Cold one at a time and N at a time: distinct new 800 px variants of a few photos. With
+    kept masters, all but each photo's first render from its master; the peers and the floor
+    always render from the original (``ENLARGER_MASTER_SIDE=0`` does too: like for like)."""
     images = await cold.prepare_cold(ctx, len(ctx.photos))
     source = cold.cold_source(images, "jpeg800", ("jpeg",))
     rows = []
     for concurrency, seconds in ((1, s.latency_duration), (s.cold_concurrency, s.duration)):
         m = await closed(
-            ctx, f"enlarger cold c={concurrency}", source, concurrency, seconds, s.warmup
+            ctx, f"{system} cold c={concurrency}", source, concurrency, seconds, s.warmup
         )
-        rows.append(row(ENLARGER, f"cold c={concurrency}", m.recorder, m.server, "keep-alive"))
+        rows.append(row(system, f"cold c={concurrency}", m.recorder, m.server, "keep-alive"))
+    return rows
+
+
+async def enlarger_rows(ctx: Context, s: Settings, body_kb: int) -> tuple[list[Row], HotTarget]:
+    """Cold (kept masters on, the default), hot from memory, uploads: on one server."""
+    rows = await enlarger_cold_rows(ctx, s, ENLARGER_MASTERS)
     variant = await hot.prepare_hot(ctx, body_kb * 1000)
     requests = cycling([variant.path], HOT_KIND)
     m = await closed(ctx, "enlarger hot", requests, s.hot_concurrency, s.duration, s.warmup)
