@@ -19,9 +19,11 @@ from benchmarks.images import REPO
 DAY = 86_400
 RESULTS = REPO / "benchmarks" / "results"
 # Core-milliseconds per operation, measured (docs/benchmarks.md, docs/capacity.md).
-DEFAULT_RENDER_MS = 87.0  # a first view: 1 large (102) + 0.5 medium (57) JPEG per upload
+# A first view, design mix (1.5 renders per upload), with kept masters (`benchmarks costs`,
+# 2026-12-01): 1 large that also makes the master (140.3) + 0.5 medium from it (11.0) = 97.2.
+DEFAULT_RENDER_MS = 97.2
 DEFAULT_HIT_MS = 0.12  # a 160 KB variant from the in-process cache (docs/capacity.md)
-DEFAULT_UPLOAD_MS = 15.0  # a 3.6 MB photo: read, hash, validate, store, record
+DEFAULT_UPLOAD_MS = 8.8  # a 3.6 MB photo in one pass: 0.54 cores at 61.5/s (2026-12-01)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     machine.add_argument("--variant-kb", type=float, default=184.0, help="mean stored variant")
     machine.add_argument("--served-kb", type=float, default=210.0, help="mean answer size")
     machine.add_argument("--dedup", type=float, default=0.0, help="share of uploads deduplicated")
+    machine.add_argument("--master-mb", type=float, default=0.98, help="kept master per image")
+    machine.add_argument(
+        "--master-days",
+        type=float,
+        default=30.0,
+        help="masters expire after this many days (an S3 lifecycle rule on masters/; 0: kept)",
+    )
     price = parser.add_argument_group("prices (USD; defaults: public list prices, change them)")
     price.add_argument("--price-machine-month", type=float, default=250.0, help="8 vCPU machine")
     price.add_argument("--price-storage-gb-month", type=float, default=0.023)
@@ -113,6 +122,13 @@ def storage_tb_per_year(args: argparse.Namespace) -> tuple[float, float]:
     return originals / 1e12, variants / 1e12
 
 
+def masters_tb(args: argparse.Namespace, years: float) -> float:
+    """Kept masters stored after ``years``: a steady stock when they expire, else growing."""
+    days = float(args.master_days) if args.master_days > 0 else years * 365
+    per_day: float = args.uploads_per_day * (1 - args.dedup) * args.master_mb * 1e6
+    return per_day * days / 1e12
+
+
 def monthly_cost(
     args: argparse.Namespace, machines: int, cdn: bool, years: float
 ) -> dict[str, float]:
@@ -122,7 +138,9 @@ def monthly_cost(
     gets = args.uploads_per_day * 30 * args.renders_per_upload  # originals read for renders
     return {
         "machines": machines * args.price_machine_month,
-        "storage": (originals + variants) * years * 1000 * args.price_storage_gb_month,
+        "storage": ((originals + variants) * years + masters_tb(args, years))
+        * 1000
+        * args.price_storage_gb_month,
         "egress": egress_gb * (args.price_cdn_gb if cdn else args.price_egress_gb),
         "requests": puts / 1000 * args.price_put_1k + gets / 1000 * args.price_get_1k,
         "redis + database": args.price_redis_month + args.price_db_month,
@@ -149,7 +167,9 @@ def report(args: argparse.Namespace) -> str:
     originals, variants = storage_tb_per_year(args)
     lines += [
         "",
-        f"storage growth per year: originals {originals:.0f} TB, variants {variants:.0f} TB",
+        f"storage growth per year: originals {originals:.0f} TB, variants {variants:.0f} TB; "
+        f"kept masters {masters_tb(args, 1):.0f} TB "
+        + (f"(expiring after {args.master_days:g} days)" if args.master_days > 0 else "per year"),
         "",
         f"monthly cost after 1 and 3 years ({args.cores_per_machine}-core machines at "
         f"{args.utilization:.0%} peak CPU):",
