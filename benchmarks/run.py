@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -94,7 +95,10 @@ def _scenario(
         formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
         return {}, lambda ctx: sizes.run_sizes(ctx, formats)
     if args.scenario == "later":
-        return {}, lambda ctx: later.run_later(
+        # As deployed: the variant budget on (7 variants an image never reach it). Its Redis set
+        # is what lets a new size skip the blob store lookup (proxy.budget.Budgeted.ABSENT).
+        budget = os.environ.get("ENLARGER_MAX_VARIANTS_PER_IMAGE", later.DEPLOYED_BUDGET)
+        return {"ENLARGER_MAX_VARIANTS_PER_IMAGE": budget}, lambda ctx: later.run_later(
             ctx, args.repeats, args.min_megapixels, args.keepalive
         )
     if args.scenario == "upload":

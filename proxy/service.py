@@ -180,10 +180,14 @@ class VariantService:
         hit = await self._tiers.cache.lookup(key)
         if hit is not None:
             return self._hit(hit[0], hit[1], spec.key)
-        if await self._tiers.negative.contains(image_id):
+        # The two markers are independent: asked at once, one round trip to Redis, not two.
+        missing, undecodable = await asyncio.gather(
+            self._tiers.negative.contains(image_id), self._tiers.undecodable.contains(image_id)
+        )
+        if missing:
             self._metrics.negative_hits.inc()
             raise _not_found(image_id)
-        if await self._tiers.undecodable.contains(image_id):
+        if undecodable:
             raise _undecodable(image_id)
         served, shared = await self._flight(image_id, spec, key, charge)
         if shared:

@@ -41,6 +41,7 @@ from benchmarks.scenarios.common import (
     upload_request,
 )
 from benchmarks.stats import ALL, percentile, summarize
+from enlarger.settings import Settings
 
 FIRST = "size=large"
 LATER = ("w=640", "size=small", "w=400", "size=medium", "w=960")
@@ -52,6 +53,9 @@ MASTER_RENDERS = "enlarger_master_renders_total"
 SECONDS_PER_ROUND = 1.0  # the progress bar's (and --profile's) guess of one photo's round
 _RENDER_MS = re.compile(r"render;dur=([0-9.]+)")
 _TIER = re.compile(r'tier;desc="(\w+)"')
+
+# The server's default variant budget, which this scenario keeps on.
+DEPLOYED_BUDGET = str(Settings.model_fields["max_variants_per_image"].default)
 
 
 @dataclass(frozen=True, slots=True)
