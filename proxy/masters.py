@@ -129,17 +129,19 @@ class Masters:
         finally:
             self._release(image_id, None)
 
-    async def keep(self, image_id: str, master: Master) -> None:
-        """Store and cache the record; hand it to the renders waiting for it."""
+    async def share(self, image_id: str, master: Master) -> None:
+        """Hand the record to the renders waiting for it here, and cache it (with Redis: for
+        every instance). :meth:`store` writes it to the blob store, which may come later."""
         self._release(image_id, master)
-        blob = master.to_bytes()
+        await self._cache.set(variant_cache_key(image_id, self.settings.key), master.to_bytes())
+
+    async def store(self, image_id: str, master: Master) -> None:
         try:
             await self._blobs.put(
-                ids.master_blob_key(image_id, self.settings.key), blob, CONTENT_TYPE
+                ids.master_blob_key(image_id, self.settings.key), master.to_bytes(), CONTENT_TYPE
             )
         except BackendUnavailable:
             log.warning("could not store the master of %s; it is made again later", image_id)
-        await self._cache.set(variant_cache_key(image_id, self.settings.key), blob)
 
     def _release(self, image_id: str, master: Master | None) -> None:
         pending = self._making.pop(image_id, None)

@@ -23,9 +23,10 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from enlarger import ids
 from enlarger.blobs import BlobStore
@@ -349,7 +350,8 @@ class VariantService:
                 await self._remember_undecodable(image_id, exc)
                 raise _undecodable(image_id) from exc
         if made is not None:
-            await self._masters.keep(image_id, made)
+            await self._masters.share(image_id, made)
+            await self._write(self._masters.store(image_id, made))
         self._metrics.renders.labels(format=rendered.format).inc()
         self._metrics.render_seconds.observe(seconds)
         content_type = MIME_TYPES[rendered.format]
@@ -422,7 +424,11 @@ class VariantService:
         bytes are still served (and cached): they are the right answer, and the next render
         after eviction stores them."""
         await self._tiers.cache.set(key, rendered.data)
-        write = self._store(image_id, spec, rendered)
+        await self._write(self._store(image_id, spec, rendered))
+
+    async def _write(self, write: Coroutine[Any, Any, None]) -> None:
+        """A blob store write of something already cached: after the answer when Redis shares
+        the cache with every instance (and there is room), else now."""
         if self._tiers.cache.remote is not None and self._writeback.room():
             self._writeback.start(write)
         else:
