@@ -33,6 +33,7 @@ from enlarger.proxy.pipeline import (
     Canvas,
     Rendered,
     RenderOptions,
+    Step,
     apply_steps,
     autorotate,
     decode,
@@ -41,7 +42,7 @@ from enlarger.proxy.pipeline import (
     to_8bit,
     to_srgb,
 )
-from enlarger.proxy.source import Source, open_source
+from enlarger.proxy.source import Source, load_shrunk, open_source
 from enlarger.proxy.spec import PIPELINE_VERSION, VariantSpec
 
 MASTER_VERSION = 1
@@ -50,6 +51,7 @@ MASTER_VERSION = 1
 # 809 -> 808 px), while one that shrinks further blurs that shift away (1.5: at most 1.5/255).
 MIN_REDUCTION = 1.5
 MASTER_STEPS = (decode, autorotate, to_srgb, to_8bit, flatten)
+_MAX_HALVINGS = 3  # libjpeg's scaled decoding: 1/2, 1/4, 1/8
 FIRST_REDUCTION = 1.2  # the same for the first render (large from a 2016 px master: 1.26)
 _MAGIC = b"ENLM"
 _HEADER = struct.Struct(">4sBIIH12s")  # magic, version, width, height, master side, format
@@ -116,13 +118,18 @@ class Master:
 
 def master_side(long_side: int, side: int) -> int:
     """The master's longest side for an original whose longest side is ``long_side``: the
-    original halved as often as it stays at least ``side`` (0: not even once). These are exactly
-    the sizes that JPEG's and WebP's shrink-on-load decode to, so that a render from the master
-    resamples the pixels that a render of the original would have resampled."""
-    halvings = 0
-    while math.ceil(long_side / 2 ** (halvings + 1)) >= side:
-        halvings += 1
+    original halved as often as it stays at least ``side`` (0: not even once), at most three
+    times. These are exactly the sizes that JPEG's and WebP's shrink-on-load decode to: a JPEG's
+    master is decoded at that size by libjpeg, with no resampling of ours."""
+    halvings = _halvings(long_side, side)
     return math.ceil(long_side / 2**halvings) if halvings else 0
+
+
+def _halvings(long_side: int, side: int) -> int:
+    halvings = 0
+    while math.ceil(long_side / 2 ** (halvings + 1)) >= side and halvings < _MAX_HALVINGS:
+        halvings += 1
+    return halvings
 
 
 def build_master(original: bytes, fmt: str, side: int, quality: int) -> Master:
@@ -190,7 +197,11 @@ def make_master(
     whole = Plan((0, 0, source.width, source.height), scale, scale, 0, 0, "scale", (0, 0))
     spec = VariantSpec(quality=quality, format="jpeg")
     canvas = Canvas(spec, RenderOptions(), source, whole, "jpeg")
-    canvas = apply_steps(canvas, MASTER_STEPS)  # a corrupt original: 422, as any render
+    steps: tuple[Step, ...] = MASTER_STEPS
+    if fmt == "jpeg" and source.decoded is None:  # libjpeg decodes at that size itself
+        canvas.image = load_shrunk(source, 2 ** _halvings(max(source.width, source.height), side))
+        steps = MASTER_STEPS[1:]
+    canvas = apply_steps(canvas, steps)  # a corrupt original: 422, as any render
     pixels = canvas.img.copy_memory()
     data = encode_master(pixels, quality)
     side_made = max(pixels.width, pixels.height)
