@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import tempfile
 import time
@@ -56,6 +57,21 @@ def running_server(plan: ServerPlan, logs: Path) -> Iterator[Server]:
             yield from _spawn(plan, env, logs)
 
 
+_NOT_SHOWN = ("SECRET", "KEY", "HEADER", "PASSWORD", "TOKEN", "_URL")
+
+
+def _settings_shown(plan: ServerPlan, env: Mapping[str, str]) -> dict[str, str]:
+    """The ENLARGER_* settings the spawned server runs with beyond its backends, for the report:
+    the plan's own and those inherited from the environment, never a secret or a URL."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith("ENLARGER_") and env.get(name) == value
+    }
+    shown = {**inherited, **plan.env}
+    return {k: v for k, v in shown.items() if not any(part in k for part in _NOT_SHOWN)}
+
+
 def _spawn(plan: ServerPlan, env: dict[str, str], logs: Path) -> Iterator[Server]:
     port = free_port()
     argv = [sys.executable, "-m", "enlarger.cli", "serve", "--host", LOOPBACK, "--port", str(port)]
@@ -65,7 +81,7 @@ def _spawn(plan: ServerPlan, env: dict[str, str], logs: Path) -> Iterator[Server
     with ManagedProcess("enlarger serve", argv, log, env=env) as process:
         process.wait_http(url + "/readyz", START_TIMEOUT)
         _wait_workers(port, plan.workers)
-        extra = ", ".join(f"{k}={v}" for k, v in sorted(plan.env.items()))
+        extra = ", ".join(f"{k}={v}" for k, v in sorted(_settings_shown(plan, env).items()))
         description = (
             f"enlarger serve --workers {plan.workers} on {plan.backends.kind} backends"
             + (f" ({extra})" if extra else "")
