@@ -37,11 +37,12 @@ from enlarger.metrics import Metrics
 from enlarger.proxy.budget import open_budget
 from enlarger.proxy.masters import Masters, MasterSettings
 from enlarger.proxy.pipeline import RenderOptions
+from enlarger.proxy.prerender import Prerender
 from enlarger.proxy.recorder import VariantRecorder
 from enlarger.proxy.renderer import Renderer
 from enlarger.proxy.service import Tiers, VariantService
 from enlarger.proxy.signing import Signer
-from enlarger.proxy.spec import SpecCache, ViewPolicy
+from enlarger.proxy.spec import SpecCache, ViewPolicy, parse_spec
 from enlarger.ratelimit import RateLimits, open_buckets
 from enlarger.settings import Settings
 from enlarger.vips import configure_vips
@@ -127,6 +128,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             await asyncio.to_thread(sweep_spools, spools, 2 * settings.upload_timeout_seconds)
         app[SERVICES].variants.start()
         stack.push_async_callback(app[SERVICES].variants.close)
+        stack.push_async_callback(app[SERVICES].prerender.close)  # (runs first: LIFO)
         stack.push_async_callback(app[SERVICES].deletion.close)
         watcher = DeletionWatcher(
             repo,
@@ -167,6 +169,7 @@ def _wire(
     secret_header = settings.purge_header.get_secret_value() if settings.purge_header else None
     purger = Purger(settings.purge_url, secret_header, settings.purge_timeout_seconds)
     variants = _variants(settings, repo, store, cache, negative, renderer, policy, options, metrics)
+    eager = tuple(parse_spec([("size", name)], policy) for name in settings.prerender_sizes)
     return Services(
         settings=settings,
         repo=repo,
@@ -175,6 +178,7 @@ def _wire(
         renderer=renderer,
         ingest=IngestService(repo, store, secret, limits, negative, settings.data_dir / "spool"),
         variants=variants,
+        prerender=Prerender(variants, renderer, eager, metrics),
         policy=policy,
         specs=SpecCache(policy),
         analytics=analytics,

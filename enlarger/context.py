@@ -12,6 +12,7 @@ from enlarger.db import Repository
 from enlarger.db.analytics import Analytics
 from enlarger.ingest.deletion import DeletionService
 from enlarger.ingest.service import IngestService
+from enlarger.proxy.prerender import Prerender
 from enlarger.proxy.renderer import Renderer
 from enlarger.proxy.service import VariantService
 from enlarger.proxy.signing import Signer
@@ -29,6 +30,7 @@ class Services:
     renderer: Renderer
     ingest: IngestService
     variants: VariantService
+    prerender: Prerender
     policy: ViewPolicy
     specs: SpecCache
     analytics: Analytics

@@ -23,6 +23,8 @@ RENDER_FORMATS = ("jpeg", "png", "webp", "avif", "gif")
 CACHE_TIERS = ("memory", "redis", "store")
 SINGLEFLIGHT_SCOPES = ("process", "cluster")
 LOCK_OUTCOMES = ("acquired", "held", "local")
+# a prerender's outcome: the tier that answered it (render: it rendered), or dropped, failed
+PRERENDER_OUTCOMES = ("render", "memory", "redis", "store", "fallback", "dropped", "failed")
 DEDUPLICATED = ("true", "false")
 UPLOAD_REJECTION_CODES = (  # what POST /v1/images answers with; others appear when they happen
     "bad_request",
@@ -60,6 +62,7 @@ class Metrics:
             (self.cache_hits, CACHE_TIERS),
             (self.singleflight_waits, SINGLEFLIGHT_SCOPES),
             (self.render_lock, LOCK_OUTCOMES),
+            (self.prerenders, PRERENDER_OUTCOMES),
             (self.uploads, DEDUPLICATED),
             (self.upload_rejections, UPLOAD_REJECTION_CODES),
         ):
@@ -101,6 +104,12 @@ class Metrics:
             "enlarger_singleflight_waits",
             "Requests that waited on another's render (scope: process or cluster)",
             ["scope"],
+            registry=r,
+        )
+        self.prerenders = Counter(
+            "enlarger_prerenders",
+            "Sizes offered for rendering right after an upload, by outcome",
+            ["outcome"],
             registry=r,
         )
         self.render_lock = Counter(

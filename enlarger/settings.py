@@ -10,7 +10,7 @@ import json
 import os
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -24,6 +24,7 @@ IPNetwork = IPv4Network | IPv6Network
 Positive = Annotated[int, Field(gt=0)]
 # A list setting: "40,50,60" or a JSON list "[40, 50, 60]" (see _split_list).
 IntList = Annotated[tuple[int, ...], NoDecode]
+SizeList = Annotated[tuple[Literal["small", "medium", "large", "original"], ...], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -78,6 +79,8 @@ class Settings(BaseSettings):
     render_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     avif_effort: Annotated[int, Field(ge=0, le=9)] = 2
     avif_max_pixels: Positive = 16_000_000
+    # named sizes rendered right after an upload, before their first view (proxy.prerender)
+    prerender_sizes: SizeList = ()
     master_side: Annotated[int, Field(ge=0)] = 1600  # kept masters (see proxy.master); 0: off
     master_quality: Annotated[int, Field(ge=90, le=100)] = 95
     # decoded masters of the images viewed last, per process (9 MB for a 12 MP photo's); 0: off
@@ -192,7 +195,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else None
 
-    @field_validator("width_ladder", "quality_ladder", mode="before")
+    @field_validator("width_ladder", "quality_ladder", "prerender_sizes", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -64,6 +64,8 @@ async def upload(request: web.Request) -> web.Response:
     finally:
         await body.discard()
     request.app[METRICS].upload_accepted(result.deduplicated)
+    if not result.deduplicated:
+        services.prerender.offer(result.image.id)  # in the background: the link never waits
     answer = image_body(result.image, base_url(request))
     answer["deduplicated"] = result.deduplicated
     if result.delete_token is not None:
