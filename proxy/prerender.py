@@ -19,7 +19,6 @@ as it would have.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from enlarger.errors import EnlargerError
@@ -27,6 +26,7 @@ from enlarger.metrics import Metrics
 from enlarger.proxy.renderer import Renderer
 from enlarger.proxy.service import VariantService
 from enlarger.proxy.spec import VariantSpec
+from enlarger.proxy.writeback import Writeback
 
 log = logging.getLogger(__name__)
 DEFAULT_LIMIT = 8
@@ -45,8 +45,7 @@ class Prerender:
         self._renderer = renderer
         self._specs = specs
         self._metrics = metrics
-        self._limit = limit
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Writeback(limit, what="prerender")
 
     @property
     def enabled(self) -> bool:
@@ -59,16 +58,14 @@ class Prerender:
             if not self._room():
                 self._metrics.prerenders.labels("dropped").inc()
                 continue
-            task = asyncio.create_task(self._render(image_id, spec))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.start(self._render(image_id, spec))
             started += 1
         return started
 
     def _room(self) -> bool:
         renderer = self._renderer
         room = renderer.in_flight < renderer.threads + (renderer.capacity - renderer.threads) // 2
-        return room and len(self._tasks) < self._limit
+        return room and self._tasks.room()
 
     async def _render(self, image_id: str, spec: VariantSpec) -> None:
         try:
@@ -84,11 +81,8 @@ class Prerender:
 
     async def settle(self) -> None:
         """Wait for the prerenders started so far (tests, benchmarks)."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        await self._tasks.settle()
 
     async def close(self) -> None:
         """At shutdown: a prerender is never worth waiting for (the first view makes it)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close(0)

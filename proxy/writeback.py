@@ -7,6 +7,9 @@ goes on in the background, at most ``limit`` at a time per process (past that th
 for its write, as it does without Redis), and :meth:`Writeback.close` waits for those in flight
 at shutdown. A write that fails is logged and counted, exactly as an inline one: the variant is
 still served and cached, and stored by the next render after it leaves the caches.
+
+The same bounded set of background tasks also carries the prerenders (:mod:`proxy.prerender`),
+named by ``what`` in the log.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ DEFAULT_LIMIT = 32
 
 
 class Writeback:
-    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(self, limit: int = DEFAULT_LIMIT, what: str = "variant write") -> None:
         self._limit = limit
+        self._what = what
         self._tasks: set[asyncio.Task[None]] = set()
 
     def room(self) -> bool:
@@ -40,7 +44,7 @@ class Writeback:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("a variant write failed", exc_info=task.exception())
+            log.error("a %s failed", self._what, exc_info=task.exception())
 
     async def settle(self) -> None:
         """Wait for every write started so far."""
@@ -55,5 +59,5 @@ class Writeback:
         for task in late:
             task.cancel()
         if late:
-            log.warning("%d variant writes did not finish at shutdown", len(late))
+            log.warning("%d %ss did not finish at shutdown", len(late), self._what)
             await asyncio.gather(*late, return_exceptions=True)
