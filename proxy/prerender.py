@@ -47,10 +47,6 @@ class Prerender:
         self._metrics = metrics
         self._tasks = Writeback(limit, what="prerender")
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._specs)
-
     def offer(self, image_id: str) -> int:
         """Start the prerenders of a new image where there is room; how many started."""
         started = 0
