@@ -50,12 +50,22 @@ class NegativeCache:
 
     async def discard(self, image_id: str) -> None:
         """Forget ``image_id`` (its bytes were uploaded again after a deletion). Another
-        process's in-memory entry still lives out its ``ttl``."""
+        process's in-memory entry goes when that process finds the image alive again (its
+        deletion fence asks the database, see :class:`enlarger.traces.Tombstones`)."""
         if self._memory is None:
             return
-        self._memory.pop(image_id, None)
+        self.forget_here(image_id)
         if self._remote is not None:
             await self._remote.delete(self._key(image_id))
+
+    def forget_here(self, image_id: str) -> None:
+        """Forget ``image_id`` in this process only (it was found uploaded again)."""
+        if self._memory is not None:
+            self._memory.pop(image_id, None)
+
+    async def forget(self, image_id: str) -> None:
+        """A deleted image's mark goes (see :class:`ingest.deletion.Eraser`)."""
+        await self.discard(image_id)
 
     async def add(self, image_id: str) -> None:
         if self._memory is None:

@@ -19,6 +19,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from enlarger import traces
 from enlarger.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -144,14 +145,47 @@ class RedisCache:
         return value.encode() if isinstance(value, str) else value
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """A key of an image's (``v:<id>:…``) is also named in the image's index set, in the
+        same round trip, so that :meth:`forget_image` finds every key of a deleted image."""
         if not self._breaker.closed():
             return
+        image_id, px = traces.image_of_cache_key(key), self._ttl_ms(ttl)
         try:
-            await self.client.set(self._key(key), value, px=self._ttl_ms(ttl))
+            if image_id is None:
+                await self.client.set(self._key(key), value, px=px)
+            else:
+                await self._set_indexed(image_id, key, value, px)
         except FAILURES as exc:
             self._breaker.failed("set", exc)
             return
         self._breaker.succeeded()
+
+    async def _set_indexed(self, image_id: str, key: str, value: bytes, px: int | None) -> None:
+        index = self._key(traces.cache_index_key(image_id))
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(self._key(key), value, px=px)
+            pipe.sadd(index, key)
+            if px is None:
+                pipe.persist(index)
+            else:  # the index outlives every key it names (each set extends it)
+                pipe.pexpire(index, px, gt=True)
+                pipe.pexpire(index, px, nx=True)
+            await pipe.execute()
+
+    async def forget_image(self, image_id: str) -> int:
+        """Delete every key written for ``image_id`` (its index set names them) and the index;
+        how many keys went. A Redis failure raises :class:`BackendUnavailable`: the sweep
+        after a deletion must know that it did not happen."""
+        index = self._key(traces.cache_index_key(image_id))
+        try:
+            keys = await self.client.smembers(index)
+            names = [self._key(k.decode() if isinstance(k, bytes) else k) for k in keys]
+            removed = int(await self.client.delete(*names)) if names else 0
+            await self.client.delete(index)
+        except FAILURES as exc:
+            self._breaker.failed("forget_image", exc)
+            raise BackendUnavailable("cache unavailable") from exc
+        return removed
 
     async def delete(self, key: str) -> None:
         if not self._breaker.closed():

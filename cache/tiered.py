@@ -6,10 +6,20 @@
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
+from enlarger import traces
 from enlarger.cache.memory import MemoryCache
 from enlarger.cache.protocol import Cache
 
 MEMORY = "memory"
+
+
+@runtime_checkable
+class ImageIndexed(Protocol):
+    """A shared tier that indexes the keys of each image (:class:`cache.redis.RedisCache`)."""
+
+    async def forget_image(self, image_id: str) -> int: ...
 
 
 class TieredCache:
@@ -57,6 +67,13 @@ class TieredCache:
         await self.memory.delete(key)
         if self.remote is not None:
             await self.remote.delete(key)
+
+    async def forget_image(self, image_id: str) -> None:
+        """Every key of ``image_id``: this process's memory tier and (through the image's
+        index set) Redis. Raises :class:`BackendUnavailable` when Redis could not be asked."""
+        self.memory.delete_prefix(traces.cache_prefix(image_id))
+        if isinstance(self.remote, ImageIndexed):
+            await self.remote.forget_image(image_id)
 
     async def ping(self) -> None:
         await self.memory.ping()

@@ -6,6 +6,7 @@ connection failures become :class:`enlarger.errors.BackendUnavailable`.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import asyncpg
@@ -23,7 +24,7 @@ from enlarger.db._pg_common import (
 )
 from enlarger.db.models import ApiKey, Image, User, UserImage, Variant
 from enlarger.db.postgres_analytics import PostgresAnalytics
-from enlarger.db.postgres_claims import PostgresClaims
+from enlarger.db.postgres_claims import IMAGE_FENCE, PostgresClaims
 from enlarger.errors import UserExists
 
 COMMAND_TIMEOUT_SECONDS = 5.0  # ENLARGER_DATABASE_TIMEOUT_SECONDS
@@ -59,6 +60,7 @@ IMAGE_INSERT = (
 )
 IMAGE_SELECT = f"{IMAGE_COLUMNS}, unrenderable"
 IMAGE_BY_ID = f"SELECT {IMAGE_SELECT} FROM images WHERE id = $1"
+IMAGE_IDS = "SELECT id FROM images WHERE id > $1 ORDER BY id LIMIT $2"
 IMAGE_BY_SHA256 = f"SELECT {IMAGE_SELECT} FROM images WHERE sha256 = $1"
 IMAGE_MARK_UNRENDERABLE = (
     "UPDATE images SET unrenderable = $2, unrenderable_at = now() "
@@ -191,11 +193,17 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
     async def insert_image(self, image: Image) -> bool:
         i = image
         args = (i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes)
-        return await self._one(IMAGE_INSERT, *args, aware(i.created_at)) is not None
+        with unavailable_on_driver_error():
+            async with self._acquire() as conn, conn.transaction():
+                await conn.execute(IMAGE_FENCE, i.id)  # see remove_unclaimed
+                return await conn.fetchrow(IMAGE_INSERT, *args, aware(i.created_at)) is not None
 
     async def get_image(self, image_id: str) -> Image | None:
         row = await self._one(IMAGE_BY_ID, image_id)
         return None if row is None else image_row(row)
+
+    async def image_ids(self, after: str, limit: int) -> list[str]:
+        return [str(row[0]) for row in await self._all(IMAGE_IDS, after, limit)]
 
     async def get_image_by_sha256(self, sha256: str) -> Image | None:
         row = await self._one(IMAGE_BY_SHA256, sha256)
@@ -219,7 +227,8 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
     async def record_variant(self, variant: Variant) -> None:
         v = variant
         args = (v.image_id, v.key, v.format, v.width, v.height, v.bytes)
-        await self._execute(VARIANT_INSERT, *args, aware(v.created_at))
+        with contextlib.suppress(asyncpg.ForeignKeyViolationError):  # deleted meanwhile
+            await self._execute(VARIANT_INSERT, *args, aware(v.created_at))
 
     async def list_variants(self, image_id: str) -> list[Variant]:
         return [variant_row(row) for row in await self._all(VARIANT_LIST, image_id)]

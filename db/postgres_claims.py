@@ -30,6 +30,10 @@ LOG_PRUNE = (
 )
 LOG_AFTER = "SELECT seq, image_id FROM image_deletions WHERE seq > $1 ORDER BY seq LIMIT 1000"
 LOG_LAST = "SELECT COALESCE(MAX(seq), 0) FROM image_deletions"
+IMAGE_EXISTS = "SELECT EXISTS (SELECT 1 FROM images WHERE id = $1)"
+# The fence between removing an unclaimed image's original and inserting its row (the same
+# bytes uploaded again): both take this transaction-scoped lock on the image's id first.
+IMAGE_FENCE = "SELECT pg_advisory_xact_lock(hashtextextended($1, 1953))"
 PLACEHOLDER_GET = "SELECT placeholder FROM images WHERE id = $1"
 PLACEHOLDER_SET = "UPDATE images SET placeholder = $2 WHERE id = $1"
 
@@ -73,6 +77,15 @@ class PostgresClaims:
                 if on_last is not None:
                     await on_last()
                 return "deleted"
+
+    async def remove_unclaimed(self, image_id: str, action: OnLast) -> bool:
+        with unavailable_on_driver_error():
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(IMAGE_FENCE, image_id)
+                if await conn.fetchval(IMAGE_EXISTS, image_id):
+                    return False
+                await action()
+                return True
 
     async def deletions_after(self, seq: int) -> list[tuple[int, str]]:
         with unavailable_on_driver_error():

@@ -69,6 +69,11 @@ class Repository(Protocol):
 
     async def get_image_by_sha256(self, sha256: str) -> Image | None: ...
 
+    async def image_ids(self, after: str, limit: int) -> list[str]:
+        """Image ids greater than ``after``, in id order (ids are keyed hashes: the first ones
+        are a fair sample), at most ``limit``."""
+        ...
+
     async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
         """Put the image in the user's list; True when the link is new. Raises
         :class:`db._claims.ImageGone` when the image row does not exist (any more)."""
@@ -86,7 +91,7 @@ class Repository(Protocol):
         ...
 
     async def record_variant(self, variant: Variant) -> None:
-        """Idempotent on (image_id, key)."""
+        """Idempotent on (image_id, key); nothing for an image deleted meanwhile."""
         ...
 
     async def list_variants(self, image_id: str) -> list[Variant]: ...
@@ -114,6 +119,12 @@ class Repository(Protocol):
         self, image_id: str, token_hash: str, on_last: OnLast | None = None
     ) -> Removal:
         """As :meth:`remove_user_claim`, for the anonymous claim holding ``token_hash``."""
+        ...
+
+    async def remove_unclaimed(self, image_id: str, action: OnLast) -> bool:
+        """Run ``action`` (removing the image's original) only while the image has no row, in
+        a transaction that an insert of its row cannot pass (the same bytes uploaded again
+        wait for it, then find their blob gone and put it again): True when it ran."""
         ...
 
     async def deletions_after(self, seq: int) -> list[tuple[int, str]]:

@@ -7,6 +7,7 @@ a short sequence together. Several processes may share the file (WAL, busy_timeo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -58,6 +59,7 @@ IMAGE_INSERT = (
 )
 IMAGE_SELECT = f"{IMAGE_COLUMNS}, unrenderable"
 IMAGE_BY_ID = f"SELECT {IMAGE_SELECT} FROM images WHERE id = ?"
+IMAGE_IDS = "SELECT id FROM images WHERE id > ? ORDER BY id LIMIT ?"
 IMAGE_BY_SHA256 = f"SELECT {IMAGE_SELECT} FROM images WHERE sha256 = ?"
 IMAGE_MARK_UNRENDERABLE = (
     "UPDATE images SET unrenderable = ?, unrenderable_at = ? WHERE id = ? AND unrenderable IS NULL"
@@ -200,6 +202,9 @@ class SqliteRepository(SqliteAnalytics, SqliteClaims):
         row = await self._one(IMAGE_BY_ID, (image_id,))
         return None if row is None else image_row(row)
 
+    async def image_ids(self, after: str, limit: int) -> list[str]:
+        return [str(row[0]) for row in await self._all(IMAGE_IDS, (after, limit))]
+
     async def get_image_by_sha256(self, sha256: str) -> Image | None:
         row = await self._one(IMAGE_BY_SHA256, (sha256,))
         return None if row is None else image_row(row)
@@ -222,7 +227,8 @@ class SqliteRepository(SqliteAnalytics, SqliteClaims):
     async def record_variant(self, variant: Variant) -> None:
         v = variant
         params = (v.image_id, v.key, v.format, v.width, v.height, v.bytes, to_text(v.created_at))
-        await self._write(VARIANT_INSERT, params)
+        with contextlib.suppress(sqlite3.IntegrityError):  # the image was deleted meanwhile
+            await self._write(VARIANT_INSERT, params)
 
     async def list_variants(self, image_id: str) -> list[Variant]:
         return [variant_row(row) for row in await self._all(VARIANT_LIST, (image_id,))]

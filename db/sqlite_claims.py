@@ -28,6 +28,7 @@ LOG_INSERT = "INSERT INTO image_deletions (image_id, deleted_at) VALUES (?, ?)"
 LOG_PRUNE = "DELETE FROM image_deletions WHERE deleted_at < ?"
 LOG_AFTER = "SELECT seq, image_id FROM image_deletions WHERE seq > ? ORDER BY seq LIMIT 1000"
 LOG_LAST = "SELECT COALESCE(MAX(seq), 0) FROM image_deletions"
+IMAGE_EXISTS = "SELECT EXISTS (SELECT 1 FROM images WHERE id = ?)"
 PLACEHOLDER_GET = "SELECT placeholder FROM images WHERE id = ?"
 PLACEHOLDER_SET = "UPDATE images SET placeholder = ? WHERE id = ?"
 
@@ -75,6 +76,16 @@ class SqliteClaims:
             if on_last is not None:
                 await on_last()
             return "deleted"
+
+    async def remove_unclaimed(self, image_id: str, action: OnLast) -> bool:
+        """``BEGIN IMMEDIATE`` is the fence: no insert of the image row passes it."""
+        async with self._transaction() as conn:
+            async with conn.execute(IMAGE_EXISTS, (image_id,)) as cur:
+                row = await cur.fetchone()
+            if row is not None and row[0]:
+                return False
+            await action()
+            return True
 
     async def deletions_after(self, seq: int) -> list[tuple[int, str]]:
         async with self._session() as conn, conn.execute(LOG_AFTER, (seq,)) as cur:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import replace
 
@@ -15,7 +15,7 @@ import enlarger.ingest.routes
 import enlarger.ingest.stats
 import enlarger.pages.routes
 import enlarger.proxy.routes
-from enlarger import discovery, ids
+from enlarger import discovery, ids, traces
 from enlarger.backends import open_blobs, open_repo, readiness_bounds
 from enlarger.blobs import BlobStore
 from enlarger.buckets import Buckets
@@ -28,7 +28,7 @@ from enlarger.db import Repository
 from enlarger.db.analytics import Analytics, running_analytics
 from enlarger.drain import INFLIGHT, InFlight, inflight_middleware
 from enlarger.errors import EnlargerError
-from enlarger.ingest.deletion import DeletionService, DeletionWatcher
+from enlarger.ingest.deletion import DeletionService, DeletionWatcher, Eraser
 from enlarger.ingest.probe import Limits
 from enlarger.ingest.purge import Purger
 from enlarger.ingest.service import IngestService
@@ -45,6 +45,7 @@ from enlarger.proxy.signing import Signer
 from enlarger.proxy.spec import SpecCache, ViewPolicy, parse_spec
 from enlarger.ratelimit import RateLimits, open_buckets
 from enlarger.settings import Settings
+from enlarger.traces import Tombstones
 from enlarger.vips import configure_vips
 from enlarger.web import METRICS, NO_STORE, error_middleware, json_response, metrics_middleware
 
@@ -130,11 +131,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         stack.push_async_callback(app[SERVICES].variants.close)
         stack.push_async_callback(app[SERVICES].prerender.close)  # (runs first: LIFO)
         stack.push_async_callback(app[SERVICES].deletion.close)
+        deletion = app[SERVICES].deletion
         watcher = DeletionWatcher(
             repo,
-            cache.memory,
+            deletion.eraser,
+            deletion.tombstones,
             settings.deletion_poll_seconds,
-            on_deleted=app[SERVICES].variants.masters.forget,
+            again_after=settings.deletion_sweep_seconds,
         )
         await watcher.start()
         stack.push_async_callback(watcher.close)
@@ -166,9 +169,14 @@ def _wire(
         avif_effort=settings.avif_effort, avif_max_pixels=settings.avif_max_pixels
     )
     negative = NegativeCache(cache.remote, settings.negative_cache_seconds)
+    tombstones = Tombstones(tombstone_seconds(settings), exists=_exists(repo))
     secret_header = settings.purge_header.get_secret_value() if settings.purge_header else None
     purger = Purger(settings.purge_url, secret_header, settings.purge_timeout_seconds)
-    variants = _variants(settings, repo, store, cache, negative, renderer, policy, options, metrics)
+    variants = _variants(
+        settings, repo, store, cache, negative, renderer, policy, options, metrics, tombstones
+    )
+    budget, undecodable = variants.shared_traces
+    eraser = Eraser(store, cache, (budget, undecodable), variants.masters.forget)
     eager = tuple(parse_spec([("size", name)], policy) for name in settings.prerender_sizes)
     return Services(
         settings=settings,
@@ -176,7 +184,9 @@ def _wire(
         blobs=store,
         cache=cache,
         renderer=renderer,
-        ingest=IngestService(repo, store, secret, limits, negative, settings.data_dir / "spool"),
+        ingest=IngestService(
+            repo, store, secret, limits, negative, settings.data_dir / "spool", tombstones
+        ),
         variants=variants,
         prerender=Prerender(variants, renderer, eager, metrics),
         policy=policy,
@@ -185,7 +195,7 @@ def _wire(
         limits=RateLimits(buckets, settings),
         signer=Signer(settings.signing_secrets, settings.require_signature),
         exact_specs=SpecCache(replace(policy, exact=True)),
-        deletion=DeletionService(repo, store, cache, purger, settings.deletion_sweep_seconds),
+        deletion=DeletionService(repo, eraser, purger, tombstones, settings.deletion_sweep_seconds),
     )
 
 
@@ -199,6 +209,7 @@ def _variants(
     policy: ViewPolicy,
     options: RenderOptions,
     metrics: Metrics,
+    tombstones: Tombstones,
 ) -> VariantService:
     tiers = Tiers(
         cache=cache,
@@ -224,15 +235,29 @@ def _variants(
             settings.master_quality,
             settings.master_memory_bytes,
             settings.master_disk_bytes,
-            settings.data_dir / "masters",
+            traces.spill_folder(settings.data_dir),
         ),
         cache,
         store,
         lock_wait,
+        tombstones,
     )
     return VariantService(
-        tiers, renderer, recorder, options, policy, metrics, lock_wait, budget, masters
+        tiers, renderer, recorder, options, policy, metrics, lock_wait, budget, masters, tombstones
     )
+
+
+def tombstone_seconds(settings: Settings) -> float:
+    """How long a process fences a deleted image off: past the sweep, every render that was in
+    flight at the deletion has ended and its traces are gone (at least five minutes)."""
+    return max(300.0, 2 * settings.deletion_sweep_seconds + settings.render_timeout_seconds)
+
+
+def _exists(repo: Repository) -> Callable[[str], Awaitable[bool]]:
+    async def exists(image_id: str) -> bool:
+        return await repo.get_image(image_id) is not None
+
+    return exists
 
 
 def _scheme(url: str) -> str:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from enlarger import doctor, doctor_local
+from enlarger import doctor, doctor_images, doctor_local
 from enlarger.doctor import Finding
 from enlarger.settings import Settings
 
@@ -24,11 +24,23 @@ def add_commands(commands: Any) -> None:
     parser.add_argument(
         "--timeout", type=float, default=5.0, help="seconds each check may take (default 5)"
     )
+    parser.add_argument(
+        "--images",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="check the originals of N images, a fair sample (default 1000)",
+    )
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="also walk the whole blob store for traces of images that have no row (slow)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    findings = asyncio.run(_checks(settings, args.timeout))
+    findings = asyncio.run(_checks(settings, args))
     width = max(len(finding.name) for finding in findings)
     for finding in findings:
         print(f"{MARKS[finding.state]}  {finding.name:<{width}}  {finding.detail}")
@@ -42,7 +54,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _checks(settings: Settings, limit: float) -> list[Finding]:
+async def _checks(settings: Settings, args: argparse.Namespace) -> list[Finding]:
+    limit = args.timeout
     local: list[tuple[str, Callable[[], str]]] = [
         ("configuration", lambda: doctor_local.check_configuration(settings, os.environ)),
         ("data dir", lambda: doctor_local.check_data_dir(settings)),
@@ -56,7 +69,11 @@ async def _checks(settings: Settings, limit: float) -> list[Finding]:
         doctor.timed("blob store", lambda: doctor.check_blobs(settings), limit),
         doctor.timed("cache", lambda: doctor.check_cache(settings, limit), limit),
     ]
-    return [*await asyncio.gather(*first), *await asyncio.gather(*backends)]
+    found = [*await asyncio.gather(*first), *await asyncio.gather(*backends)]
+    if all(f.state != "fail" for f in found if f.name in ("database", "blob store")):
+        images = lambda: doctor_images.check_images(settings, args.images, args.deep)  # noqa: E731
+        found.append(await doctor.timed("images", images, 12 * limit))
+    return found
 
 
 def _in_thread(check: Callable[[], str]) -> Callable[[], Any]:

@@ -6,6 +6,7 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
+from enlarger import traces
 from enlarger.backends import open_blobs
 from enlarger.cli_support import with_repo
 from enlarger.db import Repository
@@ -40,7 +41,9 @@ def _gc(settings: Settings, args: argparse.Namespace) -> int:
     async def work(repo: Repository) -> int:
         blobs = await open_blobs(settings)
         try:
-            return await _sweep(Collector(repo, blobs, min_age), args.dry_run)
+            spill = traces.spill_folder(settings.data_dir)
+            collector = Collector(repo, blobs, min_age, spill_folder=spill)
+            return await _sweep(collector, args.dry_run)
         finally:
             await blobs.close()
 

@@ -7,24 +7,26 @@ missing blob; the reverse is allowed, see DESIGN.md §5.1):
   upload in flight (blob put, row not yet inserted), so it is never touched;
 - a variant or kept master of an image that has no row (deleted or never recorded): both are
   only rendered for an image with a row, so such a blob is garbage at any age;
+- a decoded master spilled under ``<data dir>/masters`` for an image that has no row;
 - what a crash left of a put in progress (the filesystem store's temp files), older than the
   minimum age too.
 
-Safe while uploads run: an original is checked again for a row just before it is removed, and an
-upload of the same bytes re-writes the blob (new modification time) before it inserts the row.
-What remains is a race of milliseconds: an upload of those very bytes putting the blob and
-inserting its row between that check and the delete, after the blob sat unclaimed for the whole
-minimum age. Memory stays flat: the listing is streamed, and only the last image looked up is
-remembered (a listing keeps the variants of one image together).
+Safe while uploads run: an original goes inside the repository's fence (``remove_unclaimed``),
+which no insert of its row passes, and an upload checks its blob after inserting the row (and
+puts it again if gc took it). Memory stays flat: the listing is streamed, and only the last
+image looked up is remembered (a listing keeps the variants of one image together).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from enlarger import ids
+from enlarger import ids, traces
 from enlarger.blobs import BlobStore
 from enlarger.db import Repository
 
@@ -36,6 +38,7 @@ class Orphan:
     key: str
     size: int
     reason: str
+    path: Path | None = None  # a local file (a spilled master), not a blob
 
 
 class Collector:
@@ -47,9 +50,11 @@ class Collector:
         blobs: BlobStore,
         min_age: timedelta,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        spill_folder: Path | None = None,
     ) -> None:
         self._repo = repo
         self._blobs = blobs
+        self._spill_folder = spill_folder
         self._min_age = min_age
         self._now = now
         self._last: tuple[str, bool] | None = None  # variants of one image come together
@@ -64,6 +69,10 @@ class Collector:
                 parts = entry.key.split("/")  # kind/ab/cd/<id>/<key>
                 if len(parts) < 5 or not await self._has_row(parts[3]):
                     yield Orphan(entry.key, entry.size, f"{kind[:-1]} of an unknown image")
+        for path, size in _spilled(self._spill_folder):
+            spilled = traces.image_of_spill(path.name)
+            if spilled is None or not await self._has_row(spilled):
+                yield Orphan(str(path), size, "decoded master of an unknown image", path)
 
     async def leftovers(self, dry_run: bool) -> list[Orphan]:
         """Interrupted writes, removed at once unless ``dry_run`` (they are nobody's)."""
@@ -72,12 +81,19 @@ class Collector:
 
     async def remove(self, orphan: Orphan) -> bool:
         """Remove one orphan unless an upload claimed it meanwhile; True when removed."""
+        if orphan.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                orphan.path.unlink()
+            return True
         if orphan.key.startswith("originals/"):
             self._last = None
-            if await self._has_row(orphan.key.rsplit("/", 1)[-1]):
-                return False
+            image_id = orphan.key.rsplit("/", 1)[-1]
+            return await self._repo.remove_unclaimed(image_id, lambda: self._delete(orphan.key))
         await self._blobs.delete(orphan.key)
         return True
+
+    async def _delete(self, key: str) -> None:
+        await self._blobs.delete(key)
 
     async def _has_row(self, image_id: str) -> bool:
         if not ids.is_public_id(image_id):
@@ -85,3 +101,16 @@ class Collector:
         if self._last is None or self._last[0] != image_id:
             self._last = (image_id, await self._repo.get_image(image_id) is not None)
         return self._last[1]
+
+
+def _spilled(folder: Path | None) -> list[tuple[Path, int]]:
+    """The spilled masters' files (none when the folder is absent)."""
+    found: list[tuple[Path, int]] = []
+    if folder is None:
+        return found
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.endswith(traces.SPILL_SUFFIX):
+                with contextlib.suppress(OSError):
+                    found.append((Path(entry.path), entry.stat().st_size))
+    return found

@@ -1,16 +1,12 @@
-"""Deletion: an upload is a claim on an image; removing the last claim removes the image.
+"""Deletion: an upload is a claim on an image; removing the last claim removes every trace of the
+image that :data:`enlarger.traces.TRACES` lists, in three passes (docs/architecture.md).
 
-A claim is a user's entry in ``user_images`` or an anonymous upload's delete token (stored as
-its SHA-256). :class:`DeletionService` removes one claim; with the last one the repository
-deletes the image's rows in the same transaction (and logs the deletion), and inside it, before
-the commit, the service deletes every stored variant, the kept master and then the original: a
-failure rolls the rows back (a row never points at a missing original), and an identical upload
-waiting on the image row stores its blob only after them. Then the cache entries go from memory
-and Redis, and the CDN is asked to purge the surrogate key.
-
-Other processes drop the image from their in-process caches when their
-:class:`DeletionWatcher` reads the deletion log (every ``ENLARGER_DELETION_POLL_SECONDS``);
-Redis and the blob store are shared, so after the poll no tier anywhere holds the image.
+1. In the removal's transaction: the fence goes up in this process, then the stored blobs go
+   (variants, kept masters, the original); a failure rolls the rows back.
+2. After the commit: the cache keys (memory, Redis), marks and budget; the CDN purge.
+3. ``sweep_after`` seconds later, while the image still has no row: what renders in flight wrote
+   meanwhile (variants, masters, cache keys), never the original (a re-upload may own it now).
+Every process's :class:`DeletionWatcher` puts up the fence and drops its in-process traces.
 """
 
 from __future__ import annotations
@@ -18,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from enlarger import ids
+from enlarger import ids, traces
 from enlarger.blobs import BlobStore
-from enlarger.cache.memory import MemoryCache
 from enlarger.cache.tiered import TieredCache
 from enlarger.db import Repository, User
 from enlarger.db._claims import Removal
@@ -33,40 +31,92 @@ from enlarger.errors import (
     InvalidDeleteToken,
 )
 from enlarger.ingest.purge import Purger
-from enlarger.proxy.budget import variant_folder
-from enlarger.proxy.fallback import variant_cache_key
+from enlarger.traces import Tombstones
 
 log = logging.getLogger(__name__)
 
 LIST_PAGE, LIST_PAGES = 1000, 100  # stored variants listed per call; calls per deletion
 
 
-def cache_prefix(image_id: str) -> str:
-    return variant_cache_key(image_id, "")
+class Forgets(Protocol):
+    """A shared place that keeps something of an image: marks, the variant budget."""
+
+    async def forget(self, image_id: str) -> None: ...
+
+
+class Eraser:
+    """Removes an image's traces from the places this process reaches, as
+    :data:`enlarger.traces.TRACES` lists them. ``local`` drops what this process keeps of the
+    image outside its memory tier (the decoded masters, the spilled file)."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        cache: TieredCache,
+        shared: Sequence[Forgets] = (),
+        local: Callable[[str], None] = lambda _: None,
+    ) -> None:
+        self._blobs = blobs
+        self._cache = cache
+        self._shared = tuple(shared)
+        self._local = local
+
+    async def stored(self, image_id: str, original: bool) -> list[str]:
+        """Every stored variant and kept master (and the original when asked): their keys'
+        last parts (the spec keys whose cache keys are ``v:<id>:<spec key>``)."""
+        keys: list[str] = []
+        for folder in traces.blob_folders(image_id):
+            keys += await self._delete_folder(folder)
+        if original:
+            await self._blobs.delete(ids.original_key(image_id))
+        return [key.rsplit("/", 1)[1] for key in keys]
+
+    async def _delete_folder(self, folder: str) -> list[str]:
+        keys: list[str] = []
+        for _ in range(LIST_PAGES):  # the variant budget keeps this to one page
+            page = await self._blobs.list_keys(folder, LIST_PAGE)
+            await asyncio.gather(*(self._blobs.delete(key) for key in page))
+            keys += page
+            if len(page) < LIST_PAGE:
+                break
+        return keys
+
+    async def shared(self, image_id: str, spec_keys: Sequence[str] = ()) -> None:
+        """The cache keys (the image's Redis index, and the stored spec keys, which an older
+        version wrote without an index), the marks and the budget."""
+        self.local(image_id)
+        await self._cache.forget_image(image_id)
+        await asyncio.gather(
+            *(self._cache.delete(traces.cache_key(image_id, key)) for key in spec_keys),
+            *(place.forget(image_id) for place in self._shared),
+        )
+
+    def local(self, image_id: str) -> None:
+        self._cache.memory.delete_prefix(traces.cache_prefix(image_id))
+        self._local(image_id)
 
 
 class DeletionService:
-    """``sweep_after``: seconds after a deletion when its blobs and cache entries are swept once
-    more, for a render that was already running when the image went (the render timeout plus a
-    margin); 0 turns the second sweep off."""
+    """``sweep_after``: seconds after a deletion when the traces that renders in flight wrote
+    meanwhile are swept (the render timeout plus a margin); 0 turns the sweep off."""
 
     def __init__(
         self,
         repo: Repository,
-        blobs: BlobStore,
-        cache: TieredCache,
+        eraser: Eraser,
         purger: Purger,
+        tombstones: Tombstones,
         sweep_after: float = 0.0,
     ) -> None:
         self._repo = repo
-        self._blobs = blobs
-        self._cache = cache
+        self.eraser = eraser
         self._purger = purger
+        self.tombstones = tombstones
         self._sweep_after = sweep_after
         self._sweeps: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
-        """Cancel the pending second sweeps (a restart leaves at most an orphan variant)."""
+        """Cancel the pending sweeps (a restart leaves at most what gc finds)."""
         for task in self._sweeps:
             task.cancel()
         await asyncio.gather(*self._sweeps, return_exceptions=True)
@@ -97,7 +147,10 @@ class DeletionService:
     async def _finish(self, image_id: str, removal: Removal, spec_keys: list[str]) -> None:
         if removal != "deleted":
             return  # other uploaders still hold it: nothing else changes
-        await self.forget(image_id, spec_keys)
+        try:
+            await self.eraser.shared(image_id, spec_keys)
+        except BackendUnavailable:
+            log.warning("could not clear the cache keys of deleted image %s now", image_id)
         await self._purger.purge(image_id)
         log.info("deleted image %s (%d stored variants)", image_id, len(spec_keys))
         if self._sweep_after > 0:
@@ -107,39 +160,24 @@ class DeletionService:
 
     async def _sweep_later(self, image_id: str) -> None:
         await asyncio.sleep(self._sweep_after)
-        if await self._repo.get_image(image_id) is not None:
-            return  # uploaded again meanwhile: its variants are valid again
         try:
-            await self.forget(image_id, await self.delete_blobs(image_id))
+            await self.sweep(image_id)
         except BackendUnavailable:
-            log.warning("second sweep of deleted image %s failed", image_id)
+            log.warning("the sweep after deleting image %s failed (gc finds its blobs)", image_id)
+
+    async def sweep(self, image_id: str) -> bool:
+        """Remove what renders in flight at the deletion wrote since, unless the image was
+        uploaded again meanwhile; never the original. True when it swept."""
+        if await self._repo.get_image(image_id) is not None:
+            return False  # uploaded again meanwhile: its variants are valid again
+        spec_keys = await self.eraser.stored(image_id, original=False)
+        await self.eraser.shared(image_id, spec_keys)
+        return True
 
     async def delete_blobs(self, image_id: str) -> list[str]:
-        """Every stored variant and kept master, then the original; their spec keys (their
-        cache keys are ``v:<id>:<spec key>``)."""
-        master_folder = ids.master_blob_key(image_id, "_").rsplit("/", 1)[0]
-        keys = []
-        for folder in (variant_folder(image_id), master_folder):
-            keys += await self._delete_folder(folder)
-        await self._blobs.delete(ids.original_key(image_id))
-        return [key.rsplit("/", 1)[1] for key in keys]
-
-    async def _delete_folder(self, folder: str) -> list[str]:
-        keys: list[str] = []
-        for _ in range(LIST_PAGES):  # the variant budget keeps this to one page
-            page = await self._blobs.list_keys(folder, LIST_PAGE)
-            await asyncio.gather(*(self._blobs.delete(key) for key in page))
-            keys += page
-            if len(page) < LIST_PAGE:
-                break
-        return keys
-
-    async def forget(self, image_id: str, spec_keys: list[str]) -> None:
-        """This process's memory tier (every key of the image) and Redis (the stored keys)."""
-        self._cache.memory.delete_prefix(cache_prefix(image_id))
-        await asyncio.gather(
-            *(self._cache.delete(variant_cache_key(image_id, key)) for key in spec_keys)
-        )
+        """Inside the removal's transaction: the fence, then every stored blob."""
+        self.tombstones.mark(image_id)
+        return await self.eraser.stored(image_id, original=True)
 
 
 class _Blobs:
@@ -156,20 +194,24 @@ class _Blobs:
 
 
 class DeletionWatcher:
-    """Polls the deletion log and drops deleted images from this process's memory tier (and
-    whatever else ``on_deleted`` keeps of them here: the decoded masters)."""
+    """Polls the deletion log: each deleted image gets the fence in this process, and loses
+    what this process keeps of it (memory tier, decoded masters, spilled file) at once and
+    again ``again_after`` seconds later (what a render in flight here wrote meanwhile)."""
 
     def __init__(
         self,
         repo: Repository,
-        memory: MemoryCache,
+        eraser: Eraser,
+        tombstones: Tombstones,
         interval: float,
-        on_deleted: Callable[[str], None] | None = None,
+        again_after: float = 0.0,
     ) -> None:
         self._repo = repo
-        self._memory = memory
-        self._on_deleted = on_deleted
+        self._eraser = eraser
+        self._tombstones = tombstones
         self._interval = interval
+        self._again_after = again_after
+        self._again: deque[tuple[float, str]] = deque()
         self._seq = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -185,11 +227,16 @@ class DeletionWatcher:
 
     async def poll(self) -> int:
         """Apply the deletions logged since the last poll; return how many."""
+        now = time.monotonic()
+        while self._again and self._again[0][0] <= now:
+            _, image_id = self._again.popleft()
+            if self._tombstones.holds(image_id):  # (not uploaded again meanwhile)
+                self._eraser.local(image_id)
         rows = await self._repo.deletions_after(self._seq)
         for seq, image_id in rows:
-            self._memory.delete_prefix(cache_prefix(image_id))
-            if self._on_deleted is not None:
-                self._on_deleted(image_id)
+            self._tombstones.mark(image_id)
+            self._eraser.local(image_id)
+            self._again.append((now + self._again_after, image_id))
             self._seq = seq
         return len(rows)
 

@@ -16,6 +16,7 @@ from enlarger.ingest.probe import ImageInfo, Limits, inspect_file, probe_head
 from enlarger.ingest.reader import Upload
 from enlarger.ingest.sniff import SNIFF_BYTES, sniff
 from enlarger.proxy.pipeline import MIME_TYPES
+from enlarger.traces import Tombstones
 
 _ORIGINAL_MIME = {**MIME_TYPES, "heic": "image/heic", "tiff": "image/tiff"}
 
@@ -36,12 +37,14 @@ class IngestService:
         limits: Limits,
         negative: NegativeCache | None = None,
         spool_folder: Path | None = None,
+        tombstones: Tombstones | None = None,
     ) -> None:
         self._repo = repo
         self._blobs = blobs
         self._secret = secret
         self._limits = limits
         self._negative = negative
+        self._tombstones = tombstones
         # Where bodies are spooled while they arrive: the blob store's own folder when it has
         # one (storing is then a rename), else the one given (the data directory's spool/).
         folder = blobs.spool_folder() or spool_folder
@@ -78,14 +81,25 @@ class IngestService:
             bytes=upload.size,
             created_at=datetime.now(UTC),
         )
-        await self._blobs.put_file(ids.original_key(image.id), upload.path, _ORIGINAL_MIME[fmt])
+        key = ids.original_key(image.id)
+        await self._blobs.put_file(key, upload.path, _ORIGINAL_MIME[fmt])
         inserted = await self._repo.insert_image(image)
         if not inserted:  # the same bytes won a race against us
             image = await self._repo.get_image_by_sha256(upload.sha256) or image
-        elif self._negative is not None:  # deleted once and uploaded again: known again
-            await self._negative.discard(image.id)
+        else:
+            await self._known_again(image.id)
+            if not await self._blobs.exists(key):  # gc removed it while unclaimed: see gc.py
+                await self._blobs.put_file(key, upload.path, _ORIGINAL_MIME[fmt])
         token = await self._link(user, image, upload)
         return Ingested(image, deduplicated=not inserted, delete_token=token)
+
+    async def _known_again(self, image_id: str) -> None:
+        """Deleted once and uploaded again (the same bytes, the same id): alive here at once,
+        in the other processes at their next look at the database (:class:`Tombstones`)."""
+        if self._tombstones is not None:
+            self._tombstones.lift(image_id)
+        if self._negative is not None:
+            await self._negative.discard(image_id)
 
     async def _link(self, user: User | None, image: Image, upload: Upload) -> str | None:
         """The upload's claim: the user's list, or an anonymous claim (its delete token)."""

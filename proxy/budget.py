@@ -27,7 +27,7 @@ from typing import Protocol
 from cachetools import TTLCache
 from redis.asyncio import Redis
 
-from enlarger import ids
+from enlarger import traces
 from enlarger.blobs import BlobStore
 from enlarger.cache.lock import LOCK_TIMEOUT_SECONDS
 from enlarger.cache.redis import FAILURES, Breaker, fail_fast_client
@@ -69,11 +69,15 @@ class VariantBudget(Protocol):
         """Count ``spec_key`` in before storing it; False when the image's budget is spent."""
         ...
 
+    async def forget(self, image_id: str) -> None:
+        """A deleted image: its count goes (raises BackendUnavailable when Redis failed)."""
+        ...
+
     async def close(self) -> None: ...
 
 
 def variant_folder(image_id: str) -> str:
-    return ids.variant_key(image_id, "_").rsplit("/", 1)[0]
+    return traces.blob_folders(image_id)[0]
 
 
 async def stored_keys(blobs: BlobStore, image_id: str, limit: int) -> set[str]:
@@ -92,6 +96,9 @@ class NoBudget:
 
     async def admit(self, image_id: str, spec_key: str) -> bool:
         return True
+
+    async def forget(self, image_id: str) -> None:
+        return None
 
     async def close(self) -> None:
         return None
@@ -138,6 +145,9 @@ class LocalBudget:
         self._known[image_id] = known
         return known
 
+    async def forget(self, image_id: str) -> None:
+        self._known.pop(image_id, None)
+
     async def close(self) -> None:
         self._known.clear()
 
@@ -176,7 +186,7 @@ class RedisBudget:
 
     async def _run(self, image_id: str, spec_key: str, mode: str) -> int | None:
         """The script's answer (seeding the set first when needed); None when Redis failed."""
-        key = f"enl:budget:{image_id}"
+        key = traces.budget_key(image_id)
         args: list[str | int] = [spec_key, self.limit, REDIS_TTL_SECONDS * 1000, mode]
         if not self._breaker.closed():
             return None
@@ -199,6 +209,14 @@ class RedisBudget:
             pipe.sadd(key, _SEEDED, *listed)
             pipe.pexpire(key, REDIS_TTL_SECONDS * 1000)
             await pipe.execute()
+
+    async def forget(self, image_id: str) -> None:
+        await self._local.forget(image_id)
+        try:
+            await self._client.delete(traces.budget_key(image_id))
+        except FAILURES as exc:
+            self._breaker.failed("forget", exc)
+            raise BackendUnavailable("variant budget unavailable") from exc
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -17,7 +17,7 @@ import logging
 import math
 from dataclasses import replace
 
-from enlarger import ids
+from enlarger import ids, traces
 from enlarger.blobs import BlobStore
 from enlarger.cache.tiered import TieredCache
 from enlarger.errors import BackendUnavailable
@@ -29,8 +29,7 @@ NEAREST_WIDTHS = 4  # ladder steps looked up in the blob store, besides the name
 STORE_LOOKUPS = 12  # at most this many blob-store lookups per fallback
 
 
-def variant_cache_key(image_id: str, spec_key: str) -> str:
-    return f"v:{image_id}:{spec_key}"
+variant_cache_key = traces.cache_key
 
 
 def candidates(spec: VariantSpec, policy: ViewPolicy) -> list[VariantSpec]:

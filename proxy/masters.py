@@ -29,6 +29,7 @@ from enlarger.errors import BackendUnavailable
 from enlarger.proxy.fallback import variant_cache_key
 from enlarger.proxy.master import Master, master_key
 from enlarger.proxy.spill import Spill
+from enlarger.traces import Tombstones
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/octet-stream"  # a record of ours, never served
@@ -49,19 +50,25 @@ class MasterSettings:
 
 class Masters:
     def __init__(
-        self, settings: MasterSettings, cache: TieredCache, blobs: BlobStore, wait: float
+        self,
+        settings: MasterSettings,
+        cache: TieredCache,
+        blobs: BlobStore,
+        wait: float,
+        tombstones: Tombstones | None = None,
     ) -> None:
         self.settings = settings
         self._cache = cache
         self._blobs = blobs
         self._wait = wait  # the longest a render waits for another's master
+        self._tombstones = tombstones or Tombstones(0.0)
         self._making: dict[str, asyncio.Future[Master | None]] = {}
         self._pixels: LRUCache[str, pyvips.Image] | None = None
         if settings.memory_bytes > 0:
             self._pixels = LRUCache(settings.memory_bytes, getsizeof=_pixel_bytes)
         self._spill: Spill | None = None
         if settings.disk_bytes > 0 and settings.disk_folder is not None:
-            self._spill = Spill(settings.disk_folder, settings.disk_bytes)
+            self._spill = Spill(settings.disk_folder, settings.disk_bytes, self._tombstones.holds)
 
     @property
     def enabled(self) -> bool:
@@ -73,6 +80,8 @@ class Masters:
         hit = await self._cache.lookup(key)
         blob = hit[0] if hit is not None else None
         if blob is None:
+            if self._tombstones.holds(image_id):
+                return None
             try:
                 blob = await self._blobs.get(ids.master_blob_key(image_id, self.settings.key))
             except BackendUnavailable:
@@ -88,7 +97,7 @@ class Masters:
 
     def keep_pixels(self, image_id: str, pixels: pyvips.Image | None) -> None:
         """Keep decoded master pixels (one too big for the whole budget is not kept)."""
-        if self._pixels is None or pixels is None:
+        if self._pixels is None or pixels is None or self._tombstones.holds(image_id):
             return
         if _pixel_bytes(pixels) <= self._pixels.maxsize:
             self._pixels[image_id] = pixels
@@ -133,9 +142,12 @@ class Masters:
         """Hand the record to the renders waiting for it here, and cache it (with Redis: for
         every instance). :meth:`store` writes it to the blob store, which may come later."""
         self._release(image_id, master)
-        await self._cache.set(variant_cache_key(image_id, self.settings.key), master.to_bytes())
+        if not self._tombstones.holds(image_id):
+            await self._cache.set(variant_cache_key(image_id, self.settings.key), master.to_bytes())
 
     async def store(self, image_id: str, master: Master) -> None:
+        if self._tombstones.holds(image_id):
+            return
         try:
             await self._blobs.put(
                 ids.master_blob_key(image_id, self.settings.key), master.to_bytes(), CONTENT_TYPE

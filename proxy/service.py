@@ -62,6 +62,7 @@ from enlarger.proxy.spec import PIPELINE_VERSION, VariantSpec, ViewPolicy
 from enlarger.proxy.strip import Malformed, strip
 from enlarger.proxy.writeback import Writeback
 from enlarger.ratelimit import Charge, free
+from enlarger.traces import Tombstones
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +144,11 @@ class VariantService:
         lock_wait: float,
         budget: VariantBudget | None = None,
         masters: Masters | None = None,
+        tombstones: Tombstones | None = None,
     ) -> None:
         self._tiers = tiers
         self._masters = masters or Masters(MasterSettings(side=0), tiers.cache, tiers.blobs, 0)
+        self._tombstones = tombstones or Tombstones(0.0)
         self._renderer = renderer
         self._recorder = recorder
         self._options = options
@@ -159,6 +162,12 @@ class VariantService:
     @property
     def masters(self) -> Masters:
         return self._masters
+
+    @property
+    def shared_traces(self) -> tuple[VariantBudget, NegativeCache]:
+        """What this service keeps of an image in shared places besides the cache and the
+        blob store (the budget's count, the undecodable mark): a deletion clears them."""
+        return self._budget, self._tiers.undecodable
 
     async def settle(self) -> None:
         """Wait until the variants rendered so far are stored (the writes after the answer)."""
@@ -176,7 +185,13 @@ class VariantService:
         await self._budget.close()
 
     async def get(self, image_id: str, spec: VariantSpec, charge: Charge = free) -> Served:
-        """The variant's bytes; ``charge`` is awaited (and may raise) only before a render."""
+        """The variant's bytes; ``charge`` is awaited (and may raise) only before a render.
+        An image this process knows was deleted is 404 before any tier is asked (a render in
+        flight elsewhere may have written it back to Redis: :mod:`enlarger.traces`)."""
+        if self._tombstones.holds(image_id):
+            if await self._tombstones.dead(image_id):
+                raise _not_found(image_id)
+            self._tiers.negative.forget_here(image_id)  # uploaded again: that note is stale
         key = variant_cache_key(image_id, spec.key)
         hit = await self._tiers.cache.lookup(key)
         if hit is not None:
@@ -218,6 +233,10 @@ class VariantService:
                 raise
             return await self._flights.run(key, work)
 
+    def _deleted(self, image_id: str) -> bool:
+        """The fence every writer of a trace asks right before it writes."""
+        return self._tombstones.holds(image_id)
+
     def _hit(self, data: bytes, tier: str, spec_key: str) -> Served:
         self._metrics.cache_hit(tier).inc()
         return Served(data, content_type_of(data), tier, spec_key)
@@ -256,7 +275,7 @@ class VariantService:
                 data = strip(original, sniff(original[:64]))
             except Malformed:
                 return None
-            if data is None:
+            if data is None or self._deleted(image_id):
                 return None
             self._tiers.cache.memory.set_now(key, data, None)
         self._metrics.fallbacks.inc()
@@ -272,7 +291,7 @@ class VariantService:
 
     async def _stored(self, image_id: str, spec: VariantSpec, key: str) -> Served | None:
         data = await self._tiers.blobs.get(ids.variant_key(image_id, spec.key))
-        if data is None:
+        if data is None or self._deleted(image_id):
             return None
         await self._tiers.cache.set(key, data)
         return self._hit(data, "store", spec.key)
@@ -370,6 +389,8 @@ class VariantService:
             _what_the_decoder_said(exc),
             ttl,
         )
+        if self._deleted(image_id):
+            return
         await self._tiers.undecodable.add(image_id)
         self._recorder.record(Unrenderable(image_id, UNDECODABLE))
 
@@ -422,7 +443,9 @@ class VariantService:
         """Cache, store, record. With Redis the variant is shared once cached, and the store's
         copy is written after the answer (:mod:`proxy.writeback`). If storing fails the rendered
         bytes are still served (and cached): they are the right answer, and the next render
-        after eviction stores them."""
+        after eviction stores them. An image deleted while it rendered is not kept: 404."""
+        if self._deleted(image_id):
+            raise _not_found(image_id)
         await self._tiers.cache.set(key, rendered.data)
         await self._write(self._store(image_id, spec, rendered))
 
@@ -435,6 +458,8 @@ class VariantService:
             await write
 
     async def _store(self, image_id: str, spec: VariantSpec, rendered: Rendered) -> None:
+        if self._deleted(image_id):  # (a write after the answer: the image may be gone now)
+            return
         content_type = MIME_TYPES[rendered.format]
         try:
             await self._tiers.blobs.put(

@@ -19,21 +19,27 @@ import contextlib
 import mmap
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import pyvips
 
-SUFFIX = ".rgb"
+from enlarger import traces
+
+SUFFIX = traces.SPILL_SUFFIX
 TEMP_PREFIX = ".~"
 
 
 class Spill:
-    def __init__(self, folder: Path, max_bytes: int) -> None:
+    def __init__(
+        self, folder: Path, max_bytes: int, deleted: Callable[[str], bool] = lambda _: False
+    ) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
+        self._deleted = deleted  # the deletion fence (enlarger.traces.Tombstones.holds)
 
     def path(self, image_id: str) -> Path:
-        return self.folder / f"{image_id}{SUFFIX}"
+        return self.folder / traces.spill_name(image_id)
 
     def open(self, image_id: str, width: int, height: int) -> pyvips.Image | None:
         """The spilled pixels of a ``width`` x ``height`` master, mapped; None when absent.
@@ -52,15 +58,21 @@ class Spill:
         return image.copy(interpretation="srgb")
 
     def write(self, image_id: str, pixels: pyvips.Image) -> None:
-        """Spill ``pixels`` (8-bit sRGB, 3 bands) unless they are there; keep the folder
-        within its bound. Never raises for a full or read-only disk: the spill is a cache."""
+        """Spill ``pixels`` (8-bit sRGB, 3 bands) unless they are there or the image was
+        deleted meanwhile (the ``deleted`` fence, asked again right before the rename; the deletion
+        watcher removes the file once more after the sweep delay, for the race left); keep the
+        folder within its bound. Never raises for a full or read-only disk: it is a cache."""
         path = self.path(image_id)
         if pixels.bands != 3 or pixels.format != "uchar" or path.exists():
+            return
+        if self._deleted(image_id):
             return
         temp = self.folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}.tmp"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             pixels.rawsave(str(temp))
+            if self._deleted(image_id):
+                raise OSError("deleted meanwhile")
             os.replace(temp, path)
         except (OSError, pyvips.Error):
             with contextlib.suppress(OSError):

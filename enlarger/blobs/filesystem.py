@@ -50,15 +50,20 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def _move_atomically(source: Path, path: Path) -> None:
-    """A rename on the same filesystem; else a copy beside the target, renamed over it."""
+    """A hard link on the same filesystem (the spool file stays, so that the upload can put it
+    again should gc take the blob before its row exists; the upload removes it); else a copy
+    beside the target. Either is renamed over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}.tmp")
     try:
-        os.replace(source, path)
+        os.link(source, temp)
+        os.replace(temp, path)
         return
     except OSError as exc:
-        if exc.errno != errno.EXDEV:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
             raise
-    temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}.tmp")
     try:
         shutil.copyfile(source, temp)
         os.replace(temp, path)
@@ -142,7 +147,7 @@ class FileBlobStore:
             await asyncio.to_thread(_move_atomically, path, target)
 
     def spool_folder(self) -> Path:
-        """The root itself: a spooled upload is renamed into place. (Its ``.~`` name keeps it
+        """The root itself: a spooled upload is linked into place. (Its ``.~`` name keeps it
         from ever being read as a blob, and lets :meth:`sweep` find a crash's leftover.)"""
         return self.root
 

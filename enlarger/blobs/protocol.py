@@ -40,13 +40,13 @@ class BlobStore(Protocol):
 
     async def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
         """Store the local file at ``path`` (complete, closed) as ``key``, as atomically as
-        :meth:`put`. The file may be moved away (the caller removes it if it is still there):
-        a rename when it lies in :meth:`spool_folder`, else a copy or an upload."""
+        :meth:`put`. The file stays where it is (the caller removes it): a hard link when it
+        lies in :meth:`spool_folder`, else a copy or an upload."""
         ...
 
     def spool_folder(self) -> Path | None:
         """A local folder from which :meth:`put_file` stores cheaply (the filesystem store's
-        root: a rename), or ``None`` when any local folder is as good."""
+        root: a link), or ``None`` when any local folder is as good."""
         ...
 
     async def get(self, key: str) -> bytes | None: ...

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
 from enlarger import ids
-from enlarger.ingest.deletion import cache_prefix
+from enlarger.traces import cache_prefix
 from tests.e2e.conftest import Stack, StackFactory, _blob_names, make_jpeg
 
 pytestmark = pytest.mark.e2e

@@ -4,11 +4,16 @@ backend (an unreachable Redis, a missing bucket); nothing created on the way."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import boto3
 
+from enlarger import traces
+from enlarger.backends import open_repo
+from enlarger.db import Image
+from enlarger.settings import Settings
 from tests.e2e.process import clean_env, cli, free_port
 
 CHECKS = ("configuration", "data dir", "libvips", "HEIC", "allocator", "database", "blob store")
@@ -18,7 +23,7 @@ def lines(output: str) -> dict[str, str]:
     """check name → its line."""
     found = {}
     for line in output.splitlines():
-        for name in (*CHECKS, "cache"):
+        for name in (*CHECKS, "cache", "images"):
             if line[6:].startswith(name + " "):
                 found[name] = line
     return found
@@ -30,13 +35,14 @@ def test_embedded_defaults_pass(tmp_path: Path) -> None:
     result = cli(env, "doctor")
     assert result.returncode == 0, result.stdout + result.stderr
     found = lines(result.stdout)
-    assert set(found) == {*CHECKS, "cache"}, result.stdout
+    assert set(found) == {*CHECKS, "cache", "images"}, result.stdout
     assert found["database"].startswith("ok") and "schema version" in found["database"]
     assert "(current)" in found["database"]
     assert "in-process memory only" in found["cache"]
     assert "loads and saves jpeg, png, webp, gif, avif" in found["libvips"]
     assert "HEIC decodes" in found["HEIC"]
-    assert "all 8 checks passed" in result.stdout
+    assert found["images"].startswith("ok") and "0 images looked at" in found["images"]
+    assert "all 9 checks passed" in result.stdout
 
 
 def test_a_fresh_machine_is_warned_about_and_left_unchanged(tmp_path: Path) -> None:
@@ -144,3 +150,32 @@ def test_a_read_only_database_fails(tmp_path: Path, pg_url: str) -> None:
     assert result.returncode == 1
     database = lines(result.stdout)["database"]
     assert database.startswith("FAIL") and "not writable" in database, database
+
+
+def test_a_row_whose_original_is_missing_fails_by_id(tmp_path: Path) -> None:
+    """A broken promise (a row that answers 404 at every size) is named, with exit 1; a decoded
+    master file of no image is a warning that names gc."""
+    env = clean_env(tmp_path / "data")
+    assert cli(env, "migrate").returncode == 0
+    planted = "b" * 26
+    asyncio.run(_plant_row(Settings(data_dir=tmp_path / "data"), planted))
+    spill = traces.spill_folder(tmp_path / "data")
+    spill.mkdir(parents=True)
+    (spill / traces.spill_name("c" * 26)).write_bytes(b"pixels of no image")
+    result = cli(env, "doctor")
+    assert result.returncode == 1, result.stdout
+    found = lines(result.stdout)
+    assert found["images"].startswith("FAIL") and planted in found["images"], result.stdout
+    assert "1 of 1 images have no original" in found["images"]
+    assert "broken: images" in result.stderr
+    collected = cli(env, "gc", "--min-age", "0")
+    assert collected.returncode == 0 and traces.spill_name("c" * 26) in collected.stdout
+
+
+async def _plant_row(settings: Settings, image_id: str) -> None:
+    repo = await open_repo(settings)
+    try:
+        image = Image(image_id, "0" * 64, "jpeg", 10, 10, 1, 100, datetime.now(UTC))
+        assert await repo.insert_image(image)
+    finally:
+        await repo.close()

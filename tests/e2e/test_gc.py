@@ -111,9 +111,12 @@ def _upload_until_killed(base: str, data: bytes) -> None:
 
 
 def gc(env: dict[str, str], *args: str) -> list[str]:
+    """The blobs gc names (the upload spool a crash left, ``.~….upload``, aside: it is an
+    interrupted write, removed at any age, see the filesystem store's ``sweep``)."""
     done = cli(env, "gc", *args)
     assert done.returncode == 0, done.stderr
-    return sorted(line.split("\t")[0].split(" ")[-1] for line in done.stdout.splitlines()[:-1])
+    named = (line.split("\t")[0].split(" ")[-1] for line in done.stdout.splitlines()[:-1])
+    return sorted(key for key in named if not key.startswith(".~"))
 
 
 def test_gc_removes_what_a_crash_left_and_nothing_else(
