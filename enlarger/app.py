@@ -176,7 +176,7 @@ def _wire(
         settings, repo, store, cache, negative, renderer, policy, options, metrics, tombstones
     )
     budget, undecodable = variants.shared_traces
-    eraser = Eraser(store, cache, (budget, undecodable), variants.masters.forget)
+    eraser = Eraser(store, cache, (budget, undecodable, negative), variants.masters.forget)
     eager = tuple(parse_spec([("size", name)], policy) for name in settings.prerender_sizes)
     return Services(
         settings=settings,
@@ -248,9 +248,9 @@ def _variants(
 
 
 def tombstone_seconds(settings: Settings) -> float:
-    """How long a process fences a deleted image off: past the sweep, every render that was in
-    flight at the deletion has ended and its traces are gone (at least five minutes)."""
-    return max(300.0, 2 * settings.deletion_sweep_seconds + settings.render_timeout_seconds)
+    """How long a process fences a deleted image off: past the render timeout and the sweep,
+    every render that was in flight at the deletion has ended (at least five minutes)."""
+    return max(300.0, 2 * (settings.deletion_sweep_seconds + settings.render_timeout_seconds))
 
 
 def _exists(repo: Repository) -> Callable[[str], Awaitable[bool]]:

@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     purge_header: SecretStr | None = None  # "Name: value", e.g. "Fastly-Key: …"
     purge_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     deletion_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
-    deletion_sweep_seconds: Annotated[float, Field(ge=0)] = 60.0  # second sweep; 0: off
+    # the sweep after a deletion, past every process's poll (later writes are fenced off); 0: off
+    deletion_sweep_seconds: Annotated[float, Field(ge=0)] = 6.0
     log_level: str = "INFO"
 
     # Caches.
@@ -248,6 +249,15 @@ class Settings(BaseSettings):
             raise ValueError("ENLARGER_SIZE_SMALL <= ENLARGER_SIZE_MEDIUM <= ENLARGER_SIZE_LARGE")
         if self.default_quality not in self.quality_ladder:
             raise ValueError("ENLARGER_DEFAULT_QUALITY must be a step of ENLARGER_QUALITY_LADDER")
+        return self
+
+    @model_validator(mode="after")
+    def _sweep_after_the_poll(self) -> Settings:
+        if 0 < self.deletion_sweep_seconds <= self.deletion_poll_seconds:
+            raise ValueError(
+                "ENLARGER_DELETION_SWEEP_SECONDS must be longer than "
+                "ENLARGER_DELETION_POLL_SECONDS (or 0: no sweep)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -38,7 +38,7 @@ TRACES: tuple[Trace, ...] = (
     Trace("masters", "blob store: masters/…/<id>/<key>", "deletion; sweep; gc"),
     Trace("cache", "memory and Redis: v:<id>:<spec>, indexed in k:<id>", "deletion; sweep"),
     Trace("memory", "each process's memory tier: v:<id>:*", "deletion; watcher (twice)"),
-    Trace("marks", "Redis or <data dir>/marks: missing:<id>, undecodable:<id>", "deletion"),
+    Trace("marks", "Redis or <data dir>/marks: missing:<id>, undecodable:<id>", "deletion; sweep"),
     Trace("budget", "Redis: the image's set of stored spec keys", "deletion; sweep"),
     Trace("pixels", "each process's decoded masters (memory)", "watcher (twice)"),
     Trace("spill", "<data dir>/masters/<id>.rgb", "watcher (twice); gc"),

@@ -14,7 +14,7 @@ import errno
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +35,24 @@ def _unavailable_on_os_error() -> Iterator[None]:
         raise BackendUnavailable("blob store unavailable") from exc
 
 
+def _in_folder(path: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a new file at ``path``, its folder made first; once more should a deletion
+    prune the folder in between (:func:`_delete` removes the folders it empties)."""
+    for attempt in range(2):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            write(path)
+            return
+        except FileNotFoundError:
+            if attempt or path.parent.is_dir():
+                raise
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _in_folder(path, lambda target: _write_new(target, data))
+
+
+def _write_new(path: Path, data: bytes) -> None:
     temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -53,7 +69,10 @@ def _move_atomically(source: Path, path: Path) -> None:
     """A hard link on the same filesystem (the spool file stays, so that the upload can put it
     again should gc take the blob before its row exists; the upload removes it); else a copy
     beside the target. Either is renamed over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _in_folder(path, lambda target: _link_or_copy(source, target))
+
+
+def _link_or_copy(source: Path, path: Path) -> None:
     temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}.tmp")
     try:
         os.link(source, temp)
@@ -80,9 +99,17 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _delete(path: Path) -> None:
+def _delete(path: Path, root: Path) -> None:
+    """The file, then the folders it leaves empty, up to the kind's folder (``variants/``)."""
     with contextlib.suppress(*_MISSING):
         path.unlink()
+    folder = path.parent
+    while folder.parent != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or gone): the folders above are not empty either
+            return
+        folder = folder.parent
 
 
 def _list(folder: Path, limit: int) -> list[str]:
@@ -164,7 +191,7 @@ class FileBlobStore:
     async def delete(self, key: str) -> None:
         path = self._path(key)
         with _unavailable_on_os_error():
-            await asyncio.to_thread(_delete, path)
+            await asyncio.to_thread(_delete, path, self.root)
 
     async def list_keys(self, folder: str, limit: int) -> list[str]:
         path = self._path(folder)
@@ -195,7 +222,7 @@ class FileBlobStore:
         if not dry_run:
             with _unavailable_on_os_error():
                 for temp in stale:
-                    await asyncio.to_thread(_delete, self.root / temp.key)
+                    await asyncio.to_thread(_delete, self.root / temp.key, self.root)
         return stale
 
     async def ping(self) -> None:

@@ -47,11 +47,6 @@ async def _masters(stacks: Sequence[Stack], image_id: str) -> list[str]:
     return await _folder(stacks, image_id, 1)
 
 
-# The negative cache's note that an id is unknown (missing:<id>) is no trace of the picture: it
-# is what a view of a deleted id writes, and it lives ENLARGER_NEGATIVE_CACHE_SECONDS.
-ALLOWED_REDIS = ("missing:",)
-
-
 async def _redis(stacks: Sequence[Stack], image_id: str) -> list[str]:
     url = stacks[0].settings.redis_url
     if url is None:
@@ -61,7 +56,7 @@ async def _redis(stacks: Sequence[Stack], image_id: str) -> list[str]:
         keys = [k.decode() async for k in client.scan_iter(match=f"*{image_id}*", count=1000)]
     finally:
         await client.aclose()
-    return [key for key in keys if not any(f"enl:{a}" in key for a in ALLOWED_REDIS)]
+    return keys
 
 
 async def _memory(stacks: Sequence[Stack], image_id: str) -> list[str]:
