@@ -15,7 +15,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import TypeVar
 
+import pyvips
+
 from enlarger.errors import Overloaded, RenderTimeout
+from enlarger.proxy.source import image_failure
 
 T = TypeVar("T")
 DepthListener = Callable[[int], None]
@@ -113,6 +116,16 @@ class Slot:
 
 
 def _timed(fn: Callable[..., T], *args: object) -> tuple[T, float]:
+    """``fn(*args)`` and its run time. Whatever the job (a direct render, one that makes a
+    master, one from a master's pixels, a prerender), a libvips failure to decode the source
+    is the image's: 422 undecodable, never a 500 (see :func:`proxy.source.image_failure`)."""
     start = time.perf_counter()
-    result = fn(*args)
-    return result, time.perf_counter() - start
+    try:
+        result = fn(*args)
+    except pyvips.Error as exc:
+        failure = image_failure(exc)
+        if failure is None:
+            raise
+    else:
+        return result, time.perf_counter() - start
+    raise failure  # outside the except: the chain would hold the half-decoded images

@@ -70,6 +70,16 @@ def is_decode_failure(exc: pyvips.Error) -> bool:
     return False
 
 
+def image_failure(exc: pyvips.Error) -> InvalidImage | None:
+    """The 422 for a decode failure (what the decoder said kept as a note), None for an
+    error of ours."""
+    if not is_decode_failure(exc):
+        return None
+    error = undecodable("unknown")
+    error.add_note(decoder_said(exc))
+    return error
+
+
 def decoder_said(exc: BaseException) -> str:
     """The first line of what libvips (or pillow-heif) said, for the log."""
     text = str(getattr(exc, "detail", "") or exc).strip()

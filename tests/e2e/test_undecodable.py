@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,31 @@ def test_the_server_log_has_one_line_and_no_traceback(tmp_path: Path) -> None:
     text = log.read_text()
     assert text.count(DECODE_LINE) == 1, text[-2000:]
     assert "Traceback" not in text and "internal_error" not in text, text[-2000:]
+
+
+RENDER_PATHS = {
+    "direct": {"master_side": 0},
+    "making a master": {},  # the default: the first render of a big photo makes its master
+    "prerender": {"prerender_sizes": ("small", "large")},
+}
+
+
+@pytest.mark.parametrize("path", RENDER_PATHS)
+async def test_every_render_path_answers_422_for_corrupt_pixels(
+    backend_settings: Any,
+    make_stack: StackFactory,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+) -> None:
+    """A big corrupt photo (one that takes a kept master): 422 at every size whichever path
+    decodes it first, and no error (traceback) in the log."""
+    caplog.set_level(logging.INFO)
+    stack = await make_stack(backend_settings, **RENDER_PATHS[path])
+    upload = await stack.upload(corrupt_jpeg(3600, 2400, seed=5))
+    assert upload.status == 201, await upload.text()
+    image_id = (await upload.json())["id"]
+    if path == "prerender":
+        assert await durable_mark(stack, image_id) == "undecodable"  # found in the background
+    await assert_undecodable_everywhere(stack, image_id)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert errors == [], [r.getMessage() for r in errors]
