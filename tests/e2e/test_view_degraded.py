@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import struct
 from pathlib import Path
 
 import asyncpg
@@ -75,6 +76,30 @@ async def test_full_renderer_serves_the_nearest_stored_size_briefly(
     exact = await stack.client.get(f"/i/{image_id}?w=480")
     assert exact.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert decode(await exact.read()).width == 480
+
+
+async def test_the_fallback_original_ends_where_the_picture_ends(stack: Stack) -> None:
+    """What a Motion Photo stores after the JPEG's end (an MP4 with sound) and a JFXX
+    thumbnail never leave with the overload fallback: only the primary picture does."""
+    picture = make_jpeg(900, 600, seed=7)
+    thumbnail = make_jpeg(16, 16) + b"THUMB-SECRET"
+    jfxx = b"\xff\xe0" + struct.pack(">H", 8 + len(thumbnail)) + b"JFXX\x00\x10" + thumbnail
+    mp4 = struct.pack(">I", 16) + b"ftypmp42\x00\x00\x00\x00" + b"\x00\x00\x00\x1bmdatAUDIO-SECRET"
+    response = await stack.upload(picture[:2] + jfxx + picture[2:] + mp4)
+    assert response.status == 201
+    image_id = (await response.json())["id"]
+    slots = fill(stack)
+    try:
+        answer = await stack.client.get(f"/i/{image_id}?size=small")
+        body = await answer.read()
+    finally:
+        for slot in slots:
+            slot.release()
+    assert answer.status == 200 and 'tier;desc="fallback"' in answer.headers["Server-Timing"]
+    for secret in (b"ftypmp42", b"AUDIO-SECRET", b"THUMB-SECRET", b"JFXX"):
+        assert secret not in body
+    assert body.endswith(b"\xff\xd9")
+    assert decode(body).write_to_memory() == decode(picture).write_to_memory()
 
 
 async def test_cdn_headers_304_and_head(stack: Stack) -> None:
