@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
 import pyvips
@@ -159,27 +158,3 @@ def _with_frame_extra(webp: bytes, extra: bytes) -> bytes:
     frame = b"ANMF" + struct.pack("<I", len(body)) + body
     rest = webp[12:at] + frame + webp[at + 8 + length + (length & 1) :]
     return b"RIFF" + struct.pack("<I", len(rest) + 4) + b"WEBP" + rest
-
-
-def test_every_shared_image_with_a_trailer_strips_to_its_picture(images_dir: Path) -> None:
-    checked = 0
-    for path in sorted(images_dir.iterdir()):
-        fmt = {".jpg": "jpeg", ".png": "png", ".webp": "webp"}.get(path.suffix)
-        data = path.read_bytes()
-        if fmt is None or len(data) > 5_000_000:
-            continue
-        try:
-            reference = pyvips.Image.new_from_buffer(
-                data, "", access="sequential", fail_on="warning"
-            )
-            if reference.width * reference.height > 20_000_000:
-                continue
-            expected = bytes(reference.write_to_memory())
-        except pyvips.Error:
-            continue  # broken and hostile files: nothing to compare with
-        stripped = strip.strip(data + MP4, fmt)
-        assert stripped is not None
-        assert not _leaks(stripped), path.name
-        assert _pixels(stripped) == expected, path.name
-        checked += 1
-    assert checked >= 20
