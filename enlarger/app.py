@@ -47,14 +47,28 @@ from enlarger.ratelimit import RateLimits, open_buckets
 from enlarger.settings import Settings
 from enlarger.traces import Tombstones
 from enlarger.vips import configure_vips
-from enlarger.web import METRICS, NO_STORE, error_middleware, json_response, metrics_middleware
+from enlarger.web import (
+    METRICS,
+    NO_STORE,
+    error_middleware,
+    image_id_middleware,
+    json_response,
+    metrics_middleware,
+)
 
 log = logging.getLogger("enlarger")
 SECRET_NAME = "public_id_key"
 
 
 def build_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[inflight_middleware, metrics_middleware, error_middleware])
+    app = web.Application(
+        middlewares=[
+            inflight_middleware,
+            metrics_middleware,
+            error_middleware,
+            image_id_middleware,  # inside the error middleware: its 404 is JSON
+        ]
+    )
     app.on_response_prepare.append(_nosniff)
     app[INFLIGHT] = InFlight()
     app[SETTINGS] = settings
