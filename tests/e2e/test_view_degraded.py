@@ -120,6 +120,23 @@ async def test_cdn_headers_304_and_head(stack: Stack) -> None:
     assert "Surrogate-Key" not in missing.headers
 
 
+async def test_if_none_match_star_is_304_only_for_an_image_that_exists(stack: Stack) -> None:
+    """``*`` matches any current representation: a 304 once the view path has found the
+    image, never for an id that does not exist or was deleted."""
+    star = {"If-None-Match": "*"}
+    assert (await stack.client.get(f"/i/{'c' * 26}?size=small", headers=star)).status == 404
+    response = await stack.upload(make_jpeg(300, 200, seed=3))
+    image = await response.json()
+    found = await stack.client.get(f"/i/{image['id']}?size=small", headers=star)
+    assert found.status == 304 and found.headers["ETag"] and await found.read() == b""
+    assert 'tier;desc="etag"' in found.headers["Server-Timing"]
+    path = image["delete_url"].split("://", 1)[1].split("/", 1)[1]
+    assert (await stack.client.delete(f"/{path}")).status == 204
+    for size in ("small", "large"):
+        gone = await stack.client.get(f"/i/{image['id']}?size={size}", headers=star)
+        assert gone.status == 404 and gone.headers["Cache-Control"] == "no-store", size
+
+
 async def test_unknown_ids_are_remembered(stack: Stack, make_stack: StackFactory) -> None:
     unknown = "b" * 26
     for _ in range(3):
