@@ -34,6 +34,7 @@ from enlarger.ingest.purge import Purger
 from enlarger.ingest.service import IngestService
 from enlarger.ingest.spool import sweep_spools
 from enlarger.metrics import Metrics
+from enlarger.origin import ORIGIN, Origin, host_middleware
 from enlarger.proxy.budget import open_budget
 from enlarger.proxy.masters import Masters, MasterSettings
 from enlarger.proxy.pipeline import RenderOptions
@@ -66,12 +67,14 @@ def build_app(settings: Settings) -> web.Application:
             inflight_middleware,
             metrics_middleware,
             error_middleware,
-            image_id_middleware,  # inside the error middleware: its 404 is JSON
+            host_middleware,  # inside the error middleware: their 400 and 404 are JSON
+            image_id_middleware,
         ]
     )
     app.on_response_prepare.append(_nosniff)
     app[INFLIGHT] = InFlight()
     app[SETTINGS] = settings
+    app[ORIGIN] = Origin(settings)
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_services)
     enlarger.ingest.routes.setup(app)
