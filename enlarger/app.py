@@ -34,6 +34,7 @@ from enlarger.ingest.purge import Purger
 from enlarger.ingest.service import IngestService
 from enlarger.ingest.spool import sweep_spools
 from enlarger.metrics import Metrics
+from enlarger.origin import ORIGIN, Origin, host_middleware
 from enlarger.proxy.budget import open_budget
 from enlarger.proxy.masters import Masters, MasterSettings
 from enlarger.proxy.pipeline import RenderOptions
@@ -47,17 +48,33 @@ from enlarger.ratelimit import RateLimits, open_buckets
 from enlarger.settings import Settings
 from enlarger.traces import Tombstones
 from enlarger.vips import configure_vips
-from enlarger.web import METRICS, NO_STORE, error_middleware, json_response, metrics_middleware
+from enlarger.web import (
+    METRICS,
+    NO_STORE,
+    error_middleware,
+    image_id_middleware,
+    json_response,
+    metrics_middleware,
+)
 
 log = logging.getLogger("enlarger")
 SECRET_NAME = "public_id_key"
 
 
 def build_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[inflight_middleware, metrics_middleware, error_middleware])
+    app = web.Application(
+        middlewares=[
+            inflight_middleware,
+            metrics_middleware,
+            error_middleware,
+            host_middleware,  # inside the error middleware: their 400 and 404 are JSON
+            image_id_middleware,
+        ]
+    )
     app.on_response_prepare.append(_nosniff)
     app[INFLIGHT] = InFlight()
     app[SETTINGS] = settings
+    app[ORIGIN] = Origin(settings)
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_services)
     enlarger.ingest.routes.setup(app)

@@ -58,6 +58,7 @@ async def _checks(settings: Settings, args: argparse.Namespace) -> list[Finding]
     limit = args.timeout
     local: list[tuple[str, Callable[[], str]]] = [
         ("configuration", lambda: doctor_local.check_configuration(settings, os.environ)),
+        ("links", lambda: doctor_local.check_links(settings)),
         ("data dir", lambda: doctor_local.check_data_dir(settings)),
         ("libvips", doctor_local.check_vips),
         ("HEIC", doctor_local.check_heic),

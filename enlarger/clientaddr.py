@@ -51,6 +51,11 @@ class ClientAddress:
     def trusted(self, address: Address) -> bool:
         return any(address in network for network in self._trusted)
 
+    def trusted_peer(self, request: web.Request) -> bool:
+        """The request comes straight from a trusted proxy (whose X-Forwarded-* to believe)."""
+        peer = _parse(request.remote or "")
+        return peer is not None and self.trusted(peer)
+
     def of(self, request: web.Request) -> str:
         peer = _parse(request.remote or "")
         if peer is None:

@@ -12,6 +12,7 @@ from enlarger.db import Repository
 from enlarger.db.analytics import Analytics
 from enlarger.ingest.deletion import DeletionService
 from enlarger.ingest.service import IngestService
+from enlarger.origin import ORIGIN
 from enlarger.proxy.prerender import Prerender
 from enlarger.proxy.renderer import Renderer
 from enlarger.proxy.service import VariantService
@@ -45,6 +46,6 @@ SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 
 
 def base_url(request: web.Request) -> str:
-    """``ENLARGER_PUBLIC_URL`` when set, else the scheme and host the request came in on."""
-    configured = request.app[SETTINGS].public_url
-    return configured or f"{request.scheme}://{request.host}"
+    """``ENLARGER_PUBLIC_URL`` when set, else the scheme and host the request came in on
+    (through a trusted proxy: the ones it forwarded; see :mod:`enlarger.origin`)."""
+    return request.app[ORIGIN].base_url(request)

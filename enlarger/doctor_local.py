@@ -35,6 +35,21 @@ def check_configuration(settings: Settings, environ: Mapping[str, str]) -> str:
     return summary
 
 
+def check_links(settings: Settings) -> str:
+    """Links in answers (upload answers, share pages, the ShareX file, delete links) built from
+    whatever ``Host`` a client sends are a warning on a production stack (PostgreSQL or S3)."""
+    if settings.public_url:
+        return f"links from ENLARGER_PUBLIC_URL ({settings.public_url})"
+    if settings.allowed_host_list:
+        return f"links from the request's host, one of: {', '.join(settings.allowed_host_list)}"
+    production = _scheme(settings.resolved_database_url).startswith("postgres") or (
+        _scheme(settings.resolved_blob_url) == "s3"
+    )
+    words = "links are built from whatever Host a client sends"
+    advice = "set ENLARGER_PUBLIC_URL or ENLARGER_ALLOWED_HOSTS (docs/security.md)"
+    return f"warning: {words}: {advice}" if production else f"{words} (embedded stack)"
+
+
 def check_data_dir(settings: Settings) -> str:
     root = settings.data_dir.resolve()
     if not root.is_dir():  # not created here: serve does that

@@ -42,6 +42,12 @@ class BadRequest(EnlargerError):
     code = "bad_request"
 
 
+class HostNotAllowed(BadRequest):
+    """The Host (or a trusted proxy's X-Forwarded-Host) is not in ENLARGER_ALLOWED_HOSTS."""
+
+    code = "host_not_allowed"
+
+
 class InvalidParameter(BadRequest):
     code = "invalid_parameter"
 

@@ -13,7 +13,7 @@ import re
 import secrets
 
 PUBLIC_ID_LENGTH = 26
-_PUBLIC_ID = re.compile(r"^[a-z2-7]{26}$")
+_PUBLIC_ID = re.compile(r"[a-z2-7]{26}")
 API_KEY_PREFIX = "enl_"
 DELETE_TOKEN_PREFIX = "del_"
 
@@ -29,7 +29,16 @@ def public_id(secret: bytes, sha256_hex: str) -> str:
 
 
 def is_public_id(value: str) -> bool:
-    return bool(_PUBLIC_ID.match(value))
+    return _PUBLIC_ID.fullmatch(value) is not None
+
+
+def is_path_id(raw: str) -> bool:
+    """The ``{id}`` of a path: a public id, optionally followed by a file extension of ASCII
+    letters and digits (``/i/<id>.webp``; elsewhere an extension finds no image)."""
+    stem, dot, extension = raw.partition(".")
+    if dot and not (extension.isascii() and extension.isalnum() and len(extension) <= 8):
+        return False
+    return is_public_id(stem)
 
 
 def _shard(image_id: str) -> str:

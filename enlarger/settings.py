@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,6 +22,8 @@ MiB = 1024 * 1024
 ENV_PREFIX = "ENLARGER_"
 
 IPNetwork = IPv4Network | IPv6Network
+# A host as links and Host headers carry it: a name or [IPv6], and an optional port.
+HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)(:[0-9]{1,5})?", re.I)
 Positive = Annotated[int, Field(gt=0)]
 # A list setting: "40,50,60" or a JSON list "[40, 50, 60]" (see _split_list).
 IntList = Annotated[tuple[int, ...], NoDecode]
@@ -148,7 +151,8 @@ class Settings(BaseSettings):
     rate_limit_uploads: Annotated[int, Field(ge=0)] = 60  # per minute per address; 0: off
     rate_limit_renders: Annotated[int, Field(ge=0)] = 600  # cold renders per minute; 0: off
     rate_limit_key_multiple: Positive = 10  # an API key's bucket is this many addresses'
-    trusted_proxies: str = "127.0.0.0/8,::1/128"  # whose X-Forwarded-For to believe
+    trusted_proxies: str = "127.0.0.0/8,::1/128"  # whose X-Forwarded-For/-Proto/-Host to believe
+    allowed_hosts: str = ""  # the hosts answered for (comma list); empty: any (enlarger.origin)
     max_variants_per_image: Annotated[int, Field(ge=0)] = 100  # stored variants; 0: no budget
     signing_keys: SecretStr | None = None  # comma-separated; any one verifies
     require_signature: bool = False
@@ -243,6 +247,14 @@ class Settings(BaseSettings):
             raise ValueError(f"must be comma-separated CIDRs ({exc})") from None
         return value
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        bad = [host for host in split_hosts(value) if not HOST.fullmatch(host)]
+        if bad:
+            raise ValueError(f"must be comma-separated host names, as in a Host header: {bad[0]}")
+        return value
+
     @model_validator(mode="after")
     def _sizes_in_order(self) -> Settings:
         if not self.size_small <= self.size_medium <= self.size_large:
@@ -271,6 +283,10 @@ class Settings(BaseSettings):
         return parse_networks(self.trusted_proxies)
 
     @property
+    def allowed_host_list(self) -> tuple[str, ...]:
+        return split_hosts(self.allowed_hosts)
+
+    @property
     def signing_secrets(self) -> tuple[bytes, ...]:
         """The signing keys, in the order given (the first one signs)."""
         raw = self.signing_keys.get_secret_value() if self.signing_keys else ""
@@ -293,6 +309,12 @@ def parse_networks(value: str) -> tuple[IPNetwork, ...]:
     """``10.0.0.0/8, ::1/128`` → networks (a bare address is a /32 or /128)."""
     parts = (part.strip() for part in value.split(","))
     return tuple(ip_network(part, strict=False) for part in parts if part)
+
+
+def split_hosts(value: str) -> tuple[str, ...]:
+    """``"Img.Example.com, example.com:8443"`` → lower-case hosts (a trailing dot dropped)."""
+    parts = (part.strip().lower().rstrip(".") for part in value.split(","))
+    return tuple(part for part in parts if part)
 
 
 def purge_header_parts(raw: str) -> tuple[str, str]:

@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from enlarger.errors import EnlargerError
+from enlarger import ids
+from enlarger.errors import EnlargerError, ImageNotFound
 from enlarger.metrics import Metrics
 
 log = logging.getLogger("enlarger.web")
@@ -77,6 +78,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         body = {"error": {"code": "internal_error", "message": "something went wrong on our side"}}
         answer = json_response(body, status=500, headers=NO_STORE)
         return _rejection(request, "internal_error", answer)
+
+
+@web.middleware
+async def image_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route with an ``{id}`` in its path sees only ids of the right shape
+    (:func:`ids.is_path_id`): anything else is ``404 image_not_found`` before any lookup, so a
+    NUL byte or a stray newline never reaches a database, a cache key or a blob name."""
+    raw = request.match_info.get("id")
+    if raw is not None and not ids.is_path_id(raw):
+        raise ImageNotFound("no image with this id", id=raw[:64])
+    return await handler(request)
 
 
 def _rejection(request: web.Request, code: str, answer: web.Response) -> web.Response:

@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from enlarger import ids
 from enlarger.context import SERVICES, base_url
 from enlarger.errors import ImageNotFound
 from enlarger.pages import share
@@ -27,7 +26,7 @@ def _static_page(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 async def share_page(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     image_id = request.match_info["id"]
-    image = await services.repo.get_image(image_id) if ids.is_public_id(image_id) else None
+    image = await services.repo.get_image(image_id)  # its shape: see image_id_middleware
     if image is None:
         raise ImageNotFound("no image with this id", id=image_id[:64])
     hash_ = await placeholder(services.repo, services.variants, services.specs, image_id)

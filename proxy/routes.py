@@ -6,9 +6,7 @@ import time
 
 from aiohttp import web
 
-from enlarger import ids
 from enlarger.context import SERVICES, Services
-from enlarger.errors import ImageNotFound
 from enlarger.proxy import caching
 from enlarger.proxy.caching import IMMUTABLE
 from enlarger.proxy.service import REVALIDATED, etag_for
@@ -33,24 +31,23 @@ async def view(request: web.Request) -> web.Response:
     headers.update(caching.purge_keys(image_id))
     if spec.negotiated:
         headers["Vary"] = "Accept"
-    if _etag_matches(request.headers.get("If-None-Match"), etag):
-        headers["Server-Timing"] = _timing(REVALIDATED, start, None)
-        count_view(request, image_id, spec.key, REVALIDATED, 0)
-        return web.Response(status=304, headers=headers)
+    if_none_match = request.headers.get("If-None-Match")
+    if _etag_matches(if_none_match, etag):
+        return _not_modified(request, image_id, spec.key, headers, start)
     served = await services.variants.get(image_id, spec, services.limits.render_charge(request))
     headers.update(caching.served_headers(image_id, served, services.settings.fallback_max_age))
+    if caching.matches_any(if_none_match):  # "*": true now that the image is known to exist
+        return _not_modified(request, image_id, served.key, headers, start)
     headers["Server-Timing"] = _timing(served.tier, start, served.render_seconds)
     count_view(request, image_id, served.key, served.tier, len(served.data))
     return web.Response(body=served.data, content_type=served.content_type, headers=headers)
 
 
 def _target(raw: str) -> tuple[str, str | None]:
-    """The image id, and the output format its extension asks for (``/i/<id>.jpg``). An
-    unknown id is a 404 before an unknown extension is a 400."""
-    stem = raw.rpartition(".")[0] or raw
-    if not ids.is_public_id(stem):
-        raise ImageNotFound("no image with this id", id=raw[:64])
-    return split_extension(raw) if stem != raw else (raw, None)
+    """The image id, and the output format its extension asks for (``/i/<id>.jpg``). The id's
+    shape was checked before (enlarger.web.image_id_middleware): a bad id is a 404 before an
+    unknown extension is a 400."""
+    return split_extension(raw)
 
 
 def _spec(request: web.Request, services: Services, extension: str | None) -> VariantSpec:
@@ -67,11 +64,20 @@ def _spec(request: web.Request, services: Services, extension: str | None) -> Va
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
-    """Weak comparison, as RFC 9110 asks for If-None-Match."""
+    """Weak comparison, as RFC 9110 asks for If-None-Match. ``*`` is not a match here: it
+    says "any current representation", which only the view path can tell (an unknown or
+    deleted id has none), so it is answered after it (:func:`caching.matches_any`)."""
     if not header:
         return False
-    candidates = (tag.strip().removeprefix("W/") for tag in header.split(","))
-    return any(tag in ("*", etag) for tag in candidates)
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
+def _not_modified(
+    request: web.Request, image_id: str, key: str, headers: dict[str, str], start: float
+) -> web.Response:
+    headers["Server-Timing"] = _timing(REVALIDATED, start, None)
+    count_view(request, image_id, key, REVALIDATED, 0)
+    return web.Response(status=304, headers=headers)
 
 
 def _timing(tier: str, start: float, render_seconds: float | None) -> str:

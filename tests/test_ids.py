@@ -24,3 +24,12 @@ def test_api_keys_are_random_and_only_hashed() -> None:
     key = ids.new_api_key()
     assert key.startswith("enl_") and len(key) > 40 and key != ids.new_api_key()
     assert ids.hash_api_key(key) != key and len(ids.hash_api_key(key)) == 64
+
+
+def test_ids_in_paths_have_one_shape() -> None:
+    image_id = ids.public_id(b"k", hashlib.sha256(b"x").hexdigest())
+    assert ids.is_path_id(image_id) and ids.is_path_id(f"{image_id}.webp")
+    assert not ids.is_public_id(image_id + "\n")  # "$" alone would let a newline through
+    for raw in ("\x00", image_id + "\x00", image_id + "\n", f"{image_id}.", f"{image_id}.a.b"):
+        assert not ids.is_path_id(raw), repr(raw)
+    assert not ids.is_path_id(f"{image_id}.j\x00g") and not ids.is_path_id(image_id.upper())

@@ -9,6 +9,7 @@ import pytest
 import pyvips
 
 from enlarger.proxy import strip
+from tests.test_strip_trailers import MP4
 
 NONE = pyvips.enums.ForeignKeep.NONE
 ALL = pyvips.enums.ForeignKeep.ALL
@@ -147,6 +148,8 @@ def test_every_shared_image_strips_to_the_same_pixels(images_dir: Path) -> None:
         stripped = strip.strip(data, fmt)
         assert stripped is not None
         assert _pixels(stripped) == expected, path.name
+        # what a Motion Photo appends after the picture (an MP4) never comes along
+        assert strip.strip(data + MP4, fmt) == stripped and MP4[4:12] not in stripped, path.name
         assert not {"exif-ifd0-Make", "exif-ifd0-Model", "xmp-data", "iptc-data"} & set(
             pyvips.Image.new_from_buffer(stripped, "").get_fields()
         ), path.name

@@ -16,7 +16,16 @@ from enlarger.db import Image
 from enlarger.settings import Settings
 from tests.e2e.process import clean_env, cli, free_port
 
-CHECKS = ("configuration", "data dir", "libvips", "HEIC", "allocator", "database", "blob store")
+CHECKS = (
+    "configuration",
+    "links",
+    "data dir",
+    "libvips",
+    "HEIC",
+    "allocator",
+    "database",
+    "blob store",
+)
 
 
 def lines(output: str) -> dict[str, str]:
@@ -42,7 +51,8 @@ def test_embedded_defaults_pass(tmp_path: Path) -> None:
     assert "loads and saves jpeg, png, webp, gif, avif" in found["libvips"]
     assert "HEIC decodes" in found["HEIC"]
     assert found["images"].startswith("ok") and "0 images looked at" in found["images"]
-    assert "all 9 checks passed" in result.stdout
+    assert found["links"].startswith("ok") and "embedded stack" in found["links"]
+    assert "all 10 checks passed" in result.stdout
 
 
 def test_a_fresh_machine_is_warned_about_and_left_unchanged(tmp_path: Path) -> None:
@@ -88,6 +98,11 @@ def test_production_backends_pass(
     assert found["database"].startswith("ok") and "PostgreSQL" in found["database"]
     assert found["blob store"].startswith("ok") and "bucket present" in found["blob store"]
     assert found["cache"].startswith(("ok", "WARN")) and "Redis" in found["cache"]
+    # neither ENLARGER_PUBLIC_URL nor ENLARGER_ALLOWED_HOSTS: links follow any Host sent
+    assert found["links"].startswith("WARN") and "ENLARGER_ALLOWED_HOSTS" in found["links"]
+    env["ENLARGER_ALLOWED_HOSTS"] = "img.example.com"
+    links = lines(cli(env, "doctor").stdout)["links"]
+    assert links.startswith("ok") and "img.example.com" in links, links
     bucket = s3_bucket_url[len("s3://") :].split("/")[0]
     listed = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket=bucket)
     assert listed.get("KeyCount", 0) == 0, "the probe blob was left behind"

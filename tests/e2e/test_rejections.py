@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,27 @@ async def test_view_errors_are_json(stack: Stack) -> None:
     wrong_method = await stack.client.delete("/v1/limits")
     assert wrong_method.status == 405
     assert (await wrong_method.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_ids_of_the_wrong_shape_are_404_before_any_lookup(stack: Stack) -> None:
+    """A NUL byte (PostgreSQL refuses it in text: it was a 500 there), a newline after a good
+    id, upper case: every route with an id in its path answers 404 image_not_found."""
+    image_id = (await (await stack.upload(make_jpeg())).json())["id"]
+    routes = [
+        (route.method, resource.canonical)
+        for resource in stack.client.app.router.resources()
+        if "{id}" in resource.canonical
+        for route in resource
+        if route.method != "HEAD"
+    ]
+    assert len(routes) >= 7, routes  # the view, metadata, stats, both deletes, both pages
+    bad = ("%00", f"{image_id}%00", f"{image_id}%0A", f"{image_id}.jp%00g", image_id.upper())
+    for (method, canonical), raw in itertools.product(routes, bad):
+        path = canonical.replace("{id}", raw).replace("{token}", "del_x")
+        response = await stack.client.request(method, path)
+        assert response.status == 404, (method, path, await response.text())
+        assert (await response.json())["error"]["code"] == "image_not_found", (method, path)
+    assert (await stack.client.get(f"/i/{image_id}.png?size=small")).status == 200
 
 
 async def test_api_keys(stack: Stack, make_stack: StackFactory) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import struct
 from pathlib import Path
 
 import asyncpg
@@ -77,6 +78,30 @@ async def test_full_renderer_serves_the_nearest_stored_size_briefly(
     assert decode(await exact.read()).width == 480
 
 
+async def test_the_fallback_original_ends_where_the_picture_ends(stack: Stack) -> None:
+    """What a Motion Photo stores after the JPEG's end (an MP4 with sound) and a JFXX
+    thumbnail never leave with the overload fallback: only the primary picture does."""
+    picture = make_jpeg(900, 600, seed=7)
+    thumbnail = make_jpeg(16, 16) + b"THUMB-SECRET"
+    jfxx = b"\xff\xe0" + struct.pack(">H", 8 + len(thumbnail)) + b"JFXX\x00\x10" + thumbnail
+    mp4 = struct.pack(">I", 16) + b"ftypmp42\x00\x00\x00\x00" + b"\x00\x00\x00\x1bmdatAUDIO-SECRET"
+    response = await stack.upload(picture[:2] + jfxx + picture[2:] + mp4)
+    assert response.status == 201
+    image_id = (await response.json())["id"]
+    slots = fill(stack)
+    try:
+        answer = await stack.client.get(f"/i/{image_id}?size=small")
+        body = await answer.read()
+    finally:
+        for slot in slots:
+            slot.release()
+    assert answer.status == 200 and 'tier;desc="fallback"' in answer.headers["Server-Timing"]
+    for secret in (b"ftypmp42", b"AUDIO-SECRET", b"THUMB-SECRET", b"JFXX"):
+        assert secret not in body
+    assert body.endswith(b"\xff\xd9")
+    assert decode(body).write_to_memory() == decode(picture).write_to_memory()
+
+
 async def test_cdn_headers_304_and_head(stack: Stack) -> None:
     image_id = await upload(stack)
     answer = await stack.client.get(f"/i/{image_id}?size=small")
@@ -93,6 +118,23 @@ async def test_cdn_headers_304_and_head(stack: Stack) -> None:
     missing = await stack.client.get(f"/i/{'a' * 26}")
     assert missing.status == 404 and missing.headers["Cache-Control"] == "no-store"
     assert "Surrogate-Key" not in missing.headers
+
+
+async def test_if_none_match_star_is_304_only_for_an_image_that_exists(stack: Stack) -> None:
+    """``*`` matches any current representation: a 304 once the view path has found the
+    image, never for an id that does not exist or was deleted."""
+    star = {"If-None-Match": "*"}
+    assert (await stack.client.get(f"/i/{'c' * 26}?size=small", headers=star)).status == 404
+    response = await stack.upload(make_jpeg(300, 200, seed=3))
+    image = await response.json()
+    found = await stack.client.get(f"/i/{image['id']}?size=small", headers=star)
+    assert found.status == 304 and found.headers["ETag"] and await found.read() == b""
+    assert 'tier;desc="etag"' in found.headers["Server-Timing"]
+    path = image["delete_url"].split("://", 1)[1].split("/", 1)[1]
+    assert (await stack.client.delete(f"/{path}")).status == 204
+    for size in ("small", "large"):
+        gone = await stack.client.get(f"/i/{image['id']}?size={size}", headers=star)
+        assert gone.status == 404 and gone.headers["Cache-Control"] == "no-store", size
 
 
 async def test_unknown_ids_are_remembered(stack: Stack, make_stack: StackFactory) -> None:
