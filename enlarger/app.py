@@ -125,6 +125,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             settings.render_queue,
             settings.render_timeout_seconds,
             on_change=app[METRICS].render_queue.set,
+            on_stopped=app[METRICS].renders_stopped.inc,
         )
         app[METRICS].render_capacity.set(renderer.capacity)
         stack.push_async_callback(asyncio.to_thread, renderer.close)

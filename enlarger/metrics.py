@@ -127,6 +127,11 @@ class Metrics:
     def _renders(self) -> None:
         r = self.registry
         self.renders = Counter("enlarger_renders", "Variants rendered", ["format"], registry=r)
+        self.renders_stopped = Counter(
+            "enlarger_renders_stopped",
+            "Renders stopped inside libvips at their deadline (ENLARGER_RENDER_TIMEOUT_SECONDS)",
+            registry=r,
+        )
         self.master_renders = Counter(
             "enlarger_master_renders",
             "Variants rendered from an image's kept master instead of its original",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyvips
 
 from enlarger.errors import InvalidParameter
+from enlarger.proxy import cutoff
 
 MIME_TYPES = {
     "jpeg": "image/jpeg",
@@ -48,6 +49,7 @@ def encode(
     image: pyvips.Image, fmt: str, quality: int, avif_effort: int, avif_max_pixels: int
 ) -> bytes:
     none = pyvips.enums.ForeignKeep.NONE
+    image = cutoff.watched(image)
     data: bytes
     match fmt:
         case "jpeg":

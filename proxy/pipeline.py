@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from enlarger.proxy import formats
+from enlarger.proxy import cutoff, formats
 from enlarger.proxy.colour import needs_srgb_conversion
 from enlarger.proxy.geometry import Plan, plan
 from enlarger.proxy.source import (
@@ -93,7 +93,7 @@ def materialize(canvas: Canvas) -> Canvas:
     spec = canvas.spec
     random_access = spec.rotate or spec.flip or spec.gravity in ("attention", "entropy")
     if random_access:
-        canvas.image = canvas.img.copy_memory()
+        canvas.image = cutoff.watched(canvas.img).copy_memory()
     return canvas
 
 
@@ -101,7 +101,7 @@ def autorotate(canvas: Canvas) -> Canvas:
     """Apply the EXIF orientation (all eight), from memory: the image is small by now."""
     image = canvas.img
     if image.get_typeof("orientation") and int(image.get("orientation")) not in (0, 1):
-        canvas.image = image.copy_memory().autorot()
+        canvas.image = cutoff.watched(image).copy_memory().autorot()
     return canvas
 
 

@@ -18,6 +18,7 @@ from typing import TypeVar
 import pyvips
 
 from enlarger.errors import Overloaded, RenderTimeout
+from enlarger.proxy import cutoff
 from enlarger.proxy.source import image_failure
 
 T = TypeVar("T")
@@ -26,13 +27,19 @@ DepthListener = Callable[[int], None]
 
 class Renderer:
     def __init__(
-        self, threads: int, queue: int, timeout: float, on_change: DepthListener | None = None
+        self,
+        threads: int,
+        queue: int,
+        timeout: float,
+        on_change: DepthListener | None = None,
+        on_stopped: Callable[[], None] | None = None,
     ) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="render")
         self._capacity = threads + queue
         self._timeout = timeout
         self._in_flight = 0
         self._on_change = on_change
+        self._on_stopped = on_stopped or (lambda: None)
         self.threads = threads
 
     @property
@@ -63,7 +70,8 @@ class Renderer:
 
     def _start(self, fn: Callable[..., T], args: tuple[object, ...]) -> Future[tuple[T, float]]:
         loop = asyncio.get_running_loop()
-        future = self._pool.submit(_timed, fn, *args)
+        deadline = time.monotonic() + self._timeout  # the queue's wait counts too
+        future = self._pool.submit(_timed, deadline, self._on_stopped, fn, *args)
         # The callback runs in the worker thread: hand the release back to the event loop.
         future.add_done_callback(lambda _done: loop.call_soon_threadsafe(self._change, -1))
         return future
@@ -115,17 +123,28 @@ class Slot:
         self.release()
 
 
-def _timed(fn: Callable[..., T], *args: object) -> tuple[T, float]:
-    """``fn(*args)`` and its run time. Whatever the job (a direct render, one that makes a
-    master, one from a master's pixels, a prerender), a libvips failure to decode the source
-    is the image's: 422 undecodable, never a 500 (see :func:`proxy.source.image_failure`)."""
+def _timed(
+    deadline: float, stopped: Callable[[], None], fn: Callable[..., T], *args: object
+) -> tuple[T, float]:
+    """``fn(*args)`` and its run time, stopped inside libvips at ``deadline`` (its caller has
+    answered 503 by then: :mod:`proxy.cutoff`). Whatever the job (a direct render, one that
+    makes a master, one from a master's pixels, a prerender), a libvips failure to decode the
+    source is the image's: 422 undecodable, never a 500 (:func:`proxy.source.image_failure`)."""
     start = time.perf_counter()
+    cutoff.start(deadline)
     try:
+        if cutoff.passed():  # it waited in the queue past its deadline: nobody waits for it
+            raise RenderTimeout("rendering took too long; try again shortly")
         result = fn(*args)
     except pyvips.Error as exc:
+        if cutoff.passed():
+            stopped()
+            raise RenderTimeout("rendering took too long; try again shortly") from None
         failure = image_failure(exc)
         if failure is None:
             raise
     else:
         return result, time.perf_counter() - start
+    finally:
+        cutoff.stop()
     raise failure  # outside the except: the chain would hold the half-decoded images

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pyvips
 
 from enlarger.errors import InvalidImage
+from enlarger.proxy import cutoff
 
 _QUARTER_TURNS = (5, 6, 7, 8)
 # libvips' error lines from its loaders ("domain: message"): libjpeg, libpng, libwebp, libtiff,
@@ -63,7 +64,10 @@ def undecodable(fmt: str) -> InvalidImage:
 
 def is_decode_failure(exc: pyvips.Error) -> bool:
     """True when libvips failed because a loader could not decode the source's data (corrupt
-    or truncated pixel data), not because of an operation of ours."""
+    or truncated pixel data), not because of an operation of ours (nor because the job was
+    stopped at its deadline: :mod:`proxy.cutoff`)."""
+    if cutoff.passed():
+        return False
     for line in str(getattr(exc, "detail", "") or "").splitlines():
         if _LOADER_DOMAIN.match(line) and not any(text in line for text in _OUR_MISTAKES):
             return True
