@@ -130,6 +130,8 @@ async def limits(request: web.Request) -> web.Response:
         "max_upload_bytes": settings.max_upload_bytes,
         "upload_timeout_seconds": settings.upload_timeout_seconds,
         "upload_deadline_seconds": settings.upload_deadline_seconds,
+        "request_head_timeout_seconds": settings.request_head_timeout_seconds,
+        "keepalive_timeout_seconds": settings.keepalive_timeout_seconds,
         "max_pixels": settings.max_pixels,
         "max_side": settings.max_side,
         "max_frames": settings.max_frames,
