@@ -117,6 +117,11 @@ class UploadTimeout(EnlargerError):
     code = "upload_timeout"
 
 
+class ExpectationFailed(EnlargerError):
+    status = 417
+    code = "expectation_failed"
+
+
 class PayloadTooLarge(EnlargerError):
     status = 413
     code = "payload_too_large"

@@ -32,6 +32,7 @@ from aiohttp import web
 from enlarger.accesslog import runner_options
 from enlarger.drain import INFLIGHT
 from enlarger.errors import SetupError
+from enlarger.protocol import Runner, connection_options
 from enlarger.settings import Settings
 
 log = logging.getLogger("enlarger.server")
@@ -185,10 +186,11 @@ async def _serve(
 ) -> int:
     shutdown = Shutdown(settings.shutdown_timeout_seconds)
     shutdown.install()  # before the backends open: a signal during start-up is a stop too
-    runner = web.AppRunner(
+    runner = Runner(
         app,
         handle_signals=False,
         shutdown_timeout=FINAL_WAIT_SECONDS,
+        **connection_options(settings),
         **runner_options(settings.access_log),
     )
     try:

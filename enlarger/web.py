@@ -40,7 +40,7 @@ def _http_code(status: int) -> str:
     return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
 
 
-def _http_error(exc: web.HTTPException) -> web.Response:
+def http_error_response(exc: web.HTTPException) -> web.Response:
     phrase = HTTPStatus(exc.status).phrase
     messages = {404: "no such path", 405: f"{request_method_hint(exc)} is not allowed here"}
     body = {
@@ -72,7 +72,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _rejection(request, _http_code(exc.status), _http_error(exc))
+        return _rejection(request, _http_code(exc.status), http_error_response(exc))
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         body = {"error": {"code": "internal_error", "message": "something went wrong on our side"}}

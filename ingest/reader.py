@@ -20,11 +20,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from enlarger.errors import (
     BadRequest,
+    ExpectationFailed,
     MissingFile,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -90,6 +91,8 @@ async def read_upload(
     if declared is not None and declared > max_bytes + _MULTIPART_SLACK:
         raise _too_large(max_bytes)
 
+    await _continue(request)
+
     async def check(head: bytes) -> ImageInfo | None:
         _refuse_form_fields(request, head)
         return await on_head(head)
@@ -102,6 +105,25 @@ async def read_upload(
             return await _collect(chunks, max_bytes, None, spool_folder, check)
     except TimeoutError:
         raise UploadTimeout(f"the upload did not finish within {time_limit:g} s") from None
+    except HttpProcessingError as exc:  # a broken chunked encoding (enlarger.protocol)
+        raise BadRequest(f"the body cannot be read: {exc.message}"[:200]) from None
+
+
+async def continue_later(request: web.Request) -> None:
+    """The upload route's ``expect_handler``: nothing yet. aiohttp's default answers
+    ``100 Continue`` before the handler runs; :func:`_continue` does once the body is to be read,
+    so that an upload refused from its head (too large, rate limited, no key) gets its answer
+    instead, and its body is never sent."""
+
+
+async def _continue(request: web.Request) -> None:
+    expect = request.headers.get(hdrs.EXPECT)
+    if expect is None or request.version != HttpVersion11:
+        return
+    if expect.strip().lower() != "100-continue":
+        raise ExpectationFailed("only 'Expect: 100-continue' is understood")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the answer's head is still to come (as aiohttp does)
 
 
 def _refuse_form_fields(request: web.Request, head: bytes) -> None:

@@ -13,7 +13,7 @@ from enlarger.db import Image
 from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
 from enlarger.ingest import stats
 from enlarger.ingest.deadline import UploadDeadline
-from enlarger.ingest.reader import read_upload
+from enlarger.ingest.reader import continue_later, read_upload
 from enlarger.ingest.sniff import ACCEPTED
 from enlarger.proxy.service import UNDECODABLE
 from enlarger.proxy.spec import OUTPUT_FORMATS, SIZE_NAMES, describe
@@ -130,6 +130,8 @@ async def limits(request: web.Request) -> web.Response:
         "max_upload_bytes": settings.max_upload_bytes,
         "upload_timeout_seconds": settings.upload_timeout_seconds,
         "upload_deadline_seconds": settings.upload_deadline_seconds,
+        "request_head_timeout_seconds": settings.request_head_timeout_seconds,
+        "keepalive_timeout_seconds": settings.keepalive_timeout_seconds,
         "max_pixels": settings.max_pixels,
         "max_side": settings.max_side,
         "max_frames": settings.max_frames,
@@ -160,7 +162,8 @@ async def limits(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/v1/images", upload, name=UPLOAD_ROUTE)
+    # 100 Continue only once the body is to be read (read_upload), after the checks on the head
+    app.router.add_post("/v1/images", upload, name=UPLOAD_ROUTE, expect_handler=continue_later)
     app.router.add_get("/v1/images/{id}", metadata)
     app.router.add_get("/v1/me/images", my_images)
     app.router.add_get("/v1/limits", limits)

@@ -20,6 +20,12 @@ def free_port() -> int:
         return port
 
 
+def address(base: str) -> tuple[str, int]:
+    """``(host, port)`` of a base URL such as ``http://127.0.0.1:8080``, for raw sockets."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
 def clean_env(data_dir: Path, **settings: str) -> dict[str, str]:
     """The environment without inherited ENLARGER_* settings, on the embedded defaults."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENLARGER_")}
