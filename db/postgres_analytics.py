@@ -1,6 +1,8 @@
 """The analytics half of :class:`db.postgres.PostgresRepository` (a mixin): view counts, stats,
 imported logs, roll-ups. A batch is one transaction of one multi-row upsert per table (rows
-sorted, so that concurrent flushes lock rows in the same order)."""
+sorted, so that concurrent flushes lock rows in the same order). A batch first locks each
+(image, day) of its referrers (a transaction-scoped advisory lock, in one order), so that the
+bound of :mod:`db._referrers` holds across processes."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from typing import Any
 
 import asyncpg
 
+from enlarger.db import _referrers
 from enlarger.db._pg_common import image_row, unavailable_on_driver_error, utc
-from enlarger.db._viewrows import BREAKDOWN_TABLES, ViewRows, group, stats_range
+from enlarger.db._viewrows import BREAKDOWN_TABLES, BreakdownRow, ViewRows, group, stats_range
 from enlarger.db.models import (
     Breakdown,
     Bucket,
@@ -25,6 +28,14 @@ from enlarger.db.protocol import ImageSort
 
 KNOWN_IMAGES = "SELECT id FROM images WHERE id = ANY($1::text[])"
 USER_HAS_IMAGE = "SELECT EXISTS (SELECT 1 FROM user_images WHERE user_id = $1 AND image_id = $2)"
+LOCK_HOST_DAYS = (
+    "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h "
+    "FROM unnest($1::text[]) AS k ORDER BY h) AS ordered"
+)
+REFERRER_HOSTS = (
+    "SELECT image_id, day, referrer FROM image_view_referrers "
+    "WHERE (image_id, day) IN (SELECT * FROM unnest($1::text[], $2::date[]))"
+)
 LOG_SEEN = "SELECT 1 FROM imported_logs WHERE sha256 = $1"
 LOG_INSERT = (
     "INSERT INTO imported_logs (sha256, name, format, views) VALUES ($1, $2, $3, $4) "
@@ -147,12 +158,13 @@ class PostgresAnalytics:
         with unavailable_on_driver_error():
             async with self._acquire() as conn, conn.transaction(isolation="repeatable_read"):
                 buckets = await conn.fetch(BUCKETS, *args)
-                breakdowns = [await conn.fetch(sql, *args) for sql in BREAKDOWNS]
+                breakdowns = [
+                    [tuple(r) for r in await conn.fetch(sql, *args)] for sql in BREAKDOWNS
+                ]
         days = tuple(Bucket(*tuple(r)[1:]) for r in buckets if r[0] == "day")
         months = tuple(Bucket(*tuple(r)[1:]) for r in buckets if r[0] == "month")
-        variants, referrers, tiers = (
-            tuple(Breakdown(*tuple(r)) for r in rows) for rows in breakdowns
-        )
+        breakdowns[1] = _referrers.fold(breakdowns[1])
+        variants, referrers, tiers = (tuple(Breakdown(*r) for r in rows) for rows in breakdowns)
         return ImageStats(days, months, variants, referrers, tiers)
 
     async def list_user_image_views(
@@ -188,11 +200,28 @@ async def _known_rows(conn: asyncpg.Connection, counts: Sequence[ViewCount]) -> 
 
 
 async def _write_rows(conn: asyncpg.Connection, rows: ViewRows) -> None:
-    for sql, table_rows in zip(UPSERTS, rows.breakdowns, strict=True):
+    variants, referrers, tiers = rows.breakdowns
+    bounded = _referrers.bound_rows(referrers, await _stored_hosts(conn, referrers))
+    for sql, table_rows in zip(UPSERTS, (variants, bounded, tiers), strict=True):
         if table_rows:
             await conn.execute(sql, *_columns(table_rows))
     if rows.totals:
         await conn.execute(TOTALS_UPSERT, *_columns(rows.totals))
+
+
+async def _stored_hosts(
+    conn: asyncpg.Connection, rows: list[BreakdownRow]
+) -> dict[tuple[str, date], list[str]]:
+    """The referrer hosts already stored for each (image, day) of ``rows``, each (image, day)
+    locked until the batch commits (two flushes cannot both take the last free places)."""
+    keys = sorted({(image_id, day) for image_id, day, *_ in rows})
+    if not keys:
+        return {}
+    await conn.execute(LOCK_HOST_DAYS, [f"{image_id}/{day.isoformat()}" for image_id, day in keys])
+    stored: dict[tuple[str, date], list[str]] = {key: [] for key in keys}
+    for image_id, day, host in await conn.fetch(REFERRER_HOSTS, *_columns(keys)):
+        stored[(image_id, day)].append(host)
+    return stored
 
 
 def _columns(rows: Sequence[tuple[object, ...]]) -> list[list[object]]:

@@ -1,6 +1,7 @@
 """The analytics half of :class:`db.sqlite.SqliteRepository` (a mixin): view counts, stats,
 imported logs, roll-ups. SQLite serializes writers (``BEGIN IMMEDIATE``), so batches from
-several processes sharing the file add up."""
+several processes sharing the file add up, and the bound on referrer hosts per image and day
+(:mod:`db._referrers`) holds across them."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from typing import Any
 
 import aiosqlite
 
+from enlarger.db import _referrers
 from enlarger.db._sqlite_common import image_row
 from enlarger.db._sqltime import from_text, now_text
-from enlarger.db._viewrows import BREAKDOWN_TABLES, ViewRows, group, stats_range
+from enlarger.db._viewrows import BREAKDOWN_TABLES, BreakdownRow, ViewRows, group, stats_range
 from enlarger.db.models import (
     Breakdown,
     Bucket,
@@ -28,6 +30,7 @@ from enlarger.db.protocol import ImageSort
 
 KNOWN_IMAGES = "SELECT id FROM images WHERE id IN (SELECT value FROM json_each(?))"
 USER_HAS_IMAGE = "SELECT 1 FROM user_images WHERE user_id = ? AND image_id = ?"
+REFERRER_HOSTS = "SELECT referrer FROM image_view_referrers WHERE image_id = ? AND day = ?"
 LOG_SEEN = "SELECT 1 FROM imported_logs WHERE sha256 = ?"
 LOG_INSERT = (
     "INSERT INTO imported_logs (sha256, name, format, views, imported_at) VALUES (?, ?, ?, ?, ?) "
@@ -150,6 +153,7 @@ class SqliteAnalytics:
             breakdowns = [await _fetch(conn, sql, params) for sql in BREAKDOWNS]
         days = tuple(_bucket(r) for r in buckets if r[0] == "day")
         months = tuple(_bucket(r) for r in buckets if r[0] == "month")
+        breakdowns[1] = _referrers.fold(breakdowns[1])
         variants, referrers, tiers = (tuple(Breakdown(*r) for r in rows) for rows in breakdowns)
         return ImageStats(days, months, variants, referrers, tiers)
 
@@ -177,9 +181,22 @@ async def _known_rows(conn: aiosqlite.Connection, counts: Sequence[ViewCount]) -
 
 
 async def _write_rows(conn: aiosqlite.Connection, rows: ViewRows) -> None:
-    for sql, table_rows in zip(UPSERTS, rows.breakdowns, strict=True):
+    variants, referrers, tiers = rows.breakdowns
+    bounded = _referrers.bound_rows(referrers, await _stored_hosts(conn, referrers))
+    for sql, table_rows in zip(UPSERTS, (variants, bounded, tiers), strict=True):
         await conn.executemany(sql, [(i, d.isoformat(), k, v, b) for i, d, k, v, b in table_rows])
     await conn.executemany(TOTALS_UPSERT, rows.totals)
+
+
+async def _stored_hosts(
+    conn: aiosqlite.Connection, rows: list[BreakdownRow]
+) -> dict[tuple[str, date], list[str]]:
+    """The referrer hosts already stored for each (image, day) of ``rows``."""
+    keys = sorted({(image_id, day) for image_id, day, *_ in rows})
+    return {
+        (i, d): [r[0] for r in await _fetch(conn, REFERRER_HOSTS, (i, d.isoformat()))]
+        for i, d in keys
+    }
 
 
 async def _fetch(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> list[Any]:

@@ -10,6 +10,7 @@ from aiohttp import web
 from enlarger.auth import optional_user, required_user
 from enlarger.context import SERVICES, base_url
 from enlarger.db import Image
+from enlarger.db._referrers import MAX_REFERRER_HOSTS
 from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
 from enlarger.ingest import stats
 from enlarger.ingest.deadline import UploadDeadline
@@ -151,6 +152,7 @@ async def limits(request: web.Request) -> web.Response:
         "anonymous_uploads": settings.allow_anonymous_uploads,
         "rate_limits": request.app[SERVICES].limits.describe(),
         "max_variants_per_image": settings.max_variants_per_image,
+        "max_referrer_hosts_per_day": MAX_REFERRER_HOSTS,
         "signed_urls": {
             "enabled": bool(settings.signing_secrets),
             "required": settings.require_signature,
