@@ -17,6 +17,7 @@ K = TypeVar("K", bound=Hashable)
 
 BreakdownRow = tuple[str, date, str, int, int]  # image_id, day, key, views, bytes
 TotalRow = tuple[str, int, int]  # image_id, views, bytes
+DayRow = tuple[str, date, int, int]  # image_id, day, views, bytes (added to claims' totals)
 
 # Each breakdown table and the column that keys it (besides image_id and day).
 BREAKDOWN_TABLES = (
@@ -30,6 +31,7 @@ BREAKDOWN_TABLES = (
 class ViewRows:
     breakdowns: tuple[list[BreakdownRow], ...]  # in BREAKDOWN_TABLES order
     totals: list[TotalRow]
+    days: list[DayRow]
     views: int
 
 
@@ -37,14 +39,17 @@ def group(counts: Iterable[ViewCount], known: Collection[str]) -> ViewRows:
     """Sum ``counts`` per table key, skipping images not in ``known``."""
     tables: tuple[dict[Any, list[int]], ...] = ({}, {}, {})
     totals: dict[str, list[int]] = {}
+    days: dict[tuple[str, date], list[int]] = {}
     for c in counts:
         if c.image_id not in known:
             continue
         for table, value in zip(tables, (c.variant, c.referrer, c.tier), strict=True):
             _add(table, (c.image_id, c.day, value), c)
         _add(totals, c.image_id, c)
+        _add(days, (c.image_id, c.day), c)
     views = sum(cell[0] for cell in totals.values())
-    return ViewRows(tuple(_rows(table) for table in tables), _totals(totals), views)
+    day_rows = [(*key, views, size) for key, (views, size) in sorted(days.items())]
+    return ViewRows(tuple(_rows(table) for table in tables), _totals(totals), day_rows, views)
 
 
 def _add(table: dict[K, list[int]], key: K, count: ViewCount) -> None:

@@ -6,6 +6,8 @@ seconds and once more at shutdown; the repository adds them with ``INSERT … ON
 SET views = views + excluded.views``, so the counts of any number of processes add up. A failed
 flush keeps its counts for the next try. The pending map is bounded (``max_keys``): views of new
 keys past the bound are dropped and logged, so memory stays bounded while the database is away.
+Each image and day holds at most :data:`db._referrers.MAX_REFERRER_HOSTS` referrer hosts between
+flushes (later new hosts count as "other"); the database write applies the same bound again.
 
 No aiohttp here: the view route calls :meth:`Analytics.count` through ``proxy.viewcount``.
 """
@@ -22,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
+from enlarger.db._referrers import admit
 from enlarger.db.models import ViewCount
 from enlarger.db.protocol import Repository
 
@@ -57,6 +60,7 @@ class PendingViews:
         self._max_keys = max_keys
         self._clock = clock
         self._cells: dict[Key, list[int]] = {}
+        self._hosts: dict[tuple[str, int], set[str]] = {}  # referrer hosts per (image, day)
         self.dropped = 0  # views dropped because the map was full (since start)
 
     def add(self, image_id: str, variant: str, referrer: str, tier: str, nbytes: int) -> None:
@@ -64,6 +68,9 @@ class PendingViews:
         self._add((image_id, day, variant, referrer, tier), 1, nbytes)
 
     def _add(self, key: Key, views: int, nbytes: int) -> None:
+        image_id, day, variant, referrer, tier = key
+        referrer = admit(self._hosts.setdefault((image_id, day), set()), referrer)
+        key = (image_id, day, variant, referrer, tier)
         cell = self._cells.get(key)
         if cell is not None:
             cell[0] += views
@@ -75,7 +82,7 @@ class PendingViews:
 
     def take(self) -> list[ViewCount]:
         """Everything pending, leaving the map empty."""
-        cells, self._cells = self._cells, {}
+        cells, self._cells, self._hosts = self._cells, {}, {}
         return [
             ViewCount(image_id, date.fromordinal(day), variant, referrer, tier, views, size)
             for (image_id, day, variant, referrer, tier), (views, size) in cells.items()

@@ -12,7 +12,6 @@ from typing import Any
 import asyncpg
 
 from enlarger.db import migrate
-from enlarger.db._claims import ImageGone
 from enlarger.db._pg_common import (
     api_key_row,
     aware,
@@ -67,10 +66,6 @@ IMAGE_MARK_UNRENDERABLE = (
     "WHERE id = $1 AND unrenderable IS NULL RETURNING id"
 )
 
-LINK_INSERT = (
-    "INSERT INTO user_images (user_id, image_id, filename) VALUES ($1, $2, $3) "
-    "ON CONFLICT DO NOTHING RETURNING image_id"
-)
 USER_IMAGES = (
     "SELECT i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes, i.created_at, "
     "i.unrenderable, ui.uploaded_at, ui.filename "
@@ -208,12 +203,6 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
     async def get_image_by_sha256(self, sha256: str) -> Image | None:
         row = await self._one(IMAGE_BY_SHA256, sha256)
         return None if row is None else image_row(row)
-
-    async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
-        try:
-            return await self._one(LINK_INSERT, user_id, image_id, filename) is not None
-        except asyncpg.ForeignKeyViolationError as exc:  # the image row is gone
-            raise ImageGone(image_id) from exc
 
     async def list_user_images(
         self, user_id: int, limit: int = 100, offset: int = 0

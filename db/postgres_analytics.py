@@ -1,6 +1,9 @@
 """The analytics half of :class:`db.postgres.PostgresRepository` (a mixin): view counts, stats,
 imported logs, roll-ups. A batch is one transaction of one multi-row upsert per table (rows
-sorted, so that concurrent flushes lock rows in the same order)."""
+sorted, so that concurrent flushes lock rows in the same order). A batch locks, in this order,
+its images (``FOR KEY SHARE``, as a removal locks the image first), each (image, day) of its
+referrers (an advisory lock, so that the bound of :mod:`db._referrers` holds across processes),
+then the claims whose totals it adds to. Statistics are scoped to a claim (:mod:`db._scope`)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ from typing import Any
 
 import asyncpg
 
+from enlarger.db import _referrers, _scope
 from enlarger.db._pg_common import image_row, unavailable_on_driver_error, utc
-from enlarger.db._viewrows import BREAKDOWN_TABLES, ViewRows, group, stats_range
+from enlarger.db._viewrows import BREAKDOWN_TABLES, BreakdownRow, ViewRows, group, stats_range
 from enlarger.db.models import (
     Breakdown,
     Bucket,
@@ -23,7 +27,7 @@ from enlarger.db.models import (
 )
 from enlarger.db.protocol import ImageSort
 
-KNOWN_IMAGES = "SELECT id FROM images WHERE id = ANY($1::text[])"
+KNOWN_IMAGES = "SELECT id FROM images WHERE id = ANY($1::text[]) ORDER BY id FOR KEY SHARE"
 USER_HAS_IMAGE = "SELECT EXISTS (SELECT 1 FROM user_images WHERE user_id = $1 AND image_id = $2)"
 LOG_SEEN = "SELECT 1 FROM imported_logs WHERE sha256 = $1"
 LOG_INSERT = (
@@ -50,24 +54,41 @@ TOTALS_UPSERT = (
     "bytes_served = image_view_totals.bytes_served + excluded.bytes_served"
 )
 
-# Parameters: image_id, end, start, first day of start's month.
-IN_RANGE = "image_id = $1 AND day <= $2 AND (day >= $3 OR (period = 'month' AND day >= $4))"
-BUCKETS = (
-    "SELECT period, day, SUM(views)::bigint, SUM(bytes_served)::bigint FROM image_views "
-    f"WHERE {IN_RANGE} GROUP BY period, day ORDER BY day"
+BUCKETS = _scope.buckets(lambda n: f"${n}", "::bigint")
+BREAKDOWNS = _scope.breakdowns(lambda n: f"${n}", "::bigint")
+CLAIM_DAY = (
+    "SELECT (uploaded_at AT TIME ZONE 'UTC')::date FROM user_images "
+    "WHERE user_id = $1 AND image_id = $2"
 )
-BREAKDOWNS = tuple(
-    f"SELECT {column}, SUM(views)::bigint, SUM(bytes_served)::bigint FROM {table} "
-    f"WHERE {IN_RANGE} GROUP BY {column} ORDER BY 2 DESC, 1"
-    for table, column in BREAKDOWN_TABLES
+LOCK_CLAIMS = (
+    "SELECT 1 FROM user_images WHERE image_id = ANY($1::text[]) "
+    "ORDER BY image_id, user_id FOR UPDATE"
 )
+CLAIM_TOTALS = (
+    "UPDATE user_images AS ui SET views = ui.views + s.views, "
+    "bytes_served = ui.bytes_served + s.bytes FROM (SELECT c.user_id, c.image_id, "
+    "SUM(t.views) AS views, SUM(t.bytes) AS bytes "
+    "FROM unnest($1::text[], $2::date[], $3::bigint[], $4::bigint[]) "
+    "AS t (image_id, day, views, bytes) "
+    "JOIN user_images AS c ON c.image_id = t.image_id "
+    "AND (c.uploaded_at AT TIME ZONE 'UTC')::date <= t.day GROUP BY c.user_id, c.image_id) AS s "
+    "WHERE ui.user_id = s.user_id AND ui.image_id = s.image_id"
+)
+LOCK_HOST_DAYS = (
+    "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h "
+    "FROM unnest($1::text[]) AS k ORDER BY h) AS ordered"
+)
+REFERRER_HOSTS = (
+    "SELECT image_id, day, referrer FROM image_view_referrers "
+    "WHERE (image_id, day) IN (SELECT * FROM unnest($1::text[], $2::date[]))"
+)
+UNSCOPED = (date.min, 0)  # a claim day before every row, no user (no baseline)
 
 _USER_IMAGE_VIEWS = (
     "SELECT i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes, i.created_at, "
-    "i.unrenderable, ui.uploaded_at, ui.filename, COALESCE(t.views, 0) AS total_views, "
-    "COALESCE(t.bytes_served, 0) AS total_bytes FROM user_images AS ui "
-    "JOIN images AS i ON i.id = ui.image_id "
-    "LEFT JOIN image_view_totals AS t ON t.image_id = ui.image_id WHERE ui.user_id = $1 "
+    "i.unrenderable, ui.uploaded_at, ui.filename, ui.views AS total_views, "
+    "ui.bytes_served AS total_bytes FROM user_images AS ui "
+    "JOIN images AS i ON i.id = ui.image_id WHERE ui.user_id = $1 "
 )
 USER_IMAGE_VIEWS: dict[ImageSort, str] = {
     "uploaded": _USER_IMAGE_VIEWS
@@ -141,18 +162,26 @@ class PostgresAnalytics:
         return rows.views
 
     async def image_stats(
-        self, image_id: str, start: date | None = None, end: date | None = None
+        self,
+        image_id: str,
+        start: date | None = None,
+        end: date | None = None,
+        user_id: int | None = None,
     ) -> ImageStats:
         args = (image_id, *stats_range(start, end))
         with unavailable_on_driver_error():
             async with self._acquire() as conn, conn.transaction(isolation="repeatable_read"):
-                buckets = await conn.fetch(BUCKETS, *args)
-                breakdowns = [await conn.fetch(sql, *args) for sql in BREAKDOWNS]
+                scope = await _scope_of(conn, image_id, user_id)
+                if scope is None:
+                    return ImageStats((), (), (), (), ())
+                buckets = await conn.fetch(BUCKETS, *args, *scope)
+                breakdowns = [
+                    [tuple(r) for r in await conn.fetch(sql, *args, *scope)] for sql in BREAKDOWNS
+                ]
         days = tuple(Bucket(*tuple(r)[1:]) for r in buckets if r[0] == "day")
         months = tuple(Bucket(*tuple(r)[1:]) for r in buckets if r[0] == "month")
-        variants, referrers, tiers = (
-            tuple(Breakdown(*tuple(r)) for r in rows) for rows in breakdowns
-        )
+        breakdowns[1] = _referrers.fold(breakdowns[1])
+        variants, referrers, tiers = (tuple(Breakdown(*r) for r in rows) for rows in breakdowns)
         return ImageStats(days, months, variants, referrers, tiers)
 
     async def list_user_image_views(
@@ -187,12 +216,42 @@ async def _known_rows(conn: asyncpg.Connection, counts: Sequence[ViewCount]) -> 
     return group(counts, known)
 
 
+async def _scope_of(
+    conn: asyncpg.Connection, image_id: str, user_id: int | None
+) -> tuple[date, int] | None:
+    """(claim day, user id) of the user's claim; unscoped without a user; None: no claim."""
+    if user_id is None:
+        return UNSCOPED
+    day = await conn.fetchval(CLAIM_DAY, user_id, image_id)
+    return None if day is None else (day, user_id)
+
+
 async def _write_rows(conn: asyncpg.Connection, rows: ViewRows) -> None:
-    for sql, table_rows in zip(UPSERTS, rows.breakdowns, strict=True):
+    variants, referrers, tiers = rows.breakdowns
+    bounded = _referrers.bound_rows(referrers, await _stored_hosts(conn, referrers))
+    if rows.days:
+        await conn.execute(LOCK_CLAIMS, sorted({row[0] for row in rows.days}))
+        await conn.execute(CLAIM_TOTALS, *_columns(rows.days))
+    for sql, table_rows in zip(UPSERTS, (variants, bounded, tiers), strict=True):
         if table_rows:
             await conn.execute(sql, *_columns(table_rows))
     if rows.totals:
         await conn.execute(TOTALS_UPSERT, *_columns(rows.totals))
+
+
+async def _stored_hosts(
+    conn: asyncpg.Connection, rows: list[BreakdownRow]
+) -> dict[tuple[str, date], list[str]]:
+    """The referrer hosts already stored for each (image, day) of ``rows``, each (image, day)
+    locked until the batch commits (two flushes cannot both take the last free places)."""
+    keys = sorted({(image_id, day) for image_id, day, *_ in rows})
+    if not keys:
+        return {}
+    await conn.execute(LOCK_HOST_DAYS, [f"{image_id}/{day.isoformat()}" for image_id, day in keys])
+    stored: dict[tuple[str, date], list[str]] = {key: [] for key in keys}
+    for image_id, day, host in await conn.fetch(REFERRER_HOSTS, *_columns(keys)):
+        stored[(image_id, day)].append(host)
+    return stored
 
 
 def _columns(rows: Sequence[tuple[object, ...]]) -> list[list[object]]:

@@ -1,17 +1,27 @@
-"""The claims half of :class:`db.postgres.PostgresRepository` (a mixin): anonymous claims with a
-hashed delete token, removing a claim (and the image with its last one), the deletion log and
-the share page's placeholder. A removal locks the image row (``FOR UPDATE``) first, so two last
-claims removed at once cannot both see the other and leave the image unclaimed, and a dedup
-upload linking to the image waits for the removal to finish."""
+"""The claims half of :class:`db.postgres.PostgresRepository` (a mixin): a user's claim (with the
+baseline that scopes its statistics, :mod:`db._scope`), anonymous claims with a hashed delete
+token, removing a claim (and the image with its last one), the deletion log and the share page's
+placeholder. A removal locks the image row (``FOR UPDATE``) first, so two last claims removed at
+once cannot both see the other and leave the image unclaimed, and a dedup upload linking to the
+image waits for the removal to finish."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from enlarger.db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
-from enlarger.db._pg_common import unavailable_on_driver_error
+from enlarger.db._pg_common import unavailable_on_driver_error, utc
+from enlarger.db._scope import baseline_copies
+
+LINK_INSERT = (
+    "INSERT INTO user_images (user_id, image_id, filename) VALUES ($1, $2, $3) "
+    "ON CONFLICT DO NOTHING RETURNING uploaded_at"
+)
+BASELINES = baseline_copies(lambda n: f"${n}")
+CLAIM_TIME = "SELECT uploaded_at FROM user_images WHERE user_id = $1 AND image_id = $2"
 
 ANON_INSERT = (
     "INSERT INTO anonymous_claims (token_hash, image_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
@@ -42,6 +52,24 @@ class PostgresClaims:
     """Mixed into :class:`db.postgres.PostgresRepository`, which provides ``_pool``."""
 
     _pool: asyncpg.Pool
+
+    async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
+        try:
+            with unavailable_on_driver_error():
+                async with self._pool.acquire() as conn, conn.transaction():
+                    claimed = await conn.fetchval(LINK_INSERT, user_id, image_id, filename)
+                    if claimed is None:
+                        return False
+                    for sql in BASELINES:  # the claim's day so far: not the claim's views
+                        await conn.execute(sql, user_id, image_id, utc(claimed).date())
+                    return True
+        except asyncpg.ForeignKeyViolationError as exc:  # the image row is gone
+            raise ImageGone(image_id) from exc
+
+    async def claim_time(self, user_id: int, image_id: str) -> datetime | None:
+        with unavailable_on_driver_error():
+            value = await self._pool.fetchval(CLAIM_TIME, user_id, image_id)
+        return None if value is None else utc(value)
 
     async def add_anonymous_claim(self, image_id: str, token_hash: str) -> None:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Literal, Protocol
 
 from enlarger.db._claims import OnLast, Removal
@@ -75,8 +75,14 @@ class Repository(Protocol):
         ...
 
     async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
-        """Put the image in the user's list; True when the link is new. Raises
-        :class:`db._claims.ImageGone` when the image row does not exist (any more)."""
+        """Put the image in the user's list (a claim, from now on); True when the link is new.
+        A new claim's statistics start now: the counts of today already recorded are kept as
+        its baseline (see :mod:`db._scope`). Raises :class:`db._claims.ImageGone` when the
+        image row does not exist (any more)."""
+        ...
+
+    async def claim_time(self, user_id: int, image_id: str) -> datetime | None:
+        """When the user claimed the image (their ``uploaded_at``), or None."""
         ...
 
     async def list_user_images(
@@ -155,16 +161,24 @@ class Repository(Protocol):
         ...
 
     async def image_stats(
-        self, image_id: str, start: date | None = None, end: date | None = None
+        self,
+        image_id: str,
+        start: date | None = None,
+        end: date | None = None,
+        user_id: int | None = None,
     ) -> ImageStats:
         """Views of one image from ``start`` to ``end`` (inclusive, UTC days). Month rows
-        (rolled up) are included whole when their month overlaps the range."""
+        (rolled up) are included whole when their month overlaps the range. With ``user_id``,
+        only the views since that user's claim (empty without a claim; see
+        :mod:`db._scope`). Referrers: at most ``MAX_REFERRER_HOSTS`` hosts, the rest summed
+        under ``(other)`` (:mod:`db._referrers`)."""
         ...
 
     async def list_user_image_views(
         self, user_id: int, sort: ImageSort = "uploaded", limit: int = 100, offset: int = 0
     ) -> list[UserImageViews]:
-        """The user's images with their all-time totals, newest first or most viewed first."""
+        """The user's images with the totals of their claims (the views since each claim was
+        made), newest first or most viewed first."""
         ...
 
     async def rollup_views(self, before: date) -> int:

@@ -17,7 +17,6 @@ from typing import Any
 import aiosqlite
 
 from enlarger.db import migrate
-from enlarger.db._claims import ImageGone
 from enlarger.db._sqlite_common import Row, api_key_row, image_row, user_row, variant_row
 from enlarger.db._sqltime import from_text, now_text, to_text
 from enlarger.db.models import ApiKey, Image, User, UserImage, Variant
@@ -65,10 +64,6 @@ IMAGE_MARK_UNRENDERABLE = (
     "UPDATE images SET unrenderable = ?, unrenderable_at = ? WHERE id = ? AND unrenderable IS NULL"
 )
 
-LINK_INSERT = (
-    "INSERT INTO user_images (user_id, image_id, uploaded_at, filename) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING"
-)
 USER_IMAGES = (
     "SELECT i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes, i.created_at, "
     "i.unrenderable, ui.uploaded_at, ui.filename "
@@ -208,12 +203,6 @@ class SqliteRepository(SqliteAnalytics, SqliteClaims):
     async def get_image_by_sha256(self, sha256: str) -> Image | None:
         row = await self._one(IMAGE_BY_SHA256, (sha256,))
         return None if row is None else image_row(row)
-
-    async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
-        try:
-            return await self._write(LINK_INSERT, (user_id, image_id, now_text(), filename)) > 0
-        except sqlite3.IntegrityError as exc:  # the image row is gone (foreign key)
-            raise ImageGone(image_id) from exc
 
     async def list_user_images(
         self, user_id: int, limit: int = 100, offset: int = 0

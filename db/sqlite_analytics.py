@@ -1,6 +1,7 @@
 """The analytics half of :class:`db.sqlite.SqliteRepository` (a mixin): view counts, stats,
 imported logs, roll-ups. SQLite serializes writers (``BEGIN IMMEDIATE``), so batches from
-several processes sharing the file add up."""
+several processes sharing the file add up, and the bound on referrer hosts per image and day
+(:mod:`db._referrers`) holds across them. Statistics are scoped to a claim (:mod:`db._scope`)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from typing import Any
 
 import aiosqlite
 
+from enlarger.db import _referrers, _scope
 from enlarger.db._sqlite_common import image_row
 from enlarger.db._sqltime import from_text, now_text
-from enlarger.db._viewrows import BREAKDOWN_TABLES, ViewRows, group, stats_range
+from enlarger.db._viewrows import BREAKDOWN_TABLES, BreakdownRow, ViewRows, group, stats_range
 from enlarger.db.models import (
     Breakdown,
     Bucket,
@@ -51,23 +53,20 @@ TOTALS_UPSERT = (
     "bytes_served = bytes_served + excluded.bytes_served"
 )
 
-# Parameters: image_id, end, start, first day of start's month.
-IN_RANGE = "image_id = ? AND day <= ? AND (day >= ? OR (period = 'month' AND day >= ?))"
-BUCKETS = (
-    "SELECT period, day, SUM(views), SUM(bytes_served) FROM image_views "
-    f"WHERE {IN_RANGE} GROUP BY period, day ORDER BY day"
+BUCKETS = _scope.buckets(lambda n: f"?{n}")
+BREAKDOWNS = _scope.breakdowns(lambda n: f"?{n}")
+CLAIM_DAY = "SELECT substr(uploaded_at, 1, 10) FROM user_images WHERE user_id = ? AND image_id = ?"
+CLAIM_TOTALS = (
+    "UPDATE user_images SET views = views + ?, bytes_served = bytes_served + ? "
+    "WHERE image_id = ? AND substr(uploaded_at, 1, 10) <= ?"
 )
-BREAKDOWNS = tuple(
-    f"SELECT {column}, SUM(views), SUM(bytes_served) FROM {table} WHERE {IN_RANGE} "
-    f"GROUP BY {column} ORDER BY 2 DESC, 1"
-    for table, column in BREAKDOWN_TABLES
-)
+REFERRER_HOSTS = "SELECT referrer FROM image_view_referrers WHERE image_id = ? AND day = ?"
+UNSCOPED = (date.min.isoformat(), 0)  # a claim day before every row, no user (no baseline)
 
 _USER_IMAGE_VIEWS = (
     "SELECT i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes, i.created_at, "
-    "i.unrenderable, ui.uploaded_at, ui.filename, COALESCE(t.views, 0) AS total_views, "
-    "COALESCE(t.bytes_served, 0) FROM user_images AS ui JOIN images AS i ON i.id = ui.image_id "
-    "LEFT JOIN image_view_totals AS t ON t.image_id = ui.image_id WHERE ui.user_id = ? "
+    "i.unrenderable, ui.uploaded_at, ui.filename, ui.views AS total_views, ui.bytes_served "
+    "FROM user_images AS ui JOIN images AS i ON i.id = ui.image_id WHERE ui.user_id = ? "
 )
 USER_IMAGE_VIEWS: dict[ImageSort, str] = {
     "uploaded": _USER_IMAGE_VIEWS
@@ -142,14 +141,22 @@ class SqliteAnalytics:
         return rows.views
 
     async def image_stats(
-        self, image_id: str, start: date | None = None, end: date | None = None
+        self,
+        image_id: str,
+        start: date | None = None,
+        end: date | None = None,
+        user_id: int | None = None,
     ) -> ImageStats:
         params = (image_id, *(day.isoformat() for day in stats_range(start, end)))
         async with self._transaction("DEFERRED") as conn:
-            buckets = await _fetch(conn, BUCKETS, params)
-            breakdowns = [await _fetch(conn, sql, params) for sql in BREAKDOWNS]
+            scope = await _scope_of(conn, image_id, user_id)
+            if scope is None:
+                return ImageStats((), (), (), (), ())
+            buckets = await _fetch(conn, BUCKETS, (*params, *scope))
+            breakdowns = [await _fetch(conn, sql, (*params, *scope)) for sql in BREAKDOWNS]
         days = tuple(_bucket(r) for r in buckets if r[0] == "day")
         months = tuple(_bucket(r) for r in buckets if r[0] == "month")
+        breakdowns[1] = _referrers.fold(breakdowns[1])
         variants, referrers, tiers = (tuple(Breakdown(*r) for r in rows) for rows in breakdowns)
         return ImageStats(days, months, variants, referrers, tiers)
 
@@ -176,10 +183,35 @@ async def _known_rows(conn: aiosqlite.Connection, counts: Sequence[ViewCount]) -
     return group(counts, known)
 
 
+async def _scope_of(
+    conn: aiosqlite.Connection, image_id: str, user_id: int | None
+) -> tuple[str, int] | None:
+    """(claim day, user id) of the user's claim; unscoped without a user; None: no claim."""
+    if user_id is None:
+        return UNSCOPED
+    found = await _fetch(conn, CLAIM_DAY, (user_id, image_id))
+    return (found[0][0], user_id) if found else None
+
+
 async def _write_rows(conn: aiosqlite.Connection, rows: ViewRows) -> None:
-    for sql, table_rows in zip(UPSERTS, rows.breakdowns, strict=True):
+    claims = [(v, b, i, d.isoformat()) for i, d, v, b in rows.days]
+    await conn.executemany(CLAIM_TOTALS, claims)
+    variants, referrers, tiers = rows.breakdowns
+    bounded = _referrers.bound_rows(referrers, await _stored_hosts(conn, referrers))
+    for sql, table_rows in zip(UPSERTS, (variants, bounded, tiers), strict=True):
         await conn.executemany(sql, [(i, d.isoformat(), k, v, b) for i, d, k, v, b in table_rows])
     await conn.executemany(TOTALS_UPSERT, rows.totals)
+
+
+async def _stored_hosts(
+    conn: aiosqlite.Connection, rows: list[BreakdownRow]
+) -> dict[tuple[str, date], list[str]]:
+    """The referrer hosts already stored for each (image, day) of ``rows``."""
+    keys = sorted({(image_id, day) for image_id, day, *_ in rows})
+    return {
+        (i, d): [r[0] for r in await _fetch(conn, REFERRER_HOSTS, (i, d.isoformat()))]
+        for i, d in keys
+    }
 
 
 async def _fetch(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> list[Any]:

@@ -1,6 +1,7 @@
-"""The claims half of :class:`db.sqlite.SqliteRepository` (a mixin): anonymous claims with a
-hashed delete token, removing a claim (and the image with its last one), the deletion log and
-the share page's placeholder. ``BEGIN IMMEDIATE`` serializes a removal against every writer."""
+"""The claims half of :class:`db.sqlite.SqliteRepository` (a mixin): a user's claim (with the
+baseline that scopes its statistics, :mod:`db._scope`), anonymous claims with a hashed delete
+token, removing a claim (and the image with its last one), the deletion log and the share page's
+placeholder. ``BEGIN IMMEDIATE`` serializes a removal against every writer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from datetime import UTC, datetime, timedelta
 import aiosqlite
 
 from enlarger.db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
-from enlarger.db._sqltime import now_text, to_text
+from enlarger.db._scope import baseline_copies
+from enlarger.db._sqltime import from_text, now_text, to_text
+
+LINK_INSERT = (
+    "INSERT INTO user_images (user_id, image_id, uploaded_at, filename) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+BASELINES = baseline_copies(lambda n: f"?{n}")
+CLAIM_TIME = "SELECT uploaded_at FROM user_images WHERE user_id = ? AND image_id = ?"
 
 ANON_INSERT = (
     "INSERT INTO anonymous_claims (token_hash, image_id, created_at) VALUES (?, ?, ?) "
@@ -43,6 +52,24 @@ class SqliteClaims:
         self, mode: str = "IMMEDIATE"
     ) -> AbstractAsyncContextManager[aiosqlite.Connection]:
         raise NotImplementedError
+
+    async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
+        now = now_text()
+        try:
+            async with self._transaction() as conn:
+                async with conn.execute(LINK_INSERT, (user_id, image_id, now, filename)) as cur:
+                    if cur.rowcount == 0:
+                        return False
+                for sql in BASELINES:  # the claim's day so far: not the claim's views
+                    await conn.execute(sql, (user_id, image_id, now[:10]))
+                return True
+        except sqlite3.IntegrityError as exc:  # the image row is gone (foreign key)
+            raise ImageGone(image_id) from exc
+
+    async def claim_time(self, user_id: int, image_id: str) -> datetime | None:
+        async with self._session() as conn, conn.execute(CLAIM_TIME, (user_id, image_id)) as cur:
+            row = await cur.fetchone()
+            return None if row is None else from_text(row[0])
 
     async def add_anonymous_claim(self, image_id: str, token_hash: str) -> None:
         try:

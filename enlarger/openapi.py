@@ -143,7 +143,11 @@ def _image_paths(settings: Settings) -> Json:
             )
         },
         "/v1/images/{id}": {
-            "get": _op("Metadata of an image", {**_json("the image", image), **_errors(404)}),
+            "get": _op(
+                "Metadata of an image (created_at: the caller's own upload time, else null)",
+                {**_json("the image", image), **_errors(401, 404)},
+                security=OPTIONAL_BEARER,
+            ),
             "delete": _op(
                 "Delete the caller's upload (the image goes with its last uploader)",
                 {**no_content, **_errors(401, 403, 404)},

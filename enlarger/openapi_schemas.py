@@ -12,6 +12,7 @@ STRING = {"type": "string"}
 INTEGER = {"type": "integer"}
 URL = {"type": "string", "format": "uri"}
 NULLABLE_STRING = {"type": ["string", "null"]}
+DATE_TIME = {"type": "string", "format": "date-time"}
 
 
 def _object(required: dict[str, Json], **optional: Json) -> Json:
@@ -31,7 +32,12 @@ IMAGE = _object(
         "format": STRING,
         "bytes": INTEGER,
         "frames": INTEGER,
-        "created_at": {"type": "string", "format": "date-time"},
+        "created_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "the caller's own upload time (an API key holding the image), else "
+            "null; never another uploader's",
+        },
         "sizes": _object({name: URL for name in SIZE_NAMES}),
     },
     renderable={"type": "boolean"},
@@ -43,7 +49,12 @@ UPLOADED = {
     "required": [*IMAGE["required"], "deduplicated"],
     "properties": {
         **IMAGE["properties"],
-        "deduplicated": {"type": "boolean"},
+        "created_at": {**DATE_TIME, "description": "this upload's claim: its own time"},
+        "deduplicated": {
+            "type": "boolean",
+            "description": "true only when this API key's user had uploaded these bytes "
+            "before (the answer is then their entry); never says whether anyone else did",
+        },
         "delete_url": {**URL, "description": "anonymous uploads: DELETE this URL to delete"},
         "delete_page": {**URL, "description": "the same as a page to open in a browser"},
     },
@@ -54,10 +65,11 @@ LISTED = {
     "required": [*IMAGE["required"], "uploaded_at", "views", "bytes_served"],
     "properties": {
         **IMAGE["properties"],
-        "uploaded_at": {"type": "string", "format": "date-time"},
+        "created_at": {**DATE_TIME, "description": "the same as uploaded_at"},
+        "uploaded_at": DATE_TIME,
         "filename": NULLABLE_STRING,
-        "views": INTEGER,
-        "bytes_served": INTEGER,
+        "views": {**INTEGER, "description": "views since this user's upload"},
+        "bytes_served": {**INTEGER, "description": "bytes served since this user's upload"},
     },
 }
 

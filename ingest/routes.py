@@ -1,8 +1,13 @@
-"""The image API: upload, metadata, the caller's list, and the limits in force."""
+"""The image API: upload, metadata, the caller's list, and the limits in force.
+
+Two uploaders of identical bytes share one image; what each answer says of a date, a name or
+views is the caller's own claim (docs/security.md, "Identical bytes"). An upload answer is the
+same for the first uploader of some bytes and for any later one."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -10,10 +15,12 @@ from aiohttp import web
 from enlarger.auth import optional_user, required_user
 from enlarger.context import SERVICES, base_url
 from enlarger.db import Image
+from enlarger.db._referrers import MAX_REFERRER_HOSTS
 from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
 from enlarger.ingest import stats
 from enlarger.ingest.deadline import UploadDeadline
 from enlarger.ingest.reader import continue_later, read_upload
+from enlarger.ingest.service import Ingested
 from enlarger.ingest.sniff import ACCEPTED
 from enlarger.proxy.service import UNDECODABLE
 from enlarger.proxy.spec import OUTPUT_FORMATS, SIZE_NAMES, describe
@@ -23,7 +30,9 @@ from enlarger.web import METRICS, NO_STORE, UPLOAD_ROUTE, json_response
 LIMITS_CACHE = {"Cache-Control": "public, max-age=60"}
 
 
-def image_body(image: Image, base: str) -> dict[str, Any]:
+def image_body(image: Image, base: str, created: datetime | None) -> dict[str, Any]:
+    """An image as the API shows it; ``created`` is the caller's own upload time (never the
+    image row's: that would tell a second uploader when the first one came)."""
     url = f"{base}/i/{image.id}"
     return {
         "id": image.id,
@@ -33,7 +42,7 @@ def image_body(image: Image, base: str) -> dict[str, Any]:
         "format": image.format,
         "bytes": image.bytes,
         "frames": image.frames,
-        "created_at": image.created_at.isoformat(),
+        "created_at": created.isoformat() if created else None,
         "sizes": {name: f"{url}?size={name}" for name in SIZE_NAMES},
         # false once a render found that no size can be made (views answer 422 invalid_image)
         "renderable": image.unrenderable is None,
@@ -66,14 +75,22 @@ async def upload(request: web.Request) -> web.Response:
     request.app[METRICS].upload_accepted(result.deduplicated)
     if not result.deduplicated:
         services.prerender.offer(result.image.id)  # in the background: the link never waits
-    answer = image_body(result.image, base_url(request))
-    answer["deduplicated"] = result.deduplicated
-    if result.delete_token is not None:
-        base, image_id, token = base_url(request), result.image.id, result.delete_token
+    headers = {"Location": f"/i/{result.image.id}", **NO_STORE}
+    return json_response(upload_body(result, base_url(request)), status=201, headers=headers)
+
+
+def upload_body(result: Ingested, base: str) -> dict[str, Any]:
+    """What a first upload of these bytes would answer, whoever uploaded them before: the
+    claim's own time, ``deduplicated`` only when this user had uploaded them already, and
+    ``renderable`` as a new upload knows it (the upload reads only the header)."""
+    image = replace(result.image, unrenderable=None)
+    answer = image_body(image, base, result.claim.at)
+    answer["deduplicated"] = not result.claim.new
+    if result.claim.delete_token is not None:
+        image_id, token = image.id, result.claim.delete_token
         answer["delete_url"] = delete_url(base, image_id, token)
         answer["delete_page"] = f"{base}/me#delete={image_id}.{token}"  # fragment: never sent
-    headers = {"Location": f"/i/{result.image.id}", **NO_STORE}
-    return json_response(answer, status=201, headers=headers)
+    return answer
 
 
 def delete_url(base: str, image_id: str, token: str) -> str:
@@ -81,13 +98,16 @@ def delete_url(base: str, image_id: str, token: str) -> str:
 
 
 async def metadata(request: web.Request) -> web.Response:
+    """``created_at`` is the caller's upload time (an API key with a claim), else null."""
     services = request.app[SERVICES]
+    user = await optional_user(request, services.repo)
     image = await services.repo.get_image(request.match_info["id"])
     if image is None:
         raise ImageNotFound("no image with this id", id=request.match_info["id"][:64])
     if image.unrenderable is None and await services.variants.known_undecodable(image.id):
         image = replace(image, unrenderable=UNDECODABLE)  # its durable mark is on its way
-    return json_response(image_body(image, base_url(request)), headers=NO_STORE)
+    created = await services.repo.claim_time(user.id, image.id) if user else None
+    return json_response(image_body(image, base_url(request), created), headers=NO_STORE)
 
 
 async def my_images(request: web.Request) -> web.Response:
@@ -100,7 +120,7 @@ async def my_images(request: web.Request) -> web.Response:
     base = base_url(request)
     items = [
         {
-            **image_body(row.entry.image, base),
+            **image_body(row.entry.image, base, row.entry.uploaded_at),
             "uploaded_at": row.entry.uploaded_at.isoformat(),
             "filename": row.entry.filename,
             "views": row.views,
@@ -153,6 +173,7 @@ async def limits(request: web.Request) -> web.Response:
         "anonymous_uploads": settings.allow_anonymous_uploads,
         "rate_limits": request.app[SERVICES].limits.describe(),
         "max_variants_per_image": settings.max_variants_per_image,
+        "max_referrer_hosts_per_day": MAX_REFERRER_HOSTS,
         "signed_urls": {
             "enabled": bool(settings.signing_secrets),
             "required": settings.require_signature,

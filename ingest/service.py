@@ -22,10 +22,20 @@ _ORIGINAL_MIME = {**MIME_TYPES, "heic": "image/heic", "tiff": "image/tiff"}
 
 
 @dataclass(frozen=True, slots=True)
+class Claimed:
+    """The upload's claim: when it was made, whether this upload made it (false: the user had
+    uploaded these bytes before), and an anonymous claim's delete token (only its hash is kept)."""
+
+    at: datetime
+    new: bool = True
+    delete_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Ingested:
     image: Image
-    deduplicated: bool
-    delete_token: str | None = None  # an anonymous upload's claim (only its hash is kept)
+    deduplicated: bool  # the bytes were stored already (internal: never in a public answer)
+    claim: Claimed
 
 
 class IngestService:
@@ -65,8 +75,8 @@ class IngestService:
         existing = await self._repo.get_image_by_sha256(upload.sha256)
         if existing is not None:
             try:
-                token = await self._link(user, existing, upload)
-                return Ingested(existing, deduplicated=True, delete_token=token)
+                claim = await self._link(user, existing, upload)
+                return Ingested(existing, deduplicated=True, claim=claim)
             except ImageGone:
                 pass  # its last claim was removed just now: store it anew
         fmt = sniff(upload.head[:SNIFF_BYTES])
@@ -90,8 +100,8 @@ class IngestService:
             await self._known_again(image.id)
             if not await self._blobs.exists(key):  # gc removed it while unclaimed: see gc.py
                 await self._blobs.put_file(key, upload.path, _ORIGINAL_MIME[fmt])
-        token = await self._link(user, image, upload)
-        return Ingested(image, deduplicated=not inserted, delete_token=token)
+        claim = await self._link(user, image, upload)
+        return Ingested(image, deduplicated=not inserted, claim=claim)
 
     async def _known_again(self, image_id: str) -> None:
         """Deleted once and uploaded again (the same bytes, the same id): alive here at once,
@@ -101,11 +111,12 @@ class IngestService:
         if self._negative is not None:
             await self._negative.discard(image_id)
 
-    async def _link(self, user: User | None, image: Image, upload: Upload) -> str | None:
+    async def _link(self, user: User | None, image: Image, upload: Upload) -> Claimed:
         """The upload's claim: the user's list, or an anonymous claim (its delete token)."""
         if user is not None:
-            await self._repo.link_user_image(user.id, image.id, upload.filename)
-            return None
+            new = await self._repo.link_user_image(user.id, image.id, upload.filename)
+            at = await self._repo.claim_time(user.id, image.id)
+            return Claimed(at or datetime.now(UTC), new)
         token = ids.new_delete_token()
         await self._repo.add_anonymous_claim(image.id, ids.hash_token(token))
-        return token
+        return Claimed(datetime.now(UTC), delete_token=token)

@@ -2,7 +2,9 @@
 helpers that ``GET /v1/me/images?format=csv`` shares.
 
 Statistics are private to the image's uploaders (a ``user_images`` row) unless
-``ENLARGER_PUBLIC_STATS=true``. Counts reach the database once per flush interval.
+``ENLARGER_PUBLIC_STATS=true``, and an uploader sees only the views since their own upload (two
+uploaders of identical bytes share the image, not each other's past). Counts reach the database
+once per flush interval.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from aiohttp import web
 from enlarger import ids
 from enlarger.auth import required_user
 from enlarger.context import SERVICES
-from enlarger.db import Repository
+from enlarger.db import Repository, User
 from enlarger.db.models import Breakdown, Bucket, ImageStats
 from enlarger.db.protocol import ImageSort
 from enlarger.errors import Forbidden, ImageNotFound, InvalidParameter
@@ -45,19 +47,21 @@ IMAGE_LIST_COLUMNS = (
 
 async def image_stats(request: web.Request) -> web.Response:
     image_id = request.match_info["id"]
-    await check_stats_visible(request, image_id)
+    user = await check_stats_visible(request, image_id)
     start, end = date_param(request, "from"), date_param(request, "to")
     if start and end and start > end:
         raise InvalidParameter("from must not be after to", parameter="from")
-    stats = await request.app[SERVICES].repo.image_stats(image_id, start, end)
+    scope = None if user is None else user.id
+    stats = await request.app[SERVICES].repo.image_stats(image_id, start, end, scope)
     if choice_param(request, "format", ("json", "csv")) == "csv":
         return csv_response(stats_rows(stats), STATS_CSV_COLUMNS, f"{image_id}-stats.csv")
     return json_response(stats_body(image_id, stats, start, end), headers=NO_STORE)
 
 
-async def check_stats_visible(request: web.Request, image_id: str) -> None:
+async def check_stats_visible(request: web.Request, image_id: str) -> User | None:
     """401 without an API key, 404 for an unknown image, 403 for a user who did not upload it;
-    anyone (even anonymous) when statistics are public."""
+    anyone (even anonymous) when statistics are public. The uploader whose claim scopes the
+    statistics, or None when they are public (whole)."""
     services = request.app[SERVICES]
     public = services.settings.public_stats
     user = None if public else await required_user(request, services.repo)
@@ -65,6 +69,7 @@ async def check_stats_visible(request: web.Request, image_id: str) -> None:
         raise ImageNotFound("no image with this id", id=image_id[:64])
     if user is not None and not await services.repo.user_has_image(user.id, image_id):
         raise Forbidden("only the image's uploaders can see its statistics", id=image_id)
+    return user
 
 
 async def _image_exists(repo: Repository, image_id: str) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from enlarger.db._referrers import MAX_REFERRER_HOSTS, OTHER_REFERRERS
 from enlarger.db.analytics import Analytics, PendingViews, referrer_host, rollup_cutoff
 from enlarger.db.factory import open_repository
 from enlarger.db.protocol import Repository
@@ -66,6 +67,23 @@ def test_pending_views_are_bounded_and_count_what_they_drop() -> None:
     pending.add("c", "v", "", "memory", 10)
     pending.restore(batch)  # the map is full again: the restored counts are dropped
     assert (pending.keys, pending.views, pending.dropped) == (2, 2, 6)
+
+
+def test_pending_views_keep_a_bounded_number_of_referrer_hosts() -> None:
+    """Between two flushes, an image's day holds at most MAX_REFERRER_HOSTS hosts in memory;
+    views from further new hosts count under "other" (another image has room of its own)."""
+    pending = PendingViews(max_keys=50_000, clock=lambda: MAY_1_NOON)
+    for n in range(1500):
+        pending.add("a", "v", f"h{n}.fake.example", "memory", 10)
+    pending.add("a", "v", "h0.fake.example", "memory", 10)  # a kept host keeps its own count
+    pending.add("a", "v", "", "memory", 10)  # "no referrer" takes no place
+    pending.add("b", "v", "b.example", "memory", 10)
+    counts = {(c.image_id, c.referrer): c.views for c in pending.take()}
+    assert len(counts) == MAX_REFERRER_HOSTS + 3
+    assert counts[("a", OTHER_REFERRERS)] == 1500 - MAX_REFERRER_HOSTS
+    assert counts[("a", "h0.fake.example")] == 2 and counts[("b", "b.example")] == 1
+    pending.add("a", "v", "new.example", "memory", 10)  # a flush starts a fresh bound
+    assert [c.referrer for c in pending.take()] == ["new.example"]
 
 
 def test_rollup_cutoff() -> None:

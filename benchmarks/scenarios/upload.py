@@ -5,11 +5,13 @@ Closed loop by default: ``--concurrency`` uploaders, each sending its next photo
 one is answered (the throughput). With ``--rate R``: open loop, Poisson arrivals at R uploads/s,
 at most ``--concurrency`` in flight (the latency at a given load; with back-to-back uploaders
 the latency is just concurrency / throughput, by Little's law).
+
+That nothing was deduplicated is checked on the server's ``enlarger_uploads_total`` counter
+(the upload answer's ``deduplicated`` is about the uploader's own list, never about the store).
 """
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -17,8 +19,10 @@ from collections.abc import Callable
 from benchmarks.loadgen import Arrival, Client, closed_loop, open_loop
 from benchmarks.rawhttp import Request, Response
 from benchmarks.report import RunResult
-from benchmarks.scenarios.common import Context, measure, upload_request
+from benchmarks.scenarios.common import Context, SetupError, measure, setup_client, upload_request
 from benchmarks.stats import summarize
+
+DEDUPLICATED = 'enlarger_uploads_total{deduplicated="true"}'
 
 
 def _arrivals(rate: float, duration: float, make: Callable[[], Request]) -> list[Arrival]:
@@ -41,8 +45,7 @@ async def run_upload(
 
     def check(request: Request, response: Response) -> None:
         if response.status == 201:
-            deduplicated = json.loads(response.body).get("deduplicated")
-            outcomes["deduplicated" if deduplicated else "new"] += 1
+            outcomes["accepted"] += 1
 
     async def work(client: Client) -> None:
         if rate is None:
@@ -51,11 +54,13 @@ async def run_upload(
             await open_loop(client, _arrivals(rate, duration, source), concurrency, duration)
 
     load = f"c={concurrency}" if rate is None else f"{rate:g}/s"
+    before = await _deduplicated(ctx)
     measured = await measure(ctx, f"upload {load}", duration, work, on_response=check)
+    outcomes["deduplicated"] = int(await _deduplicated(ctx) - before)
     stats = summarize(measured.recorder, window=duration if rate else None)
     sizes = [len(photo.data) for photo in ctx.photos.items]
     notes = []
-    if outcomes["deduplicated"]:
+    if outcomes["deduplicated"] > 0:
         notes.append(f"{outcomes['deduplicated']} uploads were deduplicated (expected none)")
     config = {
         "concurrency": concurrency,
@@ -81,3 +86,15 @@ async def run_upload(
         extra={"outcomes": dict(outcomes)},
         recorder=measured.recorder,
     )
+
+
+async def _deduplicated(ctx: Context) -> float:
+    """The server's count of uploads whose bytes were stored already (every worker's)."""
+    async with setup_client(ctx) as client:
+        response = await client.fetch(Request("setup", "/metrics", keep_body=True))
+    if response.status != 200:
+        raise SetupError(f"GET /metrics answered {response.status}: dedup cannot be checked")
+    for line in response.body.decode().splitlines():
+        if line.startswith(DEDUPLICATED):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

@@ -45,7 +45,7 @@
   function succeed(view, answer, file) {
     view.progress.value = 100;
     view.status.className = "status done";
-    view.status.textContent = answer.deduplicated ? "Uploaded (already known)." : "Uploaded.";
+    view.status.textContent = answer.deduplicated ? "Uploaded (already in your list)." : "Uploaded.";
     view.thumb.src = answer.sizes.small;
     view.thumb.alt = "Preview of " + (file.name || "the pasted image");
     const link = E.el("a", { class: "link", href: answer.url.replace("/i/", "/p/"), text: "Open the share page" });

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from enlarger.db._referrers import MAX_REFERRER_HOSTS, OTHER_REFERRERS
 from enlarger.settings import Settings
 from tests.e2e.conftest import Stack, StackFactory, make_jpeg
 
@@ -238,3 +239,19 @@ async def test_database_writes_are_bounded_by_flushes_not_views(
     assert deltas == [6, 6]
     recorded = await stack.services.repo.image_stats(image_id)
     assert recorded.views == 8 + 40 + 1000
+
+
+async def test_made_up_referrer_hosts_leave_a_bounded_list(stack: Stack) -> None:
+    """1500 cached views, each with a new Referer host (no login needed to view)."""
+    _, key = await stack.user_with_key("alice")
+    image_id = await upload(stack, key, seed=22)
+    for n in range(1500):
+        headers = {"Referer": f"https://h{n}.fake.example/"}
+        assert (await stack.client.get(f"/i/{image_id}?w=160", headers=headers)).status == 200
+    await stack.services.analytics.flush()
+    response = await stack.client.get(f"/v1/images/{image_id}/stats", headers=bearer(key))
+    stats = await response.json()
+    hosts = {r["host"]: r["views"] for r in stats["referrers"]}
+    assert len(hosts) == MAX_REFERRER_HOSTS + 1 and stats["views"] == 1500
+    assert hosts[OTHER_REFERRERS] == 1500 - MAX_REFERRER_HOSTS
+    assert len(await response.read()) < 16_000

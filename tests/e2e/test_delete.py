@@ -131,7 +131,7 @@ async def test_shared_bytes_survive_the_first_delete(
     data = make_jpeg(640, 480, seed=3)
     mine = await _upload(stack, data, key)
     anonymous = await _upload(stack, data)
-    assert anonymous["id"] == mine["id"] and anonymous["deduplicated"] is True
+    assert anonymous["id"] == mine["id"] and anonymous["deduplicated"] is False
     image_id = mine["id"]
     assert await _status(stack, f"/i/{image_id}?size=small") == 200
     auth = {"Authorization": f"Bearer {key}"}
