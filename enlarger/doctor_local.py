@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pyvips
 
+from enlarger import allocator
 from enlarger.doctor import Broken
 from enlarger.settings import ENV_PREFIX, Settings
 from enlarger.vips import configure_vips
 
 # Formats an answer may be encoded to, and the suffix libvips saves them by.
 SAVERS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "avif": ".avif"}
-ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
 
 
 def check_configuration(settings: Settings, environ: Mapping[str, str]) -> str:
@@ -110,21 +110,15 @@ def _encode_heic(sample: object) -> bytes | None:
 
 
 def check_allocator(maps: Path = Path("/proc/self/maps")) -> str:
-    """libvips servers on glibc's malloc grow (an arena per thread, fragmented memory)."""
-    try:
-        mapped = maps.read_text()
-    except OSError:
-        mapped = ""
-    for name in ALLOCATORS:
-        if f"lib{name}" in mapped:
-            return f"{name} (loaded: {os.environ.get('LD_PRELOAD', 'linked')})"
-    arenas = os.environ.get("MALLOC_ARENA_MAX")
-    if arenas:
-        return f"glibc malloc with MALLOC_ARENA_MAX={arenas}"
+    """libvips servers on glibc's malloc grow (an arena per thread, fragmented memory):
+    ``enlarger serve`` bounds the arenas itself unless the operator chose (enlarger.allocator)."""
+    found = allocator.chosen(os.environ, maps)
+    if found is not None:
+        return found
     return (
-        "warning: glibc malloc with one arena per thread: memory grows under render load;"
-        " preload jemalloc (LD_PRELOAD=libjemalloc.so.2, as the image does) or set"
-        " MALLOC_ARENA_MAX=2 (docs/deploy.md)"
+        f"glibc malloc: enlarger serve bounds its arenas to {allocator.ARENAS} "
+        "(MALLOC_ARENA_MAX); jemalloc (LD_PRELOAD=libjemalloc.so.2, as the image does) "
+        "keeps memory lower still (docs/deploy.md)"
     )
 
 
