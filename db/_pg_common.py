@@ -11,7 +11,8 @@ import asyncpg
 from enlarger.db.models import ApiKey, Image, User, Variant
 from enlarger.errors import BackendUnavailable
 
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
+# The database is down, unreachable or (for now) takes no writes: a retry may succeed.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
@@ -19,6 +20,10 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
+    # Every host of a multi-host URL is up but none takes writes (before a promotion), or a
+    # write reached a standby through a URL without target_session_attrs=read-write.
+    asyncpg.TargetServerAttributeNotMatched,
+    asyncpg.ReadOnlySQLTransactionError,
 )
 
 
@@ -26,7 +31,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 def unavailable_on_driver_error() -> Iterator[None]:
     try:
         yield
-    except _UNAVAILABLE as exc:
+    except UNAVAILABLE as exc:
         raise BackendUnavailable("database unavailable") from exc
 
 
