@@ -9,7 +9,9 @@ within a bound, 503 while no host takes writes, 201 again after the promotion, w
 restart. Every acknowledged upload is checked afterwards: one may be missing only if it was
 acknowledged just before the primary died (the window asynchronous replication leaves). The
 deletion watcher and the analytics flusher carry on after the outage. The numbers are printed
-(``-s``) and quoted in docs/operations.md. Also: a standby alone is 503 material, never a 500.
+(``-s``) and quoted in docs/operations.md. Also: a standby alone is 503 material, never a 500;
+``doctor`` names the host it reached and warns about a multi-host URL without
+``target_session_attrs``.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from enlarger.db.factory import open_repository
 from enlarger.errors import BackendUnavailable
 from tests import services
 from tests.e2e.conftest import make_jpeg
-from tests.e2e.process import clean_env, running
+from tests.e2e.process import clean_env, cli, running
 from tests.e2e.servers import Server, servers
+from tests.e2e.test_doctor import lines
 
 pytestmark = pytest.mark.e2e
 
@@ -293,3 +296,24 @@ async def test_a_standby_alone_is_unavailable_not_an_error(pair: services.Postgr
             await repo.migrate()  # creates tables
     finally:
         await repo.close()
+
+
+def test_doctor_names_the_host_it_reached(pair: services.PostgresPair, tmp_path: Path) -> None:
+    """With the standby listed first, doctor (like serve) lands on the primary and says which;
+    a multi-host URL without target_session_attrs is a warning."""
+    ports = (pair.standby.port, pair.primary.port)
+    hosts = ",".join(f"127.0.0.1:{port}" for port in ports)
+    url = f"postgresql://postgres@{hosts}/{pair.dbname}"
+    env = clean_env(
+        tmp_path / "data", ENLARGER_DATABASE_URL=f"{url}?target_session_attrs=read-write"
+    )
+    assert cli(env, "migrate").returncode == 0
+    database = lines(cli(env, "doctor").stdout)["database"]
+    assert database.startswith("ok"), database
+    assert f"at 127.0.0.1:{pair.primary.port}: writable" in database, database
+    primary_first = (
+        f"postgresql://postgres@127.0.0.1:{pair.primary.port},127.0.0.1:{pair.standby.port}"
+    )
+    env["ENLARGER_DATABASE_URL"] = f"{primary_first}/{pair.dbname}"
+    database = lines(cli(env, "doctor").stdout)["database"]
+    assert database.startswith("WARN") and "target_session_attrs" in database, database
