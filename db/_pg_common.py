@@ -1,10 +1,13 @@
-"""Error mapping, time helpers and row mapping shared by the PostgreSQL repository modules."""
+"""Error mapping, the pooled connection, time helpers and row mapping shared by the PostgreSQL
+repository modules."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -26,6 +29,16 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.ReadOnlySQLTransactionError,
 )
 
+# A statement's connection is gone or its server hangs or took no writes (a former primary):
+# the pool's other connections to that server are suspect too.
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.ReadOnlySQLTransactionError,
+)
+
 
 @contextmanager
 def unavailable_on_driver_error() -> Iterator[None]:
@@ -33,6 +46,28 @@ def unavailable_on_driver_error() -> Iterator[None]:
         yield
     except UNAVAILABLE as exc:
         raise BackendUnavailable("database unavailable") from exc
+
+
+class Pooled:
+    """What the PostgreSQL repository's mixins share: the pool, and the one way to use it."""
+
+    _pool: asyncpg.Pool
+    _pool_timeout: float
+
+    @contextlib.asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[Any]:
+        """A pooled connection, waited for at most ``ENLARGER_DATABASE_POOL_TIMEOUT_SECONDS``
+        (connecting included). Its release is shielded by asyncpg and terminates a connection
+        that cannot be reset, so a timed-out statement never poisons the pool. A statement
+        that times out or loses its connection retires every pooled connection (each is
+        replaced at its next use): after a failover from a server that hangs, each would
+        otherwise fail once more, after the statement deadline, whenever a burst reached it."""
+        async with self._pool.acquire(timeout=self._pool_timeout) as conn:
+            try:
+                yield conn
+            except CONNECTION_LOST:
+                await self._pool.expire_connections()
+                raise
 
 
 def utc(value: datetime) -> datetime:

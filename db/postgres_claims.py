@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from enlarger.db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
-from enlarger.db._pg_common import unavailable_on_driver_error
+from enlarger.db._pg_common import Pooled, unavailable_on_driver_error
 
 ANON_INSERT = (
     "INSERT INTO anonymous_claims (token_hash, image_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
@@ -34,15 +34,14 @@ PLACEHOLDER_GET = "SELECT placeholder FROM images WHERE id = $1"
 PLACEHOLDER_SET = "UPDATE images SET placeholder = $2 WHERE id = $1"
 
 
-class PostgresClaims:
+class PostgresClaims(Pooled):
     """Mixed into :class:`db.postgres.PostgresRepository`, which provides ``_pool``."""
-
-    _pool: asyncpg.Pool
 
     async def add_anonymous_claim(self, image_id: str, token_hash: str) -> None:
         try:
             with unavailable_on_driver_error():
-                await self._pool.execute(ANON_INSERT, token_hash, image_id)
+                async with self._acquire() as conn:
+                    await conn.execute(ANON_INSERT, token_hash, image_id)
         except asyncpg.ForeignKeyViolationError as exc:  # the image row is gone
             raise ImageGone(image_id) from exc
 
@@ -60,7 +59,7 @@ class PostgresClaims:
         self, sql: str, args: tuple[Any, ...], image_id: str, on_last: OnLast | None
     ) -> Removal:
         with unavailable_on_driver_error():
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._acquire() as conn, conn.transaction():
                 await conn.execute(LOCK_IMAGE, image_id)
                 if await conn.execute(sql, *args) == "DELETE 0":
                     return "none"
@@ -76,18 +75,22 @@ class PostgresClaims:
 
     async def deletions_after(self, seq: int) -> list[tuple[int, str]]:
         with unavailable_on_driver_error():
-            rows = await self._pool.fetch(LOG_AFTER, seq)
+            async with self._acquire() as conn:
+                rows = await conn.fetch(LOG_AFTER, seq)
         return [(int(r["seq"]), str(r["image_id"])) for r in rows]
 
     async def last_deletion(self) -> int:
         with unavailable_on_driver_error():
-            return int(await self._pool.fetchval(LOG_LAST))
+            async with self._acquire() as conn:
+                return int(await conn.fetchval(LOG_LAST))
 
     async def get_placeholder(self, image_id: str) -> str | None:
         with unavailable_on_driver_error():
-            value = await self._pool.fetchval(PLACEHOLDER_GET, image_id)
+            async with self._acquire() as conn:
+                value = await conn.fetchval(PLACEHOLDER_GET, image_id)
         return None if value is None else str(value)
 
     async def set_placeholder(self, image_id: str, placeholder: str) -> None:
         with unavailable_on_driver_error():
-            await self._pool.execute(PLACEHOLDER_SET, image_id, placeholder)
+            async with self._acquire() as conn:
+                await conn.execute(PLACEHOLDER_SET, image_id, placeholder)

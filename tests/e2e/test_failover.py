@@ -11,11 +11,12 @@ acknowledged just before the primary died (the window asynchronous replication l
 deletion watcher and the analytics flusher carry on after the outage. The numbers are printed
 (``-s``) and quoted in docs/operations.md. Also: a standby alone is 503 material, never a 500;
 ``doctor`` names the host it reached and warns about a multi-host URL without
-``target_session_attrs``.
+``target_session_attrs``; no pooled connection to a hung primary fails after the first one did.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import itertools
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from enlarger.db.factory import open_repository
+from enlarger.db.factory import DatabaseTimeouts, open_repository
 from enlarger.errors import BackendUnavailable
 from tests import services
 from tests.e2e.conftest import make_jpeg
@@ -317,3 +318,22 @@ def test_doctor_names_the_host_it_reached(pair: services.PostgresPair, tmp_path:
     env["ENLARGER_DATABASE_URL"] = f"{primary_first}/{pair.dbname}"
     database = lines(cli(env, "doctor").stdout)["database"]
     assert database.startswith("WARN") and "target_session_attrs" in database, database
+
+
+async def test_no_pooled_connection_to_a_hung_primary_outlives_the_first_failure(
+    pair: services.PostgresPair,
+) -> None:
+    """After a failover from a primary that hangs, the pool's other connections to it would
+    each fail once more (after the statement deadline), at whatever later moment a burst of
+    requests reaches them; the first one that fails retires them all."""
+    repo = await open_repository(pair.url, DatabaseTimeouts(command=2.0, pool=2.0))
+    try:
+        await asyncio.gather(*(repo.ping() for _ in range(4)))  # four pooled connections
+        pair.freeze_primary()
+        pair.promote_standby()
+        with pytest.raises(BackendUnavailable):
+            await repo.ping()  # the most recent connection: to the hung primary
+        results = await asyncio.gather(*(repo.ping() for _ in range(4)), return_exceptions=True)
+        assert results == [None] * 4, results
+    finally:
+        await repo.close()
