@@ -52,7 +52,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -202,6 +202,13 @@ def descendants(pid: int) -> list[int]:
         found += children
         pending += children
     return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -512,10 +519,13 @@ class PostgresCluster:
         sent to a standby any more, as in a crash (recovery runs at the next start)."""
         self.pg_ctl("-m", "immediate", "-w", "-t", "10", "stop", timeout=10)
 
+    def postmaster_pid(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def signal(self, signum: int) -> None:
         """The postmaster and every process under it (its backends call setsid(): a signal to
         the postmaster's group would not reach them)."""
-        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        pid = self.postmaster_pid()
         pids = [pid, *descendants(pid)]
         for each in reversed(pids) if signum == signal.SIGCONT else pids:
             with contextlib.suppress(ProcessLookupError):
@@ -575,6 +585,42 @@ class PostgresPair:
         machine hangs or vanishes from the network (until :meth:`stop`)."""
         self._frozen = True
         self.primary.signal(signal.SIGSTOP)
+
+    def standby_has(self, image_id: object) -> bool:
+        """Whether the standby has replayed the image's row."""
+
+        async def found() -> bool:
+            import asyncpg
+
+            conn = await asyncpg.connect(self.standby.url(self.dbname), timeout=PROBE_TIMEOUT)
+            try:
+                sql = "SELECT EXISTS (SELECT 1 FROM images WHERE id = $1)"
+                return bool(await conn.fetchval(sql, str(image_id)))
+            finally:
+                await conn.close()
+
+        return run_async(found())
+
+    @contextlib.contextmanager
+    def replication_paused(self) -> Iterator[None]:
+        """The primary's WAL sender stopped (SIGSTOP) for the block: commits are acknowledged
+        but not shipped, as in the moment asynchronous replication leaves before a crash."""
+        pid = self.primary.postmaster_pid()
+        senders = [p for p in descendants(pid) if b"walsender" in _cmdline(p)]
+        if not senders:
+            raise ServiceError("the primary has no WAL sender")
+        for sender in senders:
+            os.kill(sender, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for sender in senders:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(sender, signal.SIGCONT)
+
+    def crash_primary(self) -> None:
+        """SIGKILL to every process of the primary at once: nothing more is written or sent."""
+        self.primary.signal(signal.SIGKILL)
 
     def promote_standby(self, timeout: float = STARTUP_TIMEOUT) -> None:
         """pg_ctl promote, waiting until the standby accepts writes."""

@@ -11,7 +11,8 @@ acknowledged just before the primary died (the window asynchronous replication l
 deletion watcher and the analytics flusher carry on after the outage. The numbers are printed
 (``-s``) and quoted in docs/operations.md. Also: a standby alone is 503 material, never a 500;
 ``doctor`` names the host it reached and warns about a multi-host URL without
-``target_session_attrs``; no pooled connection to a hung primary fails after the first one did.
+``target_session_attrs``; no pooled connection to a hung primary fails after the first one did;
+an upload the standby never received is lost the way docs/operations.md says.
 """
 
 from __future__ import annotations
@@ -337,3 +338,37 @@ async def test_no_pooled_connection_to_a_hung_primary_outlives_the_first_failure
         assert results == [None] * 4, results
     finally:
         await repo.close()
+
+
+def test_an_upload_the_standby_never_received_is_lost_as_documented(
+    pair: services.PostgresPair, tmp_path: Path
+) -> None:
+    """What docs/operations.md says asynchronous replication can lose, made to happen: an upload
+    acknowledged while the primary's WAL sender is stopped, then the primary crashes. Its row is
+    gone, its uploader cannot delete it, its original still renders until ``gc`` removes it as
+    an orphan, and uploading the bytes again records it anew under the same id."""
+    env = clean_env(tmp_path / "data", ENLARGER_DATABASE_URL=pair.url)
+    with servers(env, 1) as (server,):
+        kept = call(f"{server.base}/v1/images", make_jpeg(300, 200, seed=1))
+        wait_for(lambda: pair.standby_has(kept.body["id"]), "the first upload on the standby")
+        data = make_jpeg(300, 200, seed=2)
+        with pair.replication_paused():
+            lost = call(f"{server.base}/v1/images", data)
+            pair.crash_primary()
+        assert (kept.status, lost.status) == (201, 201)
+        pair.promote_standby()
+        wait_for(
+            lambda: call(f"{server.base}/v1/images", make_jpeg(90, 60)).status == 201,
+            "an upload after the promotion",
+        )
+        image_id = lost.body["id"]
+        assert call(f"{server.base}/v1/images/{kept.body['id']}").status == 200
+        assert call(f"{server.base}/v1/images/{image_id}").status == 404
+        assert call(f"{server.base}/i/{image_id}{VIEW}").status == 200
+        assert call(str(lost.body["delete_url"]), method="DELETE").status == 404
+        swept = cli(env, "gc", "--min-age", "0")
+        assert swept.returncode == 0 and f"/{image_id}" in swept.stdout, swept
+        assert call(f"{server.base}/i/{image_id}?size=large").status == 404
+        again = call(f"{server.base}/v1/images", data)
+        assert (again.status, again.body["id"]) == (201, image_id), again
+        assert call(f"{server.base}/v1/images/{image_id}").status == 200
