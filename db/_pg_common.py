@@ -1,17 +1,21 @@
-"""Error mapping, time helpers and row mapping shared by the PostgreSQL repository modules."""
+"""Error mapping, the pooled connection, time helpers and row mapping shared by the PostgreSQL
+repository modules."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
 from enlarger.db.models import ApiKey, Image, User, Variant
 from enlarger.errors import BackendUnavailable
 
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
+# The database is down, unreachable or (for now) takes no writes: a retry may succeed.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
@@ -19,6 +23,20 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
+    # Every host of a multi-host URL is up but none takes writes (before a promotion), or a
+    # write reached a standby through a URL without target_session_attrs=read-write.
+    asyncpg.TargetServerAttributeNotMatched,
+    asyncpg.ReadOnlySQLTransactionError,
+)
+
+# A statement's connection is gone or its server hangs or took no writes (a former primary):
+# the pool's other connections to that server are suspect too.
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.ReadOnlySQLTransactionError,
 )
 
 
@@ -26,8 +44,30 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 def unavailable_on_driver_error() -> Iterator[None]:
     try:
         yield
-    except _UNAVAILABLE as exc:
+    except UNAVAILABLE as exc:
         raise BackendUnavailable("database unavailable") from exc
+
+
+class Pooled:
+    """What the PostgreSQL repository's mixins share: the pool, and the one way to use it."""
+
+    _pool: asyncpg.Pool
+    _pool_timeout: float
+
+    @contextlib.asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[Any]:
+        """A pooled connection, waited for at most ``ENLARGER_DATABASE_POOL_TIMEOUT_SECONDS``
+        (connecting included). Its release is shielded by asyncpg and terminates a connection
+        that cannot be reset, so a timed-out statement never poisons the pool. A statement
+        that times out or loses its connection retires every pooled connection (each is
+        replaced at its next use): after a failover from a server that hangs, each would
+        otherwise fail once more, after the statement deadline, whenever a burst reached it."""
+        async with self._pool.acquire(timeout=self._pool_timeout) as conn:
+            try:
+                yield conn
+            except CONNECTION_LOST:
+                await self._pool.expire_connections()
+                raise
 
 
 def utc(value: datetime) -> datetime:

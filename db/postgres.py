@@ -1,7 +1,8 @@
 """The production repository: PostgreSQL through an asyncpg pool.
 
 Every method is one statement on a pooled connection (autocommit), except migrations. Driver
-connection failures become :class:`enlarger.errors.BackendUnavailable`.
+connection failures become :class:`enlarger.errors.BackendUnavailable`. A multi-host URL (a
+primary and its standby) is connected host by host (:mod:`enlarger.db._pg_hosts`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from enlarger.db._pg_common import (
     utc,
     variant_row,
 )
+from enlarger.db._pg_hosts import HostList
 from enlarger.db.models import ApiKey, Image, User, UserImage, Variant
 from enlarger.db.postgres_analytics import PostgresAnalytics
 from enlarger.db.postgres_claims import IMAGE_FENCE, PostgresClaims
@@ -85,10 +87,10 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
     """:class:`db.protocol.Repository` on PostgreSQL."""
 
     def __init__(
-        self, pool: asyncpg.Pool, dsn: str, pool_timeout: float = POOL_TIMEOUT_SECONDS
+        self, pool: asyncpg.Pool, hosts: HostList, pool_timeout: float = POOL_TIMEOUT_SECONDS
     ) -> None:
         self._pool = pool
-        self._dsn = dsn
+        self._hosts = hosts
         self._pool_timeout = pool_timeout
 
     @classmethod
@@ -101,17 +103,18 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
         pool_timeout: float = POOL_TIMEOUT_SECONDS,
     ) -> PostgresRepository:
         """Every statement is bounded by ``command_timeout`` (asyncpg cancels it on the server),
-        every wait for a pooled connection by ``pool_timeout``."""
+        every wait for a pooled connection (connecting included) by ``pool_timeout``."""
+        hosts = HostList.for_pool(dsn, command_timeout, pool_timeout)
         with unavailable_on_driver_error():
             pool = await asyncpg.create_pool(
                 dsn,
                 min_size=min_size,
                 max_size=max_size,
-                timeout=command_timeout,  # connecting
+                connect=hosts.connect,
                 command_timeout=command_timeout,
             )
         assert pool is not None
-        return cls(pool, dsn, pool_timeout)
+        return cls(pool, hosts, pool_timeout)
 
     async def _one(self, sql: str, *args: Any) -> asyncpg.Record | None:
         with unavailable_on_driver_error():
@@ -134,7 +137,7 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
         """On a connection of its own without the command timeout: a migration (or the wait
         for another process's) may take longer than any request should."""
         with unavailable_on_driver_error():
-            conn = await asyncpg.connect(self._dsn, timeout=MIGRATION_CONNECT_TIMEOUT_SECONDS)
+            conn = await self._hosts.connect(budget=MIGRATION_CONNECT_TIMEOUT_SECONDS)
         try:
             with unavailable_on_driver_error():
                 return await migrate.migrate_postgres(conn)

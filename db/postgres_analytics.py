@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
 
 import asyncpg
 
 from enlarger.db import _referrers, _scope
-from enlarger.db._pg_common import image_row, unavailable_on_driver_error, utc
+from enlarger.db._pg_common import Pooled, image_row, unavailable_on_driver_error, utc
 from enlarger.db._viewrows import BREAKDOWN_TABLES, BreakdownRow, ViewRows, group, stats_range
 from enlarger.db.models import (
     Breakdown,
@@ -123,17 +122,8 @@ def _rollup(table: str, column: str) -> tuple[str, str, str]:
 ROLLUPS = tuple(_rollup(table, column) for table, column in BREAKDOWN_TABLES)
 
 
-class PostgresAnalytics:
+class PostgresAnalytics(Pooled):
     """Mixed into :class:`db.postgres.PostgresRepository`, which provides ``_pool``."""
-
-    _pool: asyncpg.Pool
-    _pool_timeout: float
-
-    def _acquire(self) -> Any:
-        """A pooled connection, waited for at most ``ENLARGER_DATABASE_POOL_TIMEOUT_SECONDS``
-        (connecting included). Its release is shielded by asyncpg and terminates a connection
-        that cannot be reset, so a timed-out statement never poisons the pool."""
-        return self._pool.acquire(timeout=self._pool_timeout)
 
     async def user_has_image(self, user_id: int, image_id: str) -> bool:
         with unavailable_on_driver_error():

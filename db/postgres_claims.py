@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from enlarger.db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
-from enlarger.db._pg_common import unavailable_on_driver_error, utc
+from enlarger.db._pg_common import Pooled, unavailable_on_driver_error, utc
 from enlarger.db._scope import baseline_copies
 
 LINK_INSERT = (
@@ -48,15 +48,13 @@ PLACEHOLDER_GET = "SELECT placeholder FROM images WHERE id = $1"
 PLACEHOLDER_SET = "UPDATE images SET placeholder = $2 WHERE id = $1"
 
 
-class PostgresClaims:
+class PostgresClaims(Pooled):
     """Mixed into :class:`db.postgres.PostgresRepository`, which provides ``_pool``."""
-
-    _pool: asyncpg.Pool
 
     async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
         try:
             with unavailable_on_driver_error():
-                async with self._pool.acquire() as conn, conn.transaction():
+                async with self._acquire() as conn, conn.transaction():
                     claimed = await conn.fetchval(LINK_INSERT, user_id, image_id, filename)
                     if claimed is None:
                         return False
@@ -68,13 +66,15 @@ class PostgresClaims:
 
     async def claim_time(self, user_id: int, image_id: str) -> datetime | None:
         with unavailable_on_driver_error():
-            value = await self._pool.fetchval(CLAIM_TIME, user_id, image_id)
+            async with self._acquire() as conn:
+                value = await conn.fetchval(CLAIM_TIME, user_id, image_id)
         return None if value is None else utc(value)
 
     async def add_anonymous_claim(self, image_id: str, token_hash: str) -> None:
         try:
             with unavailable_on_driver_error():
-                await self._pool.execute(ANON_INSERT, token_hash, image_id)
+                async with self._acquire() as conn:
+                    await conn.execute(ANON_INSERT, token_hash, image_id)
         except asyncpg.ForeignKeyViolationError as exc:  # the image row is gone
             raise ImageGone(image_id) from exc
 
@@ -92,7 +92,7 @@ class PostgresClaims:
         self, sql: str, args: tuple[Any, ...], image_id: str, on_last: OnLast | None
     ) -> Removal:
         with unavailable_on_driver_error():
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._acquire() as conn, conn.transaction():
                 await conn.execute(LOCK_IMAGE, image_id)
                 if await conn.execute(sql, *args) == "DELETE 0":
                     return "none"
@@ -108,7 +108,7 @@ class PostgresClaims:
 
     async def remove_unclaimed(self, image_id: str, action: OnLast) -> bool:
         with unavailable_on_driver_error():
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._acquire() as conn, conn.transaction():
                 await conn.execute(IMAGE_FENCE, image_id)
                 if await conn.fetchval(IMAGE_EXISTS, image_id):
                     return False
@@ -117,18 +117,22 @@ class PostgresClaims:
 
     async def deletions_after(self, seq: int) -> list[tuple[int, str]]:
         with unavailable_on_driver_error():
-            rows = await self._pool.fetch(LOG_AFTER, seq)
+            async with self._acquire() as conn:
+                rows = await conn.fetch(LOG_AFTER, seq)
         return [(int(r["seq"]), str(r["image_id"])) for r in rows]
 
     async def last_deletion(self) -> int:
         with unavailable_on_driver_error():
-            return int(await self._pool.fetchval(LOG_LAST))
+            async with self._acquire() as conn:
+                return int(await conn.fetchval(LOG_LAST))
 
     async def get_placeholder(self, image_id: str) -> str | None:
         with unavailable_on_driver_error():
-            value = await self._pool.fetchval(PLACEHOLDER_GET, image_id)
+            async with self._acquire() as conn:
+                value = await conn.fetchval(PLACEHOLDER_GET, image_id)
         return None if value is None else str(value)
 
     async def set_placeholder(self, image_id: str, placeholder: str) -> None:
         with unavailable_on_driver_error():
-            await self._pool.execute(PLACEHOLDER_SET, image_id, placeholder)
+            async with self._acquire() as conn:
+                await conn.execute(PLACEHOLDER_SET, image_id, placeholder)

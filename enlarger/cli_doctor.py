@@ -66,7 +66,7 @@ async def _checks(settings: Settings, args: argparse.Namespace) -> list[Finding]
     ]
     first = [doctor.timed(name, _in_thread(check), limit) for name, check in local]
     backends = [  # after the data dir exists: the embedded backends live in it
-        doctor.timed("database", lambda: doctor.check_database(settings), limit),
+        doctor.timed("database", lambda: doctor.check_database(settings, limit), limit),
         doctor.timed("blob store", lambda: doctor.check_blobs(settings), limit),
         doctor.timed("cache", lambda: doctor.check_cache(settings, limit), limit),
     ]

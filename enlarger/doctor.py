@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import aiosqlite
 import asyncpg
@@ -26,6 +26,7 @@ from enlarger.blobs import BlobStore
 from enlarger.blobs.factory import open_blob_store
 from enlarger.blobs.s3 import S3BlobStore
 from enlarger.db import migrate
+from enlarger.db._pg_hosts import HostList
 from enlarger.db.factory import sqlite_path
 from enlarger.errors import BackendUnavailable, EnlargerError
 from enlarger.settings import Settings
@@ -34,6 +35,12 @@ State = Literal["ok", "warn", "fail"]
 
 # A write the database must allow, undone at once (a read-only replica or role refuses it).
 PROBE_TABLE = "CREATE TABLE enlarger_doctor_probe (x integer)"
+# Where the connection landed (one of the hosts of a multi-host URL); NULL on a Unix socket.
+SERVER_ADDRESS = "SELECT host(inet_server_addr()) || ':' || inet_server_port()"
+ANY_HOST = (
+    "several hosts without target_session_attrs=read-write: connections may land on a standby,"
+    " where every write fails (docs/operations.md, failover)"
+)
 PROBE_BLOB = "doctor/probe-"
 PROBE_REDIS = "enl:doctor:"
 
@@ -75,13 +82,13 @@ def _with_cause(message: str, exc: BaseException) -> str:
 # --- database -----------------------------------------------------------------------------------
 
 
-async def check_database(settings: Settings) -> str:
+async def check_database(settings: Settings, limit: float) -> str:
     url = settings.resolved_database_url
     match urlsplit(url).scheme:
         case "sqlite":
             return await _check_sqlite(sqlite_path(url))
         case _:
-            return await _check_postgres(url)
+            return await _check_postgres(url, limit)
 
 
 async def _check_sqlite(path: str) -> str:
@@ -96,10 +103,13 @@ async def _check_sqlite(path: str) -> str:
     return _words(f"SQLite {path}: writable", _schema("sqlite", version))
 
 
-async def _check_postgres(url: str) -> str:
-    conn = await asyncpg.connect(url)
+async def _check_postgres(url: str, limit: float) -> str:
+    """Host by host as serve connects (half the limit to connect), naming the host reached."""
+    hosts = HostList(url, limit / 2)
+    conn = await hosts.connect()
     try:
         server = conn.get_server_version()
+        reached = await conn.fetchval(SERVER_ADDRESS)
         version = await migrate.postgres_schema_version(conn)
         probe = conn.transaction()
         await probe.start()
@@ -111,9 +121,15 @@ async def _check_postgres(url: str) -> str:
             await probe.rollback()
     finally:
         await conn.close()
-    host = urlsplit(url).hostname or "local socket"
-    schema = _schema("postgres", version)
-    return _words(f"PostgreSQL {server.major}.{server.minor} at {host}: writable", schema)
+    what = f"PostgreSQL {server.major}.{server.minor} at {reached or 'local socket'}: writable"
+    words = _words(what, _schema("postgres", version))
+    if len(hosts.dsns) > 1 and _target(url) not in ("read-write", "primary"):
+        return f"warning: {words.removeprefix('warning: ')}; {ANY_HOST}"
+    return words
+
+
+def _target(url: str) -> str | None:
+    return dict(parse_qsl(urlsplit(url).query)).get("target_session_attrs")
 
 
 def _words(what: str, schema: str) -> str:

@@ -22,9 +22,11 @@ Environment:
 
 Without overrides, PostgreSQL is looked for at 127.0.0.1:5432 (as the current OS user, then as
 ``postgres``; database ``test``, then ``postgres``) and a private one is started when none
-answers. Redis is always a private ``redis-server`` (a Redis answering on 127.0.0.1:6379 is
-never used unless named): the binary must be installed (Debian package ``redis-server``;
-``./scripts/test`` installs it when run as root).
+answers. :func:`start_postgres_pair` always starts a private primary and a standby streaming
+from it (the failover test), so PostgreSQL's server binaries are always wanted. Redis is
+always a private ``redis-server`` (a Redis answering on 127.0.0.1:6379 is never used unless
+named): the binary must be installed (Debian package ``redis-server``; ``./scripts/test``
+installs it when run as root).
 
 Run ``python tests/services.py status`` for a diagnosis, ``missing-packages`` for the Debian
 packages needed to start what the tests need.
@@ -50,7 +52,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -186,6 +188,29 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``, parents before children (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        children = parents.get(pending.pop(0), [])
+        found += children
+        pending += children
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from sync code, even if an event loop is running here.
 
@@ -296,6 +321,12 @@ class PostgresBinaries:
     initdb: str
     pg_ctl: str
 
+    @property
+    def pg_basebackup(self) -> str | None:
+        """Beside pg_ctl (Debian: in postgresql-client, which 'postgresql' brings)."""
+        path = str(Path(self.pg_ctl).with_name("pg_basebackup"))
+        return path if os.access(path, os.X_OK) else None
+
 
 def _version_key(path: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", path))
@@ -378,8 +409,19 @@ timezone = 'UTC'
 """
 
 
-def start_private_postgres(timeout: float = STARTUP_TIMEOUT) -> Service:
-    """initdb + pg_ctl a throw-away cluster on a free loopback port; trust auth, user postgres."""
+_REPLICATION_CONF = """
+# --- added by tests/services.py: a primary and its streaming standby ---
+unix_socket_directories = '{sockdir}'
+wal_level = replica
+max_wal_senders = 4
+hot_standby = on
+# Commits wait for the local WAL write (PostgreSQL's default), not for the standby: the
+# asynchronous replication of the original design.
+synchronous_commit = on
+"""
+
+
+def _require_postgres_binaries() -> PostgresBinaries:
     binaries = find_postgres_binaries()
     if binaries is None:
         raise ServiceError(
@@ -387,71 +429,262 @@ def start_private_postgres(timeout: float = STARTUP_TIMEOUT) -> Service:
             "/usr/lib/postgresql/*/bin. Install the Debian package 'postgresql' "
             "(apt-get install postgresql), or point ENLARGER_TEST_POSTGRES_URL at a server."
         )
-    started = time.monotonic()
-    user = _unprivileged_user()
-    workdir = _make_workdir("enlarger-pg-", user)
-    # log: output of initdb/pg_ctl (written by us); server_log: written by the server itself.
-    data, log, server_log = workdir / "data", workdir / "commands.log", workdir / "server.log"
-    env = _pg_env(workdir)
-    try:
-        initdb = [binaries.initdb, "-D", str(data), "-U", "postgres", "-A", "trust"]
+    return binaries
+
+
+@dataclass
+class PostgresCluster:
+    """A private throw-away cluster in a temporary folder, run as an unprivileged user when we
+    are root; trust authentication, superuser ``postgres``, on a free loopback port."""
+
+    binaries: PostgresBinaries
+    user: pwd.struct_passwd | None
+    workdir: Path
+    port: int = 0
+
+    @classmethod
+    def create(cls, binaries: PostgresBinaries) -> PostgresCluster:
+        user = _unprivileged_user()
+        return cls(binaries, user, _make_workdir("enlarger-pg-", user))
+
+    @property
+    def data(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def log(self) -> Path:  # the output of initdb, pg_ctl… (written by us)
+        return self.workdir / "commands.log"
+
+    @property
+    def server_log(self) -> Path:  # written by the server itself
+        return self.workdir / "server.log"
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql://postgres@{LOOPBACK}:{self.port}/{dbname}"
+
+    def run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+        return _run_as(argv, self.user, _pg_env(self.workdir), self.log, timeout)
+
+    def pg_ctl(
+        self, *args: str, timeout: float = STARTUP_TIMEOUT
+    ) -> subprocess.CompletedProcess[bytes]:
+        return self.run([self.binaries.pg_ctl, "-D", str(self.data), *args], timeout + 5)
+
+    def initdb(self, timeout: float) -> None:
+        initdb = [self.binaries.initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust"]
         initdb += ["-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"]
-        proc = _run_as(initdb, user, env, log, timeout)
-        if proc.returncode != 0 and "--no-instructions" in _tail(log, 5):
+        proc = self.run(initdb, timeout)
+        if proc.returncode != 0 and "--no-instructions" in _tail(self.log, 5):
             # initdb older than PostgreSQL 13 does not know --no-instructions.
-            shutil.rmtree(data, ignore_errors=True)
-            proc = _run_as(initdb[:-1], user, env, log, timeout)
+            shutil.rmtree(self.data, ignore_errors=True)
+            proc = self.run(initdb[:-1], timeout)
         if proc.returncode != 0:
             raise ServiceError(
-                f"initdb ({binaries.initdb}) failed with exit code {proc.returncode}:\n{_tail(log)}"
+                f"initdb ({self.binaries.initdb}) failed with exit code {proc.returncode}:\n"
+                f"{_tail(self.log)}"
             )
-        with open(data / "postgresql.conf", "a") as conf:
-            conf.write(_POSTGRES_CONF.format(sockdir=workdir))
 
-        def pg_ctl(*args: str) -> subprocess.CompletedProcess[bytes]:
-            return _run_as([binaries.pg_ctl, "-D", str(data), *args], user, env, log, timeout + 5)
+    def configure(self, conf: str) -> None:
+        """Append ``conf`` (``{sockdir}``: the cluster's folder) to postgresql.conf."""
+        with open(self.data / "postgresql.conf", "a") as file:
+            file.write(conf.format(sockdir=self.workdir))
 
-        port = 0
+    def start(self, timeout: float) -> Service:
+        """pg_ctl start on a free port; registered for stopping, folder removed at the end."""
+        proc = None
         for _attempt in range(3):  # the free port may be taken between probe and bind
-            port = free_port()
-            proc = pg_ctl(
-                "-l", str(server_log), "-o", f"-p {port}", "-w", "-t", str(int(timeout)), "start"
-            )
+            self.port = free_port()
+            log, seconds = str(self.server_log), str(int(timeout))
+            proc = self.pg_ctl("-l", log, "-o", f"-p {self.port}", "-w", "-t", seconds, "start")
             if proc.returncode == 0:
                 break
-            pg_ctl("-m", "immediate", "-w", "stop")
-            if "already in use" not in _tail(server_log, 10):
+            self.kill()
+            if "already in use" not in _tail(self.server_log, 10):
                 break
-        if proc.returncode != 0:
+        if proc is None or proc.returncode != 0:
             raise ServiceError(
-                f"pg_ctl start failed (exit {proc.returncode}):\n{_tail(log, 8)}\n"
-                f"server log {server_log}:\n{_tail(server_log)}"
+                f"pg_ctl start failed (exit {proc and proc.returncode}):\n{_tail(self.log, 8)}\n"
+                f"server log {self.server_log}:\n{_tail(self.server_log)}"
             )
+        return _register(
+            Service("postgresql", self.url(), "private", workdir=self.workdir, _stopper=self.stop)
+        )
 
-        def stop() -> None:
-            if pg_ctl("-m", "fast", "-w", "-t", "10", "stop").returncode != 0:
-                pg_ctl("-m", "immediate", "-w", "-t", "10", "stop")
+    def stop(self) -> None:
+        if self.pg_ctl("-m", "fast", "-w", "-t", "10", "stop", timeout=10).returncode != 0:
+            self.kill()
 
-        url = f"postgresql://postgres@{LOOPBACK}:{port}/postgres"
-        service = _register(Service("postgresql", url, "private", workdir=workdir, _stopper=stop))
-    except BaseException:
+    def kill(self) -> None:
+        """``pg_ctl stop -m immediate``: every process quits at once, nothing is flushed or
+        sent to a standby any more, as in a crash (recovery runs at the next start)."""
+        self.pg_ctl("-m", "immediate", "-w", "-t", "10", "stop", timeout=10)
+
+    def postmaster_pid(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def signal(self, signum: int) -> None:
+        """The postmaster and every process under it (its backends call setsid(): a signal to
+        the postmaster's group would not reach them)."""
+        pid = self.postmaster_pid()
+        pids = [pid, *descendants(pid)]
+        for each in reversed(pids) if signum == signal.SIGCONT else pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(each, signum)
+
+    def discard(self) -> None:
+        """Stop it if it runs and remove its folder (for a cluster that never became a
+        registered :class:`Service`)."""
         with contextlib.suppress(Exception):
-            if (data / "postmaster.pid").exists():
-                _run_as(
-                    [binaries.pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
-                    user,
-                    env,
-                    log,
-                    15,
-                )
-        shutil.rmtree(workdir, ignore_errors=True)
+            if (self.data / "postmaster.pid").exists():
+                self.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_private_postgres(timeout: float = STARTUP_TIMEOUT) -> Service:
+    """initdb + pg_ctl a throw-away cluster on a free loopback port; trust auth, user postgres."""
+    binaries = _require_postgres_binaries()
+    started = time.monotonic()
+    cluster = PostgresCluster.create(binaries)
+    try:
+        cluster.initdb(timeout)
+        cluster.configure(_POSTGRES_CONF)
+        service = cluster.start(timeout)
+    except BaseException:
+        cluster.discard()
         raise
-    problem = probe_postgres(url)
+    problem = probe_postgres(service.url)
     if problem is not None:
         service.stop()
         raise ServiceError(f"private PostgreSQL started but is not usable: {problem}")
     service.startup_seconds = time.monotonic() - started
     return service
+
+
+@dataclass
+class PostgresPair:
+    """A primary and a standby that streams its WAL (asynchronous replication), for failover
+    tests: :meth:`kill_primary`, then :meth:`promote_standby`."""
+
+    primary: PostgresCluster
+    standby: PostgresCluster
+    dbname: str
+    services: list[Service]
+    _frozen: bool = False
+
+    @property
+    def url(self) -> str:
+        """Both hosts, the writable one chosen at each connection (libpq's syntax)."""
+        hosts = ",".join(f"{LOOPBACK}:{c.port}" for c in (self.primary, self.standby))
+        return f"postgresql://postgres@{hosts}/{self.dbname}?target_session_attrs=read-write"
+
+    def kill_primary(self) -> None:
+        self.primary.kill()
+
+    def freeze_primary(self) -> None:
+        """SIGSTOP: its port still accepts connections but nothing answers, as when its
+        machine hangs or vanishes from the network (until :meth:`stop`)."""
+        self._frozen = True
+        self.primary.signal(signal.SIGSTOP)
+
+    def standby_has(self, image_id: object) -> bool:
+        """Whether the standby has replayed the image's row."""
+
+        async def found() -> bool:
+            import asyncpg
+
+            conn = await asyncpg.connect(self.standby.url(self.dbname), timeout=PROBE_TIMEOUT)
+            try:
+                sql = "SELECT EXISTS (SELECT 1 FROM images WHERE id = $1)"
+                return bool(await conn.fetchval(sql, str(image_id)))
+            finally:
+                await conn.close()
+
+        return run_async(found())
+
+    @contextlib.contextmanager
+    def replication_paused(self) -> Iterator[None]:
+        """The primary's WAL sender stopped (SIGSTOP) for the block: commits are acknowledged
+        but not shipped, as in the moment asynchronous replication leaves before a crash."""
+        pid = self.primary.postmaster_pid()
+        senders = [p for p in descendants(pid) if b"walsender" in _cmdline(p)]
+        if not senders:
+            raise ServiceError("the primary has no WAL sender")
+        for sender in senders:
+            os.kill(sender, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for sender in senders:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(sender, signal.SIGCONT)
+
+    def crash_primary(self) -> None:
+        """SIGKILL to every process of the primary at once: nothing more is written or sent."""
+        self.primary.signal(signal.SIGKILL)
+
+    def promote_standby(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """pg_ctl promote, waiting until the standby accepts writes."""
+        proc = self.standby.pg_ctl("-w", "-t", str(int(timeout)), "promote", timeout=timeout)
+        if proc.returncode != 0:
+            raise ServiceError(f"pg_ctl promote failed:\n{_tail(self.standby.log, 8)}")
+
+    def stop(self) -> None:
+        if self._frozen:
+            self.primary.signal(signal.SIGCONT)
+        for service in reversed(self.services):
+            service.stop()
+
+
+def start_postgres_pair(dbname: str = "enlarger", timeout: float = STARTUP_TIMEOUT) -> PostgresPair:
+    """A primary with database ``dbname``, and a standby made with ``pg_basebackup -R`` that
+    streams from it; returns once the primary reports the standby streaming."""
+    binaries = _require_postgres_binaries()
+    basebackup = binaries.pg_basebackup
+    if basebackup is None:
+        raise ServiceError(
+            f"no pg_basebackup beside {binaries.pg_ctl}: install the Debian package 'postgresql'"
+        )
+    started: list[Service] = []
+    clusters = [PostgresCluster.create(binaries)]
+    primary = clusters[0]
+    try:
+        primary.initdb(timeout)
+        primary.configure(_POSTGRES_CONF + _REPLICATION_CONF)
+        started.append(primary.start(timeout))
+        run_async(_create_database_async(primary.url(), dbname))
+        clusters.append(standby := PostgresCluster.create(binaries))
+        backup = [basebackup, "-h", LOOPBACK, "-p", str(primary.port), "-U", "postgres"]
+        backup += ["-D", str(standby.data), "-R", "-X", "stream", "-c", "fast", "--no-sync"]
+        if standby.run(backup, timeout).returncode != 0:
+            raise ServiceError(f"pg_basebackup failed:\n{_tail(standby.log, 8)}")
+        standby.configure(_REPLICATION_CONF)
+        started.append(standby.start(timeout))
+        _wait_streaming(primary.url(), timeout)
+    except BaseException:
+        for service in reversed(started):
+            service.stop()
+        for cluster in clusters[len(started) :]:
+            cluster.discard()
+        raise
+    return PostgresPair(primary, standby, dbname, started)
+
+
+def _wait_streaming(primary_url: str, timeout: float) -> None:
+    async def streaming() -> int:
+        import asyncpg
+
+        conn = await asyncpg.connect(primary_url, timeout=PROBE_TIMEOUT)
+        try:
+            sql = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+            return int(await conn.fetchval(sql))
+        finally:
+            await conn.close()
+
+    deadline = time.monotonic() + timeout
+    while run_async(streaming()) == 0:
+        if time.monotonic() > deadline:
+            raise ServiceError(f"the standby did not start streaming within {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def find_or_start_postgres() -> Service:
@@ -751,18 +984,14 @@ def delete_bucket(endpoint: str, name: str) -> None:
 
 
 def missing_packages() -> list[str]:
-    """Debian packages the tests need: PostgreSQL's when no server is reachable (or one must
-    be started), redis-server's whenever no Redis is named in ENLARGER_TEST_REDIS_URL."""
+    """Debian packages the tests need: PostgreSQL's whenever its server binaries are missing
+    (a private cluster is started when no server is reachable, and the failover test always
+    starts a primary and its standby), redis-server's whenever no Redis is named in
+    ENLARGER_TEST_REDIS_URL."""
     packages: list[str] = []
-    if find_postgres_binaries() is None:
-        explicit = os.environ.get(ENV_POSTGRES_URL, "").strip()
-        reachable = not force_start() and (
-            probe_postgres(explicit) is None
-            if explicit
-            else any(probe_postgres(url) is None for url in _default_postgres_candidates())
-        )
-        if not reachable:
-            packages.append("postgresql")
+    binaries = find_postgres_binaries()
+    if binaries is None or binaries.pg_basebackup is None:
+        packages.append("postgresql")
     # Always needed unless the user named a Redis: the tests never use one found running.
     named = bool(os.environ.get(ENV_REDIS_URL, "").strip()) and not force_start()
     if which("redis-server") is None and not named:

@@ -144,15 +144,26 @@ def test_redis_server_is_installed_whenever_no_redis_is_named(
 ) -> None:
     """scripts/test installs redis-server when the binary is missing, reachable Redis or not."""
     monkeypatch.setattr(services, "which", lambda name: None)
-    monkeypatch.setattr(services, "find_postgres_binaries", lambda: None)
-    monkeypatch.setattr(services, "probe_postgres", lambda url, timeout=0: None)
+    found = services.PostgresBinaries("/usr/bin/initdb", "/usr/bin/pg_ctl")
+    monkeypatch.setattr(services, "find_postgres_binaries", lambda: found)
     monkeypatch.delenv(services.ENV_START_SERVICES, raising=False)
     monkeypatch.delenv(services.ENV_REDIS_URL, raising=False)
     assert services.missing_packages() == ["redis-server"]
     monkeypatch.setenv(services.ENV_REDIS_URL, "redis://127.0.0.1:1/0")
     assert services.missing_packages() == []
     monkeypatch.setenv(services.ENV_START_SERVICES, "1")
-    assert services.missing_packages() == ["postgresql", "redis-server"]
+    assert services.missing_packages() == ["redis-server"]
+
+
+def test_postgresql_is_installed_whenever_its_binaries_are_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Even with a server reachable: the failover test starts its own primary and standby."""
+    monkeypatch.setattr(services, "find_postgres_binaries", lambda: None)
+    monkeypatch.setattr(services, "probe_postgres", lambda url, timeout=0: None)
+    monkeypatch.setenv(services.ENV_REDIS_URL, "redis://127.0.0.1:1/0")
+    monkeypatch.delenv(services.ENV_START_SERVICES, raising=False)
+    assert services.missing_packages() == ["postgresql"]
 
 
 def test_s3_bucket_url_put_get_boto3(s3_endpoint: str, s3_bucket_url: str) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -103,3 +105,18 @@ def serve(env: dict[str, str], workers: int = 1) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def running(stop: threading.Event, *loops: Callable[[], None], join: float = 30) -> Iterator[None]:
+    """Each of ``loops`` on a thread of its own until the block ends, which sets ``stop`` (the
+    loops' signal to end) and waits for them."""
+    threads = [threading.Thread(target=loop) for loop in loops]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(join)

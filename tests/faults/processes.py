@@ -27,22 +27,6 @@ from tests.e2e.process import free_port, request
 START_TIMEOUT = 30.0
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of ``pid``, parents before children (from /proc)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found: list[int] = []
-    pending = [pid]
-    while pending:
-        children = parents.get(pending.pop(0), [])
-        found += children
-        pending += children
-    return found
-
-
 class Controlled:
     """A process group that can be frozen, thawed, killed and started again."""
 
@@ -83,7 +67,7 @@ class Controlled:
         """The process and every descendant (PostgreSQL's backends call setsid(), so a signal
         to the postmaster's group would not reach them)."""
         assert self.process is not None
-        pids = [self.process.pid, *descendants(self.process.pid)]
+        pids = [self.process.pid, *services.descendants(self.process.pid)]
         for pid in reversed(pids) if signum == signal.SIGCONT else pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import json
 import threading
 import time
@@ -27,7 +28,7 @@ import pytest
 from enlarger import ids
 from tests import services
 from tests.e2e.conftest import make_jpeg
-from tests.e2e.process import clean_env, cli, request
+from tests.e2e.process import clean_env, cli, request, running
 from tests.faults.processes import Controlled, EnlargerProcess, MotoS3, Postgres, Redis
 
 DEADLINE = 3.0
@@ -184,16 +185,11 @@ def traffic(world: World, uploaders: int = 2) -> Iterator[Record]:
                 record.views.append(seen)
             stop.wait(0.05)
 
-    threads = [threading.Thread(target=upload_loop, args=(n % 2 == 1,)) for n in range(uploaders)]
-    threads.append(threading.Thread(target=view_loop))
-    for thread in threads:
-        thread.start()
+    loops = [functools.partial(upload_loop, n % 2 == 1) for n in range(uploaders)]
     try:
-        yield record
+        with running(stop, *loops, view_loop):
+            yield record
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(30)
         world.record.uploads.extend(record.uploads)
 
 

@@ -1,0 +1,70 @@
+"""Connecting to one of the hosts of a multi-host PostgreSQL URL (a primary and its standby:
+``postgresql://u@a:5432,b:5432/db?target_session_attrs=read-write``).
+
+asyncpg bounds an attempt over every host by one timeout, and the pool's wait for a connection
+cancels it sooner: a first host that hangs (a machine gone or frozen, rather than refusing)
+would take all of it, and a promoted standby after it would never be tried. Here each host gets
+an equal share of the time, and the host that took the last connection is tried first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from enlarger.db._pg_common import UNAVAILABLE
+
+# A host that fails with one of these (down, hanging, not writable) is skipped for the next;
+# anything else (a wrong password, a missing database) is an answer, not an outage.
+NEXT_HOST = UNAVAILABLE
+
+
+def split_hosts(dsn: str) -> list[str]:
+    """One URL per host of ``dsn``, in its order (the same user, database and options)."""
+    parts = urlsplit(dsn)
+    userinfo, at, hostlist = parts.netloc.rpartition("@")
+    hosts = hostlist.split(",")
+    if len(hosts) < 2:
+        return [dsn]
+    rest = (parts.path, parts.query, parts.fragment)
+    return [urlunsplit((parts.scheme, f"{userinfo}{at}{host}", *rest)) for host in hosts]
+
+
+class HostList:
+    """The pool's ``connect``: the hosts of ``dsn`` in turn, each within its share of the time
+    (of ``budget``), the last one that worked first."""
+
+    def __init__(self, dsn: str, budget: float) -> None:
+        self.dsns = split_hosts(dsn)
+        self.budget = budget
+        self._first = 0
+
+    @classmethod
+    def for_pool(cls, dsn: str, command_timeout: float, pool_timeout: float) -> HostList:
+        """One host: connecting takes at most ``command_timeout``, as with asyncpg alone.
+        Several: they share ``pool_timeout`` (the wait that bounds connecting anyway), so that
+        each is tried within one wait."""
+        hosts = cls(dsn, command_timeout)
+        if len(hosts.dsns) > 1:
+            hosts.budget = min(command_timeout, pool_timeout)
+        return hosts
+
+    async def connect(
+        self, dsn: str | None = None, *, budget: float | None = None, **kwargs: Any
+    ) -> Any:
+        """``dsn`` (the pool passes its own) is ignored: the hosts are those of the list."""
+        share = (budget or self.budget) / len(self.dsns)
+        order = [self._first, *(i for i in range(len(self.dsns)) if i != self._first)]
+        error: BaseException | None = None
+        for index in order:
+            try:
+                conn = await asyncpg.connect(self.dsns[index], timeout=share, **kwargs)
+            except NEXT_HOST as exc:
+                error = exc
+                continue
+            self._first = index
+            return conn
+        assert error is not None
+        raise error

@@ -1,0 +1,25 @@
+"""A multi-host PostgreSQL URL split into one URL per host (enlarger.db._pg_hosts)."""
+
+from __future__ import annotations
+
+from enlarger.cli_support import redact
+from enlarger.db._pg_hosts import split_hosts
+
+
+def test_one_url_per_host_with_the_same_user_database_and_options() -> None:
+    url = "postgresql://u:pw@10.0.0.1:5432,[::1]:5433,db-b/enl?target_session_attrs=read-write"
+    assert split_hosts(url) == [
+        "postgresql://u:pw@10.0.0.1:5432/enl?target_session_attrs=read-write",
+        "postgresql://u:pw@[::1]:5433/enl?target_session_attrs=read-write",
+        "postgresql://u:pw@db-b/enl?target_session_attrs=read-write",
+    ]
+
+
+def test_a_single_host_is_left_as_it_is() -> None:
+    for url in ("postgresql://u@h:5432/db", "postgresql:///db?host=/run/postgresql"):
+        assert split_hosts(url) == [url]
+
+
+def test_a_multi_host_url_is_redacted() -> None:
+    url = "postgresql://u:s3cret@a:5432,b:5432/db?target_session_attrs=read-write"
+    assert redact(url) == "postgresql://u:***@a:5432,b:5432/db?target_session_attrs=read-write"
