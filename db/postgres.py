@@ -16,6 +16,7 @@ from enlarger.db._pg_common import (
     api_key_row,
     aware,
     image_row,
+    refused_connection,
     unavailable_on_driver_error,
     user_row,
     utc,
@@ -112,7 +113,7 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
     ) -> PostgresRepository:
         """Every statement is bounded by ``command_timeout`` (asyncpg cancels it on the server),
         every wait for a pooled connection by ``pool_timeout``."""
-        with unavailable_on_driver_error():
+        with unavailable_on_driver_error(), refused_connection():
             pool = await asyncpg.create_pool(
                 dsn,
                 min_size=min_size,

@@ -14,6 +14,7 @@ import os
 import sys
 from multiprocessing.connection import Connection
 
+from enlarger import envnames
 from enlarger.cli_support import with_repo
 from enlarger.errors import EnlargerError, SetupError
 from enlarger.settings import Settings
@@ -24,6 +25,9 @@ log = logging.getLogger("enlarger.cli")
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     from enlarger import server
+
+    for name in envnames.unknown(os.environ):  # ignored by the settings: a typo keeps a default
+        log.warning("%s is not a setting and is ignored", envnames.describe(name))
 
     host = settings.host if args.host is None else args.host
     port = settings.port if args.port is None else args.port
