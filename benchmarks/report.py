@@ -39,8 +39,8 @@ class RunResult:
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-    images: str = ""  # which images the run used (Photos.label), the header's second line
     recorder: Recorder | None = None  # for the plots; not saved
+    images: str = ""  # which images the run used (Photos.label), the header's second line
 
     @property
     def slo_ok(self) -> bool:
