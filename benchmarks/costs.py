@@ -94,7 +94,8 @@ def main(args: argparse.Namespace) -> int:
     if photos.note:
         print(f"note: {photos.note}", file=sys.stderr)
     table = measure([photo.data for photo in photos.items], args.repeats)
-    print(f"render CPU, core-ms (median of {len(photos)} photos x {args.repeats}; {photos.source})")
+    print(f"render CPU, core-ms (median of {len(photos)} photos x {args.repeats})")
+    print(photos.label)
     for size, paths in table.items():
         for path, value in paths.items():
             print(f"  {size:12s} {path:30s} {value:7.1f}")

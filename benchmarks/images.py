@@ -32,6 +32,16 @@ class Photos:
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def label(self) -> str:
+        """The report's header line: which images were used, and loudly when not the photos."""
+        if self.source == "generated":
+            return (
+                f"images: GENERATED STAND-INS, not the shared photos ({self.note}); "
+                "numbers are not comparable with runs on the photos"
+            )
+        return f"images: {len(self)} photos from {self.source}"
+
     def __getitem__(self, index: int) -> Photo:
         return self.items[index % len(self.items)]
 

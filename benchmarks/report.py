@@ -40,6 +40,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     recorder: Recorder | None = None  # for the plots; not saved
+    images: str = ""  # which images the run used (Photos.label), the header's second line
 
     @property
     def slo_ok(self) -> bool:
@@ -55,6 +56,7 @@ class RunResult:
             "slo": [vars_of(check) for check in self.checks],
             "slo_ok": self.slo_ok if self.checks else None,
             "notes": self.notes,
+            "images": self.images,
             "extra": self.extra,
         }
 
@@ -164,6 +166,8 @@ def server_line(server: ProcessReport | None) -> str:
 
 def print_result(result: RunResult) -> None:
     print(f"\n== {result.title}")
+    if result.images:
+        print(result.images)
     print(kinds_table(result.stats))
     if result.server is not None or result.scenario not in ("sizes", "soak"):
         print(server_line(result.server))

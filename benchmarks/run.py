@@ -158,7 +158,6 @@ def run(args: argparse.Namespace) -> int:
     if ctx.profiles:
         result.extra["profiles"] = ctx.profiles
     result.config["workers"] = args.workers if args.url is None else None
-    if photos.note:
-        result.notes.append(photos.note)
+    result.images = photos.label
     finish(result, args, load_before)
     return 0 if result.slo_ok else 1

@@ -70,6 +70,16 @@ class Pooled:
                 raise
 
 
+@contextmanager
+def refused_connection() -> Iterator[None]:
+    """Connecting: the server answered, but refuses this role, password or database name
+    (a setting to fix, said in one line, not a traceback)."""
+    try:
+        yield
+    except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError) as exc:
+        raise BackendUnavailable("database refused the connection") from exc
+
+
 def utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 

@@ -2,8 +2,9 @@
 
 Two formats: CloudFront standard logs (tab-separated, ``#Version``/``#Fields`` header lines) and
 nginx ``combined``. Either may be gzip-compressed (detected from the magic bytes). A view is a
-``GET /i/<id>`` answered 200 or 304; its query becomes the canonical variant key through
-``variant_key`` (the caller passes the server's own spec parser, so that keys match), the day
+``GET /i/<id>`` or ``GET /i/<id>.<ext>`` answered 200 or 304; its query and extension become the
+canonical variant key through ``variant_key`` (the caller passes the server's own spec parser, so
+that keys match), the day
 comes from the log's timestamp (UTC), the bytes from the log, and only the referrer's host is
 kept. Requests that the CDN passed on to Enlarger were already counted by Enlarger itself, so
 they are skipped unless ``include_misses`` (for logs from before Enlarger counted views). A log
@@ -36,8 +37,9 @@ CDN_TIER = "cdn"
 VIEW_STATUSES = frozenset({200, 304})
 _GZIP_MAGIC = b"\x1f\x8b"
 
-# A query's (name, value) pairs → the canonical variant key, or None when unparsable.
-VariantKey = Callable[[Sequence[tuple[str, str]]], str | None]
+# A query's (name, value) pairs and the link's extension (``"webp"`` for ``/i/<id>.webp``, None
+# without one) → the canonical variant key, or None when the server would refuse them.
+VariantKey = Callable[[Sequence[tuple[str, str]], str | None], str | None]
 
 # CloudFront's standard log header, for files that lack their own #Fields line.
 CLOUDFRONT_FIELDS = (
@@ -129,12 +131,13 @@ def _tally_line(
     """Add the line's view to ``cells``; else return why it is not one."""
     if request is None:
         return "malformed"
-    image_id = _image_id(request.path)
-    if request.method != "GET" or request.status not in VIEW_STATUSES or image_id is None:
+    target = _target(request.path)
+    if request.method != "GET" or request.status not in VIEW_STATUSES or target is None:
         return "not a view"
     if not (request.cached or include_misses):
         return "answered by the origin"
-    variant = variant_key(parse_qsl(request.query, keep_blank_values=True))
+    image_id, extension = target
+    variant = variant_key(parse_qsl(request.query, keep_blank_values=True), extension)
     if variant is None:
         return "invalid parameters"
     key = (image_id, request.day, variant, referrer_host(unquote(request.referer)[:1024]))
@@ -144,9 +147,14 @@ def _tally_line(
     return None
 
 
-def _image_id(path: str) -> str | None:
-    prefix, _, image_id = unquote(path).rpartition("/")
-    return image_id if prefix == "/i" and ids.is_public_id(image_id) else None
+def _target(path: str) -> tuple[str, str | None] | None:
+    """``/i/<id>`` → (id, None), ``/i/<id>.webp`` → (id, ``"webp"``); None for any other path."""
+    prefix, _, name = unquote(path).rpartition("/")
+    stem, dot, extension = name.rpartition(".")
+    image_id = stem if dot else name
+    if prefix != "/i" or not ids.is_public_id(image_id):
+        return None
+    return image_id, extension if dot else None
 
 
 @contextmanager

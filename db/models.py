@@ -14,6 +14,15 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class UserSummary:
+    """A user, with how many images they hold a claim on and how many active API keys."""
+
+    user: User
+    images: int
+    keys: int
+
+
+@dataclass(frozen=True, slots=True)
 class ApiKey:
     id: int
     user_id: int

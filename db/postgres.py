@@ -17,13 +17,14 @@ from enlarger.db._pg_common import (
     api_key_row,
     aware,
     image_row,
+    refused_connection,
     unavailable_on_driver_error,
     user_row,
     utc,
     variant_row,
 )
 from enlarger.db._pg_hosts import HostList
-from enlarger.db.models import ApiKey, Image, User, UserImage, Variant
+from enlarger.db.models import ApiKey, Image, User, UserImage, UserSummary, Variant
 from enlarger.db.postgres_analytics import PostgresAnalytics
 from enlarger.db.postgres_claims import IMAGE_FENCE, PostgresClaims
 from enlarger.errors import UserExists
@@ -39,6 +40,16 @@ SECRET_SELECT = "SELECT value FROM secrets WHERE name = $1"
 USER_COLUMNS = "id, username, created_at"
 USER_INSERT = f"INSERT INTO users (username) VALUES ($1) RETURNING {USER_COLUMNS}"
 USER_BY_NAME = f"SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+USER_LIST = (
+    f"SELECT {USER_COLUMNS}, (SELECT count(*) FROM user_images WHERE user_id = u.id) AS images, "
+    "(SELECT count(*) FROM api_keys WHERE user_id = u.id AND revoked_at IS NULL) AS keys "
+    "FROM users AS u ORDER BY username"
+)
+# The row lock conflicts with the key-share lock a claim's foreign key takes: no upload of the
+# user's links a claim between the count and the delete.
+USER_LOCK = "SELECT 1 FROM users WHERE id = $1 FOR UPDATE"
+USER_IMAGE_COUNT = "SELECT count(*) FROM user_images WHERE user_id = $1"
+USER_DELETE = "DELETE FROM users WHERE id = $1"
 
 KEY_COLUMNS = "id, user_id, label, created_at, last_used_at, revoked_at"
 KEY_INSERT = (
@@ -105,7 +116,7 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
         """Every statement is bounded by ``command_timeout`` (asyncpg cancels it on the server),
         every wait for a pooled connection (connecting included) by ``pool_timeout``."""
         hosts = HostList.for_pool(dsn, command_timeout, pool_timeout)
-        with unavailable_on_driver_error():
+        with unavailable_on_driver_error(), refused_connection():
             pool = await asyncpg.create_pool(
                 dsn,
                 min_size=min_size,
@@ -172,6 +183,19 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
     async def get_user(self, username: str) -> User | None:
         row = await self._one(USER_BY_NAME, username)
         return None if row is None else user_row(row)
+
+    async def list_users(self) -> list[UserSummary]:
+        rows = await self._all(USER_LIST)
+        return [UserSummary(user_row(row), row["images"], row["keys"]) for row in rows]
+
+    async def delete_user(self, user_id: int) -> int:
+        with unavailable_on_driver_error():
+            async with self._acquire() as conn, conn.transaction():
+                await conn.execute(USER_LOCK, user_id)
+                held = int(await conn.fetchval(USER_IMAGE_COUNT, user_id))
+                if not held:
+                    await conn.execute(USER_DELETE, user_id)  # and its API keys (CASCADE)
+                return held
 
     async def create_api_key(self, user_id: int, key_hash: str, label: str) -> ApiKey:
         row = await self._one(KEY_INSERT, user_id, key_hash, label)

@@ -15,6 +15,7 @@ from enlarger.db.models import (
     User,
     UserImage,
     UserImageViews,
+    UserSummary,
     Variant,
     ViewCount,
 )
@@ -49,6 +50,15 @@ class Repository(Protocol):
         ...
 
     async def get_user(self, username: str) -> User | None: ...
+
+    async def list_users(self) -> list[UserSummary]:
+        """Every user by name, with their image claims and active API keys counted."""
+        ...
+
+    async def delete_user(self, user_id: int) -> int:
+        """Delete the user and their API keys, unless they hold a claim on an image; return
+        how many images they hold (0: deleted). Atomic against their uploads."""
+        ...
 
     async def create_api_key(self, user_id: int, key_hash: str, label: str) -> ApiKey: ...
 

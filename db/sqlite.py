@@ -19,7 +19,7 @@ import aiosqlite
 from enlarger.db import migrate
 from enlarger.db._sqlite_common import Row, api_key_row, image_row, user_row, variant_row
 from enlarger.db._sqltime import from_text, now_text, to_text
-from enlarger.db.models import ApiKey, Image, User, UserImage, Variant
+from enlarger.db.models import ApiKey, Image, User, UserImage, UserSummary, Variant
 from enlarger.db.sqlite_analytics import SqliteAnalytics
 from enlarger.db.sqlite_claims import SqliteClaims
 from enlarger.errors import BackendUnavailable, UserExists
@@ -39,6 +39,16 @@ USER_COLUMNS = "id, username, created_at"
 USER_INSERT = f"INSERT INTO users (username, created_at) VALUES (?, ?) RETURNING {USER_COLUMNS}"
 USER_BY_NAME = f"SELECT {USER_COLUMNS} FROM users WHERE username = ?"
 USER_BY_ID = f"SELECT {USER_COLUMNS} FROM users WHERE id = ?"
+USER_LIST = (
+    f"SELECT {USER_COLUMNS}, (SELECT count(*) FROM user_images WHERE user_id = u.id), "
+    "(SELECT count(*) FROM api_keys WHERE user_id = u.id AND revoked_at IS NULL) "
+    "FROM users AS u ORDER BY username"
+)
+USER_IMAGE_COUNT = "SELECT count(*) FROM user_images WHERE user_id = ?"
+# One statement: no claim can be linked between the check and the delete (one writer).
+USER_DELETE_UNLESS_CLAIMS = (
+    "DELETE FROM users WHERE id = ? AND NOT EXISTS (SELECT 1 FROM user_images WHERE user_id = ?)"
+)
 
 KEY_COLUMNS = "id, user_id, label, created_at, last_used_at, revoked_at"
 KEY_INSERT = (
@@ -161,6 +171,16 @@ class SqliteRepository(SqliteAnalytics, SqliteClaims):
     async def get_user(self, username: str) -> User | None:
         row = await self._one(USER_BY_NAME, (username,))
         return None if row is None else user_row(row)
+
+    async def list_users(self) -> list[UserSummary]:
+        rows = await self._all(USER_LIST)
+        return [UserSummary(user_row(row), row[3], row[4]) for row in rows]
+
+    async def delete_user(self, user_id: int) -> int:
+        if await self._write(USER_DELETE_UNLESS_CLAIMS, (user_id, user_id)) > 0:
+            return 0  # its API keys went with it (ON DELETE CASCADE)
+        row = await self._one(USER_IMAGE_COUNT, (user_id,))
+        return int(row[0]) if row else 0
 
     async def create_api_key(self, user_id: int, key_hash: str, label: str) -> ApiKey:
         row = await self._one(KEY_INSERT, (user_id, key_hash, label, now_text()))

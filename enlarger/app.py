@@ -23,6 +23,7 @@ from enlarger.cache.factory import open_cache, open_render_lock
 from enlarger.cache.filemarks import FileMarks
 from enlarger.cache.negative import NegativeCache
 from enlarger.cache.tiered import TieredCache
+from enlarger.cli_support import database_named
 from enlarger.context import SERVICES, SETTINGS, Services
 from enlarger.db import Repository
 from enlarger.db.analytics import Analytics, running_analytics
@@ -106,9 +107,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     configure_vips()
     async with AsyncExitStack() as stack:
-        repo = await open_repo(settings)
+        with database_named(settings):
+            repo = await open_repo(settings)
         stack.push_async_callback(repo.close)
-        await repo.migrate()
+        with database_named(settings):
+            await repo.migrate()
         secret = await server_secret(settings, repo)
         blobs = await open_blobs(settings)
         stack.push_async_callback(blobs.close)

@@ -8,8 +8,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from enlarger import cli_analytics, cli_doctor, cli_gc, cli_serve, cli_sign, ids
+from enlarger import cli_analytics, cli_doctor, cli_gc, cli_serve, cli_sign, cli_users, ids
 from enlarger.cli_support import with_repo
+from enlarger.cli_users import get_user
 from enlarger.db import Repository
 from enlarger.errors import ConfigurationError, EnlargerError, SetupError
 from enlarger.settings import Settings, load_settings
@@ -51,10 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=cli_serve.serve)
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(handler=_migrate)
-    users = commands.add_parser("users", help="manage users").add_subparsers(required=True)
-    create_user = users.add_parser("create", help="create a user")
-    create_user.add_argument("name")
-    create_user.set_defaults(handler=_create_user)
+    cli_users.add_commands(commands)
     _key_commands(commands)
     cli_analytics.add_commands(commands)
     cli_sign.add_commands(commands)
@@ -85,25 +83,9 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return with_repo(settings, work, create=True)
 
 
-def _create_user(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(repo: Repository) -> int:
-        user = await repo.create_user(args.name)
-        print(f"created user {user.username} (id {user.id})")
-        return 0
-
-    return with_repo(settings, work)
-
-
-async def _user(repo: Repository, name: str) -> Any:
-    user = await repo.get_user(name)
-    if user is None:
-        raise EnlargerError(f"no user named {name!r}: create it with 'enlarger users create'")
-    return user
-
-
 def _create_key(settings: Settings, args: argparse.Namespace) -> int:
     async def work(repo: Repository) -> int:
-        user = await _user(repo, args.name)
+        user = await get_user(repo, args.name)
         key = ids.new_api_key()
         record = await repo.create_api_key(user.id, ids.hash_api_key(key), args.label)
         print(f"API key {record.id} for {user.username}; it is shown only this once:")
@@ -115,7 +97,7 @@ def _create_key(settings: Settings, args: argparse.Namespace) -> int:
 
 def _list_keys(settings: Settings, args: argparse.Namespace) -> int:
     async def work(repo: Repository) -> int:
-        user = await _user(repo, args.name)
+        user = await get_user(repo, args.name)
         for key in await repo.list_api_keys(user.id):
             state = "revoked" if key.revoked_at else "active"
             used = key.last_used_at.isoformat() if key.last_used_at else "never"

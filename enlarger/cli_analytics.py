@@ -15,7 +15,7 @@ from enlarger.db.analytics import rollup_cutoff
 from enlarger.db.logimport import FORMATS, Tally, VariantKey, tally_file
 from enlarger.db.models import LogFile
 from enlarger.errors import EnlargerError
-from enlarger.proxy.spec import ViewPolicy, parse_spec
+from enlarger.proxy.spec import ViewPolicy, extension_format, parse_spec
 from enlarger.settings import Settings
 
 
@@ -96,9 +96,10 @@ def view_policy(settings: Settings) -> ViewPolicy:
 
 
 def variant_key(policy: ViewPolicy) -> VariantKey:
-    def key(query: Sequence[tuple[str, str]]) -> str | None:
+    def key(query: Sequence[tuple[str, str]], extension: str | None) -> str | None:
         try:
-            return parse_spec(list(query), policy).key
+            fmt = None if extension is None else extension_format(extension)
+            return parse_spec(list(query), policy, None, fmt).key
         except EnlargerError:
             return None
 

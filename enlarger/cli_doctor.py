@@ -1,5 +1,6 @@
 """``enlarger doctor``: checks the configuration and every backend, prints each in words, and
-exits 1 naming what is broken (warnings alone exit 0)."""
+exits 1 naming what is broken, 3 when nothing is broken but there is no database where it
+looked (a script notices a doctor run from the wrong folder), 0 otherwise (warnings alone)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from enlarger import doctor, doctor_images, doctor_local
+from enlarger import cli_support, doctor, doctor_images, doctor_local
 from enlarger.doctor import Finding
 from enlarger.settings import Settings
 
 MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+NO_DATABASE = 3  # exit status: nothing broken, but there is no database where doctor looked
 
 
 def add_commands(commands: Any) -> None:
@@ -48,6 +50,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if broken:
         print(f"enlarger doctor: broken: {', '.join(broken)}", file=sys.stderr)
         return 1
+    if any(finding.absent for finding in findings):
+        where = cli_support.where(settings, settings.resolved_database_url)
+        print(
+            f"enlarger doctor: no database here: {where} does not exist or has no tables, so "
+            "nothing stored was checked; run doctor where the installation is (ENLARGER_DATA_DIR, "
+            "ENLARGER_DATABASE_URL), or create it with 'enlarger migrate'",
+            file=sys.stderr,
+        )
+        return NO_DATABASE
     warned = sum(finding.state == "warn" for finding in findings)
     notes = f", {warned} warning(s)" if warned else ""
     print(f"enlarger doctor: all {len(findings)} checks passed{notes}")
@@ -71,7 +82,9 @@ async def _checks(settings: Settings, args: argparse.Namespace) -> list[Finding]
         doctor.timed("cache", lambda: doctor.check_cache(settings, limit), limit),
     ]
     found = [*await asyncio.gather(*first), *await asyncio.gather(*backends)]
-    if all(f.state != "fail" for f in found if f.name in ("database", "blob store")):
+    if any(f.absent for f in found):
+        found.append(doctor.Finding("images", "warn", "no database (nothing to check)", True))
+    elif all(f.state != "fail" for f in found if f.name in ("database", "blob store")):
         images = lambda: doctor_images.check_images(settings, args.images, args.deep)  # noqa: E731
         found.append(await doctor.timed("images", images, 12 * limit))
     return found

@@ -29,10 +29,18 @@ def add_commands(commands: Any) -> None:
     gc.set_defaults(handler=_gc)
 
 
+MAX_MIN_AGE_SECONDS = 10 * 365 * 86_400  # ten years: far past any upload in flight
+
+
 def _seconds(raw: str) -> int:
-    if not raw.isdigit():
-        raise argparse.ArgumentTypeError("a whole number of seconds, e.g. 3600")
-    return int(raw)
+    allowed = f"a whole number of seconds from 0 to {MAX_MIN_AGE_SECONDS}, e.g. 3600"
+    digits = raw.strip().removeprefix("-")
+    if not digits.isascii() or not digits.isdigit():
+        raise argparse.ArgumentTypeError(allowed)
+    seconds = int(raw)
+    if not 0 <= seconds <= MAX_MIN_AGE_SECONDS:
+        raise argparse.ArgumentTypeError(f"{allowed} (not {seconds})")
+    return seconds
 
 
 def _gc(settings: Settings, args: argparse.Namespace) -> int:

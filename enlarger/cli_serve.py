@@ -14,7 +14,7 @@ import os
 import sys
 from multiprocessing.connection import Connection
 
-from enlarger import allocator
+from enlarger import allocator, envnames
 from enlarger.cli_support import with_repo
 from enlarger.errors import EnlargerError, SetupError
 from enlarger.settings import Settings
@@ -28,6 +28,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if allocator.bound_arenas():  # before any thread starts (libvips', asyncio's)
         log.info("glibc malloc: arenas bounded to %d (MALLOC_ARENA_MAX)", allocator.ARENAS)
+    for name in envnames.unknown(os.environ):  # ignored by the settings: a typo keeps a default
+        log.warning("%s is not a setting and is ignored", envnames.describe(name))
 
     host = settings.host if args.host is None else args.host
     port = settings.port if args.port is None else args.port

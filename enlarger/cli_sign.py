@@ -1,12 +1,24 @@
-"""``enlarger sign URL``: print the URL signed with the first of ``ENLARGER_SIGNING_KEYS``."""
+"""``enlarger sign URL``: print the URL signed with the first of ``ENLARGER_SIGNING_KEYS``.
+
+The URL is read as the server will read it first (the view path ``/i/<id>``, the extension, the
+query through the same parser as signed views): a URL the server would refuse is not signed,
+and the refusal says why, as the server's 400 would.
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
+from enlarger import ids
+from enlarger.errors import EnlargerError
 from enlarger.proxy.signing import Signer
+from enlarger.proxy.spec import ViewPolicy, parse_spec, split_extension
 from enlarger.settings import Settings
+
+VIEW_PREFIX = "/i/"
 
 
 def add_commands(commands: Any) -> None:
@@ -19,5 +31,24 @@ def add_commands(commands: Any) -> None:
 
 
 def sign_url(settings: Settings, args: argparse.Namespace) -> int:
-    print(Signer(settings.signing_secrets).sign(args.url))
+    signer = Signer(settings.signing_secrets)
+    signed = signer.sign(args.url)  # its own refusals first: no keys, signed already
+    check_view(args.url, replace(ViewPolicy.from_settings(settings), exact=True))
+    print(signed)
     return 0
+
+
+def check_view(url: str, policy: ViewPolicy) -> None:
+    """Raise, in the server's words, when the server would not answer ``url`` with an image."""
+    parts = urlsplit(url)
+    path = unquote(parts.path)
+    raw_id = path.removeprefix(VIEW_PREFIX)
+    if not path.startswith(VIEW_PREFIX) or not ids.is_path_id(raw_id):
+        raise EnlargerError(f"not signed: {path[:80]!r} is not a view path {VIEW_PREFIX}<id>")
+    try:
+        extension = split_extension(raw_id)[1]
+        parse_spec(parse_qsl(parts.query, keep_blank_values=True), policy, None, extension)
+    except EnlargerError as exc:
+        raise EnlargerError(
+            f"not signed: the server would answer {exc.status} {exc.code}: {exc.message}"
+        ) from None

@@ -9,7 +9,8 @@ created there quietly and the command would answer about an empty database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -38,10 +39,8 @@ def with_repo(
     async def run() -> int:
         if not create:
             _sqlite_file_must_exist(settings, url)  # before opening: that would create it
-        try:
+        with database_named(settings):
             repo = await open_repo(settings)
-        except BackendUnavailable as exc:
-            raise BackendUnavailable(f"{where(settings, url)}: {exc.message}") from exc
         try:
             if not create and await repo.schema_version() == 0:
                 raise NoDatabase(f"{where(settings, url)} has no Enlarger tables; {FIX}")
@@ -51,6 +50,20 @@ def with_repo(
             await repo.close()
 
     return asyncio.run(run())
+
+
+@contextmanager
+def database_named(settings: Settings) -> Iterator[None]:
+    """A database that cannot be reached is named (password hidden) with the driver's cause:
+    "the PostgreSQL database postgresql://u:***@db/x: database unavailable
+    (ConnectionRefusedError: …)". For operators only: a client's 503 never carries this."""
+    try:
+        yield
+    except BackendUnavailable as exc:
+        cause = exc.__cause__
+        detail = f" ({type(cause).__name__}: {str(cause)[:300]})" if cause else ""
+        message = f"{where(settings, settings.resolved_database_url)}: {exc.message}{detail}"
+        raise BackendUnavailable(message) from exc
 
 
 def _sqlite_file_must_exist(settings: Settings, url: str) -> None:

@@ -50,6 +50,10 @@ class Finding:
     name: str
     state: State
     detail: str
+    absent: bool = False  # the database checked does not exist (a warning that ends in exit 3)
+
+
+ABSENT = "absent: "  # a check's words that say its database does not exist (see Finding)
 
 
 class Broken(Exception):
@@ -70,8 +74,10 @@ async def timed(name: str, check: Callable[[], Awaitable[str]], limit: float) ->
     except (OSError, asyncpg.PostgresError, aiosqlite.Error, redis_asyncio.RedisError) as exc:
         return Finding(name, "fail", f"{type(exc).__name__}: {exc}")
     elapsed = (time.monotonic() - started) * 1000
-    state: State = "warn" if detail.startswith("warning: ") else "ok"
-    return Finding(name, state, f"{detail.removeprefix('warning: ')} ({elapsed:.0f} ms)")
+    absent = detail.startswith(ABSENT)
+    detail = detail.removeprefix(ABSENT)
+    state: State = "warn" if absent or detail.startswith("warning: ") else "ok"
+    return Finding(name, state, f"{detail.removeprefix('warning: ')} ({elapsed:.0f} ms)", absent)
 
 
 def _with_cause(message: str, exc: BaseException) -> str:
@@ -94,7 +100,7 @@ async def check_database(settings: Settings, limit: float) -> str:
 async def _check_sqlite(path: str) -> str:
     missing = path != ":memory:" and not await asyncio.to_thread(os.path.exists, path)
     if missing:  # not created here: serve does that
-        return f"warning: no SQLite database at {path} yet: serve or 'enlarger migrate' creates it"
+        return f"{ABSENT}no SQLite database at {path}: serve or 'enlarger migrate' creates it"
     async with aiosqlite.connect(path) as conn:
         version = await migrate.sqlite_schema_version(conn)
         await conn.execute("BEGIN IMMEDIATE")  # takes the write lock: the file is writable
@@ -133,7 +139,9 @@ def _target(url: str) -> str | None:
 
 
 def _words(what: str, schema: str) -> str:
-    """``what, schema``, a warning if the schema part is one."""
+    """``what, schema``, a warning (or an absent database) if the schema part says so."""
+    if schema.startswith(ABSENT):
+        return f"{ABSENT}{what}, schema {schema.removeprefix(ABSENT)}"
     if schema.startswith("warning: "):
         return f"warning: {what}, schema {schema.removeprefix('warning: ')}"
     return f"{what}, {schema}"
@@ -144,7 +152,7 @@ def _schema(dialect: migrate.Dialect, version: int) -> str:
     if version == latest:
         return f"schema version {version} (current)"
     if version == 0:
-        return "warning: empty: serve or 'enlarger migrate' creates it"
+        return f"{ABSENT}empty (no Enlarger tables): serve or 'enlarger migrate' creates them"
     if version > latest:
         raise Broken(
             f"schema version {version} is newer than this build knows ({latest}): upgrade this"

@@ -14,7 +14,7 @@ from enlarger.backends import open_blobs, open_repo
 from enlarger.blobs import BlobStore
 from enlarger.db import Repository
 from enlarger.db.factory import sqlite_path
-from enlarger.doctor import Broken
+from enlarger.doctor import ABSENT, Broken
 from enlarger.gc import Collector
 from enlarger.settings import Settings
 
@@ -25,7 +25,7 @@ PARALLEL = 16  # blob store lookups at once
 async def check_images(settings: Settings, sample: int, deep: bool) -> str:
     url = settings.resolved_database_url
     if url.startswith("sqlite:") and not await asyncio.to_thread(Path(sqlite_path(url)).is_file):
-        return "warning: no database yet (nothing to check)"
+        return f"{ABSENT}no database (nothing to check)"
     repo = await open_repo(settings)
     try:
         blobs = await open_blobs(settings)

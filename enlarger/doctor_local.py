@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pyvips
 
-from enlarger import allocator
+from enlarger import allocator, envnames
 from enlarger.doctor import Broken
-from enlarger.settings import ENV_PREFIX, Settings
+from enlarger.settings import Settings
 from enlarger.vips import configure_vips
 
 # Formats an answer may be encoded to, and the suffix libvips saves them by.
@@ -22,8 +22,7 @@ SAVERS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "avif":
 def check_configuration(settings: Settings, environ: Mapping[str, str]) -> str:
     """The settings were read (a bad value stops the command before this); name unknown
     ENLARGER_* variables, which are otherwise ignored silently (a typo keeps a default)."""
-    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
-    unknown = sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
+    unknown = [envnames.describe(name) for name in envnames.unknown(environ)]
     summary = (
         f"database {_scheme(settings.resolved_database_url)}, blobs"
         f" {_scheme(settings.resolved_blob_url)}, cache"

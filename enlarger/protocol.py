@@ -8,6 +8,8 @@
   closes an idle connection.
 - A request that is not HTTP/1.x (a malformed head, a bad chunk, HTTP/0.9) is answered in our
   JSON error shape with a fixed message, never echoing the input, and the connection closes.
+- Request bodies are passed on as they came: no ``Content-Encoding`` is decoded (an upload
+  declaring one is refused, 415, before its body is read).
 - An answer given before the request's body was all in (a 413 from the declared length) ends
   the connection: ``Connection: close``, a half-close, then at most :data:`DRAIN_BYTES` of the
   body still coming are read and dropped (so that the client sees the answer) instead of
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -63,10 +66,14 @@ def reason(exc: BaseException | None) -> str:
 
 
 def connection_options(settings: Settings) -> dict[str, Any]:
-    """The ``web.AppRunner`` keyword arguments of :class:`Runner` for the connection limits."""
+    """The ``web.AppRunner`` keyword arguments of :class:`Runner` for the connection limits.
+    Bodies are never decompressed: no route accepts a ``Content-Encoding`` (an upload with one
+    is a 415), and decoding one anyway spent CPU and failed in the parser on bytes that were
+    not what the header said (a traceback in the log for any client)."""
     return {
         "head_timeout": settings.request_head_timeout_seconds,
         "keepalive_timeout": settings.keepalive_timeout_seconds,
+        "auto_decompress": False,
     }
 
 
@@ -164,7 +171,8 @@ class Connection(RequestHandler):
                 request.content.feed_eof()
             self._drain = request.content
             if self.transport is not None and self.transport.can_write_eof():
-                self.transport.write_eof()  # the client sees the end of the answer at once
+                with contextlib.suppress(OSError):  # the client has left already
+                    self.transport.write_eof()  # the client sees the end of the answer at once
         return answer, reset
 
     def handle_error(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from enlarger.errors import ConfigurationError
@@ -262,9 +263,16 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _sizes_in_order(self) -> Settings:
         if not self.size_small <= self.size_medium <= self.size_large:
-            raise ValueError("ENLARGER_SIZE_SMALL <= ENLARGER_SIZE_MEDIUM <= ENLARGER_SIZE_LARGE")
+            raise ValueError(
+                "ENLARGER_SIZE_SMALL <= ENLARGER_SIZE_MEDIUM <= ENLARGER_SIZE_LARGE must hold "
+                f"(they are {self.size_small}, {self.size_medium}, {self.size_large})"
+            )
         if self.default_quality not in self.quality_ladder:
-            raise ValueError("ENLARGER_DEFAULT_QUALITY must be a step of ENLARGER_QUALITY_LADDER")
+            steps = ",".join(str(q) for q in self.quality_ladder)
+            raise ValueError(
+                f"ENLARGER_DEFAULT_QUALITY={self.default_quality} must be a step of "
+                f"ENLARGER_QUALITY_LADDER={steps}"
+            )
         return self
 
     @model_validator(mode="after")
@@ -335,8 +343,14 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            field = ".".join(str(part) for part in err["loc"]) or "settings"
-            problems.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+        problems = [_problem(err) for err in exc.errors()]
         raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _problem(err: ErrorDetails) -> str:
+    """One validation error in words. A field's names its variable; a check across several
+    settings (a model validator, located nowhere) names its variables in its own message."""
+    error = err.get("ctx", {}).get("error") if err["type"] == "value_error" else None
+    message = str(error) if error is not None else err["msg"]
+    field = ".".join(str(part) for part in err["loc"])
+    return f"{ENV_PREFIX}{field.upper()}: {message}" if field else message

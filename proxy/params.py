@@ -15,32 +15,36 @@ _NAMED_COLOURS = {
 }
 
 
-def as_integer(name: str, raw: str, low: int, high: int) -> int:
+def as_integer(name: str, raw: str, low: int, high: int, label: str | None = None) -> int:
+    """A whole number from ``low`` to ``high``; every refusal names the range. ``label`` names
+    the value in the message when it is one part of ``name`` (``crop``'s width)."""
     value = raw.strip()
-    if not value.isascii() or not value.isdigit() or len(value) > 6:
-        raise InvalidParameter(f"{name} must be a whole number", parameter=name, value=raw[:32])
+    digits = value.removeprefix("-")
+    allowed = f"{label or name} must be a whole number from {low} to {high}"
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 12:
+        raise InvalidParameter(allowed, parameter=name, value=raw[:32], minimum=low, maximum=high)
     number = int(value)
     if not low <= number <= high:
         raise InvalidParameter(
-            f"{name} must be between {low} and {high}", parameter=name, minimum=low, maximum=high
+            f"{allowed} (not {number})", parameter=name, minimum=low, maximum=high
         )
     return number
 
 
 def as_float(name: str, raw: str, low: float, high: float, step: float) -> float:
     value = raw.strip()
+    allowed = f"{name} must be a number from {low:g} to {high:g}"
     try:
         if not value.isascii() or len(value) > 10:
             raise ValueError(value)
         number = float(value)
     except ValueError:
-        raise InvalidParameter(f"{name} must be a number", parameter=name, value=raw[:32]) from None
+        raise InvalidParameter(
+            allowed, parameter=name, value=raw[:32], minimum=low, maximum=high
+        ) from None
     if not low <= number <= high:  # NaN fails here too
         raise InvalidParameter(
-            f"{name} must be between {low:g} and {high:g}",
-            parameter=name,
-            minimum=low,
-            maximum=high,
+            f"{allowed} (not {value})", parameter=name, minimum=low, maximum=high
         )
     return round(round(number / step) * step, 3)
 
@@ -84,8 +88,14 @@ def as_crop(raw: str, max_side: int) -> tuple[int, int, int, int]:
     parts = raw.split(",")
     if len(parts) != 4:
         raise InvalidParameter("crop must be x,y,width,height in pixels", parameter="crop")
-    x, y = (as_integer("crop", part, 0, max_side) for part in parts[:2])
-    width, height = (as_integer("crop", part, 1, max_side) for part in parts[2:])
+    x, y = (
+        as_integer("crop", part, 0, max_side, f"crop's {label}")
+        for label, part in zip(("x", "y"), parts[:2], strict=True)
+    )
+    width, height = (
+        as_integer("crop", part, 1, max_side, f"crop's {label}")
+        for label, part in zip(("width", "height"), parts[2:], strict=True)
+    )
     return x, y, width, height
 
 

@@ -266,6 +266,11 @@ def split_extension(raw: str) -> tuple[str, str | None]:
     stem, dot, suffix = raw.rpartition(".")
     if not dot:
         return raw, None
+    return stem, extension_format(suffix)
+
+
+def extension_format(suffix: str) -> str:
+    """``jpg`` → ``"jpeg"``: the output format a link's extension names, or a 400."""
     extension = EXTENSIONS.get(suffix.lower())
     if extension is None:
         allowed = [f".{name}" for name in EXTENSIONS]
@@ -275,7 +280,7 @@ def split_extension(raw: str) -> tuple[str, str | None]:
             parameter="extension",
             allowed=allowed,
         )
-    return stem, extension
+    return extension
 
 
 def _single_values(query: Query) -> dict[str, str]:

@@ -18,6 +18,8 @@ from benchmarks.images import generate, make_unique
 from benchmarks.scenarios import soak
 from benchmarks.server import Server, ServerPlan, running_server
 
+pytestmark = pytest.mark.e2e
+
 TINY = ["--synthetic", "320x240", "--duration", "0.7", "--no-progress", "--timeout", "10"]
 PLOTS = [] if plots.available() else ["--no-plots"]
 

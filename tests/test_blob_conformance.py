@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -175,8 +176,20 @@ async def test_concurrent_puts_leave_a_whole_blob(store: BlobStore) -> None:
     assert await store.get(KEY) in payloads
 
 
-async def test_ping(store: BlobStore) -> None:
+async def test_ping_answers_only_while_the_backend_is_there(
+    store: BlobStore, request: pytest.FixtureRequest
+) -> None:
+    """Ping reaches the backend: it answers on the live store and fails once the folder or the
+    bucket is gone (a ping that checked nothing would pass both)."""
     await store.ping()
+    if isinstance(store, FileBlobStore):
+        shutil.rmtree(store.root)
+    else:
+        assert isinstance(store, S3BlobStore)
+        endpoint = request.getfixturevalue("s3_endpoint")
+        boto3.client("s3", endpoint_url=endpoint).delete_bucket(Bucket=store.bucket)
+    with pytest.raises(BackendUnavailable):
+        await store.ping()
 
 
 async def _listed(store: BlobStore, prefix: str) -> dict[str, int]:
@@ -292,6 +305,7 @@ async def test_s3_unreachable_endpoint_is_backend_unavailable(
     assert time.monotonic() - started < 5  # connection refused, 3 attempts with short backoff
 
 
+@pytest.mark.e2e  # a misbehaving S3 server, started here
 async def test_s3_server_errors_are_backend_unavailable(unused_tcp_port: int) -> None:
     async def answer(request: web.Request) -> web.Response:
         if request.method == "HEAD":  # the bucket exists...
@@ -312,6 +326,7 @@ async def test_s3_server_errors_are_backend_unavailable(unused_tcp_port: int) ->
         await runner.cleanup()
 
 
+@pytest.mark.e2e  # a stalling S3 server, started here
 async def test_s3_stalled_server_is_backend_unavailable_within_the_timeouts(
     unused_tcp_port: int,
 ) -> None:

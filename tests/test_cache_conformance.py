@@ -22,6 +22,7 @@ from enlarger.cache.protocol import Cache
 from enlarger.cache.redis import RedisCache
 from enlarger.cache.tiered import TieredCache
 from enlarger.errors import BackendUnavailable, ConfigurationError
+from tests.waiting import eventually
 
 MiB = 1024 * 1024
 
@@ -83,8 +84,11 @@ async def test_ttl_expiry(cache: Cache) -> None:
     await cache.set("long", b"2", ttl=30)
     await cache.set("forever", b"3")
     assert await cache.get("short") == b"1"
-    await asyncio.sleep(0.5)
-    assert await cache.get("short") is None
+
+    async def expired() -> bool:
+        return await cache.get("short") is None
+
+    await eventually(expired, "the 0.3 s entry expired")
     assert await cache.get("long") == b"2"
     assert await cache.get("forever") == b"3"
 
@@ -135,8 +139,11 @@ async def test_memory_zero_bytes_disables() -> None:
 async def test_memory_expired_items_leave() -> None:
     memory = MemoryCache(max_bytes=1000, max_item_bytes=400)
     await memory.set("k", b"v" * 10, ttl=0.05)
-    await asyncio.sleep(0.1)
-    assert await memory.get("k") is None
+
+    async def expired() -> bool:
+        return await memory.get("k") is None
+
+    await eventually(expired, "the 0.05 s entry expired")
     assert (memory.current_bytes, len(memory)) == (0, 0)
 
 
@@ -199,8 +206,11 @@ async def test_redis_skips_then_recovers(
     assert await redis_cache.get("k") is None  # skipped during the backoff: Redis not called
     assert calls == 1
     monkeypatch.setattr(redis_cache.client, "get", real_get)
-    await asyncio.sleep(0.35)
-    assert await redis_cache.get("k") == b"v"  # back without a restart
+
+    async def back() -> bool:
+        return await redis_cache.get("k") == b"v"
+
+    await eventually(back, "Redis read again once the backoff is over")  # without a restart
 
 
 async def test_redis_failures_log_rate_limited(

@@ -109,3 +109,28 @@ async def test_a_failure_on_the_last_claim_rolls_the_removal_back(repo: Reposito
 
     assert await repo.remove_anonymous_claim(image_id, "t6", blobs_deleted) == "deleted"
     assert ran == [True]
+
+
+async def test_a_user_holding_images_is_not_deleted(repo: Repository) -> None:
+    """Deleting a user never drops their claims behind the deletion path's back (the cascade
+    would leave the image public with no one able to delete it): refused until they hold none;
+    then the user and their API keys go."""
+    image_id = await _claimed_image(repo, 2)
+    alice, bob = await repo.create_user("alice"), await repo.create_user("bob")
+    await repo.link_user_image(alice.id, image_id, "a.jpg")
+    await repo.create_api_key(alice.id, "hash-a", "laptop")
+    revoked = await repo.create_api_key(alice.id, "hash-old", "old")
+    await repo.revoke_api_key(revoked.id)
+    listed = [(u.user.username, u.images, u.keys) for u in await repo.list_users()]
+    assert listed == [("alice", 1, 1), ("bob", 0, 0)]
+
+    assert await repo.delete_user(alice.id) == 1
+    assert await repo.get_user("alice") == alice
+    assert await repo.user_for_api_key("hash-a") == alice
+    assert await repo.remove_user_claim(alice.id, image_id) == "deleted"
+    assert await repo.delete_user(alice.id) == 0
+    assert await repo.get_user("alice") is None
+    assert await repo.user_for_api_key("hash-a") is None
+    assert [u.user.username for u in await repo.list_users()] == ["bob"]
+    assert await repo.delete_user(bob.id) == 0
+    assert await repo.list_users() == []

@@ -164,6 +164,7 @@ CONTENT_TYPES = st.one_of(
 ENCODINGS = st.one_of(st.none(), st.sampled_from(["gzip", "identity", "br", "", "x"]))
 
 
+@pytest.mark.e2e  # the reader behind a real HTTP server (Reader)
 @given(body=st.binary(max_size=3000), content_type=CONTENT_TYPES, encoding=ENCODINGS)
 @QUICK
 def test_any_raw_body_is_read_or_a_typed_error(
@@ -198,6 +199,7 @@ PARTS = st.lists(
 )
 
 
+@pytest.mark.e2e  # the reader behind a real HTTP server (Reader)
 @given(
     parts=PARTS,
     boundary=st.sampled_from(["b0undary", "x", "a" * 70, "sp ace"]),

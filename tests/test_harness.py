@@ -62,11 +62,18 @@ def test_pg_url_differs_per_test_and_is_dropped(postgres_service: services.Servi
 
 async def test_pg_url_dropped_even_with_open_connection(postgres_service: services.Service) -> None:
     url = services.create_database(postgres_service.url)
+    name = urlsplit(url).path.lstrip("/")
     conn = await asyncpg.connect(url)  # left open on purpose, as a leaky test would
     try:
         services.drop_database(postgres_service.url, url)
     finally:
         conn.terminate()
+    server = await asyncpg.connect(postgres_service.url)
+    try:
+        found = await server.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+    finally:
+        await server.close()
+    assert found is None, f"{name} survived its drop"
 
 
 async def test_redis_url_starts_empty(redis_url: str, redis_service: services.Service) -> None:
@@ -198,6 +205,7 @@ def test_images_dir(images_dir: Path) -> None:
 # Starting our own services (the path taken on machines where none are running)
 
 
+@pytest.mark.e2e  # starts and stops a redis-server of its own
 def test_private_redis_starts_and_stops() -> None:
     if services.which("redis-server") is None:
         pytest.skip("redis-server binary not installed (Debian package 'redis-server')")
@@ -218,6 +226,7 @@ def test_private_redis_starts_and_stops() -> None:
     service.stop()  # idempotent
 
 
+@pytest.mark.e2e  # kills and restarts a redis-server of its own
 def test_restartable_redis_comes_back_on_its_port(
     restartable_redis: services.RedisProcess,
 ) -> None:
@@ -232,6 +241,7 @@ def test_restartable_redis_comes_back_on_its_port(
         client.close()
 
 
+@pytest.mark.e2e  # initdb and a PostgreSQL server of its own
 def test_private_postgres_starts_and_stops() -> None:
     if services.find_postgres_binaries() is None:
         pytest.skip("initdb/pg_ctl not installed (Debian package 'postgresql')")

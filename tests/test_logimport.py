@@ -126,3 +126,33 @@ def test_nginx_cache_status_skips_what_the_origin_answered(tmp_path: Path) -> No
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown log format"):
         tally_file(write_log(tmp_path / "x.log", []), "apache", KEY)
+
+
+def test_extension_links_are_views_with_the_format_they_name(tmp_path: Path) -> None:
+    """``/i/<id>.webp?size=small`` is a view the server counts (as ``…webp``): so does the import,
+    from either log format; an extension the server refuses is not counted."""
+    nginx = [
+        nginx_line(MAY_1, f"/i/{A}.webp?size=small", size=700, cache_status="HIT"),
+        nginx_line(MAY_1, f"/i/{A}.JPG", size=9000),
+        nginx_line(MAY_1, f"/i/{A}.webp?fmt=png"),  # the server answers 400
+        nginx_line(MAY_1, f"/i/{A}.bmp"),
+        nginx_line(MAY_1, "/i/not-an-id.webp"),
+    ]
+    cloudfront = [
+        cloudfront_line(MAY_1, f"/i/{A}.webp", "size=small", size=700),
+        cloudfront_line(MAY_1, f"/i/{A}.JPG", size=9000),
+        cloudfront_line(MAY_1, f"/i/{A}.webp", "fmt=png"),
+        cloudfront_line(MAY_1, f"/i/{A}.bmp"),
+        cloudfront_line(MAY_1, "/i/not-an-id.webp"),
+    ]
+    logs = {
+        "nginx": write_log(tmp_path / "access.log", nginx),
+        "cloudfront": write_log(tmp_path / "cf.log", cloudfront, CLOUDFRONT_HEADER),
+    }
+    for fmt, path in logs.items():
+        tally = tally_file(path, fmt, KEY)
+        assert by_key(tally) == {
+            (A, date(2024, 5, 1), "p1.b320.q80.webp", ""): (1, 700),
+            (A, date(2024, 5, 1), "p1.b1600.q80.jpeg", ""): (1, 9000),
+        }, fmt
+        assert tally.skipped == {"invalid parameters": 2, "not a view": 1}, fmt

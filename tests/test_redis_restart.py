@@ -19,6 +19,8 @@ from enlarger.cache.lock import LockOutcome, RedisRenderLock
 from enlarger.cache.redis import RedisCache
 from tests import services
 
+pytestmark = pytest.mark.e2e
+
 STALE = 4  # pooled connections open across the restart
 SLOW_MACHINE = 5.0  # a per-call timeout a working Redis meets even on a loaded test machine
 

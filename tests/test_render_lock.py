@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from enlarger.proxy.fallback import candidates
 from enlarger.proxy.renderer import Renderer
 from enlarger.proxy.spec import VariantSpec, ViewPolicy
 from tests import services
+from tests.waiting import eventually
 
 POLICY = ViewPolicy(
     named_sizes={"small": 320, "medium": 800, "large": 1600},
@@ -48,6 +49,13 @@ async def lock(redis_url: str) -> AsyncIterator[RenderLock]:
     await made.close()
 
 
+def _free(lock: RenderLock, key: str) -> Callable[[], Awaitable[bool]]:
+    async def free() -> bool:
+        return not await lock.held(key)
+
+    return free
+
+
 async def test_one_holder_at_a_time(lock: RenderLock) -> None:
     first = await lock.acquire("k", 5)
     second = await lock.acquire("k", 5)
@@ -62,7 +70,7 @@ async def test_one_holder_at_a_time(lock: RenderLock) -> None:
 async def test_only_the_owner_releases(lock: RenderLock, redis_url: str) -> None:
     """A holder whose lock expired and was taken by another must not free the new one."""
     stale = await lock.acquire("k", 0.05)
-    await asyncio.sleep(0.1)  # expired
+    await eventually(_free(lock, "k"), "the stale claim expired")
     current = await lock.acquire("k", 5)
     assert current.outcome is LockOutcome.ACQUIRED
     await lock.release("k", stale)
@@ -76,8 +84,7 @@ async def test_only_the_owner_releases(lock: RenderLock, redis_url: str) -> None
 
 async def test_expiry_frees_the_lock_of_a_dead_holder(lock: RenderLock) -> None:
     assert (await lock.acquire("k", 0.05)).outcome is LockOutcome.ACQUIRED
-    await asyncio.sleep(0.1)
-    assert not await lock.held("k")
+    await eventually(_free(lock, "k"), "the dead holder's claim expired")
     assert (await lock.acquire("k", 5)).outcome is LockOutcome.ACQUIRED
 
 
@@ -106,8 +113,11 @@ async def test_negative_cache_is_shared_and_brief(redis_tiers: TieredCache) -> N
     assert not await one.contains("abc")
     await one.add("abc")
     assert await one.contains("abc") and await other.contains("abc")
-    await asyncio.sleep(0.4)
-    assert not await one.contains("abc") and not await other.contains("abc")
+
+    async def forgotten() -> bool:
+        return not await one.contains("abc") and not await other.contains("abc")
+
+    await eventually(forgotten, "the negative entry expired in both")
 
 
 async def test_negative_cache_off_and_bounded() -> None:
@@ -153,15 +163,19 @@ async def test_a_reserved_slot_counts_and_is_given_back_once() -> None:
             renderer.reserve()
         assert caught.value.code == "overloaded"
     assert renderer.in_flight == 0
-    gate = threading.Event()
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(timeout: float) -> bool:
+        started.set()
+        return gate.wait(timeout)
+
     with renderer.reserve() as slot:
-        job = asyncio.ensure_future(slot.run(gate.wait, 5))
-        await asyncio.sleep(0.01)
+        job = asyncio.ensure_future(slot.run(hold, 5))
+        await eventually(started.is_set, "the job running on the render thread")
     assert renderer.in_flight == 1  # the running job keeps it after the block
     gate.set()
     await job
-    await asyncio.sleep(0.01)
-    assert renderer.in_flight == 0
+    await eventually(lambda: renderer.in_flight == 0, "the slot given back")
     renderer.close()
 
 

@@ -10,6 +10,7 @@ import pytest
 from enlarger.errors import EnlargerError
 from enlarger.proxy.renderer import Renderer
 from enlarger.proxy.singleflight import SingleFlight
+from tests.waiting import eventually
 
 
 async def test_full_queue_fails_fast_and_recovers() -> None:
@@ -17,7 +18,7 @@ async def test_full_queue_fails_fast_and_recovers() -> None:
     gate = threading.Event()
     first = asyncio.ensure_future(renderer.run(gate.wait, 5))
     second = asyncio.ensure_future(renderer.run(gate.wait, 5))
-    await asyncio.sleep(0.05)
+    await eventually(lambda: renderer.full, "both jobs holding the slots")
     with pytest.raises(EnlargerError) as caught:
         await renderer.run(lambda: 1)
     assert caught.value.code == "overloaded" and caught.value.headers["Retry-After"]
@@ -36,11 +37,7 @@ async def test_timeout_keeps_the_slot_until_the_thread_ends() -> None:
     assert caught.value.code == "render_timeout"
     assert renderer.in_flight == 1
     gate.set()
-    for _ in range(100):
-        if renderer.in_flight == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert renderer.in_flight == 0
+    await eventually(lambda: renderer.in_flight == 0, "the slot given back when the thread ended")
     renderer.close()
 
 
@@ -56,7 +53,7 @@ async def test_single_flight_shares_one_run_and_survives_a_cancelled_waiter() ->
         return 7
 
     waiters = [asyncio.ensure_future(flights.run("k", work)) for _ in range(5)]
-    await asyncio.sleep(0.01)
+    await eventually(lambda: calls == 1, "the shared run started")
     waiters[0].cancel()
     release.set()
     results = await asyncio.gather(*waiters[1:])

@@ -93,8 +93,14 @@ async def test_concurrent_migrate_is_safe(db_url: str) -> None:
         await second.close()
 
 
-async def test_ping(repo: Repository) -> None:
-    await repo.ping()
+async def test_ping_answers_while_open_and_refuses_once_closed(db_url: str) -> None:
+    """Ping runs a statement: it answers on an open repository, and is BackendUnavailable (not
+    some driver error, nor a silent success) once the connections are closed."""
+    repository = await open_repository(db_url)
+    await repository.ping()
+    await repository.close()
+    with pytest.raises(BackendUnavailable):
+        await repository.ping()
 
 
 # --- secrets ----------------------------------------------------------------------------------

@@ -70,6 +70,28 @@ def test_bad_widths(raw: str) -> None:
     assert caught.value.code == "invalid_parameter"
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ([("w", "-1")], "w must be a whole number from 1 to 16384 (not -1)"),
+        ([("w", "0")], "w must be a whole number from 1 to 16384 (not 0)"),
+        ([("w", "99999999")], "w must be a whole number from 1 to 16384 (not 99999999)"),
+        ([("w", "abc")], "w must be a whole number from 1 to 16384"),
+        ([("q", "101")], "q must be a whole number from 1 to 100 (not 101)"),
+        ([("crop", "-1,0,10,10")], "crop's x must be a whole number from 0 to 16384 (not -1)"),
+        ([("crop", "0,0,0,10")], "crop's width must be a whole number from 1 to 16384 (not 0)"),
+        ([("crop", "0,0,10,x")], "crop's height must be a whole number from 1 to 16384"),
+        ([("blur", "-3")], "blur must be a number from 0 to 50 (not -3)"),
+        ([("dpr", "two")], "dpr must be a number from 1 to 4"),
+    ],
+)
+def test_refusals_say_what_is_allowed(query: list[tuple[str, str]], message: str) -> None:
+    with pytest.raises(EnlargerError) as caught:
+        parse_spec(query, POLICY)
+    assert caught.value.message == message
+    assert caught.value.code == "invalid_parameter"
+
+
 def test_spec_cache_parses_a_query_once_and_stays_bounded() -> None:
     cache = SpecCache(POLICY, size=2)
     first = cache.parse("w=633", [("w", "633")], None)

@@ -197,10 +197,11 @@ def main(args: argparse.Namespace, photos: Photos, logs: Path) -> int:
         run_async(comparison.run())
     found = verdicts(comparison.rows, comparison.day_max)
     print("\n== side by side (one run, one system at a time)")
+    print(photos.label)
     print(rows_table(comparison.rows))
     print("\n== targets")
     print(verdicts_table(found))
-    for note in comparison.notes + ([photos.note] if photos.note else []):
+    for note in comparison.notes:
         print(f"  note: {note}")
     if not args.no_save:
         print(f"results: {_save(args, comparison, found, load_before)}")

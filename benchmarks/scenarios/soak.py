@@ -439,8 +439,6 @@ def _allocators(args: argparse.Namespace) -> tuple[list[allocators.Allocator | N
 
 def main(args: argparse.Namespace, photos: Photos, logs: Path) -> int:
     chosen, notes = _allocators(args)
-    if photos.note:
-        notes.append(photos.note)
     load_before = report.loadavg()
     runs = []
     for allocator in chosen:
@@ -448,6 +446,7 @@ def main(args: argparse.Namespace, photos: Photos, logs: Path) -> int:
         runs.append(run)
         notes += [note for note in run_notes if note not in notes]
     soak = result(args, runs, notes)
+    soak.images = photos.label
     path = finish(soak, args, load_before)
     if path is not None and not args.no_plots:
         if plots.available():

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from enlarger.cli_support import redact
-from tests.e2e.process import clean_env
+from tests.e2e.process import clean_env, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -100,3 +100,34 @@ def test_redact_hides_passwords_in_the_authority_and_the_query() -> None:
         "postgresql://db/x?sslmode=require&password=***"
     )
     assert redact("postgresql://u@db/x") == "postgresql://u@db/x"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_names_an_unreachable_database_and_the_cause(tmp_path: Path, workers: str) -> None:
+    """One worker opens the database in the application, several migrate first in the
+    supervisor: both name it (password hidden) and say why, in one line, no traceback."""
+    port = free_port()  # nothing listens there
+    url = f"postgresql://enl:s3cret-pw@127.0.0.1:{port}/enlarger"
+    env = clean_env(tmp_path / "data", ENLARGER_DATABASE_URL=url)
+    result = run(env, tmp_path, "serve", "--port", str(free_port()), "--workers", workers)
+    assert result.returncode == 1, result
+    message = result.stderr.strip()
+    assert message.startswith(f"enlarger: the PostgreSQL database {redact(url)}: "), message
+    assert "database unavailable (ConnectionRefusedError: " in message, message
+    assert "s3cret-pw" not in message and "Traceback" not in result.stdout + message
+
+
+async def test_a_database_that_refuses_the_connection_is_one_line(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The server answers but has no such database (or role): a setting to fix, not a crash."""
+    url = urlunsplit(urlsplit(pg_url)._replace(path="/no_such_database_here"))
+    env = clean_env(tmp_path / "data", ENLARGER_DATABASE_URL=url)
+    for command in (("serve", "--port", str(free_port()), "--workers", "1"), ("migrate",)):
+        result = run(env, tmp_path, *command)
+        assert result.returncode == 1, result
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.strip() == (
+            f"enlarger: the PostgreSQL database {redact(url)}: database refused the connection "
+            '(InvalidCatalogNameError: database "no_such_database_here" does not exist)'
+        )

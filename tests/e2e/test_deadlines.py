@@ -6,8 +6,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from enlarger.settings import Settings
 from tests.e2e.conftest import Stack, StackFactory, make_jpeg
+
+pytestmark = pytest.mark.e2e
 
 
 async def test_limits_list_the_upload_deadline(stack: Stack) -> None:

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import asyncpg
 import boto3
+import pytest
 
 from enlarger import traces
 from enlarger.backends import open_repo
 from enlarger.db import Image
 from enlarger.settings import Settings
 from tests.e2e.process import clean_env, cli, free_port
+
+pytestmark = pytest.mark.e2e
 
 CHECKS = (
     "configuration",
@@ -56,20 +59,28 @@ def test_embedded_defaults_pass(tmp_path: Path) -> None:
 
 
 def test_a_fresh_machine_is_warned_about_and_left_unchanged(tmp_path: Path) -> None:
+    """No database where doctor looked (a fresh machine, or run from the wrong folder): never
+    "all checks passed"; the path is named and the exit status (3) tells a script."""
     env = clean_env(tmp_path / "data")
     result = cli(env, "doctor")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 3, result.stdout + result.stderr
     found = lines(result.stdout)
-    for name in ("data dir", "database", "blob store"):
+    for name in ("data dir", "database", "blob store", "images"):
         assert found[name].startswith("WARN"), found[name]
     assert "enlarger migrate" in found["database"]
+    assert "passed" not in result.stdout + result.stderr
+    database = tmp_path / "data" / "enlarger.db"
+    assert f"enlarger doctor: no database here: the SQLite database {database} " in result.stderr
     assert not (tmp_path / "data").exists(), "doctor created the data dir"
 
 
 def test_an_empty_postgresql_database_is_a_warning(tmp_path: Path, pg_url: str) -> None:
     result = cli(clean_env(tmp_path / "data", ENLARGER_DATABASE_URL=pg_url), "doctor")
-    database = lines(result.stdout)["database"]
-    assert database.startswith("WARN") and "schema empty" in database, database
+    assert result.returncode == 3, result.stdout + result.stderr
+    found = lines(result.stdout)
+    assert found["database"].startswith("WARN") and "schema empty" in found["database"]
+    assert found["images"].startswith("WARN"), found["images"]
+    assert "no database here: the PostgreSQL database" in result.stderr
 
 
 def test_allocator_and_unknown_variables_are_named(tmp_path: Path) -> None:

@@ -25,6 +25,8 @@ from tests.e2e.conftest import make_jpeg
 from tests.e2e.process import clean_env, cli, request
 from tests.faults.processes import EnlargerProcess
 
+pytestmark = pytest.mark.e2e
+
 ORPHAN_VARIANT = f"variants/aa/aa/{'a' * 26}/w64q80.jpeg"
 ORPHAN_MASTER = f"masters/bb/bb/{'b' * 26}/m2048q90"
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import pyvips
 
 from tests.e2e.conftest import Stack, StackFactory, _blob_names, make_jpeg
 
+pytestmark = pytest.mark.e2e
 LATER = ("?size=medium", "?size=small", "?w=640", "?w=400&fmt=webp")
 
 

@@ -4,9 +4,13 @@ busy renderer start none; with the setting at its default nothing is rendered ah
 
 from __future__ import annotations
 
+import pytest
+
 from enlarger.settings import Settings
 from tests.e2e.conftest import Stack, StackFactory, make_jpeg
 from tests.e2e.test_master import _metric
+
+pytestmark = pytest.mark.e2e
 
 
 async def _prerenders(stack: Stack, outcome: str) -> float:

@@ -151,3 +151,20 @@ def test_access_log_can_be_turned_off(env: dict[str, str]) -> None:
         assert request(f"{group.base}/i/{image_id}?w=160")[0] == 200
     output = group.output()
     assert "POST /v1/images" not in output and "enlarger.access" not in output
+
+
+def test_unknown_variables_are_warned_at_start(env: dict[str, str]) -> None:
+    """A typo keeps a default silently unless serve says so: one line per unknown variable,
+    with the setting it most likely meant, once (from the supervisor, not from each worker)."""
+    typos = {"ENLARGER_PROT": "9000", "ENLARGER_ZZZ_NOTHING_LIKE_IT": "1"}
+    with running({**env, **typos}, workers=2) as group:
+        assert request(f"{group.base}/healthz")[0] == 200
+    lines = group.output().splitlines()
+    prot = [line for line in lines if "ENLARGER_PROT" in line]
+    other = [line for line in lines if "ENLARGER_ZZZ_NOTHING_LIKE_IT" in line]
+    assert len(prot) == 1 and len(other) == 1, lines
+    assert "WARNING" in prot[0]
+    assert prot[0].endswith(
+        "ENLARGER_PROT (did you mean ENLARGER_PORT?) is not a setting and is ignored"
+    )
+    assert other[0].endswith("ENLARGER_ZZZ_NOTHING_LIKE_IT is not a setting and is ignored")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from enlarger import ids
 from enlarger.proxy.signing import Signer
 from enlarger.proxy.spec import ViewPolicy, parse_spec
 from enlarger.settings import Settings
@@ -114,14 +115,15 @@ async def test_a_signature_without_keys_is_403(stack: Stack) -> None:
 
 def test_enlarger_sign_prints_a_url_that_verifies(tmp_path: Path) -> None:
     env = clean_env(tmp_path / "data", ENLARGER_SIGNING_KEYS="new-signing-key,old-signing-key")
-    done = cli(env, "sign", "https://img.example.com/i/abc?w=333")
+    image = ids.public_id(b"k", "aa" * 32)  # the shape of an id: the server would 404 another
+    done = cli(env, "sign", f"https://img.example.com/i/{image}?w=333")
     assert done.returncode == 0, done.stderr
     url = done.stdout.strip()
-    assert url.startswith("https://img.example.com/i/abc?w=333&sig=")
+    assert url.startswith(f"https://img.example.com/i/{image}?w=333&sig=")
     path = url.removeprefix("https://img.example.com")
-    assert Signer((NEW, OLD)).verify(path) == ("/i/abc?w=333", True)
+    assert Signer((NEW, OLD)).verify(path) == (f"/i/{image}?w=333", True)
     assert "new-signing-key" not in done.stdout + done.stderr
-    unsigned = cli(clean_env(tmp_path / "data"), "sign", "/i/abc?w=333")
+    unsigned = cli(clean_env(tmp_path / "data"), "sign", f"/i/{image}?w=333")
     assert unsigned.returncode == 1 and "ENLARGER_SIGNING_KEYS" in unsigned.stderr
 
 

@@ -13,6 +13,7 @@ import pytest
 from enlarger import ids
 from tests.e2e.conftest import Stack, make_jpeg
 from tests.test_sniff_probe import png_bomb_head
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -84,11 +85,7 @@ async def test_an_upload_cut_off_midway_leaves_no_spool_file(stack: Stack) -> No
         b"Content-Length: 5000000\r\n\r\n" + make_jpeg(2400, 1600)[:400_000]
     )
     await writer.drain()
-    await asyncio.sleep(0.3)  # the spool file exists now
+    await eventually(lambda: spool_files(stack), "the upload's spool file")
     writer.close()
-    for _ in range(50):
-        if not spool_files(stack):
-            break
-        await asyncio.sleep(0.1)
-    assert spool_files(stack) == []
+    await eventually(lambda: not spool_files(stack), "the spool file removed")
     assert stack.count_originals() == 0

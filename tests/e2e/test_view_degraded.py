@@ -18,6 +18,7 @@ from enlarger.settings import Settings
 from tests import services
 from tests.e2e.conftest import Stack, StackFactory, decode, make_jpeg
 from tests.e2e.servers import metric
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -233,12 +234,12 @@ async def test_views_never_wait_for_the_database(
     finally:
         await transaction.rollback()
         await conn.close()
-    for _ in range(100):
+
+    async def rows() -> set[str]:
         keys = {v.key for v in await stack.services.repo.list_variants(image_id)}
-        if len(keys) == 3:
-            break
-        await asyncio.sleep(0.05)
-    assert len(keys) == 3
+        return keys if len(keys) == 3 else set()
+
+    await eventually(rows, "the three variant rows written in the background")
 
 
 async def test_readiness_survives_a_redis_outage(

@@ -30,6 +30,9 @@ from tests import services
 from tests.e2e.conftest import make_jpeg
 from tests.e2e.process import clean_env, cli, request, running
 from tests.faults.processes import Controlled, EnlargerProcess, MotoS3, Postgres, Redis
+from tests.waiting import eventually_sync
+
+pytestmark = pytest.mark.e2e
 
 DEADLINE = 3.0
 SLACK = 1.5
@@ -193,6 +196,22 @@ def traffic(world: World, uploaders: int = 2) -> Iterator[Record]:
         world.record.uploads.extend(record.uploads)
 
 
+def flowing(record: Record, what: str) -> None:
+    """Wait (bounded) until the traffic has had an accepted upload and a view answered."""
+
+    def seen() -> bool:
+        with record.lock:
+            return any(u.status == 201 for u in record.uploads) and bool(record.views)
+
+    eventually_sync(seen, what)
+
+
+def hold_until(moment: float) -> None:
+    """Let the traffic run until ``moment`` (time.monotonic()): the length of a fault, which is
+    what the test is about, not a guess at how long something takes."""
+    time.sleep(max(0.0, moment - time.monotonic()))
+
+
 def summary(record: Record) -> str:
     """What the uploads saw, in order: status and seconds (for failure messages)."""
     return " ".join(f"{u.status}/{u.seconds:.2f}" for u in record.uploads)
@@ -239,15 +258,20 @@ def test_backend_fault(
     backend: Controlled = getattr(world, service)
     what = f"{service} {action.__name__.strip('_')}"
     with traffic(world) as record:
-        time.sleep(0.5)
+        flowing(record, "uploads and views answered before the fault")
+        fault = time.monotonic()
         recover = action(backend)
-        time.sleep(1.0)
+        hold_until(fault + 1.0)  # the fault's course: /readyz is asked a second into it
         started = time.monotonic()
         ready = request(f"{world.server.base}/readyz")[0]
         waited = time.monotonic() - started
-        time.sleep(FAULT_SECONDS - 1.0 - waited)
+        hold_until(fault + FAULT_SECONDS)  # the fault lasts longer than a bounded upload
         recover()
-        time.sleep(0.5)
+        since = len(record.uploads)
+        eventually_sync(
+            lambda: any(u.status == 201 for u in record.uploads[since:]),
+            f"{what}: an upload of the traffic accepted after the recovery",
+        )
     # Redis is a cache: readiness degrades (200) but does not fail; the others fail it.
     assert ready == (200 if service == "redis" else 503), f"{what}: /readyz answered {ready}"
     assert waited <= READY_BOUND + SLACK, f"{what}: /readyz took {waited:.2f} s"
@@ -264,7 +288,7 @@ def test_enlarger_killed_mid_upload(world: World) -> None:
     unanswered: list[bytes] = []
     for _ in range(2):
         with traffic(world, uploaders=3) as record:
-            time.sleep(0.4)
+            flowing(record, "uploads answered before the kill")  # others are in flight
             world.server.kill()
         unanswered += [u.data for u in record.uploads if u.status is None]
         world.server.start()
