@@ -27,7 +27,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from enlarger import server
 
     if allocator.bound_arenas():  # before any thread starts (libvips', asyncio's)
-        log.info("glibc malloc: arenas bounded to %d (MALLOC_ARENA_MAX)", allocator.ARENAS)
+        log.debug("glibc malloc: arenas bounded to %d (MALLOC_ARENA_MAX)", allocator.ARENAS)
     for name in envnames.unknown(os.environ):  # ignored by the settings: a typo keeps a default
         log.warning("%s is not a setting and is ignored", envnames.describe(name))
 

@@ -27,10 +27,7 @@ def environments(root: int) -> list[dict[str, str]]:
 def arenas(env: dict[str, str], tmp_path: Path) -> list[str | None]:
     with running(env, workers=2) as server:
         seen = environments(server.process.pid)
-        log = server.output()
     assert len(seen) >= 3, "a supervisor and two workers"
-    if env.get("MALLOC_ARENA_MAX") is None and "LD_PRELOAD" not in env:
-        assert "arenas bounded to 2" in log
     return [e.get("MALLOC_ARENA_MAX") for e in seen[1:]]  # the workers
 
 
