@@ -15,7 +15,7 @@ import enlarger.ingest.routes
 import enlarger.ingest.stats
 import enlarger.pages.routes
 import enlarger.proxy.routes
-from enlarger import discovery, ids, traces
+from enlarger import discovery, ids, limits, traces
 from enlarger.backends import open_blobs, open_repo, readiness_bounds
 from enlarger.blobs import BlobStore
 from enlarger.buckets import Buckets
@@ -82,6 +82,7 @@ def build_app(settings: Settings) -> web.Application:
     enlarger.ingest.stats.setup(app)
     enlarger.ingest.claims.setup(app)
     discovery.setup(app)
+    limits.setup(app)
     enlarger.pages.routes.setup(app)
     enlarger.proxy.routes.setup(app)
     app.router.add_get("/healthz", healthz)

@@ -46,6 +46,15 @@ TRACES: tuple[Trace, ...] = (
 )
 
 
+UNDECODABLE = "undecodable"  # the mark (and 422 reason) of an image whose pixels cannot be decoded
+
+
+def purge_keys(image_id: str) -> dict[str, str]:
+    """The CDN's handle on every answer of the image (Fastly's and Cloudflare's header names):
+    the purge after a deletion names it."""
+    return {"Surrogate-Key": image_id, "Cache-Tag": image_id}
+
+
 def cache_key(image_id: str, spec_key: str) -> str:
     """The cache key of one of the image's variants (or of its master record)."""
     return f"v:{image_id}:{spec_key}"

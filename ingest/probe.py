@@ -19,7 +19,7 @@ from pathlib import Path
 import pyvips
 
 from enlarger.errors import ImageTooLarge, InvalidImage
-from enlarger.ingest.sniff import check_complete
+from enlarger.media import check_complete
 
 
 @dataclass(frozen=True, slots=True)

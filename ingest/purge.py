@@ -1,6 +1,6 @@
 """The CDN purge that follows an image's deletion: one POST to ``ENLARGER_PURGE_URL`` naming the
 image's surrogate key (the ``Surrogate-Key``/``Cache-Tag`` that every view answer carries, see
-:func:`proxy.caching.purge_keys`).
+:func:`enlarger.traces.purge_keys`).
 
 The request fits both common purge-by-tag APIs: Fastly's batch purge reads the keys from the
 ``Surrogate-Key`` header (``POST /service/<id>/purge``), Cloudflare's reads ``{"tags": [...]}``
@@ -16,8 +16,8 @@ import logging
 import aiohttp
 import orjson
 
-from enlarger.proxy.caching import purge_keys
 from enlarger.settings import purge_header_parts
+from enlarger.traces import purge_keys
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from enlarger.errors import (
     UploadTimeout,
 )
 from enlarger.ingest.probe import ImageInfo
-from enlarger.ingest.sniff import SNIFF_BYTES, is_recognised
 from enlarger.ingest.spool import HEAD_BYTES, Spool
+from enlarger.media import SNIFF_BYTES, is_recognised
 
 CHUNK = 256 * 1024
 FORM = "application/x-www-form-urlencoded"  # curl --data-binary's default, whatever the body

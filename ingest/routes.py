@@ -15,19 +15,14 @@ from aiohttp import web
 from enlarger.auth import optional_user, required_user
 from enlarger.context import SERVICES, base_url
 from enlarger.db import Image
-from enlarger.db._referrers import MAX_REFERRER_HOSTS
 from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
 from enlarger.ingest import stats
 from enlarger.ingest.deadline import UploadDeadline
 from enlarger.ingest.reader import continue_later, read_upload
 from enlarger.ingest.service import Ingested
-from enlarger.ingest.sniff import ACCEPTED
-from enlarger.proxy.service import UNDECODABLE
-from enlarger.proxy.spec import OUTPUT_FORMATS, SIZE_NAMES, describe
+from enlarger.media import SIZE_NAMES
+from enlarger.traces import UNDECODABLE
 from enlarger.web import METRICS, NO_STORE, UPLOAD_ROUTE, json_response
-
-# The limits change only with a restart under new settings: caches may keep them briefly.
-LIMITS_CACHE = {"Cache-Control": "public, max-age=60"}
 
 
 def image_body(image: Image, base: str, created: datetime | None) -> dict[str, Any]:
@@ -143,48 +138,8 @@ def _bounded_int(request: web.Request, name: str, default: int, low: int, high: 
     return int(raw)
 
 
-async def limits(request: web.Request) -> web.Response:
-    settings = request.app[SERVICES].settings
-    policy = request.app[SERVICES].policy
-    body = {
-        "max_upload_bytes": settings.max_upload_bytes,
-        "upload_timeout_seconds": settings.upload_timeout_seconds,
-        "upload_deadline_seconds": settings.upload_deadline_seconds,
-        "request_head_timeout_seconds": settings.request_head_timeout_seconds,
-        "keepalive_timeout_seconds": settings.keepalive_timeout_seconds,
-        "max_pixels": settings.max_pixels,
-        "max_side": settings.max_side,
-        "max_frames": settings.max_frames,
-        "max_total_pixels": settings.max_total_pixels,
-        "accepted_formats": list(ACCEPTED),
-        "output_formats": list(OUTPUT_FORMATS),
-        "parameters": describe(policy),
-        "sizes": dict(policy.named_sizes),
-        "width_ladder": list(policy.width_ladder),
-        "quality_ladder": list(policy.quality_ladder),
-        "quality": {
-            "default": policy.default_quality,
-            "ladder": list(policy.quality_ladder),
-            "rule": "nearest step; halfway between two steps, the higher one",
-            "min": 1,
-            "max": 100,
-        },
-        "render_timeout_seconds": settings.render_timeout_seconds,
-        "anonymous_uploads": settings.allow_anonymous_uploads,
-        "rate_limits": request.app[SERVICES].limits.describe(),
-        "max_variants_per_image": settings.max_variants_per_image,
-        "max_referrer_hosts_per_day": MAX_REFERRER_HOSTS,
-        "signed_urls": {
-            "enabled": bool(settings.signing_secrets),
-            "required": settings.require_signature,
-        },
-    }
-    return json_response(body, headers=LIMITS_CACHE)
-
-
 def setup(app: web.Application) -> None:
     # 100 Continue only once the body is to be read (read_upload), after the checks on the head
     app.router.add_post("/v1/images", upload, name=UPLOAD_ROUTE, expect_handler=continue_later)
     app.router.add_get("/v1/images/{id}", metadata)
     app.router.add_get("/v1/me/images", my_images)
-    app.router.add_get("/v1/limits", limits)

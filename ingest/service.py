@@ -14,8 +14,7 @@ from enlarger.db import Image, Repository, User
 from enlarger.db._claims import ImageGone
 from enlarger.ingest.probe import ImageInfo, Limits, inspect_file, probe_head
 from enlarger.ingest.reader import Upload
-from enlarger.ingest.sniff import SNIFF_BYTES, sniff
-from enlarger.proxy.pipeline import MIME_TYPES
+from enlarger.media import MIME_TYPES, SNIFF_BYTES, sniff
 from enlarger.traces import Tombstones
 
 _ORIGINAL_MIME = {**MIME_TYPES, "heic": "image/heic", "tiff": "image/tiff"}

@@ -12,7 +12,7 @@ from enlarger.errors import ImageNotFound
 from enlarger.pages import share
 from enlarger.pages.assets import ASSET_CACHE, HTML_CACHE, PAGES, Pages, answer, asset
 from enlarger.pages.placeholder import placeholder
-from enlarger.proxy.caching import purge_keys
+from enlarger.traces import purge_keys
 
 
 def _static_page(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:

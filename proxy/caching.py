@@ -19,10 +19,6 @@ from enlarger.proxy.service import Served, etag_for_key
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-def purge_keys(image_id: str) -> dict[str, str]:
-    return {"Surrogate-Key": image_id, "Cache-Tag": image_id}
-
-
 def served_headers(image_id: str, served: Served, fallback_max_age: int) -> dict[str, str]:
     """What changes when the bytes are not the asked variant's."""
     if not served.fallback:

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pyvips
 
+from enlarger import media
 from enlarger.errors import InvalidParameter
 from enlarger.proxy import cutoff
 
-MIME_TYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "avif": "image/avif",
-    "gif": "image/gif",
-}
+MIME_TYPES = media.MIME_TYPES
 ANIMATED_OUTPUTS = ("gif", "webp")
 ANIMATED_SOURCES = ("gif", "webp")  # the formats whose frames the pipeline keeps
 ALPHA_OUTPUTS = ("png", "webp", "avif", "gif")

@@ -6,6 +6,7 @@ import time
 
 from aiohttp import web
 
+from enlarger import traces
 from enlarger.context import SERVICES, Services
 from enlarger.proxy import caching
 from enlarger.proxy.caching import IMMUTABLE
@@ -28,7 +29,7 @@ async def view(request: web.Request) -> web.Response:
     spec = _spec(request, services, extension)
     etag = etag_for(image_id, spec)
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE, **SAFE}
-    headers.update(caching.purge_keys(image_id))
+    headers.update(traces.purge_keys(image_id))
     if spec.negotiated:
         headers["Vary"] = "Accept"
     if_none_match = request.headers.get("If-None-Match")

@@ -41,7 +41,7 @@ from enlarger.errors import (
     Overloaded,
     RateLimited,
 )
-from enlarger.ingest.sniff import sniff
+from enlarger.media import sniff
 from enlarger.metrics import Metrics
 from enlarger.proxy.budget import Budgeted, NoBudget, VariantBudget
 from enlarger.proxy.fallback import Fallback, variant_cache_key
@@ -62,7 +62,7 @@ from enlarger.proxy.spec import PIPELINE_VERSION, VariantSpec, ViewPolicy
 from enlarger.proxy.strip import Malformed, strip
 from enlarger.proxy.writeback import Writeback
 from enlarger.ratelimit import Charge, free
-from enlarger.traces import Tombstones
+from enlarger.traces import UNDECODABLE, Tombstones
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +116,6 @@ def content_type_of(data: bytes) -> str:
 
 def _not_found(image_id: str) -> ImageNotFound:
     return ImageNotFound("no image with this id", id=image_id)
-
-
-UNDECODABLE = "undecodable"
 
 
 def _undecodable(image_id: str) -> InvalidImage:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from cachetools import LRUCache
 
+from enlarger import media
 from enlarger.errors import DuplicateParameter, InvalidParameter, UnknownParameter
 from enlarger.proxy.params import (
     as_bool,
@@ -31,7 +32,7 @@ from enlarger.settings import Settings
 # every ETag and stored variant name) changes with it.
 PIPELINE_VERSION = 1
 
-SIZE_NAMES = ("small", "medium", "large", "original")
+SIZE_NAMES = media.SIZE_NAMES
 OUTPUT_FORMATS = ("jpeg", "png", "webp", "avif", "gif", "auto")
 FITS = ("inside", "cover", "fill", "pad")
 GRAVITIES = (

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from enlarger.errors import EnlargerError
 from enlarger.ingest.probe import Limits, inspect
 from enlarger.ingest.reader import read_upload
-from enlarger.ingest.sniff import ACCEPTED, check_complete, sniff
+from enlarger.media import ACCEPTED, check_complete, sniff
 from enlarger.proxy.spec import ALIASES, ViewPolicy, parse_spec
 from enlarger.proxy.speckey import spec_from_key
 from enlarger.settings import Settings

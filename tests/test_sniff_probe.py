@@ -11,7 +11,7 @@ import pyvips
 
 from enlarger.errors import EnlargerError, ImageTooLarge, InvalidImage
 from enlarger.ingest.probe import Limits, inspect, inspect_file, probe_head
-from enlarger.ingest.sniff import sniff
+from enlarger.media import sniff
 
 LIMITS = Limits(max_pixels=1_000_000, max_side=2000, max_frames=10, max_total_pixels=2_000_000)
 

@@ -14,7 +14,7 @@ import pyvips
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from enlarger.ingest.sniff import ACCEPTED
+from enlarger.media import ACCEPTED
 from enlarger.proxy.service import REVALIDATED, TIERS
 from enlarger.proxy.spec import ALIASES, snap_width
 from enlarger.settings import Settings

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyvips
 
-from enlarger.ingest.sniff import sniff
+from enlarger.media import sniff
 from enlarger.proxy.pipeline import Rendered, RenderOptions, render
 from enlarger.proxy.spec import VariantSpec
 

@@ -16,7 +16,7 @@ import pytest
 import pyvips
 
 from enlarger.errors import InvalidImage, UnsupportedFormat
-from enlarger.ingest.sniff import sniff
+from enlarger.media import sniff
 from enlarger.proxy.master import (
     Master,
     build_master,

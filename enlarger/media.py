@@ -1,4 +1,5 @@
-"""Format detection from magic bytes, and cheap container-completeness checks.
+"""The media vocabulary every feature shares: formats and their MIME types, the named sizes,
+format detection from magic bytes, and cheap container-completeness checks.
 
 The upload path must refuse truncated files without decoding pixels (a full decode of a 12 MP
 JPEG costs ~40 ms; these checks cost well under a millisecond of C-speed scanning). Damage
@@ -12,6 +13,15 @@ import struct
 from collections.abc import Callable
 
 from enlarger.errors import InvalidImage, UnsupportedFormat
+
+MIME_TYPES = {  # of the formats an answer may be encoded to
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "avif": "image/avif",
+    "gif": "image/gif",
+}
+SIZE_NAMES = ("small", "medium", "large", "original")
 
 # What the container checks read: the bytes, or a spooled upload's file mapped into memory.
 Contents = bytes | mmap.mmap
