@@ -114,7 +114,9 @@
     } catch (error) {
       const notice = document.getElementById("notice");
       notice.hidden = false;
-      if (error.status === 401 || error.status === 403) {
+      if (error.status === 403) {
+        notice.textContent = "Only the image's uploaders can see its statistics.";
+      } else if (error.status === 401) {
         notice.replaceChildren("The statistics of an image are shown to its uploaders who upload with an API key; " +
           "anonymous uploads have none to show. ", E.el("a", { href: "/me", text: "Sign in on My images" }), ".");
       } else {

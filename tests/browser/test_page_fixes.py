@@ -164,6 +164,12 @@ def test_the_upload_page_copies_served_sizes_and_portable_links(
     assert names == [photo.name, "small.jpg", "picture.avif", "notes.txt", "huge.jpg"]
     statuses = [e.text for e in driver.find_elements(_by("CSS_SELECTOR"), ".upload .status")]
     assert statuses[4] == "Not uploaded: the file is 34 MB; uploads are limited to 32 MB."
+    said = driver.execute_script(  # the server's own 413, had it been sent: in MB too
+        "return Enlarger.errorText(413, JSON.stringify({error: {code: 'payload_too_large',"
+        "message: 'uploads are limited to 33554432 bytes', limit: 'max_upload_bytes',"
+        "maximum: 33554432}}))"
+    )
+    assert said == "uploads are limited to 32 MB", said
     posts = [
         m
         for m in (json.loads(e["message"])["message"] for e in driver.get_log("performance"))
@@ -279,6 +285,7 @@ def test_share_and_statistics_pages_of_a_portrait_photo(
     assert "error" not in (driver.find_element(_by("ID"), "notice").get_attribute("class") or "")
     assert not driver.find_element(_by("ID"), "stats").is_displayed()
     assert "·" not in driver.find_element(_by("CSS_SELECTOR"), "main p").text
+    driver.save_screenshot(str(screenshots / "stats-anonymous.png"))
     assert_accessible(driver, axe_source, "/p/<id>/stats anonymous")
 
     # signed in: words, not keys; "1 view"; the Views heading on one line, also on a phone
@@ -313,6 +320,9 @@ def test_share_and_statistics_pages_of_a_portrait_photo(
     assert driver.find_element(_by("ID"), "user").text.endswith("\u00b7 1 image")
     driver.get(f"{server.base}/p/{mine}")
     assert driver.find_element(_by("ID"), "stats-link").is_displayed()  # signed in: shown
+    driver.get(f"{server.base}/p/{image_id}/stats")  # signed in, not this image's uploader
+    notice = wait(lambda: driver.find_element(_by("ID"), "notice").text, "the notice")
+    assert notice == "Only the image's uploaders can see its statistics."
 
 
 def _views(server: Server, image_id: str, key: str) -> int:
