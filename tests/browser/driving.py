@@ -1,14 +1,16 @@
 """What the browser tests share: bounded waits, axe-core's verdict, the shared image painted,
-nothing asked of another origin, no sideways scrolling."""
+nothing asked of another origin, no sideways scrolling, the phone's metrics, picking files."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 WAIT = 20.0
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 
 PAINTED = """
 const done = arguments[arguments.length - 1];
@@ -70,3 +72,18 @@ def no_sideways_scroll(driver: Any) -> bool:
     return bool(
         driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
     )
+
+
+def by(kind: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return getattr(By, kind)
+
+
+def pick(driver: Any, *paths: Path) -> None:
+    driver.find_element(by("ID"), "files").send_keys("\n".join(str(p) for p in paths))
+
+
+def uploaded_id(driver: Any, index: int) -> str:
+    links = wait(lambda: driver.find_elements(by("CSS_SELECTOR"), ".upload a.link"), "a link")
+    return str(links[index].get_attribute("href").rsplit("/", 1)[1])

@@ -1,7 +1,7 @@
-"""What a new user hit on the pages (issue 18), in a real browser: the same photo uploaded twice
-and deleted, deletes that ask, the copied snippet's size and format, a file over the limit, a
-batch's order and its "copy all", the phone wording, an image that cannot be shown, the share
-page of a portrait photo, statistics in words and for whom, pages for errors."""
+"""What a new user hit on the pages (issue 18), in a real browser: the copied snippet's size
+and format, a file over the limit, a batch's order and its "copy all", the phone wording, an
+image that cannot be shown, the share page of a portrait photo, statistics in words and for
+whom. Deletes and error pages: test_page_deletes.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 import pyvips
 
-from tests.browser.driving import assert_accessible, no_sideways_scroll, wait, wait_for_photo
+from tests.browser.driving import (
+    PHONE,
+    assert_accessible,
+    by,
+    no_sideways_scroll,
+    pick,
+    uploaded_id,
+    wait,
+    wait_for_photo,
+)
 from tests.corrupt import corrupt_jpeg
 from tests.e2e.conftest import make_jpeg
 from tests.e2e.process import request
@@ -20,114 +29,10 @@ from tests.e2e.servers import Server
 
 pytestmark = pytest.mark.e2e
 
-PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 CAPTURE_COPY = """
 window.__copied = [];
 navigator.clipboard.writeText = (text) => { window.__copied.push(text); return Promise.resolve(); };
 """
-
-
-def _by(kind: str) -> Any:
-    from selenium.webdriver.common.by import By
-
-    return getattr(By, kind)
-
-
-def _pick(driver: Any, *paths: Path) -> None:
-    driver.find_element(_by("ID"), "files").send_keys("\n".join(str(p) for p in paths))
-
-
-def _anonymous(server: Server, data: bytes) -> dict[str, Any]:
-    status, _, body = request(f"{server.base}/v1/images", data, {"Content-Type": "image/jpeg"})
-    assert status == 201
-    answer: dict[str, Any] = json.loads(body)
-    return answer
-
-
-def _uploaded_id(driver: Any, index: int) -> str:
-    links = wait(lambda: driver.find_elements(_by("CSS_SELECTOR"), ".upload a.link"), "a link")
-    return str(links[index].get_attribute("href").rsplit("/", 1)[1])
-
-
-def _delete_on_me(driver: Any, base: str, image_id: str) -> str:
-    driver.get(f"{base}/me")
-    cards = wait(
-        lambda: driver.find_elements(
-            _by("CSS_SELECTOR"), f"#anonymous .card[data-id='{image_id}']"
-        ),
-        "the card",
-    )
-    assert len(cards) == 1
-    cards[0].find_element(_by("CSS_SELECTOR"), "button.danger").click()
-    wait(lambda: driver.find_element(_by("ID"), "confirm").is_displayed(), "the question")
-    assert request(f"{base}/i/{image_id}")[0] == 200  # asked first: nothing deleted yet
-    driver.find_element(_by("ID"), "confirm-delete").click()
-    notice = driver.find_element(_by("ID"), "notice")
-    return str(wait(lambda: notice.text if notice.text.startswith("Deleted") else "", "a notice"))
-
-
-def test_the_same_photo_twice_deleted_on_me_is_gone(
-    browser: Any, site: tuple[Server, str], photo: Path, tmp_path: Path, screenshots: Path
-) -> None:
-    server, _ = site
-    driver = browser
-    driver.get(f"{server.base}/")
-    for count in (1, 2):  # two picks of the same file: two claims, two delete tokens
-        _pick(driver, photo)
-        wait(
-            lambda n=count: len(driver.find_elements(_by("CSS_SELECTOR"), ".upload.done")) == n,
-            "it",
-        )
-    image_id = _uploaded_id(driver, 0)
-    assert _uploaded_id(driver, 1) == image_id
-    assert _delete_on_me(driver, server.base, image_id) == "Deleted: the image is gone."
-    driver.save_screenshot(str(screenshots / "me-deleted.png"))
-    assert request(f"{server.base}/i/{image_id}")[0] == 404
-    assert request(f"{server.base}/p/{image_id}")[0] == 404
-    assert not driver.find_elements(_by("CSS_SELECTOR"), f".card[data-id='{image_id}']")
-
-    # another uploader holds the same bytes: the page deletes its own claims, says it stays
-    shared = tmp_path / "shared.jpg"
-    shared.write_bytes(make_jpeg(900, 600, seed=31))
-    other = _anonymous(server, shared.read_bytes())
-    driver.get(f"{server.base}/")
-    _pick(driver, shared)
-    assert _uploaded_id(driver, 0) == other["id"]
-    said = _delete_on_me(driver, server.base, other["id"])
-    assert "still online" in said, said
-    assert request(f"{server.base}/i/{other['id']}")[0] == 200
-
-
-def test_a_delete_link_opened_in_the_browser_asks(
-    browser: Any, axe_source: str, site: tuple[Server, str], screenshots: Path
-) -> None:
-    server, _ = site
-    driver = browser
-    answer = _anonymous(server, make_jpeg(400, 300, seed=32))
-    driver.get(answer["delete_url"])
-    wait(lambda: driver.find_element(_by("ID"), "confirm").is_displayed(), "the question")
-    assert driver.current_url.startswith(f"{server.base}/me#delete=")
-    driver.find_element(_by("ID"), "confirm-cancel").click()
-    assert request(f"{server.base}/i/{answer['id']}")[0] == 200  # kept
-    driver.get(answer["delete_url"])
-    wait(lambda: driver.find_element(_by("ID"), "confirm").is_displayed(), "the question")
-    driver.save_screenshot(str(screenshots / "me-confirm.png"))
-    driver.find_element(_by("ID"), "confirm-delete").click()
-    wait(lambda: driver.find_element(_by("ID"), "notice").text.startswith("Deleted"), "deletion")
-    assert request(f"{server.base}/i/{answer['id']}")[0] == 404
-
-    # an unknown or deleted page answers a page, in the site's style; the favicon is there
-    for path in (f"/p/{answer['id']}", f"/p/{answer['id']}/", "/me/"):
-        driver.get(server.base + path)
-        heading = driver.find_element(_by("TAG_NAME"), "h1").text
-        assert heading in ("Image not found", "Page not found"), (path, heading)
-        assert (
-            driver.find_element(_by("CSS_SELECTOR"), "header.bar").value_of_css_property("display")
-            == "flex"
-        )  # the stylesheet applies
-    driver.save_screenshot(str(screenshots / "not-found.png"))
-    assert_accessible(driver, axe_source, "404")
-    assert driver.execute_script("return fetch('/favicon.ico').then((r) => r.status)") == 200
 
 
 def test_the_upload_page_copies_served_sizes_and_portable_links(
@@ -156,13 +61,13 @@ def test_the_upload_page_copies_served_sizes_and_portable_links(
     driver.get(f"{server.base}/")
     driver.execute_script(CAPTURE_COPY)
     driver.get_log("performance")
-    wait(lambda: driver.find_element(_by("ID"), "limits").text, "the limits")
-    _pick(driver, notes, photo, huge, small, avif)
-    wait(lambda: len(driver.find_elements(_by("CSS_SELECTOR"), ".upload.done")) == 3, "uploads")
-    wait(lambda: len(driver.find_elements(_by("CSS_SELECTOR"), ".upload.failed")) == 2, "refusals")
-    names = [e.text for e in driver.find_elements(_by("CSS_SELECTOR"), ".upload .name")]
+    wait(lambda: driver.find_element(by("ID"), "limits").text, "the limits")
+    pick(driver, notes, photo, huge, small, avif)
+    wait(lambda: len(driver.find_elements(by("CSS_SELECTOR"), ".upload.done")) == 3, "uploads")
+    wait(lambda: len(driver.find_elements(by("CSS_SELECTOR"), ".upload.failed")) == 2, "refusals")
+    names = [e.text for e in driver.find_elements(by("CSS_SELECTOR"), ".upload .name")]
     assert names == [photo.name, "small.jpg", "picture.avif", "notes.txt", "huge.jpg"]
-    statuses = [e.text for e in driver.find_elements(_by("CSS_SELECTOR"), ".upload .status")]
+    statuses = [e.text for e in driver.find_elements(by("CSS_SELECTOR"), ".upload .status")]
     assert statuses[4] == "Not uploaded: the file is 34 MB; uploads are limited to 32 MB."
     said = driver.execute_script(  # the server's own 413, had it been sent: in MB too
         "return Enlarger.errorText(413, JSON.stringify({error: {code: 'payload_too_large',"
@@ -177,10 +82,10 @@ def test_the_upload_page_copies_served_sizes_and_portable_links(
     ]
     assert len(posts) == 4  # the huge one was never sent
 
-    fields = driver.find_elements(_by("CSS_SELECTOR"), ".upload .copy-row input")
+    fields = driver.find_elements(by("CSS_SELECTOR"), ".upload .copy-row input")
     values = [f.get_attribute("value") for f in fields]
     html = [v for v in values if v.startswith("<img")]
-    expected = _served(server, _uploaded_id(driver, 0))
+    expected = _served(server, uploaded_id(driver, 0))
     assert f'width="{expected[0]}" height="{expected[1]}"' in html[0], html[0]
     avif_values = values[10:]
     assert avif_values[0].endswith(".jpg") and ".jpg)" in avif_values[2]
@@ -188,7 +93,7 @@ def test_the_upload_page_copies_served_sizes_and_portable_links(
     status, headers, _ = request(avif_values[0])
     assert status == 200 and headers["Content-Type"] == "image/jpeg"
 
-    button = driver.find_element(_by("CSS_SELECTOR"), ".batch .copy-all")
+    button = driver.find_element(by("CSS_SELECTOR"), ".batch .copy-all")
     assert button.is_displayed()
     button.click()
     copied = wait(lambda: driver.execute_script("return window.__copied"), "the copy")
@@ -199,7 +104,7 @@ def test_the_upload_page_copies_served_sizes_and_portable_links(
     # the phone: its own words, no native file control in sight, still reachable by keyboard
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
     driver.get(f"{server.base}/")
-    drop = driver.find_element(_by("ID"), "drop")
+    drop = driver.find_element(by("ID"), "drop")
     assert drop.text == "Choose photos" and "paste" not in drop.text
     size = driver.execute_script(
         "const r = document.getElementById('files').getBoundingClientRect();"
@@ -209,8 +114,8 @@ def test_the_upload_page_copies_served_sizes_and_portable_links(
     driver.execute_script("document.getElementById('files').focus()")
     assert driver.execute_script("return document.activeElement.id") == "files"
     assert no_sideways_scroll(driver)
-    _pick(driver, small, notes)
-    wait(lambda: driver.find_elements(_by("CSS_SELECTOR"), ".upload.failed"), "the refusal")
+    pick(driver, small, notes)
+    wait(lambda: driver.find_elements(by("CSS_SELECTOR"), ".upload.failed"), "the refusal")
     assert no_sideways_scroll(driver)
     driver.save_screenshot(str(screenshots / "upload-phone.png"))
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
@@ -231,16 +136,16 @@ def test_an_image_that_cannot_be_shown_says_so(
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(corrupt_jpeg())
     driver.get(f"{server.base}/")
-    _pick(driver, broken)
-    status = wait(lambda: driver.find_elements(_by("CSS_SELECTOR"), ".upload .status.error"), "it")
+    pick(driver, broken)
+    status = wait(lambda: driver.find_elements(by("CSS_SELECTOR"), ".upload .status.error"), "it")
     assert "cannot be shown" in status[0].text and "cannot be decoded" in status[0].text
-    assert not driver.find_elements(_by("CSS_SELECTOR"), ".upload a.link")
+    assert not driver.find_elements(by("CSS_SELECTOR"), ".upload a.link")
     driver.save_screenshot(str(screenshots / "upload-unrenderable.png"))
     image_id = json.loads(
         driver.execute_script("return localStorage['enlarger.anonymousUploads']")
     )[0]["id"]
     driver.get(f"{server.base}/p/{image_id}")
-    notice = driver.find_element(_by("ID"), "unrenderable")
+    notice = driver.find_element(by("ID"), "unrenderable")
     assert "cannot be shown" in notice.text
     assert_accessible(driver, axe_source, "/p/<unrenderable>")
 
@@ -253,8 +158,8 @@ def test_share_and_statistics_pages_of_a_portrait_photo(
     portrait = tmp_path / "portrait.jpg"
     portrait.write_bytes(make_jpeg(1200, 1600, seed=35))
     driver.get(f"{server.base}/")
-    _pick(driver, portrait)
-    image_id = _uploaded_id(driver, 0)
+    pick(driver, portrait)
+    image_id = uploaded_id(driver, 0)
     driver.get(f"{server.base}/p/{image_id}")
     wait_for_photo(driver)
     fits = driver.execute_script(
@@ -264,12 +169,12 @@ def test_share_and_statistics_pages_of_a_portrait_photo(
     )
     assert fits[0] <= fits[2] * 0.8 and fits[1] <= fits[2], fits  # photo and link above the fold
     title = driver.title.split(" · ")[0]
-    alt = driver.find_element(_by("ID"), "photo").get_attribute("alt")
+    alt = driver.find_element(by("ID"), "photo").get_attribute("alt")
     assert title == "Image 1200\u00d71600" and alt.endswith("1200\u00d71600"), (title, alt)
-    meta = driver.find_element(_by("CSS_SELECTOR"), ".details").text
+    meta = driver.find_element(by("CSS_SELECTOR"), ".details").text
     assert " KB." in meta and "0.0 MB" not in meta, meta
-    assert driver.find_element(_by("ID"), "your-file").text == "Your file: portrait.jpg"
-    assert not driver.find_element(_by("ID"), "stats-link").is_displayed()  # anonymous: hidden
+    assert driver.find_element(by("ID"), "your-file").text == "Your file: portrait.jpg"
+    assert not driver.find_element(by("ID"), "stats-link").is_displayed()  # anonymous: hidden
     driver.save_screenshot(str(screenshots / "share-portrait.png"))
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
     driver.get(f"{server.base}/p/{image_id}")
@@ -280,11 +185,11 @@ def test_share_and_statistics_pages_of_a_portrait_photo(
 
     # the statistics page of an anonymous upload: says who may see them, nothing dangling
     driver.get(f"{server.base}/p/{image_id}/stats")
-    notice = wait(lambda: driver.find_element(_by("ID"), "notice").text, "the notice")
+    notice = wait(lambda: driver.find_element(by("ID"), "notice").text, "the notice")
     assert "API key" in notice
-    assert "error" not in (driver.find_element(_by("ID"), "notice").get_attribute("class") or "")
-    assert not driver.find_element(_by("ID"), "stats").is_displayed()
-    assert "·" not in driver.find_element(_by("CSS_SELECTOR"), "main p").text
+    assert "error" not in (driver.find_element(by("ID"), "notice").get_attribute("class") or "")
+    assert not driver.find_element(by("ID"), "stats").is_displayed()
+    assert "·" not in driver.find_element(by("CSS_SELECTOR"), "main p").text
     driver.save_screenshot(str(screenshots / "stats-anonymous.png"))
     assert_accessible(driver, axe_source, "/p/<id>/stats anonymous")
 
@@ -305,7 +210,7 @@ def test_share_and_statistics_pages_of_a_portrait_photo(
         driver.get(f"{server.base}/p/{mine}/stats")
         cells = wait(lambda: _variant_cells(driver), "the views")
         assert "320\u00d7320 cover, q80, same format" in cells, cells
-        assert driver.find_element(_by("ID"), "total").text == "1 view in all"
+        assert driver.find_element(by("ID"), "total").text == "1 view in all"
         lines = driver.execute_script(
             "return [...document.querySelectorAll('th.num')].map((th) => {"
             "const r = document.createRange(); r.selectNodeContents(th);"
@@ -316,12 +221,12 @@ def test_share_and_statistics_pages_of_a_portrait_photo(
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert_accessible(driver, axe_source, "/p/<id>/stats")
     driver.get(f"{server.base}/me")
-    wait(lambda: driver.find_elements(_by("CSS_SELECTOR"), "#mine .card"), "my images")
-    assert driver.find_element(_by("ID"), "user").text.endswith("\u00b7 1 image")
+    wait(lambda: driver.find_elements(by("CSS_SELECTOR"), "#mine .card"), "my images")
+    assert driver.find_element(by("ID"), "user").text.endswith("\u00b7 1 image")
     driver.get(f"{server.base}/p/{mine}")
-    assert driver.find_element(_by("ID"), "stats-link").is_displayed()  # signed in: shown
+    assert driver.find_element(by("ID"), "stats-link").is_displayed()  # signed in: shown
     driver.get(f"{server.base}/p/{image_id}/stats")  # signed in, not this image's uploader
-    notice = wait(lambda: driver.find_element(_by("ID"), "notice").text, "the notice")
+    notice = wait(lambda: driver.find_element(by("ID"), "notice").text, "the notice")
     assert notice == "Only the image's uploaders can see its statistics."
 
 
@@ -332,7 +237,7 @@ def _views(server: Server, image_id: str, key: str) -> int:
 
 
 def _variant_cells(driver: Any) -> list[str]:
-    tables = driver.find_elements(_by("CSS_SELECTOR"), "#tables section")
+    tables = driver.find_elements(by("CSS_SELECTOR"), "#tables section")
     if not tables:
         return []
-    return [td.text for td in tables[0].find_elements(_by("CSS_SELECTOR"), "tbody td:first-child")]
+    return [td.text for td in tables[0].find_elements(by("CSS_SELECTOR"), "tbody td:first-child")]

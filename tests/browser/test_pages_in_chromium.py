@@ -14,6 +14,7 @@ import pytest
 import pyvips
 
 from tests.browser.driving import (
+    PHONE,
     assert_accessible,
     assert_same_origin,
     no_sideways_scroll,
@@ -109,10 +110,7 @@ def test_upload_share_me_and_stats_in_chromium(
     decoded = pyvips.Image.new_from_buffer(data, "")
     assert status == 200 and (str(decoded.width), str(decoded.height)) == (width, height)
     assert_accessible(driver, axe_source, "/p/<id>")
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True},
-    )
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
     driver.get(share_url)
     wait_for_photo(driver)
     assert driver.execute_script("return window.innerWidth") == 390
