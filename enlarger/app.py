@@ -36,6 +36,7 @@ from enlarger.ingest.service import IngestService
 from enlarger.ingest.spool import sweep_spools
 from enlarger.metrics import Metrics
 from enlarger.origin import ORIGIN, Origin, host_middleware
+from enlarger.pages.errorpage import html_errors
 from enlarger.proxy.budget import open_budget
 from enlarger.proxy.masters import Masters, MasterSettings
 from enlarger.proxy.pipeline import RenderOptions
@@ -67,6 +68,7 @@ def build_app(settings: Settings) -> web.Application:
         middlewares=[
             inflight_middleware,
             metrics_middleware,
+            html_errors,  # outside the JSON one: a browser asking for a page gets a page
             error_middleware,
             host_middleware,  # inside the error middleware: their 400 and 404 are JSON
             image_id_middleware,

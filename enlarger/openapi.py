@@ -160,6 +160,10 @@ def _image_paths(settings: Settings) -> Json:
                 "Delete an anonymous upload with the token of its delete_url",
                 {**no_content, **_errors(403, 404)},
             ),
+            "get": _op(
+                "A browser (Accept: text/html) is sent to the delete_page; others get 405",
+                {"303": {"description": "to /me#delete=<id>.<token>"}, **_errors(404)},
+            ),
             "parameters": [ID, {**ID, "name": "token"}],
         },
         "/v1/images/{id}/stats": {
@@ -258,6 +262,9 @@ def _service_paths() -> Json:
                 {**_text("HTML", html), **_errors(404)},
                 parameters=[ID],
             )
+        },
+        "/favicon.ico": {
+            "get": _op("The site's icon", {**_text("icon", "image/x-icon"), **_errors()})
         },
         "/static/{name}": {
             "get": _op(

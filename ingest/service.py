@@ -12,6 +12,7 @@ from enlarger.blobs import BlobStore
 from enlarger.cache.negative import NegativeCache
 from enlarger.db import Image, Repository, User
 from enlarger.db._claims import ImageGone
+from enlarger.errors import InvalidImage
 from enlarger.ingest.probe import ImageInfo, Limits, inspect_file, probe_head
 from enlarger.ingest.reader import Upload
 from enlarger.media import MIME_TYPES, SNIFF_BYTES, sniff
@@ -68,11 +69,17 @@ class IngestService:
         return await asyncio.to_thread(probe_head, head, fmt, self._limits)
 
     async def ingest(self, upload: Upload, user: User | None) -> Ingested:
-        """Known bytes answer at once; new bytes are sniffed and header-checked before anything
-        is stored. The blob is written before the row, so a row never points at a missing
-        blob (a crash leaves at most an orphan blob, which the next identical upload reuses)."""
+        """Known bytes answer at once (known unrenderable ones: 422 invalid_image); new bytes
+        are sniffed and header-checked before anything is stored. The blob is written before
+        the row, so a row never points at a missing blob (a crash leaves at most an orphan
+        blob, which the next identical upload reuses)."""
         existing = await self._repo.get_image_by_sha256(upload.sha256)
         if existing is not None:
+            if existing.unrenderable is not None:  # a render found no size can be made of it
+                raise InvalidImage(
+                    "the image cannot be shown at any size: " + existing.unrenderable,
+                    reason=existing.unrenderable,
+                )
             try:
                 claim = await self._link(user, existing, upload)
                 return Ingested(existing, deduplicated=True, claim=claim)

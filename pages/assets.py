@@ -16,12 +16,14 @@ from enlarger.errors import NotFound
 
 HTML_CACHE = "public, max-age=60, must-revalidate"  # short, revalidated: pages change
 ASSET_CACHE = "no-cache"  # unversioned names: always revalidate (a 304 costs nothing)
+ICON_CACHE = "public, max-age=604800"  # /favicon.ico: asked for by every first visit
 TYPES = {
     ".html": "text/html",
     ".css": "text/css",
     ".js": "text/javascript",
     ".svg": "image/svg+xml",
     ".png": "image/png",
+    ".ico": "image/x-icon",
 }
 
 
@@ -40,6 +42,7 @@ def asset(body: bytes, content_type: str) -> Asset:
 class Pages:
     files: dict[str, Asset]  # static/<name>
     share: Template
+    error: Template
 
     @classmethod
     def load(cls) -> Pages:
@@ -49,8 +52,10 @@ class Pages:
             suffix = "." + entry.name.rsplit(".", 1)[-1]
             if entry.is_file() and suffix in TYPES:
                 files[entry.name] = asset(entry.read_bytes(), TYPES[suffix])
-        share = Template(root.joinpath("templates", "share.html").read_text("utf-8"))
-        return cls(files, share)
+        templates = root.joinpath("templates")
+        share = Template(templates.joinpath("share.html").read_text("utf-8"))
+        error = Template(templates.joinpath("error.html").read_text("utf-8"))
+        return cls(files, share, error)
 
     def file(self, name: str) -> Asset:
         found = self.files.get(name)
@@ -85,6 +90,10 @@ def answer(request: web.Request, item: Asset, cache: str, public_url: str | None
         headers["Content-Security-Policy"] = csp(public_url)
     if item.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
+    text = item.content_type.startswith("text/") or item.content_type.endswith("+xml")
     return web.Response(
-        body=item.body, content_type=item.content_type, charset="utf-8", headers=headers
+        body=item.body,
+        content_type=item.content_type,
+        charset="utf-8" if text else None,
+        headers=headers,
     )

@@ -1,18 +1,21 @@
 """Routes of the pages: static HTML for ``/``, ``/me`` and ``/p/<id>/stats`` (their scripts
-call the JSON API), the server-rendered share page ``/p/<id>``, and ``/static/<name>``."""
+call the JSON API), the server-rendered share page ``/p/<id>``, ``/static/<name>``,
+``/favicon.ico``, and a browser's ``GET`` of a ``delete_url`` (:mod:`pages.errorpage`)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from aiohttp import web
 
 from enlarger.context import SERVICES, base_url
 from enlarger.errors import ImageNotFound
 from enlarger.pages import share
-from enlarger.pages.assets import ASSET_CACHE, HTML_CACHE, PAGES, Pages, answer, asset
+from enlarger.pages.assets import ASSET_CACHE, HTML_CACHE, ICON_CACHE, PAGES, Pages, answer, asset
+from enlarger.pages.errorpage import delete_link
 from enlarger.pages.placeholder import placeholder
-from enlarger.traces import purge_keys
+from enlarger.traces import UNDECODABLE, purge_keys
 
 
 def _static_page(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -30,9 +33,14 @@ async def share_page(request: web.Request) -> web.Response:
     if image is None:
         raise ImageNotFound("no image with this id", id=image_id[:64])
     hash_ = await placeholder(services.repo, services.variants, services.specs, image_id)
-    sign = services.signer.sign if services.signer.required else None
-    page = request.app[PAGES].share
-    html = share.render(page, image, services.policy, base_url(request), hash_, sign)
+    if image.unrenderable is None and await services.variants.known_undecodable(image_id):
+        image = replace(image, unrenderable=UNDECODABLE)  # found just now, by the placeholder
+    shown = share.Shown(
+        placeholder=hash_,
+        sign=services.signer.sign if services.signer.required else None,
+        public_stats=services.settings.public_stats,
+    )
+    html = share.render(request.app[PAGES].share, image, services.policy, base_url(request), shown)
     response = answer(
         request, asset(html.encode(), "text/html"), HTML_CACHE, services.settings.public_url
     )
@@ -45,6 +53,10 @@ async def static_file(request: web.Request) -> web.Response:
     return answer(request, item, ASSET_CACHE, None)
 
 
+async def favicon(request: web.Request) -> web.Response:
+    return answer(request, request.app[PAGES].file("favicon.ico"), ICON_CACHE, None)
+
+
 def setup(app: web.Application) -> None:
     app[PAGES] = Pages.load()
     app.router.add_get("/", _static_page("index.html"))
@@ -52,3 +64,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/p/{id}", share_page)
     app.router.add_get("/p/{id}/stats", _static_page("stats.html"))
     app.router.add_get("/static/{name}", static_file)
+    app.router.add_get("/favicon.ico", favicon)
+    app.router.add_get("/v1/images/{id}/delete/{token}", delete_link)

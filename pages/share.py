@@ -4,8 +4,10 @@ must be in the HTML that chat apps fetch (they run no script).
 The image is a responsive ``<img srcset sizes>`` over the width ladder with ``fmt=auto`` (each
 browser gets AVIF, WebP or its legacy format), with the ``large`` size's ``width``/``height`` so
 the layout does not shift, and a BlurHash placeholder drawn while it loads. ``og:image`` is the
-absolute URL of the ``large`` size in the original's own format (chat apps do not all read
-AVIF/WebP), with its real dimensions.
+absolute URL of the ``large`` size in a format every reader shows: the original's own, but a
+format-named JPEG link (``/i/<id>.jpg``) for AVIF, which X, Facebook and many forums cannot
+show. Every number on the page is the served ``large`` size's; an image that no size can be
+made of (``unrenderable``) is explained instead of shown.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from enlarger.proxy.spec import ViewPolicy
 
 SRCSET_MIN, SRCSET_MAX = 160, 3840  # the ladder steps offered to the browser
 SIZES = "(max-width: 1000px) 100vw, 960px"
-OG_TYPES = {"png": "image/png", "gif": "image/gif", "webp": "image/webp", "avif": "image/avif"}
+OG_TYPES = {"png": "image/png", "gif": "image/gif", "webp": "image/webp"}
+PORTABLE = {"avif": ".jpg"}  # originals not every reader shows: their links name JPEG
+UNRENDERABLE = {
+    "undecodable": "its pixel data cannot be decoded (the file is damaged or truncated)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,36 +60,77 @@ def srcset(image: Image, policy: ViewPolicy, sign: Callable[[str], str] | None =
     return ", ".join(f"{signed(f'{path}?w={w}&fmt=auto')} {w}w" for w in widths)
 
 
-def render(
-    template: Template,
-    image: Image,
-    policy: ViewPolicy,
-    base: str,
-    placeholder: str | None,
-    sign: Callable[[str], str] | None = None,
-) -> str:
+def human_bytes(count: int) -> str:
+    """``2.1 MB``, ``740 KB``, ``512 bytes`` (binary multiples, as the pages' script says them:
+    ``humanBytes`` in common.js)."""
+    if count < 1024:
+        return f"{count} bytes"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.0f} KB"
+    return f"{count / 1024 / 1024:.1f}".removesuffix(".0") + " MB"
+
+
+def portable_link(image: Image, query: str) -> str:
+    """The path of a view in a format every reader shows (see ``PORTABLE``)."""
+    return f"/i/{image.id}{PORTABLE.get(image.format, '')}?{query}"
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What the page knows beyond the image row: its placeholder, how to sign, whether
+    statistics are public."""
+
+    placeholder: str | None = None
+    sign: Callable[[str], str] | None = None
+    public_stats: bool = False
+
+
+def render(template: Template, image: Image, policy: ViewPolicy, base: str, shown: Shown) -> str:
     sizes = named_sizes(image, policy)
     large = next(size for size in sizes if size.name == "large")
-    og_image = f"{base}/i/{image.id}?size=large"
+    served = f"{large.width}\u00d7{large.height}"
     links = "\n".join(
         f'<li><a href="/i/{image.id}?size={s.name}">{s.name}</a> {s.width}\u00d7{s.height}</li>'
         for s in sizes
     )
     values = {
         "id": image.id,
-        "title": f"Image {large.width}\u00d7{large.height}",
+        "title": f"Image {served}",
         "page_url": f"{base}/p/{image.id}",
-        "og_image": og_image,
+        "og_image": base + portable_link(image, "size=large"),
         "og_type": OG_TYPES.get(image.format, "image/jpeg"),
         "width": str(large.width),
         "height": str(large.height),
-        "src": f"/i/{image.id}?size=large&fmt=auto",
-        "srcset": srcset(image, policy, sign),
-        "sizes": SIZES,
-        "blurhash": placeholder or "",
         "format": image.format,
-        "bytes": f"{image.bytes / 1024 / 1024:.1f} MB",
+        "bytes": human_bytes(image.bytes),
         "original_size": f"{image.width}\u00d7{image.height}",
+        "stats_hidden": "" if shown.public_stats else " hidden",
     }
     escaped = {key: escape(value, quote=True) for key, value in values.items()}
-    return template.substitute(escaped, links=links)
+    return template.substitute(escaped, links=links, figure=figure(image, policy, served, shown))
+
+
+def figure(image: Image, policy: ViewPolicy, served: str, shown: Shown) -> str:
+    """The photo over its placeholder, or why it cannot be shown."""
+    if image.unrenderable is not None:
+        why = UNRENDERABLE.get(image.unrenderable, image.unrenderable)
+        return (
+            '<p class="notice error" id="unrenderable">This image was uploaded, but it cannot '
+            f"be shown: {escape(why)}. No size of it can be made.</p>"
+        )
+    large = next(size for size in named_sizes(image, policy) if size.name == "large")
+    values = {
+        "src": f"/i/{image.id}?size=large&fmt=auto",
+        "srcset": srcset(image, policy, shown.sign),
+        "hash": shown.placeholder or "",
+        "alt": f"Shared image, {served}",
+    }
+    e = {key: escape(value, quote=True) for key, value in values.items()}
+    return (
+        '<div class="frame">\n<canvas class="placeholder" width="32" height="32" '
+        f'data-blurhash="{e["hash"]}" aria-hidden="true"></canvas>\n'
+        f'<img id="photo" src="{e["src"]}" srcset="{e["srcset"]}" sizes="{SIZES}" '
+        f'width="{large.width}" height="{large.height}" alt="{e["alt"]}" decoding="async" '
+        'fetchpriority="high">\n</div>\n'
+        '<p class="notice error" id="unshown" role="alert" hidden></p>'
+    )

@@ -1,19 +1,45 @@
 // Shared by every page: the API key kept in this browser, API calls whose errors are read
-// from the JSON error shape, copying to the clipboard, and anonymous uploads kept here.
+// from the JSON error shape, copying to the clipboard, anonymous uploads kept here (every
+// delete link of each: the same bytes uploaded twice are two claims), sizes in words.
 "use strict";
 const Enlarger = (() => {
   const KEY = "enlarger.apiKey";
   const UPLOADS = "enlarger.anonymousUploads";
+  const NAMES = "enlarger.fileNames";  // the file name of each upload made here, by image id
 
   function apiKey() { return localStorage.getItem(KEY) || ""; }
   function setApiKey(key) { key ? localStorage.setItem(KEY, key) : localStorage.removeItem(KEY); }
   function authHeaders() { const k = apiKey(); return k ? { Authorization: "Bearer " + k } : {}; }
 
-  // "413 payload_too_large: the upload exceeds the 32 MiB limit" from an error answer.
+  // "2.1 MB", "740 KB", "512 bytes" (binary multiples, as the pages say the upload limit).
+  function humanBytes(count) {
+    if (count < 1024) return count + " bytes";
+    if (count < 1048576) return Math.round(count / 1024) + " KB";
+    return (count / 1048576).toFixed(1).replace(/\.0$/, "") + " MB";
+  }
+  const plural = (count, word) => count + " " + word + (count === 1 ? "" : "s");
+
+  // Python's round() (half to even), as the server computes served sizes.
+  function roundEven(x) {
+    const r = Math.round(x);
+    return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  }
+  // The size a named size's box serves: the longest side fits, never upscaled (proxy.geometry).
+  function servedSize(width, height, box) {
+    const scale = Math.min(1, box / width, box / height);
+    return [Math.max(1, roundEven(width * scale)), Math.max(1, roundEven(height * scale))];
+  }
+  // A link in a format every reader shows: AVIF (X, Facebook, many forums show none) as JPEG.
+  function portableUrl(url, format) { return format === "avif" ? url + ".jpg" : url; }
+
+  // The API's words from an error answer, sizes in bytes said in KB/MB.
   function errorText(status, body) {
     try {
       const err = JSON.parse(body).error;
-      if (err && err.message) return err.message + (err.limit ? " (limit: " + err.limit + ")" : "");
+      if (err && err.message) {
+        const words = err.message.replace(/(\d+) bytes/g, (_, n) => humanBytes(Number(n)));
+        return words + (err.limit && err.maximum === undefined ? " (limit: " + err.limit + ")" : "");
+      }
     } catch (_) { /* not JSON: fall through */ }
     return status ? "the server answered " + status : "the server could not be reached";
   }
@@ -53,13 +79,41 @@ const Enlarger = (() => {
   function anonymousUploads() {
     try { return JSON.parse(localStorage.getItem(UPLOADS) || "[]"); } catch (_) { return []; }
   }
-  function keepAnonymousUpload(entry) {
-    const kept = anonymousUploads().filter((e) => e.id !== entry.id);
-    kept.unshift(entry);
-    localStorage.setItem(UPLOADS, JSON.stringify(kept.slice(0, 500)));
+  // Every delete link kept for an upload (entries kept before had one, as delete_url).
+  function deleteUrls(entry) {
+    return [...(entry.delete_urls || []), ...(entry.delete_url ? [entry.delete_url] : [])];
   }
-  function forgetAnonymousUpload(id) {
-    localStorage.setItem(UPLOADS, JSON.stringify(anonymousUploads().filter((e) => e.id !== id)));
+  function saveUploads(entries) { localStorage.setItem(UPLOADS, JSON.stringify(entries.slice(0, 500))); }
+  // The same image uploaded again from here: one entry holding both delete links.
+  function keepAnonymousUpload(entry) {
+    const all = anonymousUploads();
+    const before = all.find((e) => e.id === entry.id);
+    const urls = [...new Set([...(before ? deleteUrls(before) : []), ...deleteUrls(entry)])];
+    const kept = Object.assign({}, entry, { delete_urls: urls });
+    delete kept.delete_url;
+    saveUploads([kept, ...all.filter((e) => e.id !== entry.id)]);
+  }
+  // Forget the given delete links of an image (all of them: forget the image).
+  function forgetAnonymousUpload(id, urls) {
+    const entries = anonymousUploads().map((e) => {
+      if (e.id !== id) return e;
+      const left = urls ? deleteUrls(e).filter((u) => !urls.includes(u)) : [];
+      return left.length ? Object.assign({}, e, { delete_urls: left, delete_url: undefined }) : null;
+    });
+    saveUploads(entries.filter(Boolean));
+  }
+
+  function fileName(id) {
+    try { return JSON.parse(localStorage.getItem(NAMES) || "{}")[id] || ""; } catch (_) { return ""; }
+  }
+  function keepFileName(id, name) {
+    if (!name) return;
+    let names = {};
+    try { names = JSON.parse(localStorage.getItem(NAMES) || "{}"); } catch (_) { /* start again */ }
+    names[id] = name;
+    const ids = Object.keys(names);
+    for (const old of ids.slice(0, Math.max(0, ids.length - 500))) delete names[old];
+    localStorage.setItem(NAMES, JSON.stringify(names));
   }
 
   function el(tag, attrs = {}, ...children) {
@@ -79,6 +133,7 @@ const Enlarger = (() => {
     if (button) copy(document.getElementById(button.dataset.copy).value, button);
   });
 
-  return { apiKey, setApiKey, authHeaders, errorText, api, copy, el,
-           anonymousUploads, keepAnonymousUpload, forgetAnonymousUpload };
+  return { apiKey, setApiKey, authHeaders, errorText, api, copy, el, humanBytes, plural,
+           servedSize, portableUrl, anonymousUploads, keepAnonymousUpload, forgetAnonymousUpload,
+           deleteUrls, fileName, keepFileName };
 })();

@@ -1,7 +1,11 @@
 // The share page: draws the BlurHash placeholder (blurha.sh; the decoder of its
-// reference implementation, made small) until the photo has loaded.
+// reference implementation, made small) until the photo has loaded; says why when it cannot
+// load; the file name where this browser uploaded it; Statistics for the signed in.
 "use strict";
 (() => {
+  const E = Enlarger;
+  const id = location.pathname.split("/")[2];
+  const REASONS = { undecodable: "its pixel data cannot be decoded (the file is damaged or truncated)" };
   const CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~";
   const decode83 = (s) => [...s].reduce((v, c) => v * 83 + CHARS.indexOf(c), 0);
   const toLinear = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
@@ -42,13 +46,38 @@
     return pixels;
   }
 
+  const name = E.fileName(id) || (E.anonymousUploads().find((e) => e.id === id) || {}).name;
+  if (name) {
+    const line = document.getElementById("your-file");
+    line.textContent = "Your file: " + name;
+    line.hidden = false;
+  }
+  if (E.apiKey()) document.getElementById("stats-link").hidden = false;  // 403 if not theirs
+
   const frame = document.querySelector(".frame");
   const photo = document.getElementById("photo");
   const canvas = frame && frame.querySelector("canvas.placeholder");
   if (!frame || !photo) return;
+
+  // The photo did not load: the metadata says whether it ever can.
+  async function unshown() {
+    const notice = document.getElementById("unshown");
+    let why = "it could not be loaded just now; try again later";
+    try {
+      const metadata = await E.api("GET", "/v1/images/" + id, { auth: false });
+      if (metadata.renderable === false) {
+        why = "it cannot be shown: " + (REASONS[metadata.unrenderable_reason] || metadata.unrenderable_reason);
+      }
+    } catch (error) { why = error.message; }
+    frame.hidden = true;
+    notice.textContent = "This image was uploaded, but " + why + ".";
+    notice.hidden = false;
+  }
+  photo.addEventListener("error", unshown, { once: true });
   // Hide the placeholder once the photo is decoded and can be painted, not merely loaded.
   const loaded = () => photo.decode().catch(() => {}).then(() => frame.classList.add("loaded"));
   if (photo.complete && photo.naturalWidth > 0) { loaded(); return; }
+  if (photo.complete) { unshown(); return; }  // it failed before this script ran
   photo.addEventListener("load", loaded);
   const hash = canvas && canvas.dataset.blurhash;
   if (!hash || hash.length < 6) return;

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import make_jpeg
+from tests.e2e.process import clean_env, cli
+from tests.e2e.servers import Server, servers
+
 HERE = Path(__file__).parent
+PHOTO = "photo-iphone6-3264x2448.jpg"
 CHROMIUM = Path(os.environ.get("ENLARGER_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("ENLARGER_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
 AXE = HERE / ".node" / "node_modules" / "axe-core" / "axe.min.js"
@@ -77,3 +82,30 @@ def browser() -> Iterator[object]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    env = clean_env(tmp_path / "data", ENLARGER_ANALYTICS_FLUSH_SECONDS="0.2")
+    assert cli(env, "migrate").returncode == 0  # only serve and migrate create a database
+    cli(env, "users", "create", "browser")
+    key = cli(env, "keys", "create", "browser").stdout.strip().splitlines()[-1]
+    with servers(env, 1) as (server,):
+        yield server, key
+
+
+def _photo(tmp_path: Path, images: Path | None) -> Path:
+    if images is not None and (images / PHOTO).is_file():
+        return images / PHOTO
+    path = tmp_path / "photo.jpg"  # no shared images: a generated photo-sized JPEG
+    path.write_bytes(make_jpeg(3000, 2000))
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    try:
+        images: Path | None = request.getfixturevalue("images_dir")
+    except pytest.skip.Exception:
+        images = None
+    return _photo(tmp_path, images)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tests.corrupt import corrupt_jpeg
 from tests.e2e.conftest import Stack, StackFactory, decode, make_jpeg
 
 pytestmark = pytest.mark.e2e
@@ -73,7 +74,7 @@ async def test_static_pages_are_strict_and_short_lived(stack: Stack) -> None:
 async def test_scripts_ask_nothing_of_other_origins(stack: Stack) -> None:
     folder = resources.files("enlarger.pages").joinpath("static")
     for entry in folder.iterdir():
-        text = entry.read_text("utf-8")
+        text = entry.read_bytes().decode("utf-8", "replace")  # favicon.ico is not text
         # the only absolute URL allowed is the SVG namespace (an identifier, never fetched)
         others = set(re.findall(r"https?://[\w.-]+", text)) - {"http://www.w3.org"}
         assert entry.name.endswith(".js") is False or not others, (entry.name, others)
@@ -181,3 +182,72 @@ async def test_share_page_signs_its_srcset_when_signatures_are_required(
         assert image.status == 200
     async with stack.client.get(candidates[0].split("&sig=")[0]) as unsigned:
         assert unsigned.status == 403  # what the page would have shown without signing
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+
+async def test_browsers_are_answered_pages_json_clients_json(stack: Stack) -> None:
+    answer = await (await stack.upload(make_jpeg(300, 200, seed=9))).json()
+    assert (await stack.client.delete(_path(answer["delete_url"]))).status == 204
+    gone = answer["id"]
+    for path in ("/p/" + "a" * 26, f"/p/{gone}", f"/p/{gone}/", "/me/", "/nothing", "/p/not-an-id"):
+        async with stack.client.get(path, headers=BROWSER) as page:
+            assert page.status == 404 and page.content_type == "text/html", path
+            html = await page.text()
+            assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+            assert page.headers["Cache-Control"] == "no-store"
+            assert 'href="/static/app.css"' in html and "not found" in html.lower()
+        async with stack.client.get(path, headers={"Accept": "application/json"}) as data:
+            assert data.status == 404 and data.content_type == "application/json", path
+    async with stack.client.get(f"/p/{'a' * 26}", headers=BROWSER) as page:
+        assert "deleted" in await page.text()  # an image page says it may have been deleted
+    async with stack.client.get("/v1/images/" + "a" * 26, headers=BROWSER) as api:
+        assert api.content_type == "application/json"  # the API stays JSON for everyone
+
+
+async def test_favicon(stack: Stack) -> None:
+    async with stack.client.get("/favicon.ico") as icon:
+        assert icon.status == 200 and icon.content_type == "image/x-icon"
+        assert "max-age=604800" in icon.headers["Cache-Control"]
+        data = await icon.read()
+    assert data[:4] == b"\0\0\1\0" and len(data) < 8192  # an ICO header, small
+
+
+async def test_a_delete_url_opened_in_a_browser_asks_first(stack: Stack) -> None:
+    answer = await (await stack.upload(make_jpeg(300, 200, seed=10))).json()
+    path = _path(answer["delete_url"])
+    async with stack.client.get(path, headers=BROWSER, allow_redirects=False) as page:
+        assert page.status == 303
+        token = path.rsplit("/", 1)[1]
+        assert page.headers["Location"] == f"/me#delete={answer['id']}.{token}"
+    async with stack.client.get(path) as api:
+        assert api.status == 405 and api.headers["Allow"] == "DELETE"
+    assert (await stack.client.get(f"/v1/images/{answer['id']}")).status == 200  # still there
+
+
+async def test_share_page_of_an_unrenderable_image_explains(stack: Stack) -> None:
+    answer = await (await stack.upload(corrupt_jpeg())).json()
+    async with stack.client.get(f"/p/{answer['id']}") as response:
+        assert response.status == 200
+        html = await response.text()
+    assert 'id="unrenderable"' in html and "cannot be shown" in html
+    assert 'id="photo"' not in html
+
+
+async def test_share_page_of_an_avif_unfurls_as_jpeg(stack: Stack) -> None:
+    avif = decode(make_jpeg(1000, 750, seed=11)).heifsave_buffer(compression="av1")
+    answer = await (await stack.upload(avif)).json()
+    assert answer["format"] == "avif"
+    async with stack.client.get(f"/p/{answer['id']}") as response:
+        tags = parse(await response.text())
+    og_image, card = tags.meta("og:image"), tags.meta("twitter:image")
+    assert og_image == card and og_image is not None
+    assert og_image.endswith(f"/i/{answer['id']}.jpg?size=large")
+    assert tags.meta("og:image:type") == "image/jpeg"
+    async with stack.client.get(_path(og_image)) as image:
+        assert image.status == 200 and image.content_type == "image/jpeg"

@@ -131,3 +131,15 @@ async def test_every_render_path_answers_422_for_corrupt_pixels(
     await assert_undecodable_everywhere(stack, image_id)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+async def test_the_same_undecodable_bytes_again_are_a_422(stack: Stack) -> None:
+    data = corrupt_jpeg()
+    first = await stack.upload(data)
+    image_id = (await first.json())["id"]
+    assert (await stack.client.get(f"/i/{image_id}")).status == 422
+    assert await durable_mark(stack, image_id) == "undecodable"
+    again = await stack.upload(data)
+    assert again.status == 422, await again.text()
+    error = (await again.json())["error"]
+    assert (error["code"], error["reason"]) == ("invalid_image", "undecodable")
