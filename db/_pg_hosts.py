@@ -10,7 +10,6 @@ an equal share of the time, and the host that took the last connection is tried 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -21,15 +20,26 @@ from enlarger.db._pg_common import UNAVAILABLE
 NEXT_HOST = UNAVAILABLE
 
 
+def url_parts(url: str) -> tuple[str, str, str]:
+    """``scheme``, authority and the rest (path, query) of a database URL, split by hand:
+    ``urllib.parse.urlsplit`` refuses a multi-host authority with an IPv6 host in it
+    (``a:5432,[::1]:5433``) on the Python patch releases that check brackets strictly."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.partition(":")[0], "", url.partition(":")[2]
+    ends = [i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0]
+    end = min(ends, default=len(rest))
+    return scheme, rest[:end], rest[end:]
+
+
 def split_hosts(dsn: str) -> list[str]:
     """One URL per host of ``dsn``, in its order (the same user, database and options)."""
-    parts = urlsplit(dsn)
-    userinfo, at, hostlist = parts.netloc.rpartition("@")
+    scheme, authority, rest = url_parts(dsn)
+    userinfo, at, hostlist = authority.rpartition("@")
     hosts = hostlist.split(",")
     if len(hosts) < 2:
         return [dsn]
-    rest = (parts.path, parts.query, parts.fragment)
-    return [urlunsplit((parts.scheme, f"{userinfo}{at}{host}", *rest)) for host in hosts]
+    return [f"{scheme}://{userinfo}{at}{host}{rest}" for host in hosts]
 
 
 class HostList:

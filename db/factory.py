@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from enlarger.db.postgres import PostgresRepository
 from enlarger.db.protocol import Repository
@@ -40,7 +39,7 @@ def sqlite_path(url: str) -> str:
 async def open_repository(url: str, timeouts: DatabaseTimeouts | None = None) -> Repository:
     """Open (but do not migrate) the repository that ``url`` names."""
     limits = timeouts or DatabaseTimeouts()
-    match urlsplit(url).scheme:
+    match url.partition(":")[0]:  # (urlsplit refuses some multi-host URLs)
         case "sqlite":
             return await SqliteRepository.open(sqlite_path(url), limits.sqlite_busy)
         case "postgresql" | "postgres":

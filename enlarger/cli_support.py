@@ -12,10 +12,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 from enlarger.backends import open_repo
 from enlarger.db import Repository
+from enlarger.db._pg_hosts import url_parts
 from enlarger.db.factory import sqlite_path
 from enlarger.errors import BackendUnavailable, SetupError
 from enlarger.settings import Settings
@@ -88,13 +89,15 @@ def where(settings: Settings, url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """``url`` with its password (in the authority or the query) replaced by ``***``."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-    query = urlencode(
-        [(k, "***" if "password" in k.lower() else v) for k, v in parse_qsl(parts.query)],
-        safe="*",
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """``url`` with its password (in the authority or the query) replaced by ``***`` (split by
+    hand: a multi-host authority with an IPv6 host is no URL to ``urllib.parse``)."""
+    scheme, authority, rest = url_parts(url)
+    userinfo, at, hosts = authority.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    path, mark, query = rest.partition("?")
+    if mark:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, "***" if "password" in k.lower() else v) for k, v in pairs], safe="*"
+        )
+    return f"{scheme}://{user}{colon and ':***'}{at}{hosts}{path}{mark}{query}"

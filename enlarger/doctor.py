@@ -26,7 +26,7 @@ from enlarger.blobs import BlobStore
 from enlarger.blobs.factory import open_blob_store
 from enlarger.blobs.s3 import S3BlobStore
 from enlarger.db import migrate
-from enlarger.db._pg_hosts import HostList
+from enlarger.db._pg_hosts import HostList, url_parts
 from enlarger.db.factory import sqlite_path
 from enlarger.errors import BackendUnavailable, EnlargerError
 from enlarger.settings import Settings
@@ -90,7 +90,7 @@ def _with_cause(message: str, exc: BaseException) -> str:
 
 async def check_database(settings: Settings, limit: float) -> str:
     url = settings.resolved_database_url
-    match urlsplit(url).scheme:
+    match url.partition(":")[0]:
         case "sqlite":
             return await _check_sqlite(sqlite_path(url))
         case _:
@@ -135,7 +135,7 @@ async def _check_postgres(url: str, limit: float) -> str:
 
 
 def _target(url: str) -> str | None:
-    return dict(parse_qsl(urlsplit(url).query)).get("target_session_attrs")
+    return dict(parse_qsl(url_parts(url)[2].partition("?")[2])).get("target_session_attrs")
 
 
 def _words(what: str, schema: str) -> str:

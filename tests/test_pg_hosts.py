@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enlarger.cli_support import redact
-from enlarger.db._pg_hosts import split_hosts
+from enlarger.db._pg_hosts import split_hosts, url_parts
 
 
 def test_one_url_per_host_with_the_same_user_database_and_options() -> None:
@@ -23,3 +23,15 @@ def test_a_single_host_is_left_as_it_is() -> None:
 def test_a_multi_host_url_is_redacted() -> None:
     url = "postgresql://u:s3cret@a:5432,b:5432/db?target_session_attrs=read-write"
     assert redact(url) == "postgresql://u:***@a:5432,b:5432/db?target_session_attrs=read-write"
+
+
+def test_an_ipv6_host_in_a_multi_host_url_is_split_and_redacted_by_hand() -> None:
+    """urllib.parse refuses this authority on the patch releases that check brackets strictly
+    (Debian 12's Python 3.11.2): the URL is taken apart by hand everywhere it is read."""
+    url = "postgresql://u:pw@a:5432,[::1]:5433/db?target_session_attrs=read-write"
+    assert redact(url) == "postgresql://u:***@a:5432,[::1]:5433/db?target_session_attrs=read-write"
+    assert url_parts(url) == (
+        "postgresql",
+        "u:pw@a:5432,[::1]:5433",
+        "/db?target_session_attrs=read-write",
+    )
