@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 NAMES = ("glibc", "unbounded", "jemalloc")
-SERVE_ARENAS = "2"  # what enlarger serve sets when nobody chose (enlarger.allocator.ARENAS)
+SERVE_ARENAS = "2"  # what enlarger serve sets when nobody chose (enlarger.top.allocator.ARENAS)
 CLEARED = ("LD_PRELOAD", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES", "MALLOC_CONF")
 JEMALLOC_PLACES = (
     "/usr/local/lib/libjemalloc.so.2",  # the image's symlink

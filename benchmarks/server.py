@@ -74,7 +74,7 @@ def _settings_shown(plan: ServerPlan, env: Mapping[str, str]) -> dict[str, str]:
 
 def _spawn(plan: ServerPlan, env: dict[str, str], logs: Path) -> Iterator[Server]:
     port = free_port()
-    argv = [sys.executable, "-m", "enlarger.cli", "serve", "--host", LOOPBACK, "--port", str(port)]
+    argv = [sys.executable, "-m", "enlarger", "serve", "--host", LOOPBACK, "--port", str(port)]
     argv += ["--workers", str(plan.workers)]
     log = logs / f"enlarger-{port}.log"
     url = f"http://{LOOPBACK}:{port}"

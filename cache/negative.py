@@ -13,6 +13,7 @@ cannot be decoded (``undecodable:<id>``), so that repeated views answer 422 with
 
 from __future__ import annotations
 
+from aiohttp import web
 from cachetools import TTLCache
 
 from enlarger.cache.protocol import Cache
@@ -73,3 +74,7 @@ class NegativeCache:
         self._memory[image_id] = True
         if self._remote is not None:
             await self._remote.set(self._key(image_id), _MARK, self.ttl)
+
+
+# Image ids known to be missing (the view feature reads it, an upload clears its id).
+UNKNOWN_IDS: web.AppKey[NegativeCache] = web.AppKey("unknown_ids", NegativeCache)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from aiohttp import web
+
 from enlarger import traces
 from enlarger.cache.memory import MemoryCache
 from enlarger.cache.protocol import Cache
@@ -84,3 +86,6 @@ class TieredCache:
         await self.memory.close()
         if self.remote is not None:
             await self.remote.close()
+
+
+CACHE: web.AppKey[TieredCache] = web.AppKey("cache", TieredCache)

@@ -1,6 +1,10 @@
 """Metadata: users, API keys, images, variants and view counts, on SQLite or PostgreSQL."""
 
+from aiohttp import web
+
 from enlarger.db.models import ApiKey, Image, User, UserImage, UserSummary, Variant
 from enlarger.db.protocol import Repository
 
-__all__ = ["ApiKey", "Image", "Repository", "User", "UserImage", "UserSummary", "Variant"]
+REPO: web.AppKey[Repository] = web.AppKey("repo", Repository)
+
+__all__ = ["REPO", "ApiKey", "Image", "Repository", "User", "UserImage", "UserSummary", "Variant"]

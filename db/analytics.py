@@ -24,6 +24,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
+from aiohttp import web
+
 from enlarger.db._referrers import admit
 from enlarger.db.models import ViewCount
 from enlarger.db.protocol import Repository
@@ -209,3 +211,6 @@ async def running_analytics(
         yield analytics
     finally:
         await analytics.close()
+
+
+ANALYTICS: web.AppKey[Analytics] = web.AppKey("analytics", Analytics)

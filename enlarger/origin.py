@@ -68,3 +68,9 @@ ORIGIN: web.AppKey[Origin] = web.AppKey("origin", Origin)
 async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request.app[ORIGIN].check(request)
     return await handler(request)
+
+
+def base_url(request: web.Request) -> str:
+    """``ENLARGER_PUBLIC_URL`` when set, else the scheme and host the request came in on
+    (through a trusted proxy: the ones it forwarded)."""
+    return request.app[ORIGIN].base_url(request)

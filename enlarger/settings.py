@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     workers: Annotated[int, Field(ge=1)] | None = None  # None: one per core
     shutdown_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0  # first signal to exit
     access_log: bool = True
-    # Connections (enlarger.protocol): a whole request head within this, from a connection's
+    # Connections (enlarger.top.protocol): a whole request head within this, from a connection's
     # start or a later request's first byte; and the idle time allowed between two requests.
     request_head_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     keepalive_timeout_seconds: Annotated[float, Field(gt=0)] = 75.0

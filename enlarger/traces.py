@@ -14,7 +14,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from aiohttp import web
 from cachetools import TTLCache
 
 from enlarger import ids
@@ -102,6 +104,12 @@ def image_of_spill(name: str) -> str | None:
     return stem if name.endswith(SPILL_SUFFIX) and ids.is_public_id(stem) else None
 
 
+class Forgets(Protocol):
+    """A shared place that keeps something of an image: marks, the variant budget."""
+
+    async def forget(self, image_id: str) -> None: ...
+
+
 Exists = Callable[[str], Awaitable[bool]]
 
 
@@ -140,3 +148,6 @@ class Tombstones:
         if alive:
             self.lift(image_id)
         return not alive
+
+
+TOMBSTONES: web.AppKey[Tombstones] = web.AppKey("tombstones", Tombstones)

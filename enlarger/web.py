@@ -15,12 +15,14 @@ from aiohttp import web
 from enlarger import ids
 from enlarger.errors import EnlargerError, ImageNotFound
 from enlarger.metrics import Metrics
+from enlarger.settings import Settings
 
 log = logging.getLogger("enlarger.web")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 NO_STORE = {"Cache-Control": "no-store"}
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 UPLOAD_ROUTE = "upload"  # the route name of POST /v1/images: its error answers are rejections
 
 

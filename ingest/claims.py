@@ -7,22 +7,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from enlarger.auth import required_user
-from enlarger.context import SERVICES
+from enlarger.access.auth import required_user
+from enlarger.db import REPO
+from enlarger.ingest.uploads import UPLOADS
 from enlarger.web import NO_STORE
 
 
 async def delete_image(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    user = await required_user(request, services.repo)
-    await services.deletion.delete_claim(request.match_info["id"], user)
+    user = await required_user(request, request.app[REPO])
+    await request.app[UPLOADS].deletion.delete_claim(request.match_info["id"], user)
     return web.Response(status=204, headers=NO_STORE)
 
 
 async def delete_anonymous(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
     image_id, token = request.match_info["id"], request.match_info["token"]
-    await services.deletion.delete_anonymous(image_id, token)
+    await request.app[UPLOADS].deletion.delete_anonymous(image_id, token)
     return web.Response(status=204, headers=NO_STORE)
 
 

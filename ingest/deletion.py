@@ -17,7 +17,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from enlarger import ids, traces
 from enlarger.blobs import BlobStore
@@ -38,12 +37,6 @@ log = logging.getLogger(__name__)
 LIST_PAGE, LIST_PAGES = 1000, 100  # stored variants listed per call; calls per deletion
 
 
-class Forgets(Protocol):
-    """A shared place that keeps something of an image: marks, the variant budget."""
-
-    async def forget(self, image_id: str) -> None: ...
-
-
 class Eraser:
     """Removes an image's traces from the places this process reaches, as
     :data:`enlarger.traces.TRACES` lists them. ``local`` drops what this process keeps of the
@@ -53,7 +46,7 @@ class Eraser:
         self,
         blobs: BlobStore,
         cache: TieredCache,
-        shared: Sequence[Forgets] = (),
+        shared: Sequence[traces.Forgets] = (),
         local: Callable[[str], None] = lambda _: None,
     ) -> None:
         self._blobs = blobs

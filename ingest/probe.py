@@ -20,6 +20,7 @@ import pyvips
 
 from enlarger.errors import ImageTooLarge, InvalidImage
 from enlarger.media import check_complete
+from enlarger.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,12 @@ class Limits:
     max_side: int
     max_frames: int
     max_total_pixels: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            settings.max_pixels, settings.max_side, settings.max_frames, settings.max_total_pixels
+        )
 
 
 @dataclass(frozen=True, slots=True)

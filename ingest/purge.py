@@ -16,7 +16,7 @@ import logging
 import aiohttp
 import orjson
 
-from enlarger.settings import purge_header_parts
+from enlarger.settings import Settings, purge_header_parts
 from enlarger.traces import purge_keys
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,11 @@ class Purger:
         self._url = url
         self._header = purge_header_parts(header) if header else None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Purger:
+        header = settings.purge_header.get_secret_value() if settings.purge_header else None
+        return cls(settings.purge_url, header, settings.purge_timeout_seconds)
 
     @property
     def configured(self) -> bool:

@@ -105,7 +105,7 @@ async def read_upload(
             return await _collect(chunks, max_bytes, None, spool_folder, check)
     except TimeoutError:
         raise UploadTimeout(f"the upload did not finish within {time_limit:g} s") from None
-    except HttpProcessingError as exc:  # a broken chunked encoding (enlarger.protocol)
+    except HttpProcessingError as exc:  # a broken chunked encoding (enlarger.top.protocol)
         raise BadRequest(f"the body cannot be read: {exc.message}"[:200]) from None
 
 

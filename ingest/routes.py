@@ -12,17 +12,19 @@ from typing import Any
 
 from aiohttp import web
 
-from enlarger.auth import optional_user, required_user
-from enlarger.context import SERVICES, base_url
-from enlarger.db import Image
+from enlarger.access.auth import optional_user, required_user
+from enlarger.access.ratelimit import RATE_LIMITS
+from enlarger.db import REPO, Image
 from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
 from enlarger.ingest import stats
 from enlarger.ingest.deadline import UploadDeadline
 from enlarger.ingest.reader import continue_later, read_upload
 from enlarger.ingest.service import Ingested
+from enlarger.ingest.uploads import UPLOADS
 from enlarger.media import SIZE_NAMES
+from enlarger.origin import base_url
 from enlarger.traces import UNDECODABLE
-from enlarger.web import METRICS, NO_STORE, UPLOAD_ROUTE, json_response
+from enlarger.web import METRICS, NO_STORE, SETTINGS, UPLOAD_ROUTE, json_response
 
 
 def image_body(image: Image, base: str, created: datetime | None) -> dict[str, Any]:
@@ -46,15 +48,14 @@ def image_body(image: Image, base: str, created: datetime | None) -> dict[str, A
 
 
 async def upload(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    settings = services.settings
+    settings, repo, uploads = request.app[SETTINGS], request.app[REPO], request.app[UPLOADS]
     deadline = UploadDeadline(settings.upload_deadline_seconds)
     async with deadline.window():  # the key lookup and the rate limit may ask a backend
-        user = await optional_user(request, services.repo)
+        user = await optional_user(request, repo)
         if user is None and not settings.allow_anonymous_uploads:
             raise Unauthorized("anonymous uploads are off: send 'Authorization: Bearer <api key>'")
-        await services.limits.upload(request, user)
-    ingest = services.ingest
+        await request.app[RATE_LIMITS].upload(request, user)
+    ingest = uploads.ingest
     body = await read_upload(
         request,
         settings.max_upload_bytes,
@@ -69,7 +70,7 @@ async def upload(request: web.Request) -> web.Response:
         await body.discard()
     request.app[METRICS].upload_accepted(result.deduplicated)
     if not result.deduplicated:
-        services.prerender.offer(result.image.id)  # in the background: the link never waits
+        uploads.renders.offer(result.image.id)  # in the background: the link never waits
     headers = {"Location": f"/i/{result.image.id}", **NO_STORE}
     return json_response(upload_body(result, base_url(request)), status=201, headers=headers)
 
@@ -94,24 +95,26 @@ def delete_url(base: str, image_id: str, token: str) -> str:
 
 async def metadata(request: web.Request) -> web.Response:
     """``created_at`` is the caller's upload time (an API key with a claim), else null."""
-    services = request.app[SERVICES]
-    user = await optional_user(request, services.repo)
-    image = await services.repo.get_image(request.match_info["id"])
+    repo = request.app[REPO]
+    user = await optional_user(request, repo)
+    image = await repo.get_image(request.match_info["id"])
     if image is None:
         raise ImageNotFound("no image with this id", id=request.match_info["id"][:64])
-    if image.unrenderable is None and await services.variants.known_undecodable(image.id):
+    if image.unrenderable is None and await request.app[UPLOADS].renders.known_undecodable(
+        image.id
+    ):
         image = replace(image, unrenderable=UNDECODABLE)  # its durable mark is on its way
-    created = await services.repo.claim_time(user.id, image.id) if user else None
+    created = await repo.claim_time(user.id, image.id) if user else None
     return json_response(image_body(image, base_url(request), created), headers=NO_STORE)
 
 
 async def my_images(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    user = await required_user(request, services.repo)
+    repo = request.app[REPO]
+    user = await required_user(request, repo)
     limit = _bounded_int(request, "limit", 100, 1, 1000)
     offset = _bounded_int(request, "offset", 0, 0, 10_000_000)
     sort = stats.image_sort(request)
-    rows = await services.repo.list_user_image_views(user.id, sort, limit, offset)
+    rows = await repo.list_user_image_views(user.id, sort, limit, offset)
     base = base_url(request)
     items = [
         {

@@ -19,13 +19,12 @@ from typing import Any
 from aiohttp import web
 
 from enlarger import ids
-from enlarger.auth import required_user
-from enlarger.context import SERVICES
-from enlarger.db import Repository, User
+from enlarger.access.auth import required_user
+from enlarger.db import REPO, Repository, User
 from enlarger.db.models import Breakdown, Bucket, ImageStats
 from enlarger.db.protocol import ImageSort
 from enlarger.errors import Forbidden, ImageNotFound, InvalidParameter
-from enlarger.web import NO_STORE, json_response
+from enlarger.web import NO_STORE, SETTINGS, json_response
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets would evaluate
@@ -52,7 +51,7 @@ async def image_stats(request: web.Request) -> web.Response:
     if start and end and start > end:
         raise InvalidParameter("from must not be after to", parameter="from")
     scope = None if user is None else user.id
-    stats = await request.app[SERVICES].repo.image_stats(image_id, start, end, scope)
+    stats = await request.app[REPO].image_stats(image_id, start, end, scope)
     if choice_param(request, "format", ("json", "csv")) == "csv":
         return csv_response(stats_rows(stats), STATS_CSV_COLUMNS, f"{image_id}-stats.csv")
     return json_response(stats_body(image_id, stats, start, end), headers=NO_STORE)
@@ -62,12 +61,12 @@ async def check_stats_visible(request: web.Request, image_id: str) -> User | Non
     """401 without an API key, 404 for an unknown image, 403 for a user who did not upload it;
     anyone (even anonymous) when statistics are public. The uploader whose claim scopes the
     statistics, or None when they are public (whole)."""
-    services = request.app[SERVICES]
-    public = services.settings.public_stats
-    user = None if public else await required_user(request, services.repo)
-    if not await _image_exists(services.repo, image_id):
+    repo = request.app[REPO]
+    public = request.app[SETTINGS].public_stats
+    user = None if public else await required_user(request, repo)
+    if not await _image_exists(repo, image_id):
         raise ImageNotFound("no image with this id", id=image_id[:64])
-    if user is not None and not await services.repo.user_has_image(user.id, image_id):
+    if user is not None and not await repo.user_has_image(user.id, image_id):
         raise Forbidden("only the image's uploaders can see its statistics", id=image_id)
     return user
 

@@ -12,10 +12,9 @@ from html import escape
 
 from aiohttp import web
 
-from enlarger.context import SERVICES
 from enlarger.errors import ImageNotFound
 from enlarger.pages.assets import PAGES, answer, asset
-from enlarger.web import NO_STORE, Handler
+from enlarger.web import NO_STORE, SETTINGS, Handler
 
 # Paths that are not pages: their errors stay JSON whatever the Accept header says.
 NOT_PAGES = ("/v1/", "/i/", "/static/", "/metrics", "/healthz", "/readyz")
@@ -49,7 +48,7 @@ def not_found_page(request: web.Request) -> web.Response:
     title, message = _IMAGE_GONE if _IMAGE_PAGE.match(request.path) else _NOT_FOUND
     values = {"title": title, "message": message, "status": "Error 404"}
     html = request.app[PAGES].error.substitute({k: escape(v) for k, v in values.items()})
-    public_url = request.app[SERVICES].settings.public_url
+    public_url = request.app[SETTINGS].public_url
     page = answer(request, asset(html.encode(), "text/html"), NO_STORE["Cache-Control"], public_url)
     page.set_status(404)
     return page

@@ -9,41 +9,42 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from enlarger.context import SERVICES, base_url
+from enlarger.db import REPO
 from enlarger.errors import ImageNotFound
+from enlarger.origin import base_url
 from enlarger.pages import share
 from enlarger.pages.assets import ASSET_CACHE, HTML_CACHE, ICON_CACHE, PAGES, Pages, answer, asset
 from enlarger.pages.errorpage import delete_link
 from enlarger.pages.placeholder import placeholder
+from enlarger.proxy.views import VIEWS
 from enlarger.traces import UNDECODABLE, purge_keys
+from enlarger.web import SETTINGS
 
 
 def _static_page(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
-        public_url = request.app[SERVICES].settings.public_url
+        public_url = request.app[SETTINGS].public_url
         return answer(request, request.app[PAGES].file(name), HTML_CACHE, public_url)
 
     return handler
 
 
 async def share_page(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+    settings, repo, views = request.app[SETTINGS], request.app[REPO], request.app[VIEWS]
     image_id = request.match_info["id"]
-    image = await services.repo.get_image(image_id)  # its shape: see image_id_middleware
+    image = await repo.get_image(image_id)  # its shape: see image_id_middleware
     if image is None:
         raise ImageNotFound("no image with this id", id=image_id[:64])
-    hash_ = await placeholder(services.repo, services.variants, services.specs, image_id)
-    if image.unrenderable is None and await services.variants.known_undecodable(image_id):
+    hash_ = await placeholder(repo, views.variants, views.specs, image_id)
+    if image.unrenderable is None and await views.variants.known_undecodable(image_id):
         image = replace(image, unrenderable=UNDECODABLE)  # found just now, by the placeholder
     shown = share.Shown(
         placeholder=hash_,
-        sign=services.signer.sign if services.signer.required else None,
-        public_stats=services.settings.public_stats,
+        sign=views.signer.sign if views.signer.required else None,
+        public_stats=settings.public_stats,
     )
-    html = share.render(request.app[PAGES].share, image, services.policy, base_url(request), shown)
-    response = answer(
-        request, asset(html.encode(), "text/html"), HTML_CACHE, services.settings.public_url
-    )
+    html = share.render(request.app[PAGES].share, image, views.policy, base_url(request), shown)
+    response = answer(request, asset(html.encode(), "text/html"), HTML_CACHE, settings.public_url)
     response.headers.update(purge_keys(image_id))  # a CDN purge drops the page too
     return response
 

@@ -22,13 +22,14 @@ from pathlib import Path
 import pyvips
 from cachetools import LRUCache
 
-from enlarger import ids
+from enlarger import ids, traces
 from enlarger.blobs import BlobStore
 from enlarger.cache.tiered import TieredCache
 from enlarger.errors import BackendUnavailable
 from enlarger.proxy.fallback import variant_cache_key
 from enlarger.proxy.master import Master, master_key
 from enlarger.proxy.spill import Spill
+from enlarger.settings import Settings
 from enlarger.traces import Tombstones
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,16 @@ class MasterSettings:
     memory_bytes: int = 0  # decoded masters kept in this process; 0: none
     disk_bytes: int = 0  # decoded masters spilled for this machine's processes; 0: none
     disk_folder: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MasterSettings:
+        return cls(
+            settings.master_side,
+            settings.master_quality,
+            settings.master_memory_bytes,
+            settings.master_disk_bytes,
+            traces.spill_folder(settings.data_dir),
+        )
 
     @property
     def key(self) -> str:

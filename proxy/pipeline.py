@@ -24,6 +24,7 @@ from enlarger.proxy.source import (
     undecodable,
 )
 from enlarger.proxy.spec import VariantSpec
+from enlarger.settings import Settings
 
 MIME_TYPES = formats.MIME_TYPES
 
@@ -32,6 +33,10 @@ MIME_TYPES = formats.MIME_TYPES
 class RenderOptions:
     avif_effort: int = 2
     avif_max_pixels: int = 16_000_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RenderOptions:
+        return cls(avif_effort=settings.avif_effort, avif_max_pixels=settings.avif_max_pixels)
 
 
 @dataclass(slots=True)

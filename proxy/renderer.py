@@ -18,8 +18,10 @@ from typing import TypeVar
 import pyvips
 
 from enlarger.errors import Overloaded, RenderTimeout
+from enlarger.metrics import Metrics
 from enlarger.proxy import cutoff
 from enlarger.proxy.source import image_failure
+from enlarger.settings import Settings
 
 T = TypeVar("T")
 DepthListener = Callable[[int], None]
@@ -41,6 +43,18 @@ class Renderer:
         self._on_change = on_change
         self._on_stopped = on_stopped or (lambda: None)
         self.threads = threads
+
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: Metrics) -> Renderer:
+        renderer = cls(
+            settings.render_threads,
+            settings.render_queue,
+            settings.render_timeout_seconds,
+            on_change=metrics.render_queue.set,
+            on_stopped=metrics.renders_stopped.inc,
+        )
+        metrics.render_capacity.set(renderer.capacity)
+        return renderer
 
     @property
     def in_flight(self) -> int:

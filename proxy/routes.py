@@ -7,13 +7,15 @@ import time
 from aiohttp import web
 
 from enlarger import traces
-from enlarger.context import SERVICES, Services
+from enlarger.access.ratelimit import RATE_LIMITS
 from enlarger.proxy import caching
 from enlarger.proxy.caching import IMMUTABLE
 from enlarger.proxy.service import REVALIDATED, etag_for
 from enlarger.proxy.signing import SIG
 from enlarger.proxy.spec import VariantSpec, split_extension
 from enlarger.proxy.viewcount import count_view
+from enlarger.proxy.views import VIEWS, Views
+from enlarger.web import SETTINGS
 
 # A served image opened as a document can run nothing; its type is never sniffed.
 SAFE = {
@@ -24,9 +26,9 @@ SAFE = {
 
 async def view(request: web.Request) -> web.Response:
     start = time.perf_counter()
-    services = request.app[SERVICES]
+    views = request.app[VIEWS]
     image_id, extension = _target(request.match_info["id"])
-    spec = _spec(request, services, extension)
+    spec = _spec(request, views, extension)
     etag = etag_for(image_id, spec)
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE, **SAFE}
     headers.update(traces.purge_keys(image_id))
@@ -35,8 +37,10 @@ async def view(request: web.Request) -> web.Response:
     if_none_match = request.headers.get("If-None-Match")
     if _etag_matches(if_none_match, etag):
         return _not_modified(request, image_id, spec.key, headers, start)
-    served = await services.variants.get(image_id, spec, services.limits.render_charge(request))
-    headers.update(caching.served_headers(image_id, served, services.settings.fallback_max_age))
+    served = await views.variants.get(
+        image_id, spec, request.app[RATE_LIMITS].render_charge(request)
+    )
+    headers.update(caching.served_headers(image_id, served, request.app[SETTINGS].fallback_max_age))
     if caching.matches_any(if_none_match):  # "*": true now that the image is known to exist
         return _not_modified(request, image_id, served.key, headers, start)
     headers["Server-Timing"] = _timing(served.tier, start, served.render_seconds)
@@ -51,17 +55,17 @@ def _target(raw: str) -> tuple[str, str | None]:
     return split_extension(raw)
 
 
-def _spec(request: web.Request, services: Services, extension: str | None) -> VariantSpec:
+def _spec(request: web.Request, views: Views, extension: str | None) -> VariantSpec:
     """The canonical spec: exact sizes when the URL is validly signed, snapped otherwise."""
-    message, signed = services.signer.verify(request.raw_path)
+    message, signed = views.signer.verify(request.raw_path)
     accept = request.headers.get("Accept")
     if not signed:
-        services.signer.check_unsigned(list(request.query.keys()))
-        return services.specs.parse(request.query_string, request.query, accept, extension)
+        views.signer.check_unsigned(list(request.query.keys()))
+        return views.specs.parse(request.query_string, request.query, accept, extension)
     query = list(request.query.items())
     if query and query[-1][0] == SIG:
         query.pop()
-    return services.exact_specs.parse(message.partition("?")[2], query, accept, extension)
+    return views.exact_specs.parse(message.partition("?")[2], query, accept, extension)
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from enlarger import ids
+from enlarger.access.ratelimit import Charge, free
 from enlarger.blobs import BlobStore
 from enlarger.cache.lock import LockOutcome, RenderLock
 from enlarger.cache.negative import NegativeCache
@@ -61,7 +62,6 @@ from enlarger.proxy.source import decoder_said
 from enlarger.proxy.spec import PIPELINE_VERSION, VariantSpec, ViewPolicy
 from enlarger.proxy.strip import Malformed, strip
 from enlarger.proxy.writeback import Writeback
-from enlarger.ratelimit import Charge, free
 from enlarger.traces import UNDECODABLE, Tombstones
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class Tiers:
     """What the view path reads, in order (the negative cache and lock beside them)."""
 
     cache: TieredCache
-    negative: NegativeCache  # unknown ids
+    unknown_ids: NegativeCache
     undecodable: NegativeCache  # images whose pixel data cannot be decoded
     blobs: BlobStore
     lock: RenderLock
@@ -188,14 +188,14 @@ class VariantService:
         if self._tombstones.holds(image_id):
             if await self._tombstones.dead(image_id):
                 raise _not_found(image_id)
-            self._tiers.negative.forget_here(image_id)  # uploaded again: that note is stale
+            self._tiers.unknown_ids.forget_here(image_id)  # uploaded again: that note is stale
         key = variant_cache_key(image_id, spec.key)
         hit = await self._tiers.cache.lookup(key)
         if hit is not None:
             return self._hit(hit[0], hit[1], spec.key)
         # The two markers are independent: asked at once, one round trip to Redis, not two.
         missing, undecodable = await asyncio.gather(
-            self._tiers.negative.contains(image_id), self._tiers.undecodable.contains(image_id)
+            self._tiers.unknown_ids.contains(image_id), self._tiers.undecodable.contains(image_id)
         )
         if missing:
             self._metrics.negative_hits.inc()
@@ -432,7 +432,7 @@ class VariantService:
     async def _original(self, image_id: str) -> bytes:
         original = await self._tiers.blobs.get(ids.original_key(image_id))
         if original is None:
-            await self._tiers.negative.add(image_id)
+            await self._tiers.unknown_ids.add(image_id)
             raise _not_found(image_id)
         return original
 

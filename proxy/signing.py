@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from enlarger.errors import BadSignature, ConfigurationError, SignatureRequired
+from enlarger.settings import Settings
 
 SIG = "sig"
 _MARKERS = ("&sig=", "?sig=")
@@ -42,6 +43,10 @@ def split_signed(raw_path: str) -> tuple[str, str | None]:
 class Signer:
     keys: tuple[bytes, ...]
     required: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Signer:
+        return cls(settings.signing_secrets, settings.require_signature)
 
     def sign(self, url: str) -> str:
         """``url`` (a path and query, or a whole URL, as it will be sent) with its signature

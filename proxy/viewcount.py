@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from enlarger.context import SERVICES
+from enlarger.db.analytics import ANALYTICS
 
 
 def count_view(request: web.Request, image_id: str, variant: str, tier: str, nbytes: int) -> None:
     if request.method == "GET":
-        analytics = request.app[SERVICES].analytics
+        analytics = request.app[ANALYTICS]
         analytics.count(image_id, variant, tier, nbytes, request.headers.get("Referer"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from enlarger import cli, ids
+from enlarger import ids
 from enlarger.proxy.signing import Signer
+from enlarger.top import cli
 
 
 def refusal(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

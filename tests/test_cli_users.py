@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from enlarger import cli
 from enlarger.db.factory import open_repository
+from enlarger.top import cli
 from tests.test_repository_conformance import make_image
 
 

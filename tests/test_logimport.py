@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from enlarger import ids
-from enlarger.cli_analytics import variant_key, view_policy
 from enlarger.db.logimport import Tally, tally_file
 from enlarger.settings import Settings
+from enlarger.top.cli_analytics import variant_key, view_policy
 from tests.logsamples import CLOUDFRONT_HEADER, cloudfront_line, nginx_line, write_log
 
 A = ids.public_id(b"k", "aa" * 32)

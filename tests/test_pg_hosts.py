@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from enlarger.cli_support import redact
 from enlarger.db._pg_hosts import split_hosts, url_parts
+from enlarger.top.cli_support import redact
 
 
 def test_one_url_per_host_with_the_same_user_database_and_options() -> None:

@@ -6,7 +6,7 @@ from ipaddress import ip_address
 
 import pytest
 
-from enlarger.buckets import MemoryBuckets, RedisBuckets
+from enlarger.cache.buckets import MemoryBuckets, RedisBuckets
 from enlarger.clientaddr import ClientAddress
 from enlarger.settings import parse_networks
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from enlarger import envnames
 from enlarger.errors import ConfigurationError
 from enlarger.settings import load_settings
+from enlarger.top import envnames
 
 
 @pytest.mark.parametrize(

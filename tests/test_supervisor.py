@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from enlarger.supervisor import Supervisor
+from enlarger.top.supervisor import Supervisor
 
 
 def exit_with_3(_ready: Connection) -> None:

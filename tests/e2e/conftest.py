@@ -17,10 +17,14 @@ from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient
 
 from enlarger import ids
-from enlarger.app import build_app
-from enlarger.context import SERVICES, Services
-from enlarger.db import User
+from enlarger.blobs import BLOBS, BlobStore
+from enlarger.cache.tiered import CACHE, TieredCache
+from enlarger.db import REPO, Repository, User
+from enlarger.db.analytics import ANALYTICS, Analytics
+from enlarger.ingest.uploads import UPLOADS, Uploads
+from enlarger.proxy.views import VIEWS, Views
 from enlarger.settings import Settings
+from enlarger.top.app import build_app
 
 BACKENDS = ("embedded", "services")
 # The default per-call Redis limit (0.25 s) makes a slow call a miss and skips Redis for a
@@ -39,8 +43,28 @@ class Stack:
     kind: str
 
     @property
-    def services(self) -> Services:
-        return self.client.app[SERVICES]
+    def repo(self) -> Repository:
+        return self.client.app[REPO]
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.client.app[BLOBS]
+
+    @property
+    def cache(self) -> TieredCache:
+        return self.client.app[CACHE]
+
+    @property
+    def analytics(self) -> Analytics:
+        return self.client.app[ANALYTICS]
+
+    @property
+    def views(self) -> Views:
+        return self.client.app[VIEWS]
+
+    @property
+    def uploads(self) -> Uploads:
+        return self.client.app[UPLOADS]
 
     async def upload(
         self, data: bytes, token: str | None = None, filename: str = "photo.jpg"
@@ -51,7 +75,7 @@ class Stack:
         return await self.client.post("/v1/images", data=form, headers=headers)
 
     async def user_with_key(self, name: str) -> tuple[User, str]:
-        repo = self.services.repo
+        repo = self.repo
         user = await repo.create_user(name)
         key = ids.new_api_key()
         await repo.create_api_key(user.id, ids.hash_api_key(key), "test")
@@ -62,12 +86,12 @@ class Stack:
 
     async def count_variants(self) -> int:
         """Stored variants, once the writes after the answers are done (proxy.writeback)."""
-        await self.services.variants.settle()
+        await self.views.variants.settle()
         return len(_blob_names(self.settings, "variants/"))
 
     async def variant_names(self, image_id: str) -> list[str]:
         """The stored variants of one image (blob names; the spec key is the last part)."""
-        await self.services.variants.settle()
+        await self.views.variants.settle()
         return _blob_names(self.settings, ids.variant_key(image_id, ""))
 
 

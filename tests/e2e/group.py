@@ -64,7 +64,7 @@ def backend_env(request_: pytest.FixtureRequest, kind: str, data_dir: Path) -> d
 def start(env: dict[str, str], workers: int | None, port: int | None = None) -> Group:
     """``serve --port P --workers N``; with ``workers`` None, ``serve`` alone (the settings say
     where: ``ENLARGER_PORT`` must be in ``env``)."""
-    command = [sys.executable, "-m", "enlarger.cli", "serve"]
+    command = [sys.executable, "-m", "enlarger", "serve"]
     if workers is None:
         port = int(env["ENLARGER_PORT"])
     else:

@@ -49,7 +49,7 @@ def request(
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "enlarger.cli", *args],
+        [sys.executable, "-m", "enlarger", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -87,7 +87,7 @@ def serve(env: dict[str, str], workers: int = 1) -> Iterator[str]:
             [
                 sys.executable,
                 "-m",
-                "enlarger.cli",
+                "enlarger.top.cli",
                 "serve",
                 "--port",
                 str(port),

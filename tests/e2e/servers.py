@@ -74,7 +74,7 @@ def servers(env: dict[str, str], *workers: int) -> Iterator[list[Server]]:
 
 def _start(env: dict[str, str], workers: int, log: IO[bytes]) -> Server:
     port = free_port()
-    command = [sys.executable, "-m", "enlarger.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "enlarger", "serve", "--port", str(port)]
     if workers:  # 0: the default
         command += ["--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -54,7 +54,7 @@ async def test_a_view_counts_variant_referrer_host_tier_and_bytes(stack: Stack) 
     assert (await stack.client.head(f"{url}?w=160")).status == 200  # HEAD: not a view
     assert (await stack.client.get(f"{url}?bogus=1")).status == 400  # errors: not views
     assert (await stats(stack, image_id, key))["views"] == 0  # nothing written per view
-    assert await stack.services.analytics.flush() == 5
+    assert await stack.analytics.flush() == 5
 
     body = await stats(stack, image_id, key)
     today = datetime.now(UTC).date().isoformat()
@@ -110,7 +110,7 @@ async def test_my_images_sorted_by_views_and_exported_as_csv(stack: Stack) -> No
     for image_id, n in zip(ids, (1, 3, 0), strict=True):
         for _ in range(n):
             assert (await stack.client.get(f"/i/{image_id}?w=160")).status == 200
-    await stack.services.analytics.flush()
+    await stack.analytics.flush()
 
     newest = await (await stack.client.get("/v1/me/images", headers=bearer(key))).json()
     assert [i["id"] for i in newest["images"]] == ids[::-1] and newest["sort"] == "uploaded"
@@ -226,18 +226,18 @@ async def test_database_writes_are_bounded_by_flushes_not_views(
         await asyncio.gather(*(one(i) for i in range(n)))
 
     await views(8)  # render both sizes: from now on every view is a memory hit
-    await stack.services.analytics.flush()
+    await stack.analytics.flush()
     deltas = []
     for n in (40, 1000):
         before = await writes.count()
         await views(n)
         assert await writes.count() == before  # no write per view
-        assert await stack.services.analytics.flush() == n
+        assert await stack.analytics.flush() == n
         deltas.append(await writes.count() - before)
     # One flush writes one row per key and table, however many views it carries:
     # 2 variants + 2 referrer hosts + 1 tier + 1 total.
     assert deltas == [6, 6]
-    recorded = await stack.services.repo.image_stats(image_id)
+    recorded = await stack.repo.image_stats(image_id)
     assert recorded.views == 8 + 40 + 1000
 
 
@@ -248,7 +248,7 @@ async def test_made_up_referrer_hosts_leave_a_bounded_list(stack: Stack) -> None
     for n in range(1500):
         headers = {"Referer": f"https://h{n}.fake.example/"}
         assert (await stack.client.get(f"/i/{image_id}?w=160", headers=headers)).status == 200
-    await stack.services.analytics.flush()
+    await stack.analytics.flush()
     response = await stack.client.get(f"/v1/images/{image_id}/stats", headers=bearer(key))
     stats = await response.json()
     hosts = {r["host"]: r["views"] for r in stats["referrers"]}

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from enlarger import cli
 from enlarger.settings import Settings
+from enlarger.top import cli
 from tests.e2e.conftest import Stack, StackFactory, make_jpeg
 from tests.logsamples import CLOUDFRONT_HEADER, cloudfront_line, nginx_line, write_log
 

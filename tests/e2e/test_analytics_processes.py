@@ -48,7 +48,7 @@ def server_env(tmp_path: Path, database_url: str, flush_seconds: float) -> dict[
 @contextmanager
 def server(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    command = [sys.executable, "-m", "enlarger.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "enlarger", "serve", "--port", str(port)]
     process = subprocess.Popen([*command, "--workers", str(workers)], env=env)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from enlarger.cli_support import redact
+from enlarger.top.cli_support import redact
 from tests.e2e.process import clean_env, free_port
 
 pytestmark = pytest.mark.e2e
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 def run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "enlarger.cli", *args],
+        [sys.executable, "-m", "enlarger", *args],
         env=env,
         cwd=cwd,
         capture_output=True,

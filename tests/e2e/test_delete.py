@@ -68,9 +68,7 @@ async def test_delete_by_key_removes_everything(stack: Stack) -> None:
     assert "delete_url" not in image  # a user deletes with the key
     for size in ("small", "medium"):
         assert await _status(stack, f"/i/{image['id']}?size={size}") == 200
-    assert await stack.count_variants() == 2 and await stack.services.repo.list_variants(
-        image["id"]
-    )
+    assert await stack.count_variants() == 2 and await stack.repo.list_variants(image["id"])
     assert _blob_names(stack.settings, "masters/")  # the kept master of a big photo
     auth = {"Authorization": f"Bearer {key}"}
     async with stack.client.delete(f"/v1/images/{image['id']}", headers=auth) as response:
@@ -79,8 +77,8 @@ async def test_delete_by_key_removes_everything(stack: Stack) -> None:
     assert await _status(stack, f"/i/{image['id']}?size=small") == 404
     assert stack.count_originals() == 0 and await stack.count_variants() == 0
     assert _blob_names(stack.settings, "masters/") == []
-    assert await stack.services.repo.list_variants(image["id"]) == []
-    assert stack.services.cache.memory.delete_prefix(cache_prefix(image["id"])) == 0
+    assert await stack.repo.list_variants(image["id"]) == []
+    assert stack.cache.memory.delete_prefix(cache_prefix(image["id"])) == 0
     assert await _redis_keys(stack, image["id"]) == []
     listing = await stack.client.get("/v1/me/images", headers=auth)
     assert (await listing.json())["images"] == []
@@ -191,8 +189,8 @@ async def test_a_late_variant_is_swept_again(
     async with stack.client.delete(f"/{path}") as response:
         assert response.status == 204
     late = ids.variant_key(image["id"], "p1.w320.q80.same")
-    await stack.services.blobs.put(late, b"late render")  # as a render finishing now would
+    await stack.blobs.put(late, b"late render")  # as a render finishing now would
     deadline = time.monotonic() + 5
-    while await stack.services.blobs.exists(late):
+    while await stack.blobs.exists(late):
         assert time.monotonic() < deadline, "the late variant was never swept"
         await asyncio.sleep(0.05)

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from enlarger.backends import open_blobs, open_repo
 from enlarger.settings import Settings
+from enlarger.top.backends import open_blobs, open_repo
 from tests.e2e.conftest import make_jpeg
 from tests.e2e.group import backend_env, running
 from tests.e2e.process import request as http

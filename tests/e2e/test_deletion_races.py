@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from enlarger import ids
-from enlarger.gc import Collector, Orphan
 from enlarger.proxy import service as proxy_service
+from enlarger.top.gc import Collector, Orphan
 from tests.e2e.conftest import Stack, StackFactory, make_jpeg
 from tests.e2e.traces_check import traces_left
 
@@ -99,7 +99,7 @@ async def test_a_render_in_flight_at_the_deletion_leaves_nothing(
     await render_gate.until_reached()
     await _delete(deleting, image)
     if not early:
-        await _until(lambda: _true(other.services.deletion.tombstones.holds(image_id)), "no poll")
+        await _until(lambda: _true(other.uploads.deletion.tombstones.holds(image_id)), "no poll")
     render_gate.open()
     answered = await view
     assert answered == (200 if early else 404)  # asked before the delete, answered after
@@ -129,7 +129,7 @@ def delete_gate(monkeypatch: pytest.MonkeyPatch) -> Callable[[Stack], Gate]:
     """Once armed on a stack, the next blob delete waits at the gate (on the event loop)."""
 
     def arm(stack: Stack) -> Gate:
-        store = stack.services.blobs
+        store = stack.blobs
         gate, real, released = Gate(), store.delete, asyncio.Event()
 
         async def gated(key: str) -> None:
@@ -158,7 +158,7 @@ async def test_a_reupload_during_the_sweep_keeps_its_original(
     image = await _upload(stack, data)
     await _delete(stack, image)
     late = ids.variant_key(image["id"], "p1.w320.q80.same")
-    await stack.services.blobs.put(late, b"a render that finished after the deletion")
+    await stack.blobs.put(late, b"a render that finished after the deletion")
     gate = delete_gate(stack)
     await gate.until_reached()  # the sweep is under way
     again = await _upload(stack, data)
@@ -166,12 +166,12 @@ async def test_a_reupload_during_the_sweep_keeps_its_original(
     gate.open()
     await _until(lambda: _gone(stack, late), "the late variant was not swept")
     await asyncio.sleep(0.1)  # the sweep has finished
-    assert await stack.services.blobs.exists(ids.original_key(image["id"]))
+    assert await stack.blobs.exists(ids.original_key(image["id"]))
     assert await _status(stack, f"/i/{image['id']}?size=small") == 200
 
 
 async def _gone(stack: Stack, key: str) -> bool:
-    return not await stack.services.blobs.exists(key)
+    return not await stack.blobs.exists(key)
 
 
 async def test_gc_racing_a_reupload_keeps_its_original(
@@ -184,8 +184,8 @@ async def test_gc_racing_a_reupload_keeps_its_original(
     image = await _upload(stack, data)
     await _delete(stack, image)
     key = ids.original_key(image["id"])
-    await stack.services.blobs.put(key, data)  # what a crash between blob and row leaves
-    collector = Collector(stack.services.repo, stack.services.blobs, min_age=_no_age())
+    await stack.blobs.put(key, data)  # what a crash between blob and row leaves
+    collector = Collector(stack.repo, stack.blobs, min_age=_no_age())
     gate = delete_gate(stack)
     removal = asyncio.create_task(collector.remove(Orphan(key, len(data), "test")))
     await gate.until_reached()
@@ -194,7 +194,7 @@ async def test_gc_racing_a_reupload_keeps_its_original(
     gate.open()
     again, _ = await asyncio.gather(upload, removal)
     assert again["id"] == image["id"]
-    assert await stack.services.blobs.exists(key), "gc took the re-uploaded original"
+    assert await stack.blobs.exists(key), "gc took the re-uploaded original"
     assert await _status(stack, f"/i/{image['id']}?size=small") == 200
 
 

@@ -12,9 +12,9 @@ import boto3
 import pytest
 
 from enlarger import traces
-from enlarger.backends import open_repo
 from enlarger.db import Image
 from enlarger.settings import Settings
+from enlarger.top.backends import open_repo
 from tests.e2e.process import clean_env, cli, free_port
 
 pytestmark = pytest.mark.e2e

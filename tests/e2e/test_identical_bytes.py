@@ -43,7 +43,7 @@ async def _alice_with_views(stack: Stack, data: bytes) -> tuple[dict[str, Any], 
     for n in range(5):
         headers = {"Referer": f"https://alice-blog.example/post-{n}"}
         assert (await stack.client.get(f"/i/{first['id']}?w=160", headers=headers)).status == 200
-    assert await stack.services.analytics.flush() == 5
+    assert await stack.analytics.flush() == 5
     return first, key
 
 
@@ -87,7 +87,7 @@ async def test_a_second_uploaders_answers_look_like_a_first_upload(stack: Stack)
     assert (
         await stack.client.get(f"/i/{image_id}?w=160", headers={"Referer": "https://bob.example/"})
     ).status == 200
-    await stack.services.analytics.flush()
+    await stack.analytics.flush()
     stats = await _json(stack, f"/v1/images/{image_id}/stats", bob_key)
     assert stats["views"] == 1 and [r["host"] for r in stats["referrers"]] == ["bob.example"]
     assert (await _json(stack, f"/v1/images/{image_id}/stats", alice_key))["views"] == 6

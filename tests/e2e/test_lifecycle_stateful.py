@@ -28,9 +28,9 @@ from hypothesis.stateful import (
 )
 
 from enlarger import ids
-from enlarger.app import build_app
-from enlarger.gc import Collector, Orphan
 from enlarger.settings import Settings
+from enlarger.top.app import build_app
+from enlarger.top.gc import Collector, Orphan
 from enlarger.traces import RECHECK_SECONDS
 from tests.e2e.conftest import Stack, make_jpeg
 from tests.e2e.traces_check import traces_left
@@ -90,7 +90,7 @@ class Lifecycle(RuleBasedStateMachine):
     @rule(data=st.data(), sweeper=st.integers(0, 1), lag=st.sampled_from(LAGS))
     def reupload_racing_the_sweep(self, data: st.DataObject, sweeper: int, lag: float) -> None:
         image = data.draw(st.sampled_from(sorted(self.deleted)))
-        sweep = self.stacks[sweeper].services.deletion.sweep(self.ids[image])
+        sweep = self.stacks[sweeper].uploads.deletion.sweep(self.ids[image])
         upload = _upload(self.stacks[1 - sweeper], IMAGES[image])
         body, _ = self.run(_together(_later(lag, upload), sweep))
         self._uploaded(image, body)
@@ -101,8 +101,8 @@ class Lifecycle(RuleBasedStateMachine):
         """A crash left the original without a row; gc takes it while the bytes come again."""
         image = data.draw(st.sampled_from(sorted(self.deleted)))
         stack, key = self.stacks[0], ids.original_key(self.ids[image])
-        self.run(stack.services.blobs.put(key, IMAGES[image]))
-        collector = Collector(stack.services.repo, stack.services.blobs, timedelta(0))
+        self.run(stack.blobs.put(key, IMAGES[image]))
+        collector = Collector(stack.repo, stack.blobs, timedelta(0))
         orphan = Orphan(key, len(IMAGES[image]), "crash")
         upload = _upload(self.stacks[1], IMAGES[image])
         body, _ = self.run(_together(upload, collector.remove(orphan)))
@@ -112,7 +112,7 @@ class Lifecycle(RuleBasedStateMachine):
     @rule(sweeper=st.integers(0, 1))
     def sweep(self, sweeper: int) -> None:
         for image in sorted(self.deleted - self.swept):
-            assert self.run(self.stacks[sweeper].services.deletion.sweep(self.ids[image]))
+            assert self.run(self.stacks[sweeper].uploads.deletion.sweep(self.ids[image]))
             self.swept.add(image)
 
     def _uploaded(self, image: int, body: dict[str, Any]) -> None:
@@ -131,7 +131,7 @@ class Lifecycle(RuleBasedStateMachine):
                 self.run(_delete(self.stacks[0], path))
                 paths.remove(path)
                 if not paths:
-                    self.run(self.stacks[0].services.deletion.sweep(self.ids[image]))
+                    self.run(self.stacks[0].uploads.deletion.sweep(self.ids[image]))
 
     @invariant()
     def acknowledged_uploads_are_viewable(self) -> None:

@@ -43,7 +43,7 @@ async def test_later_sizes_render_from_the_master(stack: Stack) -> None:
     image_id = await _upload(stack)
     first = await stack.client.get(f"/i/{image_id}")
     assert first.status == 200 and _size(await first.read()) == (1600, 1200)
-    await stack.services.variants.settle()  # (with Redis the store's copy follows the answer)
+    await stack.views.variants.settle()  # (with Redis the store's copy follows the answer)
     assert len(_blob_names(stack.settings, "masters/")) == 1
     for query in LATER:
         response = await stack.client.get(f"/i/{image_id}{query}")
@@ -100,12 +100,12 @@ async def test_the_decoded_master_is_kept_in_memory(stack: Stack, make_stack: St
     once and keeps it; later sizes are then resizes of those pixels, and look the same."""
     image_id = await _upload(stack, seed=13)
     assert (await stack.client.get(f"/i/{image_id}")).status == 200
-    assert stack.services.variants.masters.pixels(image_id) is not None
+    assert stack.views.variants.masters.pixels(image_id) is not None
     other = await make_stack(stack.settings)
-    assert other.services.variants.masters.pixels(image_id) is None
+    assert other.views.variants.masters.pixels(image_id) is None
     small = await other.client.get(f"/i/{image_id}?size=small")
     assert small.status == 200 and _size(await small.read()) == (320, 240)
-    pixels = other.services.variants.masters.pixels(image_id)
+    pixels = other.views.variants.masters.pixels(image_id)
     assert pixels is not None and (pixels.width, pixels.height) == (1600, 1200)
     again = await other.client.get(f"/i/{image_id}?w=400")
     assert again.status == 200 and _size(await again.read()) == (400, 300)
@@ -118,11 +118,11 @@ async def test_decoded_masters_are_bounded(stack: Stack, make_stack: StackFactor
     ids = [await _upload(bounded, seed=20 + n) for n in range(3)]
     for image_id in ids:
         assert (await bounded.client.get(f"/i/{image_id}")).status == 200
-    masters = bounded.services.variants.masters
+    masters = bounded.views.variants.masters
     assert [masters.pixels(i) is not None for i in ids] == [False, False, True]
     off = await make_stack(stack.settings.model_copy(update={"master_memory_bytes": 0}))
     assert (await off.client.get(f"/i/{ids[0]}?size=small")).status == 200
-    assert off.services.variants.masters.pixels(ids[0]) is None
+    assert off.views.variants.masters.pixels(ids[0]) is None
     assert await _counts(off) == (1, 1)
 
 
@@ -139,6 +139,6 @@ async def test_processes_of_one_machine_share_decoded_masters(
     mine = await stack.client.get(f"/i/{image_id}?w=400")
     theirs = await other.client.get(f"/i/{image_id}?w=401")
     assert mine.status == theirs.status == 200
-    assert other.services.variants.masters.pixels(image_id) is not None
-    other.services.variants.masters.forget(image_id)
-    assert not spilled.exists() and other.services.variants.masters.pixels(image_id) is None
+    assert other.views.variants.masters.pixels(image_id) is not None
+    other.views.variants.masters.forget(image_id)
+    assert not spilled.exists() and other.views.variants.masters.pixels(image_id) is None

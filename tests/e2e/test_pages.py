@@ -127,7 +127,7 @@ async def test_share_page_keeps_its_placeholder(stack: Stack) -> None:
     answer = await (await stack.upload(make_jpeg(800, 600, seed=4))).json()
     async with stack.client.get(f"/p/{answer['id']}") as response:
         first = await response.text()
-    kept = await stack.services.repo.get_placeholder(answer["id"])
+    kept = await stack.repo.get_placeholder(answer["id"])
     assert kept is not None and len(kept) >= 6
     assert f'data-blurhash="{kept}"' in first
     async with stack.client.get(f"/p/{answer['id']}") as response:

@@ -30,7 +30,7 @@ async def test_the_links_first_view_is_rendered_ahead(
     answer = await stack.upload(make_jpeg(2400, 1800))
     assert answer.status == 201
     image_id = (await answer.json())["id"]
-    await stack.services.prerender.settle()
+    await stack.views.prerender.settle()
     assert await _prerenders(stack, "render") == 2
     for query in ("", "?size=large", "?size=small"):  # /i/<id> is size=large
         view = await stack.client.get(f"/i/{image_id}{query}")
@@ -41,7 +41,7 @@ async def test_the_links_first_view_is_rendered_ahead(
 
     again = await stack.upload(make_jpeg(2400, 1800))  # identical: its sizes exist
     assert (await again.json())["id"] == image_id  # stored already (the answer never says)
-    await stack.services.prerender.settle()
+    await stack.views.prerender.settle()
     assert await _prerenders(stack, "render") == 2
 
 
@@ -51,10 +51,10 @@ async def test_a_busy_renderer_drops_prerenders(
     stack = await make_stack(
         backend_settings, prerender_sizes=("large",), render_threads=1, render_queue=2
     )
-    renderer = stack.services.renderer
+    renderer = stack.views.renderer
     with renderer.reserve(), renderer.reserve():  # running, and half the queue taken
         assert (await stack.upload(make_jpeg(1200, 900))).status == 201
-    await stack.services.prerender.settle()
+    await stack.views.prerender.settle()
     assert await _prerenders(stack, "dropped") == 1
     assert await _prerenders(stack, "render") == 0
     assert await stack.count_variants() == 0
@@ -63,7 +63,7 @@ async def test_a_busy_renderer_drops_prerenders(
 async def test_off_by_default(stack: Stack) -> None:
     assert stack.settings.prerender_sizes == ()
     image_id = (await (await stack.upload(make_jpeg())).json())["id"]
-    await stack.services.prerender.settle()
+    await stack.views.prerender.settle()
     assert await stack.count_variants() == 0
     view = await stack.client.get(f"/i/{image_id}")
     assert _tier(view) == "render"

@@ -100,9 +100,9 @@ async def test_only_real_renders_are_limited(
     assert (await refused.json())["error"]["limit"] == "rate_limit_renders"
     for _ in range(3):  # cached answers are never limited
         assert (await stack.client.get(f"/i/{image_id}?w=100")).status == 200
-    spec = stack.services.specs.parse("w=200", [("w", "200")], None)
-    await stack.services.variants.settle()  # (with Redis the store's copy follows the answer)
-    await stack.services.cache.delete(variant_cache_key(image_id, spec.key))
+    spec = stack.views.specs.parse("w=200", [("w", "200")], None)
+    await stack.views.variants.settle()  # (with Redis the store's copy follows the answer)
+    await stack.cache.delete(variant_cache_key(image_id, spec.key))
     stored = await stack.client.get(f"/i/{image_id}?w=200")  # from the blob store: no render
     assert stored.status == 200 and 'tier;desc="store"' in stored.headers["Server-Timing"]
     other = {"X-Forwarded-For": "203.0.113.50"}  # another client still renders
@@ -126,7 +126,7 @@ async def test_limits_are_reported_and_zero_turns_them_off(
 
 async def test_one_clients_render_limit_is_not_shared_through_single_flight(stack: Stack) -> None:
     image_id = (await (await post(stack, make_jpeg(400, 300))).json())["id"]
-    spec = stack.services.specs.parse("w=200", [("w", "200")], None)
+    spec = stack.views.specs.parse("w=200", [("w", "200")], None)
     charged = asyncio.Event()
 
     async def over_the_limit() -> None:  # the first client's charge: refused, a little later
@@ -134,9 +134,9 @@ async def test_one_clients_render_limit_is_not_shared_through_single_flight(stac
         await asyncio.sleep(0.2)
         raise RateLimited("over the limit", retry_after=1)
 
-    first = asyncio.ensure_future(stack.services.variants.get(image_id, spec, over_the_limit))
+    first = asyncio.ensure_future(stack.views.variants.get(image_id, spec, over_the_limit))
     await charged.wait()  # the first client leads the flight for this variant now
-    served = await stack.services.variants.get(image_id, spec)  # another client, within limits
+    served = await stack.views.variants.get(image_id, spec)  # another client, within limits
     assert served.tier == "render"
     with pytest.raises(RateLimited):
         await first

@@ -39,7 +39,7 @@ async def _assert_refused(stack: Stack, data: bytes, status: int, code: str) -> 
     error = (await response.json())["error"]
     assert error["code"] == code and error["message"]
     sha = hashlib.sha256(data).hexdigest()
-    assert await stack.services.repo.get_image_by_sha256(sha) is None
+    assert await stack.repo.get_image_by_sha256(sha) is None
 
 
 async def _assert_healthy(stack: Stack) -> None:

@@ -50,7 +50,7 @@ def listening(reuse_port: bool = False) -> Iterator[int]:
 
 def serve_once(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "enlarger.cli", "serve", *args],
+        [sys.executable, "-m", "enlarger", "serve", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -45,7 +45,7 @@ async def assert_undecodable_everywhere(stack: Stack, image_id: str) -> None:
 async def durable_mark(stack: Stack, image_id: str) -> str | None:
     """The image row's mark, once the background writer has written it (bounded wait)."""
     for _ in range(500):
-        image = await stack.services.repo.get_image(image_id)
+        image = await stack.repo.get_image(image_id)
         if image is not None and image.unrenderable is not None:
             return image.unrenderable
         await asyncio.sleep(0.02)

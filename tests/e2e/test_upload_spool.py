@@ -72,7 +72,7 @@ async def test_no_spool_file_outlives_its_upload(stack: Stack) -> None:
     truncated = await stack.upload(make_jpeg(800, 600)[:-3000])
     assert truncated.status == 422
     assert spool_files(stack) == []
-    original = await stack.services.blobs.get(ids.original_key(body["id"]))
+    original = await stack.blobs.get(ids.original_key(body["id"]))
     assert original is not None and hashlib.sha256(original).hexdigest() == _sha(big)
     assert stack.count_originals() == 1
 

@@ -157,7 +157,7 @@ async def test_same_bytes_by_two_users_are_stored_once(stack: Stack) -> None:
     assert (first["deduplicated"], second["deduplicated"]) == (False, False)  # nothing told
     assert stack.count_originals() == 1
     sha = hashlib.sha256(data).hexdigest()
-    assert (await stack.services.repo.get_image_by_sha256(sha)) is not None
+    assert (await stack.repo.get_image_by_sha256(sha)) is not None
     for key, filename in ((alice_key, "a.jpg"), (bob_key, "b.jpg")):
         listing = await (
             await stack.client.get("/v1/me/images", headers={"Authorization": f"Bearer {key}"})

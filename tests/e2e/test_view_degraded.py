@@ -41,7 +41,7 @@ def make_gif() -> bytes:
 
 
 def fill(stack: Stack) -> list[Slot]:
-    renderer = stack.services.renderer
+    renderer = stack.views.renderer
     return [renderer.reserve() for _ in range(renderer.capacity)]
 
 
@@ -222,7 +222,7 @@ async def test_views_never_wait_for_the_database(
     await (await stack.client.get(f"/i/{image_id}?size=small")).read()
 
     async def first_row() -> bool:  # the view's own background write, done before the lock
-        return bool(await stack.services.repo.list_variants(image_id))
+        return bool(await stack.repo.list_variants(image_id))
 
     await eventually(first_row, "the first variant row")
     conn = await asyncpg.connect(stack.settings.database_url)
@@ -236,7 +236,7 @@ async def test_views_never_wait_for_the_database(
         await conn.close()
 
     async def rows() -> set[str]:
-        keys = {v.key for v in await stack.services.repo.list_variants(image_id)}
+        keys = {v.key for v in await stack.repo.list_variants(image_id)}
         return keys if len(keys) == 3 else set()
 
     await eventually(rows, "the three variant rows written in the background")

@@ -18,7 +18,7 @@ Check = Callable[[Sequence[Stack], str], Awaitable[list[str]]]
 
 
 async def _rows(stacks: Sequence[Stack], image_id: str) -> list[str]:
-    repo = stacks[0].services.repo
+    repo = stacks[0].repo
     found = []
     if await repo.get_image(image_id) is not None:
         found.append("images row")
@@ -29,14 +29,14 @@ async def _rows(stacks: Sequence[Stack], image_id: str) -> list[str]:
 
 async def _original(stacks: Sequence[Stack], image_id: str) -> list[str]:
     key = ids.original_key(image_id)
-    return [key] if await stacks[0].services.blobs.exists(key) else []
+    return [key] if await stacks[0].blobs.exists(key) else []
 
 
 async def _folder(stacks: Sequence[Stack], image_id: str, which: int) -> list[str]:
     for stack in stacks:
-        await stack.services.variants.settle()
+        await stack.views.variants.settle()
     folder = traces.blob_folders(image_id)[which]
-    return await stacks[0].services.blobs.list_keys(folder, 100)
+    return await stacks[0].blobs.list_keys(folder, 100)
 
 
 async def _variants(stacks: Sequence[Stack], image_id: str) -> list[str]:
@@ -63,7 +63,7 @@ async def _memory(stacks: Sequence[Stack], image_id: str) -> list[str]:
     prefix = traces.cache_prefix(image_id)
     found = []
     for n, stack in enumerate(stacks):  # (a check that removes what it finds: run it last)
-        if stack.services.cache.memory.delete_prefix(prefix):
+        if stack.cache.memory.delete_prefix(prefix):
             found.append(f"stack {n} memory keys")
     return found
 
@@ -72,12 +72,12 @@ async def _marks(stacks: Sequence[Stack], image_id: str) -> list[str]:
     return [
         f"stack {n} undecodable mark"
         for n, stack in enumerate(stacks)
-        if await stack.services.variants.known_undecodable(image_id)
+        if await stack.views.variants.known_undecodable(image_id)
     ]
 
 
 async def _pixels(stacks: Sequence[Stack], image_id: str) -> list[str]:
-    masters = [stack.services.variants.masters for stack in stacks]
+    masters = [stack.views.variants.masters for stack in stacks]
     return [f"stack {n}" for n, m in enumerate(masters) if m.pixels(image_id) is not None]
 
 

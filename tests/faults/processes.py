@@ -188,7 +188,7 @@ class EnlargerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "enlarger.cli", "serve", "--port", str(self.port)]
+        command = [sys.executable, "-m", "enlarger", "serve", "--port", str(self.port)]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [*command, "--workers", "1"], env=self.env, stdout=out, stderr=subprocess.STDOUT

@@ -39,7 +39,7 @@ from enlarger.errors import BadRequest, EnlargerError
 from enlarger.settings import Settings
 from enlarger.web import error_response, http_error_response
 
-log = logging.getLogger("enlarger.protocol")
+log = logging.getLogger("enlarger.top.protocol")
 
 DRAIN_BYTES = 1024 * 1024
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}

@@ -10,13 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from enlarger import ids, traces
-from enlarger.backends import open_blobs, open_repo
 from enlarger.blobs import BlobStore
 from enlarger.db import Repository
 from enlarger.db.factory import sqlite_path
-from enlarger.doctor import ABSENT, Broken
-from enlarger.gc import Collector
 from enlarger.settings import Settings
+from enlarger.top.backends import open_blobs, open_repo
+from enlarger.top.doctor import ABSENT, Broken
+from enlarger.top.gc import Collector
 
 SHOWN = 20  # ids named in the answer at most
 PARALLEL = 16  # blob store lookups at once

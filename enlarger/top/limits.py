@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from enlarger.context import SERVICES
+from enlarger.access.ratelimit import RATE_LIMITS
 from enlarger.db._referrers import MAX_REFERRER_HOSTS
 from enlarger.media import ACCEPTED
 from enlarger.proxy.spec import OUTPUT_FORMATS, describe
-from enlarger.web import json_response
+from enlarger.proxy.views import VIEWS
+from enlarger.web import SETTINGS, json_response
 
 # The limits change only with a restart under new settings: caches may keep them briefly.
 LIMITS_CACHE = {"Cache-Control": "public, max-age=60"}
 
 
 async def limits(request: web.Request) -> web.Response:
-    settings = request.app[SERVICES].settings
-    policy = request.app[SERVICES].policy
+    settings, policy = request.app[SETTINGS], request.app[VIEWS].policy
     body = {
         "max_upload_bytes": settings.max_upload_bytes,
         "upload_timeout_seconds": settings.upload_timeout_seconds,
@@ -43,7 +43,7 @@ async def limits(request: web.Request) -> web.Response:
         },
         "render_timeout_seconds": settings.render_timeout_seconds,
         "anonymous_uploads": settings.allow_anonymous_uploads,
-        "rate_limits": request.app[SERVICES].limits.describe(),
+        "rate_limits": request.app[RATE_LIMITS].describe(),
         "max_variants_per_image": settings.max_variants_per_image,
         "max_referrer_hosts_per_day": MAX_REFERRER_HOSTS,
         "signed_urls": {

@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
-from enlarger.backends import open_repo
 from enlarger.db import Repository
 from enlarger.db._pg_hosts import url_parts
 from enlarger.db.factory import sqlite_path
 from enlarger.errors import BackendUnavailable, SetupError
 from enlarger.settings import Settings
+from enlarger.top.backends import open_repo
 
 FIX = (
     "create it with 'enlarger migrate' (or 'enlarger serve'), or point ENLARGER_DATA_DIR or "

@@ -8,12 +8,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from enlarger import cli_analytics, cli_doctor, cli_gc, cli_serve, cli_sign, cli_users, ids
-from enlarger.cli_support import with_repo
-from enlarger.cli_users import get_user
+from enlarger import ids
 from enlarger.db import Repository
 from enlarger.errors import ConfigurationError, EnlargerError, SetupError
 from enlarger.settings import Settings, load_settings
+from enlarger.top import cli_analytics, cli_doctor, cli_gc, cli_serve, cli_sign, cli_users
+from enlarger.top.cli_support import with_repo
+from enlarger.top.cli_users import get_user
 
 LOG_FORMAT = cli_serve.LOG_FORMAT
 

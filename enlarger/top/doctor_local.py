@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pyvips
 
-from enlarger import allocator, envnames
-from enlarger.doctor import Broken
 from enlarger.settings import Settings
+from enlarger.top import allocator, envnames
+from enlarger.top.doctor import Broken
 from enlarger.vips import configure_vips
 
 # Formats an answer may be encoded to, and the suffix libvips saves them by.
@@ -110,7 +110,8 @@ def _encode_heic(sample: object) -> bytes | None:
 
 def check_allocator(maps: Path = Path("/proc/self/maps")) -> str:
     """libvips servers on glibc's malloc grow (an arena per thread, fragmented memory):
-    ``enlarger serve`` bounds the arenas itself unless the operator chose (enlarger.allocator)."""
+    ``enlarger serve`` bounds the arenas itself unless the operator chose
+    (enlarger.top.allocator)."""
     found = allocator.chosen(os.environ, maps)
     if found is not None:
         return found

@@ -9,16 +9,17 @@ only a request that really renders takes a token, never one answered from a cach
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from enlarger.buckets import Buckets, MemoryBuckets, RedisBuckets
+from enlarger.cache.buckets import Buckets, MemoryBuckets, RedisBuckets
 from enlarger.clientaddr import ClientAddress
 from enlarger.db import User
 from enlarger.errors import ConfigurationError, RateLimited
 from enlarger.settings import Settings
+from enlarger.web import SETTINGS
 
 Charge = Callable[[], Awaitable[None]]
 
@@ -88,3 +89,21 @@ def open_buckets(redis_url: str | None, timeout: float) -> Buckets:
             return RedisBuckets.from_url(url, timeout)
         case other:
             raise ConfigurationError(f"ENLARGER_REDIS_URL: unsupported scheme {other!r}")
+
+
+RATE_LIMITS: web.AppKey[RateLimits] = web.AppKey("rate_limits", RateLimits)
+
+
+def setup(app: web.Application) -> None:
+    """The limits in force, on ``app[RATE_LIMITS]`` while the application runs."""
+    app.cleanup_ctx.append(_rate_limits)
+
+
+async def _rate_limits(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    buckets = open_buckets(settings.redis_url, settings.redis_timeout_seconds)
+    app[RATE_LIMITS] = RateLimits(buckets, settings)
+    try:
+        yield
+    finally:
+        await buckets.close()

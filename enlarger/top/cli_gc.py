@@ -7,11 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 from enlarger import traces
-from enlarger.backends import open_blobs
-from enlarger.cli_support import with_repo
 from enlarger.db import Repository
-from enlarger.gc import DEFAULT_MIN_AGE_SECONDS, Collector
 from enlarger.settings import Settings
+from enlarger.top.backends import open_blobs
+from enlarger.top.cli_support import with_repo
+from enlarger.top.gc import DEFAULT_MIN_AGE_SECONDS, Collector
 
 
 def add_commands(commands: Any) -> None:

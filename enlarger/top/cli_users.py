@@ -13,10 +13,10 @@ import re
 import sys
 from typing import Any
 
-from enlarger.cli_support import with_repo
 from enlarger.db import Repository, User
 from enlarger.errors import EnlargerError
 from enlarger.settings import Settings
+from enlarger.top.cli_support import with_repo
 
 USERNAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 USERNAME_RULE = "1 to 64 characters of ASCII letters, digits, '.', '_' and '-'"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from enlarger.openapi_schemas import SCHEMAS
 from enlarger.proxy.spec import ALIASES, FITS, GRAVITIES, OUTPUT_FORMATS, SIZE_NAMES
 from enlarger.settings import Settings
+from enlarger.top.openapi_schemas import SCHEMAS
 
 Json = dict[str, Any]
 

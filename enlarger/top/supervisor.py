@@ -26,7 +26,7 @@ from pathlib import Path
 
 from enlarger.metrics import MULTIPROC_ENV
 
-log = logging.getLogger("enlarger.supervisor")
+log = logging.getLogger("enlarger.top.supervisor")
 
 STARTUP_GRACE_SECONDS = 10.0  # a worker that exits sooner than this is not restarted
 KILL_SLACK_SECONDS = 2.0  # past the workers' own deadline, the supervisor kills what is left

@@ -1,4 +1,4 @@
-"""The answer schemas of :mod:`enlarger.openapi` (JSON Schema 2020-12, as OpenAPI 3.1 uses)."""
+"""The answer schemas of :mod:`enlarger.top.openapi` (JSON Schema 2020-12, as OpenAPI 3.1 uses)."""
 
 from __future__ import annotations
 

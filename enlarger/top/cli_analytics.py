@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from enlarger.cli_support import with_repo
 from enlarger.db import Repository
 from enlarger.db.analytics import rollup_cutoff
 from enlarger.db.logimport import FORMATS, Tally, VariantKey, tally_file
@@ -17,6 +16,7 @@ from enlarger.db.models import LogFile
 from enlarger.errors import EnlargerError
 from enlarger.proxy.spec import ViewPolicy, extension_format, parse_spec
 from enlarger.settings import Settings
+from enlarger.top.cli_support import with_repo
 
 
 def add_commands(commands: Any) -> None:

@@ -8,16 +8,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from enlarger import openapi
-from enlarger.auth import optional_user
-from enlarger.context import SERVICES, base_url
-from enlarger.web import json_response
+from enlarger.access.auth import optional_user
+from enlarger.db import REPO
+from enlarger.origin import base_url
+from enlarger.top import openapi
+from enlarger.web import SETTINGS, json_response
 
 DOC_CACHE = {"Cache-Control": "public, max-age=300, must-revalidate"}
 
 
 async def openapi_document(request: web.Request) -> web.Response:
-    settings = request.app[SERVICES].settings
+    settings = request.app[SETTINGS]
     return json_response(openapi.document(settings, base_url(request)), headers=DOC_CACHE)
 
 
@@ -44,8 +45,7 @@ def sharex_config(base: str, key: str | None) -> dict[str, Any]:
 
 
 async def sharex(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    user = await optional_user(request, services.repo)  # a bad key is a 401, not a bad file
+    user = await optional_user(request, request.app[REPO])  # a bad key is a 401, not a bad file
     key = request.headers["Authorization"].partition(" ")[2].strip() if user else None
     body = orjson.dumps(sharex_config(base_url(request), key), option=orjson.OPT_INDENT_2)
     headers = {

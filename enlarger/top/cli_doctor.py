@@ -11,9 +11,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from enlarger import cli_support, doctor, doctor_images, doctor_local
-from enlarger.doctor import Finding
 from enlarger.settings import Settings
+from enlarger.top import cli_support, doctor, doctor_images, doctor_local
+from enlarger.top.doctor import Finding
 
 MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 NO_DATABASE = 3  # exit status: nothing broken, but there is no database where doctor looked

@@ -14,17 +14,17 @@ import os
 import sys
 from multiprocessing.connection import Connection
 
-from enlarger import allocator, envnames
-from enlarger.cli_support import with_repo
 from enlarger.errors import EnlargerError, SetupError
 from enlarger.settings import Settings
+from enlarger.top import allocator, envnames
+from enlarger.top.cli_support import with_repo
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
-log = logging.getLogger("enlarger.cli")
+log = logging.getLogger("enlarger.top.cli")
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    from enlarger import server
+    from enlarger.top import server
 
     if allocator.bound_arenas():  # before any thread starts (libvips', asyncio's)
         log.debug("glibc malloc: arenas bounded to %d (MALLOC_ARENA_MAX)", allocator.ARENAS)
@@ -54,8 +54,8 @@ def run_worker(
 ) -> int:
     """One server process. Under the supervisor (``ready`` given) problems are printed here
     and the status is the process's exit status."""
-    from enlarger import server
-    from enlarger.app import build_app
+    from enlarger.top import server
+    from enlarger.top.app import build_app
 
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)  # spawned: anew
     try:
@@ -83,7 +83,7 @@ def _ready(pipe: Connection | None, urls: list[str]) -> None:
 
 def _supervise(settings: Settings, host: str, port: int, workers: int) -> int:
     """N processes on one port (SO_REUSEPORT; the kernel spreads connections)."""
-    from enlarger.supervisor import Supervisor, metrics_dir
+    from enlarger.top.supervisor import Supervisor, metrics_dir
 
     if "render_threads" not in settings.model_fields_set:  # share the cores, not cores each
         threads = max(1, (os.cpu_count() or 1) // workers)

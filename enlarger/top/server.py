@@ -7,7 +7,7 @@ listens.
 The stop is idempotent. The first SIGTERM or SIGINT starts a graceful stop: the listening
 sockets close (new connections are refused), requests in flight get up to the drain time to
 finish and be answered (uploads whose bodies are still arriving included: see
-:mod:`enlarger.drain`), then aiohttp closes the connections and the application's cleanup runs
+:mod:`enlarger.top.drain`), then aiohttp closes the connections and the application's cleanup runs
 (pending view counts flushed, pools closed). Repeats are ignored: a process-group signal
 (``docker stop``, systemd, Kubernetes, Ctrl-C) reaches every worker directly and again from the
 supervisor. At the hard deadline, ``ENLARGER_SHUTDOWN_TIMEOUT_SECONDS`` after the first signal,
@@ -29,13 +29,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from enlarger.accesslog import runner_options
-from enlarger.drain import INFLIGHT
 from enlarger.errors import SetupError
-from enlarger.protocol import Runner, connection_options
 from enlarger.settings import Settings
+from enlarger.top.accesslog import runner_options
+from enlarger.top.drain import INFLIGHT
+from enlarger.top.protocol import Runner, connection_options
 
-log = logging.getLogger("enlarger.server")
+log = logging.getLogger("enlarger.top.server")
 
 CLEANUP_RESERVE_SECONDS = 5.0  # of the deadline, kept for the cleanup after the drain
 FINAL_WAIT_SECONDS = 1.0  # aiohttp's own wait for answers still being written after the drain

@@ -1,0 +1,1 @@
+"""The top floor: the application's wiring, server, supervisor, CLI, doctor, gc."""

@@ -1,0 +1,46 @@
+"""The view feature's services, on ``app[VIEWS]`` while the application runs
+(:mod:`enlarger.proxy.feature` sets them up)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from enlarger import traces
+from enlarger.proxy.prerender import Prerender
+from enlarger.proxy.renderer import Renderer
+from enlarger.proxy.service import VariantService
+from enlarger.proxy.signing import Signer
+from enlarger.proxy.spec import SpecCache, ViewPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Views:
+    """What the view route (and the pages, and the upload feature through the top floor) use."""
+
+    variants: VariantService
+    renderer: Renderer
+    prerender: Prerender
+    policy: ViewPolicy
+    specs: SpecCache
+    exact_specs: SpecCache  # for signed URLs: exact sizes and qualities
+    signer: Signer
+
+    # What the upload feature asks of views (``ingest.feature.Renders``), handed over by the
+    # top floor: the feature never imports this one.
+    def offer(self, image_id: str) -> int:
+        return self.prerender.offer(image_id)
+
+    async def known_undecodable(self, image_id: str) -> bool:
+        return await self.variants.known_undecodable(image_id)
+
+    def marks(self) -> Sequence[traces.Forgets]:
+        return self.variants.shared_traces
+
+    def forget_local(self, image_id: str) -> None:
+        self.variants.masters.forget(image_id)
+
+
+VIEWS: web.AppKey[Views] = web.AppKey("views", Views)
