@@ -9,6 +9,9 @@ from pathlib import Path
 from benchmarks import allocators, capacity, costs
 from benchmarks.backends import DEFAULT_PG, DEFAULT_REDIS
 from benchmarks.images import DEFAULT_IMAGES, REPO
+from benchmarks.options import seconds
+from benchmarks.peers import compare
+from benchmarks.run import run
 from benchmarks.scenarios.daymix import DEFAULT_FIRST_SHARE, SHAPES
 
 DEFAULT_OUT = REPO / "benchmarks" / "results"
@@ -17,16 +20,6 @@ DEFAULT_OUT = REPO / "benchmarks" / "results"
 def _size(text: str) -> tuple[int, int]:
     width, _, height = text.lower().partition("x")
     return int(width), int(height)
-
-
-MAX_DURATION = 3600.0
-
-
-def seconds(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= MAX_DURATION:
-        raise argparse.ArgumentTypeError(f"between 0 and {MAX_DURATION:g} seconds")
-    return value
 
 
 def _common(parser: argparse.ArgumentParser, duration: float) -> None:
@@ -139,8 +132,6 @@ def _soak(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def parser() -> argparse.ArgumentParser:
-    from benchmarks.peers import compare
-
     top = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Load and speed tools for Enlarger (loopback only; every loop bounded).",
@@ -163,6 +154,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return capacity.main(args)
     if args.scenario == "costs":
         return costs.main(args)
-    from benchmarks.run import run
-
     return run(args)

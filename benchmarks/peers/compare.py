@@ -16,12 +16,12 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.backends import flush_redis
-from benchmarks.cli import seconds
+from benchmarks.harness import context, run_async, server_plan
 from benchmarks.images import REPO, Photos
+from benchmarks.options import seconds
 from benchmarks.peers import external, runs
 from benchmarks.peers.targets import ENLARGER_ORIGINALS, verdicts, verdicts_table
 from benchmarks.peers.workloads import Row, rows_table
-from benchmarks.run import context, run_async, server_plan
 from benchmarks.server import running_server
 
 SYSTEMS = ("floor", "enlarger", "bare", "redis", "thumbor", "ipx")

@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import allocators, plots, report
+from benchmarks.harness import context, finish, run_async, server_plan
 from benchmarks.images import Photos
 from benchmarks.loadgen import MAX_REQUESTS, Client, closed_loop
 from benchmarks.procstats import process_tree
 from benchmarks.rawhttp import Request
 from benchmarks.report import Check, RunResult
-from benchmarks.run import context, finish, run_async, server_plan
 from benchmarks.scenarios.common import (
     Context,
     Measured,
