@@ -1,11 +1,6 @@
-"""Token buckets: in Redis (shared by every instance) or in this process (bounded memory).
-
-A bucket holds ``per_minute`` tokens and gains ``per_minute`` per minute; a request takes one.
-:meth:`Buckets.take` answers 0 when a token was taken, else the seconds until one is there.
-The Redis buckets run one Lua script per take (atomic, on Redis's clock, so instances with
-skewed clocks agree); when Redis fails they fall back to the in-process buckets, so a dead
-Redis never fails a request, it only makes the limits per process until it is back.
-"""
+"""Token buckets (``per_minute`` tokens, refilled per minute; :meth:`Buckets.take` answers 0 or the
+seconds to wait): in Redis, one Lua script per take on Redis's clock, shared by every instance; in
+the process (bounded) without Redis or while it fails, so a dead Redis never fails a request."""
 
 from __future__ import annotations
 

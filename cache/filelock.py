@@ -1,12 +1,6 @@
-"""The render lock without Redis: ``flock`` on striped lock files in the data dir.
-
-Processes on one machine (``enlarger serve --workers N`` on the embedded defaults) then render a
-variant once, as they do with Redis across machines. A variant key maps to one of a fixed number
-of lock files, so the folder never grows; two variants sharing a stripe only wait for each other
-briefly (the waiter then finds nothing for its own key and takes the lock). The kernel releases a
-lock when its holder dies, so no expiry is needed. ``flock`` calls are non-blocking syscalls,
-cheap enough for the event loop.
-"""
+"""The render lock without Redis: ``flock`` on one of a fixed number of striped lock files in the
+data dir, so that the processes of one machine render a variant once. The folder never grows, the
+kernel frees a dead holder's lock (no expiry), and the calls are cheap enough for the event loop."""
 
 from __future__ import annotations
 

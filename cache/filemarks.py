@@ -1,14 +1,7 @@
-"""Small values in files under the data dir: the shared tier of the embedded defaults, for marks.
-
-Without Redis, every ``enlarger serve --workers N`` process has its own memory, so a mark that one
-process made (an image whose pixel data cannot be decoded) would be found anew, by decoding, in
-every other. Kept as files beside the render locks, the processes on one machine share it, as
-they share the render locks. For small values only (marks); variants never go here. A file holds
-its expiry time and the value, is written to a temporary name and renamed (readers never see half
-a value), and is removed when found expired. The calls are small syscalls, cheap enough for the
-event loop, like the ``flock`` render locks. Implements :class:`cache.protocol.Cache`; an OS
-error is a miss, as a Redis failure is.
-"""
+"""Small values (marks, never variants) in files under the data dir: the shared tier of the embedded
+defaults, so that the processes of one machine share a mark as they share the render locks. A file
+holds its expiry and value, is renamed into place and removed when found expired; an OS error is a
+miss."""
 
 from __future__ import annotations
 

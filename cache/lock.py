@@ -1,17 +1,6 @@
-"""The cross-process render lock: one render per variant across every process sharing a Redis.
-
-``SET key token NX PX ttl`` takes the lock; only the holder of the token releases it (a Lua
-compare-and-delete), so a holder whose lock expired cannot free somebody else's. The lock is
-advisory and best effort: when Redis fails (or is not configured) :meth:`RenderLock.acquire`
-answers ``LOCAL`` and the caller renders with in-process single-flight alone.
-
-A connection broken by a restart of Redis is retried once on a new connection (the client of
-:func:`cache.redis.fail_fast_client`), so the lock is shared again as soon as Redis is back.
-
-The lock has its own Redis client and breaker, with a longer timeout than the cache tier's: a
-cache read that is slow is better skipped (it is a miss), but a lock call that gives up too soon
-costs a duplicate render in every process, and it happens once per cold render, not per view.
-"""
+"""The cross-process render lock over Redis: ``SET NX PX`` with a token, released by a Lua
+compare-and-delete (only its holder frees it); best effort: without Redis :meth:`RenderLock.acquire`
+answers ``LOCAL``. Its own client and breaker, with a longer timeout than the cache tier's."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""The in-process tier: an LRU bounded in bytes of values, not in items.
-
-Items larger than ``max_item_bytes`` (or than the whole cache) are not stored, so that one huge
-variant cannot flush every hot small one. ``max_bytes=0`` disables the cache. A ``ttl`` is kept
-beside the value; an expired item is a miss. The methods never await, so the cache needs no lock
-on one event loop.
-"""
+"""The in-process tier: an LRU bounded in bytes of values, not in items. An item larger than
+``max_item_bytes`` is not kept (one huge variant cannot flush the hot small ones), ``max_bytes=0``
+turns it off, a ``ttl`` expires items; no method awaits, so no lock is needed on one event loop."""
 
 from __future__ import annotations
 

@@ -1,15 +1,6 @@
-"""The negative cache: image ids known to be missing, remembered briefly.
-
-A view of an unknown id costs two blob-store reads (the variant, then the original). Remembering
-the answer for ``ttl`` seconds, in this process and in the shared tier, makes repeats of that id
-(a broken link, a bot replaying a list of guesses) cost no blob-store read at all, on every
-process. The in-process part is bounded in entries, as its values are empty. Ids are derived
-from content with a server key, so an id cannot be viewed before its upload has answered: a
-brief negative entry never hides an image that exists.
-
-The same mechanism, under another ``prefix`` and lifetime, remembers images whose pixel data
-cannot be decoded (``undecodable:<id>``), so that repeated views answer 422 without decoding.
-"""
+"""The negative cache: ids known to be missing, remembered for ``ttl`` in the process (bounded in
+entries) and the shared tier, so that repeats cost no blob-store read; safe, as no id can be viewed
+before its upload has answered. Under another prefix: undecodable images (422 without decoding)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""The shared tier: Redis, best effort.
-
-``get``/``set``/``delete`` never raise for a Redis failure: they log (at most once per
-``log_every`` seconds) and act as a miss or a no-op. After a failure Redis is skipped for
-``backoff`` seconds, so a dead Redis costs no latency per request; then it is tried again, so it
-is used as soon as it is back, without a restart. A connection broken by a restart of Redis is
-replaced at once (one retry, see :func:`fail_fast_client`): it is not a failure. ``ping``
-raises :class:`BackendUnavailable` for readiness.
-"""
+"""The shared tier, Redis, best effort: a failure is logged (at most every ``log_every`` s) and is a
+miss or a no-op, then Redis is skipped for ``backoff`` s and tried again; a connection broken by a
+Redis restart is replaced at once (:func:`fail_fast_client`). ``ping`` raises, for readiness."""
 
 from __future__ import annotations
 

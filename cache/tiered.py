@@ -1,8 +1,6 @@
-"""The in-process tier in front of an optional shared tier (Redis).
-
-:meth:`TieredCache.lookup` says which tier answered, for ``Server-Timing`` and the
-``enlarger_cache_hits_total{tier=...}`` metric. A remote hit is promoted into memory.
-"""
+"""The in-process tier in front of an optional shared one (Redis): :meth:`TieredCache.lookup` says
+which tier answered (``Server-Timing``, ``enlarger_cache_hits_total``); a remote hit is promoted
+into memory."""
 
 from __future__ import annotations
 

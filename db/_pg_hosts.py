@@ -1,11 +1,6 @@
-"""Connecting to one of the hosts of a multi-host PostgreSQL URL (a primary and its standby:
-``postgresql://u@a:5432,b:5432/db?target_session_attrs=read-write``).
-
-asyncpg bounds an attempt over every host by one timeout, and the pool's wait for a connection
-cancels it sooner: a first host that hangs (a machine gone or frozen, rather than refusing)
-would take all of it, and a promoted standby after it would never be tried. Here each host gets
-an equal share of the time, and the host that took the last connection is tried first.
-"""
+"""One connection from a multi-host PostgreSQL URL (a primary and its standby): the hosts are tried
+in turn, each within an equal share of the time, the host of the last connection first, so a hung
+host cannot keep a promoted standby from being tried (docs/operations.md, "Failover")."""
 
 from __future__ import annotations
 

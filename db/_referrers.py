@@ -1,9 +1,7 @@
-"""The bound on referrer hosts: the ``Referer`` header is the client's to choose, so each image
-keeps at most :data:`MAX_REFERRER_HOSTS` hosts per day; views from further new hosts count under
-:data:`OTHER_REFERRERS`. Applied three times: in each process's pending counts between flushes
-(:mod:`db.analytics`), in the database write (under a lock per image and day, so that any number
-of processes and flushes cannot pass it), and in a statistics answer over many days.
-"""
+"""The bound on referrer hosts (``Referer`` is the client's to choose): at most
+:data:`MAX_REFERRER_HOSTS` per image and day, further new hosts counted under
+:data:`OTHER_REFERRERS`; applied to pending counts, in the database write (locked per image and day)
+and in a statistics answer."""
 
 from __future__ import annotations
 

@@ -1,14 +1,6 @@
-"""Statistics scoped to one claim, as SQL shared by both repositories.
-
-Two uploaders of identical bytes share one image and its counts. An uploader's statistics take
-the rows from their claim's day on, less the counts of that day that were already recorded when
-the claim was made (``claim_baselines``, copied in the claim's transaction). A month row (days
-rolled up) counts only when its month starts after the claim's day. Unscoped statistics (public
-ones) are the same queries with a claim day before every row and no baseline.
-
-Parameters, numbered so that one text serves both placeholder styles (``?N`` and ``$N``):
-1 image id, 2 last day, 3 first day, 4 first day of the first day's month, 5 claim day, 6 user id.
-"""
+"""Statistics scoped to one claim, as SQL shared by both repositories: the rows from the claim's day
+on, less that day's counts recorded before the claim (``claim_baselines``); a rolled-up month only
+when it starts after that day. Unscoped statistics: the same queries, no claim day, no baseline."""
 
 from __future__ import annotations
 
@@ -16,6 +8,8 @@ from collections.abc import Callable
 
 from enlarger.db._viewrows import BREAKDOWN_TABLES
 
+# Parameters, numbered so that one text serves both placeholder styles (``?N`` and ``$N``): 1 image
+# id, 2 last day, 3 first day, 4 first day of the first day's month, 5 claim day, 6 user id.
 Placeholder = Callable[[int], str]
 
 

@@ -1,8 +1,5 @@
-"""A batch of view counts grouped per analytics table (shared by both repositories).
-
-Rows come out sorted, so that concurrent flushes from several processes take row locks in the
-same order (no deadlocks on PostgreSQL).
-"""
+"""A batch of view counts grouped per analytics table (shared by both repositories); rows come out
+sorted, so that concurrent flushes take row locks in the same order (no deadlocks on PostgreSQL)."""
 
 from __future__ import annotations
 

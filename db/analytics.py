@@ -1,15 +1,6 @@
-"""View counting: an in-memory increment on the hot path, flushed to the database in batches.
-
-Counting a view (:meth:`Analytics.count`) is a dict update: no await, no I/O. A background task
-hands the pending counts to :meth:`db.protocol.Repository.record_views` every ``interval``
-seconds and once more at shutdown; the repository adds them with ``INSERT … ON CONFLICT DO UPDATE
-SET views = views + excluded.views``, so the counts of any number of processes add up. A failed
-flush keeps its counts for the next try. The pending map is bounded (``max_keys``): views of new
-keys past the bound are dropped and logged, so memory stays bounded while the database is away.
-Each image and day holds at most :data:`db._referrers.MAX_REFERRER_HOSTS` referrer hosts between
-flushes (later new hosts count as "other"); the database write applies the same bound again.
-
-No aiohttp here: the view route calls :meth:`Analytics.count` through ``proxy.viewcount``.
+"""View counting: an in-memory increment on the hot path (no await, no I/O), flushed to the database
+in batches every ``interval`` s and at shutdown; a failed flush keeps its counts, and the pending
+map and its referrer hosts are bounded. No aiohttp here (docs/analytics.md, "How counting works").
 """
 
 from __future__ import annotations

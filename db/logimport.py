@@ -1,18 +1,7 @@
-"""Access-log parsers: the views a CDN or a caching proxy answered without asking Enlarger.
-
-Two formats: CloudFront standard logs (tab-separated, ``#Version``/``#Fields`` header lines) and
-nginx ``combined``. Either may be gzip-compressed (detected from the magic bytes). A view is a
-``GET /i/<id>`` or ``GET /i/<id>.<ext>`` answered 200 or 304; its query and extension become the
-canonical variant key through ``variant_key`` (the caller passes the server's own spec parser, so
-that keys match), the day
-comes from the log's timestamp (UTC), the bytes from the log, and only the referrer's host is
-kept. Requests that the CDN passed on to Enlarger were already counted by Enlarger itself, so
-they are skipped unless ``include_misses`` (for logs from before Enlarger counted views). A log
-that cannot tell (nginx ``combined`` without ``$upstream_cache_status``, CloudFront without a
-result-type column) counts every view.
-
-The file's SHA-256 (of its decompressed content) makes imports idempotent.
-"""
+"""Access-log parsers (CloudFront standard, nginx ``combined``; gzipped or not) for the views a CDN
+answered: a ``GET /i/<id>`` answered 200 or 304, keyed by the server's own spec parser; passed-on
+requests are skipped unless ``include_misses``; the content's SHA-256 makes imports idempotent
+(docs/analytics.md)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""Numbered, forward-only SQL migrations.
-
-Files are ``db/migrations/<dialect>/NNNN_name.sql`` (package data). Each pending file is applied
-in its own transaction together with its ``schema_migrations`` row. Concurrent callers are
-serialized: PostgreSQL by a transaction-scoped advisory lock, SQLite by ``BEGIN IMMEDIATE``.
-A caller that finds a version already recorded skips it, so every process may call ``migrate()``.
-"""
+"""Numbered, forward-only SQL migrations (``db/migrations/<dialect>/NNNN_name.sql``), each in its
+own transaction with its ``schema_migrations`` row; callers are serialized (an advisory lock,
+``BEGIN IMMEDIATE``) and skip what is recorded, so every process may call ``migrate()``."""
 
 from __future__ import annotations
 

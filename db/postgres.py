@@ -1,9 +1,6 @@
-"""The production repository: PostgreSQL through an asyncpg pool.
-
-Every method is one statement on a pooled connection (autocommit), except migrations. Driver
-connection failures become :class:`enlarger.errors.BackendUnavailable`. A multi-host URL (a
-primary and its standby) is connected host by host (:mod:`enlarger.db._pg_hosts`).
-"""
+"""The production repository: PostgreSQL through an asyncpg pool, every method one statement on a
+pooled connection (autocommit) but migrations; driver connection failures become
+:class:`enlarger.errors.BackendUnavailable`; a multi-host URL is connected host by host."""
 
 from __future__ import annotations
 

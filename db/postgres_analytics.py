@@ -1,9 +1,6 @@
-"""The analytics half of :class:`db.postgres.PostgresRepository` (a mixin): view counts, stats,
-imported logs, roll-ups. A batch is one transaction of one multi-row upsert per table (rows
-sorted, so that concurrent flushes lock rows in the same order). A batch locks, in this order,
-its images (``FOR KEY SHARE``, as a removal locks the image first), each (image, day) of its
-referrers (an advisory lock, so that the bound of :mod:`db._referrers` holds across processes),
-then the claims whose totals it adds to. Statistics are scoped to a claim (:mod:`db._scope`)."""
+"""The analytics half of :class:`db.postgres.PostgresRepository`: view counts, stats, imported logs,
+roll-ups. A batch is one transaction of one sorted multi-row upsert per table, locking its images,
+then each (image, day) of its referrers, then its claims, in that order (docs/architecture.md)."""
 
 from __future__ import annotations
 

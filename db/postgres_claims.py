@@ -1,9 +1,6 @@
-"""The claims half of :class:`db.postgres.PostgresRepository` (a mixin): a user's claim (with the
-baseline that scopes its statistics, :mod:`db._scope`), anonymous claims with a hashed delete
-token, removing a claim (and the image with its last one), the deletion log and the share page's
-placeholder. A removal locks the image row (``FOR UPDATE``) first, so two last claims removed at
-once cannot both see the other and leave the image unclaimed, and a dedup upload linking to the
-image waits for the removal to finish."""
+"""The claims half of :class:`db.postgres.PostgresRepository`: user and anonymous claims, removing a
+claim (and the image with its last one), the deletion log, the placeholder. A removal locks the
+image row (``FOR UPDATE``) first, so two last claims removed at once cannot leave it unclaimed."""
 
 from __future__ import annotations
 

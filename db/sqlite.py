@@ -1,8 +1,6 @@
-"""The embedded repository: one aiosqlite connection to a WAL-mode SQLite file.
-
-The connection is in autocommit mode; every method is one statement except where a lock keeps
-a short sequence together. Several processes may share the file (WAL, busy_timeout).
-"""
+"""The embedded repository: one aiosqlite connection to a WAL-mode SQLite file, in autocommit, every
+method one statement unless a lock keeps a short sequence together; several processes may share the
+file (WAL, busy_timeout)."""
 
 from __future__ import annotations
 

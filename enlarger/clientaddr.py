@@ -1,13 +1,7 @@
-"""The client's address: the peer, or behind trusted proxies the address they forwarded.
-
-``X-Forwarded-For`` is believed only from peers inside ``ENLARGER_TRUSTED_PROXIES``; it is walked
-from the right (each proxy appends the address it saw), skipping trusted hops, and the first
-untrusted address is the client. Anything a client writes into the header itself sits left of
-that and is never read, so a client cannot choose the address it is limited as.
-
-IPv6 clients are grouped by /64 (one host or home network gets a /64), so rotating addresses
-inside one's own prefix does not give fresh buckets.
-"""
+"""The client's address: the peer, or, from peers in ``ENLARGER_TRUSTED_PROXIES``, the first
+untrusted address of ``X-Forwarded-For`` read from the right, so that a client cannot choose the
+address it is limited as; IPv6 clients count by their /64 (docs/security.md, "Rate limits in
+detail")."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""Typed errors. Each carries an HTTP status, a stable snake_case code and a message for people;
-one middleware (``enlarger.web.error_middleware``) turns them into the JSON error shape:
-
-    {"error": {"code": "...", "message": "...", ...details}}
-"""
+"""Typed errors, each an HTTP status, a stable snake_case code and a message for people; one
+middleware (``enlarger.web.error_middleware``) answers them in the JSON error shape,
+``{"error": {"code": "...", "message": "...", ...details}}`` (docs/architecture.md, "Errors")."""
 
 from __future__ import annotations
 

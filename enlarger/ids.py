@@ -1,9 +1,6 @@
-"""Public ids, blob keys and API keys.
-
-A public id is a keyed BLAKE2b of the original's SHA-256 (128 bits, lower-case base32, 26
-characters): deterministic per content and server key, so that identical uploads share one id,
-but holding a file does not reveal whether it is hosted without the server's key.
-"""
+"""Public ids, blob keys and API keys. A public id is a keyed BLAKE2b of the original's SHA-256 (128
+bits, base32, 26 characters): identical uploads share one id, but holding a file does not tell
+whether it is hosted without the server's key."""
 
 from __future__ import annotations
 

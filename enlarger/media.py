@@ -1,10 +1,6 @@
-"""The media vocabulary every feature shares: formats and their MIME types, the named sizes,
-format detection from magic bytes, and cheap container-completeness checks.
-
-The upload path must refuse truncated files without decoding pixels (a full decode of a 12 MP
-JPEG costs ~40 ms; these checks cost well under a millisecond of C-speed scanning). Damage
-deeper inside the compressed data is caught at render time by libvips' ``fail_on``.
-"""
+"""The media vocabulary every feature shares: formats and MIME types, named sizes, the format from
+magic bytes, and container-completeness checks that refuse truncated uploads without decoding, in
+well under a millisecond (deeper damage is caught at render time by ``fail_on``)."""
 
 from __future__ import annotations
 

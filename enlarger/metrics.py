@@ -1,10 +1,6 @@
-"""Prometheus metrics, one registry per application (no module-level metric globals).
-
-With several worker processes (``enlarger serve --workers N``) the supervisor sets
-``PROMETHEUS_MULTIPROC_DIR`` before it starts them: prometheus_client then keeps every value in
-per-process files there, and ``/metrics``, whichever worker answers it, adds up every worker's
-values (gauges: the sum over live workers). With one process the values live in memory.
-"""
+"""Prometheus metrics, one registry per application (no module-level metric globals). Under
+``--workers N`` the supervisor's ``PROMETHEUS_MULTIPROC_DIR`` makes ``/metrics``, whichever worker
+answers, add up every worker's values (gauges: the live ones); one process keeps them in memory."""
 
 from __future__ import annotations
 

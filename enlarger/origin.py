@@ -1,11 +1,6 @@
-"""Where a request came in (scheme and host): the base of the links answers carry.
-
-``ENLARGER_PUBLIC_URL`` wins when set. Otherwise links are built from the request: its ``Host``,
-or, from a peer in ``ENLARGER_TRUSTED_PROXIES`` only, the ``X-Forwarded-Proto`` and
-``X-Forwarded-Host`` it sent (the last value of each, the one the nearest proxy wrote; a scheme
-other than http/https or a value that is not a host is ignored). ``ENLARGER_ALLOWED_HOSTS``
-names the hosts this server answers for: any other is ``400 host_not_allowed``, except on the
-probes and metrics (load balancers call them by address; they carry no link).
+"""Where a request came in (scheme and host), the base of the links answers carry:
+``ENLARGER_PUBLIC_URL``, else the ``Host`` or a trusted proxy's ``X-Forwarded-*``; a host outside
+``ENLARGER_ALLOWED_HOSTS`` is 400, but on probes and metrics (docs/security.md, "Links and hosts").
 """
 
 from __future__ import annotations

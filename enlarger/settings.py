@@ -1,8 +1,6 @@
-"""One settings object, read from ``ENLARGER_*`` environment variables once at start-up.
-
-Every limit here is also reported by ``GET /v1/limits``. Invalid values stop start-up with a
-message that names the variable (see :func:`load_settings`).
-"""
+"""One settings object, read from ``ENLARGER_*`` environment variables once at start-up. Every limit
+here is also reported by ``GET /v1/limits``; an invalid value stops start-up with a message that
+names the variable (see :func:`load_settings`)."""
 
 from __future__ import annotations
 

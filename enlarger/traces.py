@@ -1,12 +1,7 @@
-"""Every place an image leaves a trace, in one description, and the fence that keeps writers out
-of a deleted image's places.
-
-Deletion, the sweep after it, every process's deletion watcher, ``gc`` and ``doctor`` all walk
-:data:`TRACES`; a test fails when a place is listed here but not checked after a deletion.
-docs/architecture.md ("Where an image lives") explains who writes and who removes each one.
-Invariants: an acknowledged upload stays viewable; a deleted image answers 404 in every process
-within the deletion poll interval and, once the sweep has run, leaves no file, key or row.
-"""
+"""Every place an image leaves a trace (:data:`TRACES`) and the fence that keeps writers out of a
+deleted image's places. Must hold: an acknowledged upload stays viewable; a deleted image is 404
+everywhere within the poll interval and, after the sweep, leaves no file, key or row
+(docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""The upload deadline: one budget (``ENLARGER_UPLOAD_DEADLINE_SECONDS``) for the server's part
-of an upload — the API key lookup and the rate limit, then, once the body is in, the probe, the
-dedup lookup, the blob put and the row insert. The body read itself is bounded separately by
-``ENLARGER_UPLOAD_TIMEOUT_SECONDS`` (it waits on the client, not on a backend).
-
-A window that overruns the budget is cancelled and answers ``503 backend_unavailable`` with
-``Retry-After``. Cancelling is safe at any point: the blob is written before the row, so the
-worst a cancelled upload leaves is an orphan blob (``enlarger gc`` removes it).
-"""
+"""The upload deadline (``ENLARGER_UPLOAD_DEADLINE_SECONDS``): one budget for the server's part of
+an upload (key lookup, rate limit, then probe, dedup, blob, row); past it the upload is cancelled
+and answers 503 ``backend_unavailable``. Safe anywhere: the blob is written before the row."""
 
 from __future__ import annotations
 

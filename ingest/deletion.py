@@ -1,13 +1,7 @@
-"""Deletion: an upload is a claim on an image; removing the last claim removes every trace of the
-image that :data:`enlarger.traces.TRACES` lists, in three passes (docs/architecture.md).
-
-1. In the removal's transaction: the fence goes up in this process, then the stored blobs go
-   (variants, kept masters, the original); a failure rolls the rows back.
-2. After the commit: the cache keys (memory, Redis), marks and budget; the CDN purge.
-3. ``sweep_after`` seconds later, while the image still has no row: what renders in flight wrote
-   meanwhile (variants, masters, cache keys), never the original (a re-upload may own it now).
-Every process's :class:`DeletionWatcher` puts up the fence and drops its in-process traces.
-"""
+"""Deletion: removing an image's last claim removes every trace :data:`enlarger.traces.TRACES`
+lists, in three passes (the transaction, after the commit, a sweep that never takes the original);
+every process's :class:`DeletionWatcher` puts up the fence and drops its own traces
+(docs/architecture.md)."""
 
 from __future__ import annotations
 

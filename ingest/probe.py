@@ -1,13 +1,6 @@
-"""Header-only inspection of an upload: dimensions, frames, orientation, and the limits.
-
-Runs in a worker thread (libvips releases the GIL). No pixel is decoded here: a 65536x65536
-PNG bomb is refused from its IHDR in well under a millisecond.
-
-An upload is probed twice, cheaply: :func:`probe_head` on its first bytes while the rest is
-still arriving (so a too large image is refused before its body is read), then :func:`inspect`
-on the whole spooled file, mapped into memory (never copied). For JPEG and PNG the head's header
-is the whole answer, and only the container check reads the rest; other formats' frame counts
-need the whole file.
+"""Header-only inspection of an upload (dimensions, frames, orientation) against the limits, in a
+worker thread; no pixel is decoded. Twice: :func:`probe_head` on the first bytes while the rest
+arrives, then :func:`inspect` on the whole spooled file, mapped (for JPEG and PNG the head is all).
 """
 
 from __future__ import annotations

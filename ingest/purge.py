@@ -1,13 +1,6 @@
-"""The CDN purge that follows an image's deletion: one POST to ``ENLARGER_PURGE_URL`` naming the
-image's surrogate key (the ``Surrogate-Key``/``Cache-Tag`` that every view answer carries, see
-:func:`enlarger.traces.purge_keys`).
-
-The request fits both common purge-by-tag APIs: Fastly's batch purge reads the keys from the
-``Surrogate-Key`` header (``POST /service/<id>/purge``), Cloudflare's reads ``{"tags": [...]}``
-from the JSON body (``POST /zones/<id>/purge_cache``). ``ENLARGER_PURGE_HEADER`` adds the
-credential (``Fastly-Key: …`` or ``Authorization: Bearer …``). A failed purge is logged, never
-an error of the deletion: the image is gone from the origin either way.
-"""
+"""The CDN purge after an image's deletion: one POST to ``ENLARGER_PURGE_URL`` naming its surrogate
+key, in a shape that both Fastly's and Cloudflare's purge-by-tag APIs read (docs/api.md). A failed
+purge is logged, never an error of the deletion: the image is gone from the origin either way."""
 
 from __future__ import annotations
 

@@ -1,17 +1,7 @@
-"""Reading an upload body: multipart (one ``file`` part) or the raw image as the body.
-
-Any declared type other than multipart means a raw body, and the format is sniffed from its
-bytes later, so ``curl --data-binary @photo.png`` works although curl declares it
-``application/x-www-form-urlencoded``. A body so declared that is not an image is taken for
-what it says, form fields, and refused with a message that names the Content-Type (unless it
-is a file format that is refused by name anyway, such as SVG).
-
-A hard byte cap while reading, compressed bodies refused, the whole read time-limited. The body
-goes into a :class:`~enlarger.ingest.spool.Spool` as it arrives (hashed and written to a local
-file in one pass, never held whole in memory); its first bytes are checked as soon as they are
-in (``on_head``: the format sniff and the header probe), so a refused format or a too large
-image is answered before the rest of the body is read. Nothing touches a database here.
-"""
+"""Reading an upload body, multipart (one ``file`` part) or raw (any other declared type: the bytes
+decide, docs/api.md), under a byte cap and a time limit, compressed bodies refused; it goes into a
+:class:`~enlarger.ingest.spool.Spool` as it arrives, its head checked as soon as it is in. No
+database."""
 
 from __future__ import annotations
 

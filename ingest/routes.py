@@ -1,8 +1,7 @@
-"""The image API: upload, metadata, the caller's list, and the limits in force.
-
-Two uploaders of identical bytes share one image; what each answer says of a date, a name or
-views is the caller's own claim (docs/security.md, "Identical bytes"). An upload answer is the
-same for the first uploader of some bytes and for any later one."""
+"""The image API: upload, metadata, the caller's list, the limits. Identical bytes share one image,
+but an answer's dates, names and views are the caller's own claim's, and an upload answer is the
+same for the first uploader of some bytes and any later one (docs/security.md, "Identical bytes").
+"""
 
 from __future__ import annotations
 

@@ -1,15 +1,6 @@
-"""An upload body as it arrives: hashed and written to a local file, chunk by chunk.
-
-The body is never joined into one ``bytes``: chunks are batched (about 1 MiB) and each batch is
-hashed and written in a worker thread while the event loop reads the next one (hashlib and file
-writes release the GIL). One batch is in flight at a time, so a slow disk slows the reading
-(backpressure) instead of queueing the body in memory. The first bytes are kept in memory for
-the format sniff and the header probe.
-
-The file is created in the folder the blob store names (:meth:`BlobStore.spool_folder`): for the
-filesystem store that is inside its root, so storing the upload is a rename. Its name starts with
-``.~``, like every temp file of the filesystem store, so a crash's leftover is found by
-``enlarger gc`` (``BlobStore.sweep``) and can never be read as a blob.
+"""An upload body hashed and written to a local file as it arrives, never joined in memory: ~1 MiB
+batches, one in flight in a worker thread. The file is where the blob store says (the filesystem
+store's root: storing is a rename), named ``.~`` so it is never read as a blob and ``gc`` finds it.
 """
 
 from __future__ import annotations

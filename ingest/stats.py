@@ -1,11 +1,6 @@
-"""Statistics: ``GET /v1/images/<id>/stats`` (JSON, or CSV with ``?format=csv``), and the CSV
-helpers that ``GET /v1/me/images?format=csv`` shares.
-
-Statistics are private to the image's uploaders (a ``user_images`` row) unless
-``ENLARGER_PUBLIC_STATS=true``, and an uploader sees only the views since their own upload (two
-uploaders of identical bytes share the image, not each other's past). Counts reach the database
-once per flush interval.
-"""
+"""Statistics, ``GET /v1/images/<id>/stats`` (JSON or CSV), and the CSV helpers of the caller's
+list: private to the image's uploaders unless ``ENLARGER_PUBLIC_STATS``, each one seeing only the
+views since their own upload; counts reach the database once per flush (docs/analytics.md)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""Error answers as pages for people: a browser that asks for a page (``Accept`` naming
-``text/html``) and gets a 404 outside the API and the image links is shown an HTML page in
-the site's style instead of the JSON error; JSON clients (and every ``/v1/`` and ``/i/`` path)
-keep the JSON shape. ``GET`` on an anonymous upload's ``delete_url`` in a browser goes to
-the page that asks before deleting (``/me#delete=<id>.<token>``, the upload's ``delete_page``).
+"""Error answers as pages: a browser asking for a page (``Accept`` names ``text/html``) that gets a
+404 outside the API and the image links sees an HTML page; JSON clients keep the JSON shape. A
+``delete_url`` opened in a browser goes to the page that asks first (``/me#delete=<id>.<token>``).
 """
 
 from __future__ import annotations

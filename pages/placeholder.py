@@ -1,11 +1,6 @@
-"""The share page's placeholder: a BlurHash (https://blurha.sh) of the image, computed once on
-the first view of its share page from the 32 px variant and kept in the image's row.
-
-The 32 px variant comes through the variant service like any view (cached, stored, rendered in
-the bounded renderer); the BlurHash of its few hundred pixels costs about a millisecond (the
-``blurhash`` package, pure Python), off the event loop. The page's script decodes it to a tiny
-canvas shown while the image loads.
-"""
+"""The share page's placeholder: a BlurHash of the image, made once on the first view of its share
+page from the 32 px variant (through the variant service; about a millisecond, off the event loop)
+and kept in the image's row; the page's script draws it while the image loads."""
 
 from __future__ import annotations
 

@@ -1,14 +1,6 @@
-"""The share page ``/p/<id>``: rendered by the server, as its OpenGraph and Twitter card tags
-must be in the HTML that chat apps fetch (they run no script).
-
-The image is a responsive ``<img srcset sizes>`` over the width ladder with ``fmt=auto`` (each
-browser gets AVIF, WebP or its legacy format), with the ``large`` size's ``width``/``height`` so
-the layout does not shift, and a BlurHash placeholder drawn while it loads. ``og:image`` is the
-absolute URL of the ``large`` size in a format every reader shows: the original's own, but a
-format-named JPEG link (``/i/<id>.jpg``) for AVIF, which X, Facebook and many forums cannot
-show. Every number on the page is the served ``large`` size's; an image that no size can be
-made of (``unrenderable``) is explained instead of shown.
-"""
+"""The share page ``/p/<id>``, rendered by the server (chat apps read its OpenGraph and Twitter tags
+and run no script): a ``srcset`` over the width ladder with ``fmt=auto``, the ``large`` size's
+numbers, a BlurHash placeholder, an ``og:image`` every reader shows (docs/api.md, "Pages")."""
 
 from __future__ import annotations
 

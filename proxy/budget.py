@@ -1,21 +1,6 @@
-"""The per-image budget of stored variants (``ENLARGER_MAX_VARIANTS_PER_IMAGE``).
-
-Each image may have at most ``limit`` stored variants. Past it, a new variant is served from the
-nearest stored size or rendered without being stored (:class:`proxy.service.VariantService`),
-so no client can fill the blob store with variants of one image.
-
-The count is the image's folder of variants in the blob store, kept per image:
-- with Redis, in a Redis set per image (shared by every instance, admitted atomically by a Lua
-  script), seeded from the store's listing when Redis does not have it;
-- without Redis (or while it fails), in this process, re-listed from the store before each new
-  variant is admitted, so that processes sharing a store see each other's variants.
-Neither touches the database: the view path never waits on it.
-
-The Redis set also spares a cold render a blob store lookup: a variant is admitted before it is
-stored, and a set with room was seeded from a complete listing, so a spec key that such a set
-lacks was never stored (:attr:`Budgeted.ABSENT`), and a new size of an image goes straight to
-its render instead of first asking S3 for it (one S3 round trip less per render). Should that be
-wrong (a variant stored while Redis failed), the cost is one render of bytes already stored.
+"""The per-image budget of stored variants (``ENLARGER_MAX_VARIANTS_PER_IMAGE``): past it, a new
+variant is served from a stored size or not stored. Counted in a Redis set per image (admitted by
+one Lua script), else from the store's listing; never in the database (docs/architecture.md).
 """
 
 from __future__ import annotations

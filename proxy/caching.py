@@ -1,16 +1,7 @@
-"""HTTP caching headers of view answers, for browsers and CDNs.
-
-- an exact variant: a strong ETag from its canonical key and ``immutable`` for a year;
-- a fallback (another size, served while overloaded): that size's own ETag (so a revalidation
-  of the asked variant never matches bytes of another size) and a short ``max-age``, never
-  ``immutable``;
-- ``If-None-Match: *`` ("any current representation") is a 304 only once the view path has
-  found the image (:func:`matches_any`): never for an unknown or deleted id, which stay 404;
-- every view answer (304s included) names its image in ``Surrogate-Key`` (Fastly) and
-  ``Cache-Tag`` (Cloudflare), so a CDN can purge every variant of one image at once.
-
-Errors never get these: the error middleware answers ``no-store``.
-"""
+"""HTTP caching headers of view answers: an exact variant is ``immutable`` with its own ETag, a
+fallback has the stand-in's ETag and a short max-age, ``If-None-Match: *`` is a 304 only once the
+image is found, every view names its image for CDN purges (docs/operations.md, "Putting a CDN in
+front")."""
 
 from __future__ import annotations
 

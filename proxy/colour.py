@@ -1,8 +1,6 @@
-"""Reading just enough of an ICC profile to know whether pixels need converting to sRGB.
-
-Converting costs a full LCMS pass, so it runs only where it changes colours: RGB or grey
-profiles other than sRGB (Adobe RGB, Display P3, Gray Gamma 2.2…). CMYK sources are already
-converted by libvips' thumbnail, which leaves their profile attached.
+"""Just enough ICC parsing to know whether pixels need converting to sRGB: converting is a full LCMS
+pass, so only RGB or grey profiles other than sRGB are converted (CMYK sources are converted by
+libvips' thumbnail already, which leaves their profile attached).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Renders that stop at their deadline, inside libvips.
-
-The render pool gives each job a deadline (:func:`start`, this thread's); every place that makes
-libvips compute pixels (encoding, a copy into memory) takes the image through :func:`watched`
-first. Past the deadline libvips' progress signal kills the computation (``vips_image_set_kill``),
-the job ends with an error, and its core is free at once instead of working on for nobody.
+"""Renders that stop at their deadline, inside libvips: the pool gives each job a deadline
+(:func:`start`), every place that makes libvips compute pixels goes through :func:`watched`, and
+past the deadline libvips' progress signal kills the computation, freeing the core at once.
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""Overload fallback: the nearest already-stored variant of the same image.
-
-When the renderer is full, the original design's "if large isn't ready yet, return what is
-available" applies: another size of the same image that exists already. Candidates keep every
-part of the asked spec (format class, crop, rotation…) except the size: the named sizes, the
-original size and the width-ladder steps, at the asked quality and at the default quality (one
-quality for lossless formats, whose key always says 100).
-Candidates are tried nearest size first: all of them in this process's memory (free), then the
-named sizes, the original and the nearest ladder steps in the blob store (one ``exists`` each, in
-parallel), so a fallback costs a handful of small blob-store requests and no CPU.
+"""Overload fallback: the nearest already-stored variant of the same image, every part of the asked
+spec kept but the size; looked for in memory first, then by a handful of blob-store ``exists`` in
+parallel, with no CPU (docs/operations.md, "Overload fallback"; docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Geometry of a render, planned before any pixel is decoded.
-
-From the upright source size and the spec: the region to keep (crop), the scale, the final size.
-The plan lets the loader shrink on load straight to what the later steps need, and states the
-no-upscale rule in one place: when the source is smaller than the box, the box shrinks with its
-aspect ratio kept (cover, fill and pad) or the image keeps its size (inside, w, h, named sizes).
+"""The render's geometry, planned from the upright source size before any pixel is decoded: region
+(crop), scale, final size. It holds the no-upscale rule: a source smaller than the box shrinks the
+box, aspect kept (cover, fill, pad), or keeps its own size (inside, w, h, named sizes).
 """
 
 from __future__ import annotations

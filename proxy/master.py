@@ -1,21 +1,6 @@
-"""The kept master: an image's later sizes render from a downscaled copy, not from the original.
-
-Every render of a 12 MP phone photo decodes 3-5 MB of JPEG (or a whole HEIC) even with
-shrink-on-load. The first render of an image also keeps a *master*: the image upright, in sRGB,
-without metadata, the original halved as often as its longest side stays at least ``side`` px
-(the ``large`` size by default: 2016 px for a 4032 px photo), encoded as a JPEG of high quality
-(4:4:4 above Q 90). Later specs whose pixels fit inside it render from it (a few
-hundred KB), and look the same as renders of the original (the golden test holds them within a
-mean pixel difference of 1.5/255). Larger sizes, ``size=original``, crops that need more pixels
-than the master holds, animations, images with transparency and CMYK files use the original as
-before.
-
-A master record also keeps the original's upright size and format, so that a render from the
-master plans its geometry exactly as a render of the original would, without reading the
-original at all. For an image that takes no master (animated, transparent, already small), the
-record holds only those and says so: it is looked up once, not rebuilt on every render.
-
-Pure libvips here (runs in the render pool); :mod:`proxy.masters` fetches, stores and caches.
+"""The kept master: the image upright, in sRGB, halved while its longest side stays at least
+``side``, as a high-quality JPEG; specs that fit inside it render from it, within 1.5/255 of the
+original's render. Its record keeps the original's size and format, or says the image takes none.
 """
 
 from __future__ import annotations

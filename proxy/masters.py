@@ -1,13 +1,6 @@
-"""Where kept masters live (the cache tiers and the blob store, under the master's own variant
-key), and who makes one: the first cold render of an image makes it; cold renders of the same
-image that start meanwhile in this process wait for it and then render from it, so that a fresh
-upload's burst of views at several sizes decodes the original once. See :mod:`proxy.master`.
-
-Each process also keeps the *decoded* masters of the images it rendered last (a bounded LRU,
-``ENLARGER_MASTER_MEMORY_BYTES``): a later size of such an image is a resize of pixels in
-memory, no decode at all (measured: 8-13 ms instead of 23-33 ms for a JPEG from a 2016 px
-master, and within 0.9/255 of the direct render on every shared photo).
-"""
+"""Where kept masters live (the cache tiers and the blob store, under their own variant key) and who
+makes one: an image's first cold render, which its other cold renders in this process wait for; and
+the bounded LRU of decoded masters (``ENLARGER_MASTER_MEMORY_BYTES``). See :mod:`proxy.master`."""
 
 from __future__ import annotations
 

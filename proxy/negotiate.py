@@ -1,9 +1,6 @@
-"""``fmt=auto``: pick the output format class from the ``Accept`` header.
-
-Only three classes exist, and the class is part of the variant key, so one URL yields at most
-three variants and caches can key on them (answers say ``Vary: Accept``). The legacy class is
-``auto-legacy``: it was ``auto`` until animations in it became GIF (a new key, so that no stored
-still of an animation is served for it).
+"""``fmt=auto``: the output format class from the ``Accept`` header, one of three (avif, webp,
+``auto-legacy``); the class is part of the variant key, so one URL makes at most three variants
+and answers say ``Vary: Accept`` (docs/architecture.md).
 """
 
 from __future__ import annotations

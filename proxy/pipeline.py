@@ -1,8 +1,6 @@
-"""The render pipeline: an ordered tuple of small synchronous steps over pyvips images.
-
-Pure libvips, no aiohttp, no I/O: the bounded renderer runs :func:`render` in a worker thread.
-A step takes the :class:`Canvas` and returns it; adding an edit (a filter, a watermark…) is one
-function here and one line in ``STEPS``. Geometric steps run per frame on animations.
+"""The render pipeline: an ordered tuple of small synchronous steps over a :class:`Canvas`; pure
+libvips, no aiohttp, no I/O (the renderer runs :func:`render` in a worker thread). An edit is one
+function and one line in ``STEPS``; geometric steps run per frame on animations.
 """
 
 from __future__ import annotations

@@ -1,21 +1,7 @@
-"""Sizes rendered right after an upload, ahead of their first view (``ENLARGER_PRERENDER_SIZES``).
-
-Off by default: like Cloudinary's eager transformations it is the operator's choice, since it
-spends a render on every upload, viewed or not. Most links are opened within seconds of their
-upload (the upload page shows the image at once, a shared link is opened by many at once), so
-rendering ``large`` then takes the render off the first viewer's path; with kept masters it also
-makes the master, so that every other size of the image is cheap from its first view.
-
-A prerender is an ordinary view's render (one render per variant however many ask: a view that
-arrives mid-render waits for it, and then it is stored and cached as any variant), started in
-the background after the upload is recorded, so the link never waits for it. Bounded: at most
-``limit`` in flight per process, and dropped, never queued, while more than half the renderer's
-queue is taken (the rest is kept for views), and for an identical upload (the image and its
-sizes exist already). A view's render queued behind a prerender waits no longer than behind
-the render of that link's own first view: with the setting on, each link is expected to be
-opened. A prerender that fails is logged and forgotten: the first view renders, and answers,
-as it would have.
-"""
+"""Sizes rendered right after an upload (``ENLARGER_PRERENDER_SIZES``, off by default): an ordinary
+render started in the background, never awaited by the upload; at most ``limit`` per process,
+dropped (never queued) while half the render queue is taken or for an identical upload, and a
+failure is logged and forgotten (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""Variant bookkeeping off the request path.
-
-The ``variants`` table records each render (for stats and housekeeping), and an image whose
-pixel data cannot be decoded is marked in ``images`` (for its metadata answer); the view path
-itself never waits for the database. A render hands its row (or mark) to a bounded queue,
-drained by one background task; when the queue is full (the database is slow or down) rows are
-dropped with a warning: the rows are bookkeeping, the stored variant is what matters (and a lost
-mark is made again by the next failed render). Pending rows are written at shutdown (within a
-time limit).
+"""Variant rows and undecodable marks, written off the request path by one background task from a
+bounded queue; a full queue drops rows with a warning (the stored variant is what matters, and a
+lost mark is made again), and pending rows are written at shutdown within a time limit.
 """
 
 from __future__ import annotations

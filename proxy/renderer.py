@@ -1,9 +1,6 @@
-"""The one bounded place where CPU-heavy work runs: a thread pool sized to the cores (libvips
-releases the GIL) behind a bounded queue. A full queue fails fast with 503, never a timeout.
-
-A caller first :meth:`Renderer.reserve`\\ s a slot (failing fast when none is free), then fetches
-what the job needs, then runs the job in that slot: the memory held for jobs (originals being
-fetched, images being decoded) is bounded by the slots, not by the requests.
+"""The one bounded place where CPU-heavy work runs: a thread pool sized to the cores behind a
+bounded queue, failing fast (503) when full. A caller reserves a slot before it fetches what the job
+needs, so the memory held for jobs is bounded by the slots, not by the requests.
 """
 
 from __future__ import annotations

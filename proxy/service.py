@@ -1,21 +1,7 @@
-"""The variant service: the only place that knows the tier order.
-
-memory LRU → Redis → (unknown-id and undecodable-image markers) → stored variant (blob store)
-→ render (from the image's kept master where it serves the spec, else from the original: the
-first cold render of an image also makes the master, see :mod:`proxy.masters`).
-
-Everything past the caches runs once per variant per process (single-flight), and a render runs
-once per variant across processes (the Redis render lock; its waiters take the holder's result
-from Redis or the blob store). The view path never touches the database: a render's row is
-written in the background (:mod:`proxy.recorder`). When the renderer is full, the nearest stored
-variant of the same image stands in (:mod:`proxy.fallback`), else 503 ``overloaded``.
-
-An image whose pixel data cannot be decoded (a valid header over corrupt data, accepted at
-upload) answers 422 ``invalid_image`` (reason ``undecodable``) at every size. The first render
-that finds it logs one line, marks the image in the caches (memory and Redis, like the negative
-cache) so that views of any size answer at once without decoding again, and queues a durable
-mark on the image's row (its metadata answer says it cannot be rendered).
-"""
+"""The variant service, the only place that knows the tier order: memory, Redis, the markers, the
+stored variant, then a render (from the kept master where it serves). Past the caches once per
+variant per process, a render once across processes; never the database; 422 at every size for
+undecodable pixels (docs/operations.md, "The view path")."""
 
 from __future__ import annotations
 

@@ -1,12 +1,7 @@
-"""Signed view URLs (docs/security.md).
-
-A view URL may end in ``&sig=S`` (``?sig=S`` when it is the only parameter): S is the unpadded
-base64url HMAC-SHA256, under one of ``ENLARGER_SIGNING_KEYS``, of the path and query exactly as
-sent before ``&sig=`` (``/i/<id>?w=333``). A valid signature lets the query ask for exact
-widths, heights and qualities off the ladder and steps; a wrong one is ``403 bad_signature``.
-With ``ENLARGER_REQUIRE_SIGNATURE`` an unsigned URL may only ask for a named size (``size`` and
-``fmt``): anything else is ``403 signature_required``.
-"""
+"""Signed view URLs: a URL ending in ``&sig=S``, S the unpadded base64url HMAC-SHA256 (under one of
+``ENLARGER_SIGNING_KEYS``) of the path and query before it, may ask for exact sizes; a wrong S is
+403 ``bad_signature``, and ``ENLARGER_REQUIRE_SIGNATURE`` leaves unsigned URLs the named sizes only
+(docs/security.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""One computation per key at a time, inside one process.
-
-The work runs in its own task: a waiter that goes away (a client disconnects) does not cancel
-it, and later waiters share its result.
+"""One computation per key at a time, inside one process: the work runs in its own task, so a waiter
+that goes away (a client disconnects) does not cancel it, and later waiters share its result.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Opening an original: its upright size from the header, and shrink-on-load decoding.
-
-Decoding is lazy: ``thumbnail_buffer`` reads the header, and the pixels are decoded only when a
-later step pulls them (a copy to memory, or the encoder). Corrupt pixel data behind a valid
-header therefore fails in whichever step pulls first; :func:`is_decode_failure` tells such a
-failure (the loader's) from a failure of our own pipeline code.
+"""Opening an original: its upright size from the header, and lazy shrink-on-load decoding (pixels
+are decoded when a later step pulls them, so corrupt data fails there); :func:`is_decode_failure`
+tells a loader's failure from one of our own pipeline.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""Query string → canonical, versioned variant spec.
-
-Unknown and duplicate parameters are refused (400). Widths and heights snap up to a ladder,
-qualities to the nearest step of a short ladder, blur/sharpen/dpr to half steps, and ``dpr`` is
-folded into the dimensions, so arbitrary values cannot create unbounded variants. The key is
-made from the parsed values, never from the raw query string. Each parameter has a short and a
-long name (``w``/``width``…).
+"""Query string → canonical, versioned variant spec: unknown and duplicate parameters refused, sizes
+snapped up to the ladder, qualities and blur/sharpen/dpr to steps, ``dpr`` folded into the sizes,
+so no query makes unbounded variants; the key is made from parsed values, never the raw query.
 """
 
 from __future__ import annotations

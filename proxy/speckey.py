@@ -1,8 +1,6 @@
-"""Canonical key → spec: the inverse of :attr:`proxy.spec.VariantSpec.key`.
-
-A stored variant's name is its key, so tools that look at the blob store (the variant budget,
-clean-ups, operators) can tell what a stored variant is. Only a canonical key of the current
-pipeline version parses: the spec made from it must give back the same key.
+"""Canonical key → spec, the inverse of :attr:`proxy.spec.VariantSpec.key`, so that what reads the
+blob store (the variant budget, clean-ups, operators) knows what a stored variant is. Only a
+canonical key of the current pipeline version parses: its spec must give back the same key.
 """
 
 from __future__ import annotations

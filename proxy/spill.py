@@ -1,16 +1,6 @@
-"""Decoded masters shared by the processes of one machine: raw pixels in local files, mapped.
-
-A process that makes or decodes a master writes its pixels once, raw (``rawsave``: 6 ms for a
-2016 px master, no encoding), to ``<data dir>/masters/<id>.rgb``; any process of the machine
-then maps that file (``mmap``) and renders from it with no decode at all, exactly as from the
-pixels in its own memory (8 ms for ``w=640`` against 26 ms from the encoded master). The pages
-are the kernel's page cache, shared by every process, not each process's heap.
-
-The folder is bounded (``ENLARGER_MASTER_DISK_BYTES``): after each write the oldest files go
-(a read refreshes a file's time). A deleted image's file is removed by every process's deletion
-watcher. Files are written beside their name and renamed into place, so a reader sees a whole
-file or none; a file of the wrong size for its master (another master side, a torn copy) is
-ignored and written again.
+"""Decoded masters shared by the processes of one machine: raw pixels in ``<data dir>/masters``,
+mapped by every process (the page cache, not each heap). Bounded (``ENLARGER_MASTER_DISK_BYTES``,
+oldest out); a file is renamed into place, and one of the wrong size is ignored and rewritten.
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""Metadata removal without re-encoding: segment surgery on JPEG, PNG and WebP.
-
-The overload fallback of last resort serves the original itself, and an answer must never carry
-GPS positions, camera serials or any other metadata. Decoding and re-encoding would cost the CPU
-that is missing at that moment, so the container is rewritten instead: every segment or chunk
-that display needs is copied byte for byte (the compressed pixels, palettes, transparency, colour
-profiles, animation control), every other one is dropped, and an EXIF orientation other than 1
-is kept as a minimal EXIF block holding that one tag. Pure functions over bytes, no I/O; formats
-without a rule here (GIF, AVIF, HEIC, TIFF) give ``None``: the caller decides what to do then.
+"""Metadata cut out of a JPEG, PNG or WebP without re-encoding (the last overload fallback serves
+the original): what display needs is copied byte for byte, the rest dropped, an EXIF orientation
+kept as a one-tag EXIF. Pure functions over bytes; other formats give ``None``.
 """
 
 from __future__ import annotations

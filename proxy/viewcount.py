@@ -1,7 +1,5 @@
-"""The view route's analytics hook: one in-memory increment per view (no await, no I/O).
-
-A view is a ``GET`` answered 200 or 304 (a browser or CDN that revalidated still shows the
-image); ``HEAD`` requests and errors are not views. See docs/analytics.md.
+"""The view route's analytics hook: one in-memory increment per view (no await, no I/O). A view is a
+``GET`` answered 200 or 304; ``HEAD`` requests and errors are not views (docs/analytics.md).
 """
 
 from __future__ import annotations

@@ -1,15 +1,6 @@
-"""Stored copies of rendered variants that are written after the answer is sent.
-
-With Redis, a rendered variant is shared with every instance the moment it is in Redis (a
-waiting instance reads it there when the render lock is released), so the answer need not wait
-for the blob store's copy: on S3 that write is the slowest step of a small render. The write
-goes on in the background, at most ``limit`` at a time per process (past that the render waits
-for its write, as it does without Redis), and :meth:`Writeback.close` waits for those in flight
-at shutdown. A write that fails is logged and counted, exactly as an inline one: the variant is
-still served and cached, and stored by the next render after it leaves the caches.
-
-The same bounded set of background tasks also carries the prerenders (:mod:`proxy.prerender`),
-named by ``what`` in the log.
+"""Stored copies of rendered variants written after the answer (with Redis, which shares a variant
+at once): at most ``limit`` per process (past it a render waits for its write), waited for at
+shutdown, a failure logged and counted. The same bounded tasks carry the prerenders.
 """
 
 from __future__ import annotations

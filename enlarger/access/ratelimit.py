@@ -1,10 +1,6 @@
-"""Per-client rate limits on uploads and on cold renders (docs/security.md).
-
-An anonymous request is limited by its client address (:mod:`enlarger.clientaddr`); an upload
-with an API key by its user's own bucket, ``ENLARGER_RATE_LIMIT_KEY_MULTIPLE`` times larger (per
-user, so that making more keys does not multiply the limit). Renders are limited per address:
-only a request that really renders takes a token, never one answered from a cache or the store.
-"""
+"""Per-client rate limits on uploads and on cold renders: anonymous requests by client address,
+uploads with an API key by their user's bucket (``ENLARGER_RATE_LIMIT_KEY_MULTIPLE`` times larger);
+only a request that really renders takes a render token (docs/security.md)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""A blob store in a local folder: the embedded default.
-
-A key maps to ``root/key``. A put writes a temp file beside the target and renames it over the
-target (``os.replace``), so a reader sees the whole blob or none. Temp names start with ``.~``,
-which :func:`check_key` refuses, so a temp file can never be read as a blob. Blocking I/O runs in
-a worker thread.
-"""
+"""A blob store in a local folder (the embedded default): a key is ``root/key``; a put writes a
+``.~`` temp file beside the target and renames it over it (a reader sees the whole blob or none),
+and :func:`check_key` refuses ``.~`` names. Blocking I/O runs in a worker thread."""
 
 from __future__ import annotations
 

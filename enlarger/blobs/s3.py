@@ -1,9 +1,6 @@
-"""A blob store in S3 or any S3-compatible store (MinIO, Ceph, R2...), through aioboto3.
-
-One client is opened for the app's lifetime (:meth:`S3BlobStore.open`, :meth:`S3BlobStore.close`).
-Credentials and region come from the standard ``AWS_*`` environment (boto's default chain).
-Connection failures, timeouts and 5xx answers raise :class:`BackendUnavailable`.
-"""
+"""A blob store in S3 or an S3-compatible store (MinIO, Ceph, R2...) through aioboto3: one client
+for the app's lifetime, credentials from the standard ``AWS_*`` chain; connection failures, timeouts
+and 5xx answers raise :class:`BackendUnavailable`."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""The access log: one line per request on the ``enlarger.access`` logger (INFO).
-
-``GET /i/<id>?w=640 200 48213 1.9ms memory 203.0.113.7``: method, path with query (cut at
-:data:`MAX_PATH_CHARS`), status, body bytes, time from the request head to the answer, the tier
-that served a view (from its ``Server-Timing``; ``-`` for anything else) and the peer address.
-``ENLARGER_ACCESS_LOG=false`` turns it off; so does a log level above INFO. aiohttp calls it
-once per request after the answer is written, with the request and response at hand: one
-header lookup and one lazily formatted log call on the hot path.
-"""
+"""The access log: one line per request on ``enlarger.access`` (INFO), after the answer: method,
+path and query (cut at :data:`MAX_PATH_CHARS`), status, bytes, time, the view's tier, the peer; one
+header lookup and one lazily formatted log call on the hot path (docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""glibc's malloc bounded when nobody chose an allocator.
-
-libvips renders on many threads; glibc gives each thread an arena of its own and rarely hands
-fragmented memory back, so a server on the README's first command grew a quarter in resident
-memory over minutes of varied renders and kept it (docs/benchmarks.md, "Soak"). ``enlarger
-serve`` therefore bounds the arenas itself, before any thread starts: ``mallopt(M_ARENA_MAX)``
-in this process and ``MALLOC_ARENA_MAX`` in the environment its workers are spawned with. An
-operator's own choice wins: a preloaded allocator (jemalloc, as the container image does,
-tcmalloc, mimalloc) or ``MALLOC_ARENA_MAX`` already set.
+"""glibc's malloc bounded when nobody chose an allocator: ``enlarger serve`` sets
+``mallopt(M_ARENA_MAX)`` here and ``MALLOC_ARENA_MAX`` for its workers before any thread starts; a
+preloaded allocator or an operator's ``MALLOC_ARENA_MAX`` wins (docs/deploy.md, "Memory allocator").
 """
 
 from __future__ import annotations

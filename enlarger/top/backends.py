@@ -1,8 +1,6 @@
-"""Open the database and the blob store from the settings, with the deadlines they name.
-
-The one place that turns ``ENLARGER_*_TIMEOUT_*`` settings into the backends' own timeout
-objects, shared by the server and every CLI subcommand.
-"""
+"""Open the database and the blob store from the settings: the one place that turns the
+``ENLARGER_*_TIMEOUT_*`` settings into the backends' own timeout objects, shared by the server and
+every CLI subcommand."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""``enlarger serve``: one process, or a supervisor and N workers on one port.
-
-Host, port and workers come from the flags, else from ``ENLARGER_HOST``, ``ENLARGER_PORT`` and
-``ENLARGER_WORKERS`` (so that a container's command needs no arguments). The port is bound
-before anything is opened or announced: a port in use is one line and exit status 2.
-"""
+"""``enlarger serve``: one process, or a supervisor and N workers on one port; host, port and
+workers from the flags, else ``ENLARGER_HOST``, ``ENLARGER_PORT``, ``ENLARGER_WORKERS``. The port is
+bound before anything is opened or announced: a port in use is one line and exit status 2."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""``enlarger sign URL``: print the URL signed with the first of ``ENLARGER_SIGNING_KEYS``.
-
-The URL is read as the server will read it first (the view path ``/i/<id>``, the extension, the
-query through the same parser as signed views): a URL the server would refuse is not signed,
-and the refusal says why, as the server's 400 would.
-"""
+"""``enlarger sign URL``: the URL signed with the first of ``ENLARGER_SIGNING_KEYS``, once read as
+the server will (the ``/i/<id>`` path, its extension, the query through the same parser): a URL the
+server would refuse is not signed, and the refusal says why."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""What every CLI subcommand shares: a migrated repository for the length of one command.
-
-Only ``serve`` and ``migrate`` may create a database. Every other command refuses to start on a
-database that does not exist (a SQLite file that is missing, a PostgreSQL database without the
-schema) and says which one it looked at: run from the wrong folder, ``./data`` would otherwise be
-created there quietly and the command would answer about an empty database.
-"""
+"""A migrated repository for the length of one CLI command. Only ``serve`` and ``migrate`` may
+create a database; every other command refuses one that does not exist and names it, so that
+``./data`` is never created quietly in the wrong folder (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""``enlarger users create|list|delete``: the accounts that upload with API keys.
-
-A name is 1 to 64 characters of ASCII letters, digits, ``.``, ``_`` and ``-`` (it appears in
-URLs, logs and tab-separated listings). Deleting a user removes their API keys; it is refused
-while they hold a claim on an image, so that no image is left public without an owner who can
-delete it: their images are deleted first, with one of their keys (docs/operations.md).
-"""
+"""``enlarger users create|list|delete``: the accounts that upload with API keys. A name is 1 to 64
+ASCII letters, digits, ``.``, ``_`` or ``-``; deleting a user removes their keys and is refused
+while they hold a claim on an image (docs/operations.md, "Users")."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""``enlarger doctor``: the backends of a deployment, each checked within a time limit.
-
-Every check returns a :class:`Finding` in words. Nothing is created or changed: probes are
-rolled back (the database) or deleted (a blob, a Redis key) at once. Neither the bucket nor the
-embedded database, folders or data dir are created (``serve`` does that at start); a missing
-bucket is broken, the embedded ones not made yet are a warning.
-"""
+"""``enlarger doctor``: each backend of a deployment checked within a time limit, each answer a
+:class:`Finding` in words. Nothing is created or changed (probes are rolled back or deleted at
+once); a missing bucket is broken, embedded stores not made yet only a warning."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
-"""Requests in flight, so that a graceful stop can wait for them.
-
-aiohttp's own shutdown closes every connection first, and a closed connection drops the bytes
-that still arrive: an upload whose body was still coming in would be cut off. So the stop waits
-here first (with the listening sockets already closed) until no handler runs, and only then
-hands over to aiohttp's shutdown. While stopping, every answer carries ``Connection: close``, so
-that keep-alive clients (browsers, CDNs, load balancers) move to another instance.
-"""
+"""Requests in flight, so that a graceful stop waits for them (the listening sockets already closed)
+before aiohttp's shutdown closes the connections and cuts off bodies still arriving; while stopping,
+every answer says ``Connection: close`` (docs/architecture.md)."""
 
 from __future__ import annotations
 

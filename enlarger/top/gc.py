@@ -1,21 +1,7 @@
-"""``enlarger gc``: find and remove blobs that no row points at.
-
-What a crash, a timed-out upload or a deletion can leave behind (a row never points at a
-missing blob; the reverse is allowed, see DESIGN.md §5.1):
-
-- an original with no ``images`` row, older than the minimum age. A younger one may belong to an
-  upload in flight (blob put, row not yet inserted), so it is never touched;
-- a variant or kept master of an image that has no row (deleted or never recorded): both are
-  only rendered for an image with a row, so such a blob is garbage at any age;
-- a decoded master spilled under ``<data dir>/masters`` for an image that has no row;
-- what a crash left of a put in progress (the filesystem store's temp files), older than the
-  minimum age too.
-
-Safe while uploads run: an original goes inside the repository's fence (``remove_unclaimed``),
-which no insert of its row passes, and an upload checks its blob after inserting the row (and
-puts it again if gc took it). Memory stays flat: the listing is streamed, and only the last
-image looked up is remembered (a listing keeps the variants of one image together).
-"""
+"""``enlarger gc``: remove blobs no row points at (originals past the minimum age; variants, masters
+and spilled masters of no image; a crash's temp files). An original goes only inside the
+repository's fence, so gc is safe while uploads run; the listing is streamed (docs/architecture.md,
+docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""The OpenAPI 3.1 description of the whole HTTP API, served at ``/v1/openapi.json``.
-
-Kept true by tests: every route of the application is here and nothing else
-(``tests/e2e/test_openapi.py``), it passes an OpenAPI validator, and a schemathesis run against a
-live server finds no 5xx and no answer outside it.
-"""
+"""The OpenAPI 3.1 description of the whole HTTP API, served at ``/v1/openapi.json``. Tests keep it
+true: every route is here and nothing else (``tests/e2e/test_openapi.py``), it validates, and
+schemathesis against a live server finds no 5xx and no answer outside it."""
 
 from __future__ import annotations
 

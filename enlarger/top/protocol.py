@@ -1,20 +1,7 @@
-"""The HTTP connection: aiohttp's request handler, with what it lacks on the open internet.
-
-- A deadline for the request head (``ENLARGER_REQUEST_HEAD_TIMEOUT_SECONDS``): a new connection
-  must deliver a whole head within it (sending nothing counts), and so must a later request on a
-  kept-alive connection from its first byte. It runs only while no request is being handled, so
-  a slow upload body (bounded by the upload timeout) or a long download is never cut by it.
-  Between requests aiohttp's ``keepalive_timeout`` (``ENLARGER_KEEPALIVE_TIMEOUT_SECONDS``)
-  closes an idle connection.
-- A request that is not HTTP/1.x (a malformed head, a bad chunk, HTTP/0.9) is answered in our
-  JSON error shape with a fixed message, never echoing the input, and the connection closes.
-- Request bodies are passed on as they came: no ``Content-Encoding`` is decoded (an upload
-  declaring one is refused, 415, before its body is read).
-- An answer given before the request's body was all in (a 413 from the declared length) ends
-  the connection: ``Connection: close``, a half-close, then at most :data:`DRAIN_BYTES` of the
-  body still coming are read and dropped (so that the client sees the answer) instead of
-  aiohttp's ten seconds of whatever arrives.
-"""
+"""aiohttp's connection handler with what it lacks on the open internet: a deadline for the request
+head, a request that is not HTTP/1.x answered in our JSON shape, bodies passed on undecoded, and a
+connection answered before its body was in closed after draining at most :data:`DRAIN_BYTES`
+(docs/security.md, "Connections")."""
 
 from __future__ import annotations
 

@@ -1,17 +1,6 @@
-"""One server process: bind first, then open the backends, listen, announce; stop once.
-
-The order matters to operators: a port that is taken is one line and exit status 2 before
-anything is opened or announced (:func:`bind`), and "ready" is said only once the socket
-listens.
-
-The stop is idempotent. The first SIGTERM or SIGINT starts a graceful stop: the listening
-sockets close (new connections are refused), requests in flight get up to the drain time to
-finish and be answered (uploads whose bodies are still arriving included: see
-:mod:`enlarger.top.drain`), then aiohttp closes the connections and the application's cleanup runs
-(pending view counts flushed, pools closed). Repeats are ignored: a process-group signal
-(``docker stop``, systemd, Kubernetes, Ctrl-C) reaches every worker directly and again from the
-supervisor. At the hard deadline, ``ENLARGER_SHUTDOWN_TIMEOUT_SECONDS`` after the first signal,
-a watchdog thread ends the process with status 1 whatever is still running.
+"""One server process: bind first (a taken port is one line and exit status 2), then open the
+backends, listen, announce; the first SIGTERM or SIGINT starts a graceful stop (repeats ignored),
+and a watchdog ends the process ``ENLARGER_SHUTDOWN_TIMEOUT_SECONDS`` after it (docs/operations.md).
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""``enlarger serve --workers N``: N worker processes on one port, watched by this process.
-
-Each worker is a whole application bound with ``SO_REUSEPORT``; the kernel spreads the
-connections. The supervisor gives the workers a fresh ``PROMETHEUS_MULTIPROC_DIR`` (unless one
-is set) so that ``/metrics``, whichever worker answers, adds up all of them. A worker that dies
-after running for a while is replaced; one that dies during start-up stops the whole server
-(a configuration problem: restarting would loop) with the worker's status when it is 2 (a port
-in use), else 1. The server is announced once every worker listens.
-"""
+"""``enlarger serve --workers N``: N worker processes on one port (``SO_REUSEPORT``) sharing one
+``PROMETHEUS_MULTIPROC_DIR``; a worker that dies after a while is replaced, one that dies starting
+stops the server (exit status 2 for a port in use, else 1); announced once every worker listens."""
 
 from __future__ import annotations
 
