@@ -1,7 +1,7 @@
 """Which ``malloc`` a spawned server runs with, and a check from /proc that it really does.
 
 - ``glibc``: nothing preloaded, as the README's first command runs: ``enlarger serve`` bounds
-  glibc's arenas itself (``MALLOC_ARENA_MAX=2`` in every process, see enlarger/allocator.py);
+  glibc's arenas itself (``MALLOC_ARENA_MAX=2`` in every process, see enlarger/top/allocator.py);
 - ``unbounded``: glibc's own default, one arena per thread up to 8 per core (what serve did
   before it bounded them), set explicitly so that serve leaves it;
 - ``jemalloc``: ``LD_PRELOAD=libjemalloc.so.2`` (Debian: ``libjemalloc2``), as the image does.

@@ -2,11 +2,10 @@
 breaks one fails here with a message naming the file, the line and the rule
 (docs/architecture.md, "Floors").
 
-- The view feature (``proxy/``) and the upload feature (``ingest/``) never import each other:
-  what both need (formats, MIME types, sniffing, size names, cache and purge keys, the
-  undecodable mark, where an image lives) is in the ground floor (``enlarger/media.py``,
-  ``enlarger/traces.py``).
-- The ground floor's vocabulary modules import no feature.
+- Every product module imports only its own floor and the ones below: ground (``enlarger/*.py``),
+  backends (``enlarger/blobs/``, ``cache/``, ``db/``), access (``enlarger/access/``), features
+  (``proxy/``, ``ingest/``), pages (``pages/``), top (``enlarger/top/``).
+- The view feature (``proxy/``) and the upload feature (``ingest/``) never import each other.
 - The benchmarks (``benchmarks/``, ``python -m benchmarks``) import each other in one direction:
   their import graph has no cycle (what two modules both need lives in a module below both).
 """
@@ -20,57 +19,139 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FEATURES = ("proxy", "ingest")
-GROUND = ("enlarger/media.py", "enlarger/traces.py", "enlarger/ids.py", "enlarger/errors.py")
-ALL_FEATURES = ("proxy", "ingest", "pages", "cache", "db")
+
+# The floors, lowest first: a module imports its own floor and the ones below, never above.
+FLOORS = ("ground", "backends", "access", "features", "pages", "top")
+LINKED = ("cache", "db", "ingest", "pages", "proxy")  # enlarger/<name> -> ../<name>
+PRODUCT = ("enlarger", *LINKED)
+
+
+def floor_of(module: str) -> tuple[str, str]:
+    """(floor, part) of a dotted module: ``enlarger.proxy.spec`` and ``proxy.spec`` are both
+    the view feature's; ``enlarger.media`` is the ground floor's."""
+    parts = module.split(".")
+    if parts[0] == "enlarger" and len(parts) > 1:
+        parts = parts[1:]
+    elif parts[0] == "enlarger":
+        return "ground", "enlarger"
+    head = parts[0]
+    if head in ("cache", "db", "blobs"):
+        return "backends", head
+    if head in ("proxy", "ingest"):
+        return "features", head
+    if head in ("access", "pages", "top"):
+        return head, head
+    if head == "__main__":  # ``python -m enlarger``: the command, the top floor's
+        return "top", "top"
+    return "ground", head
+
+
+def product_files() -> list[Path]:
+    files = [p for p in (ROOT / "enlarger").rglob("*.py")]
+    files = [p for p in files if p.relative_to(ROOT / "enlarger").parts[0] not in LINKED]
+    for name in LINKED:
+        files += (ROOT / name).rglob("*.py")
+    return sorted(files)
+
+
+def dotted(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[0] != "enlarger":
+        parts.insert(0, "enlarger")
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
 def imported(path: Path) -> list[tuple[int, str]]:
-    """(line, module) of every import in ``path``, functions' own imports included."""
+    """(line, module) of every absolute import in ``path``, functions' own imports included
+    (a relative import is refused by the house style: ``test_no_relative_imports``)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
         elif isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
-    return found
+    return [(line, module) for line, module in found if module.split(".")[0] in PRODUCT]
 
 
-def feature_of(module: str) -> str | None:
-    """``enlarger.proxy.spec`` and ``proxy.spec`` are both the view feature's."""
-    parts = module.split(".")
-    if parts[0] == "enlarger" and len(parts) > 1:
-        parts = parts[1:]
-    return parts[0] if parts[0] in ALL_FEATURES else None
+def breach(source: str, target: str) -> str | None:
+    """Why ``source`` may not import ``target`` (dotted names), or None when it may."""
+    (floor, part), (to_floor, to_part) = floor_of(source), floor_of(target)
+    if {part, to_part} == {"proxy", "ingest"}:
+        return "the view and upload features never import each other"
+    if FLOORS.index(to_floor) > FLOORS.index(floor):
+        return f"the {floor} floor imports nothing above it (here: the {to_floor} floor)"
+    return None
 
 
-def breaches(files: list[Path], forbidden: set[str]) -> list[str]:
-    return [
-        f"{path.relative_to(ROOT)}:{line} imports {module}"
-        for path in files
+def test_every_import_points_down_or_sideways() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}: {why}"
+        for path in product_files()
         for line, module in imported(path)
-        if feature_of(module) in forbidden
+        if (why := breach(dotted(path), module)) is not None
     ]
+    assert not found, "\n".join(found)
 
 
-@pytest.mark.parametrize("feature", FEATURES)
-def test_the_view_and_upload_features_do_not_import_each_other(feature: str) -> None:
-    other = {f for f in FEATURES if f != feature}
-    found = breaches(sorted((ROOT / feature).rglob("*.py")), other)
-    assert not found, f"{feature}/ must not import {', '.join(sorted(other))}/: " + "; ".join(found)
+def test_no_relative_imports() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in product_files()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.level > 0
+    ]
+    assert not found, "product modules import absolutely (enlarger.…): " + "; ".join(found)
 
 
-def test_the_ground_floor_vocabulary_imports_no_feature() -> None:
-    found = breaches([ROOT / name for name in GROUND], set(ALL_FEATURES))
-    assert not found, "the ground floor imports no feature: " + "; ".join(found)
+def test_the_product_never_imports_the_tests_or_benchmarks() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in product_files()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in (
+            [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else [a.name for a in node.names]
+        )
+        if name.split(".")[0] in ("tests", "benchmarks")
+    ]
+    assert not found, "; ".join(found)
 
 
-def test_the_rule_sees_an_import_that_breaks_it(tmp_path: Path) -> None:
-    """The scan itself: a feature importing the other is found, in any spelling."""
+@pytest.mark.parametrize(
+    ("source", "target", "rule"),
+    [
+        ("enlarger.proxy.routes", "enlarger.ingest.service", "never import each other"),
+        ("enlarger.ingest.feature", "proxy.views", "never import each other"),
+        ("enlarger.media", "enlarger.db", "ground floor imports nothing above"),
+        ("enlarger.web", "enlarger.access.auth", "ground floor imports nothing above"),
+        ("enlarger.db.sqlite", "enlarger.proxy.spec", "backends floor imports nothing above"),
+        ("enlarger.proxy.feature", "enlarger.pages.routes", "features floor imports nothing"),
+        ("enlarger.pages.routes", "enlarger.top.app", "pages floor imports nothing above"),
+        ("enlarger.top.app", "enlarger.proxy.feature", None),
+        ("enlarger.pages.routes", "enlarger.proxy.views", None),
+        ("enlarger.access.ratelimit", "enlarger.cache.buckets", None),
+    ],
+)
+def test_the_rule_sees_an_import_that_breaks_it(source: str, target: str, rule: str | None) -> None:
+    why = breach(source, target)
+    assert (why is None) if rule is None else (why is not None and rule in why), why
+
+
+def test_the_scan_reads_every_spelling(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("from enlarger.ingest.service import x\nimport proxy.spec\n")
-    names = [module for _, module in imported(bad)]
-    assert [feature_of(name) for name in names] == ["ingest", "proxy"]
+    bad.write_text(
+        "from enlarger.ingest.service import x\nimport proxy.spec\n"
+        "def f():\n    from enlarger import top\n"
+    )
+    modules = [module for _, module in imported(bad)]
+    assert {floor_of(m)[1] for m in modules} >= {"ingest", "proxy", "top"}
+    assert len(product_files()) > 100
 
 
 def module_name(path: Path, root: Path) -> str:
