@@ -77,15 +77,9 @@ async def test_a_burst_on_one_process_renders_once(tmp_path: Path) -> None:
 
 
 async def test_a_burst_across_three_instances_renders_once(
-    tmp_path: Path, pg_url: str, redis_url: str, s3_bucket_url: str, s3_endpoint: str
+    tmp_path: Path, production_env: dict[str, str]
 ) -> None:
-    env = clean_env(
-        tmp_path / "data",
-        ENLARGER_DATABASE_URL=pg_url,
-        ENLARGER_REDIS_URL=redis_url,
-        ENLARGER_BLOB_URL=s3_bucket_url,
-        ENLARGER_S3_ENDPOINT_URL=s3_endpoint,
-    )
+    env = clean_env(tmp_path / "data", **production_env)
     with servers(env, 1, 1, 2) as instances:
         image_id = instances[0].upload(make_jpeg(3000, 2000, seed=3))
         bases = [server.base for server in instances]
