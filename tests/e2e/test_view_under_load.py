@@ -25,6 +25,7 @@ from multidict import CIMultiDict
 from tests.e2e.conftest import make_jpeg
 from tests.e2e.process import clean_env, request
 from tests.e2e.servers import PrivateRedis, Server, metric, servers
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -148,13 +149,13 @@ async def test_redis_killed_and_restarted_during_a_view_load(tmp_path: Path) -> 
                 assert request(f"{server.base}/i/{image_id}?w={width}")[0] == 200
             stop, answers = asyncio.Event(), []
             load = asyncio.gather(*(_load(server.base, image_id, stop, answers) for _ in range(6)))
-            await asyncio.sleep(0.8)
+            await eventually(lambda: len(answers) >= 20, "the load flowing")
             redis.kill()  # mid-load
             during = len(answers)
-            await asyncio.sleep(1.5)
-            assert len(answers) > during + 20  # the load went on while Redis was gone
+            await asyncio.sleep(1.5)  # the outage: Redis stays gone this long, whatever the load
+            await eventually(lambda: len(answers) > during + 20, "the load going on, Redis gone")
             redis.start()
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)  # the load runs on with Redis back (the restart is mid-load)
             stop.set()
             await load
             assert [a.status for a in answers if a.status >= 500] == []
