@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from enlarger.cache.protocol import Cache
 from enlarger.cache.redis import RedisCache
 from enlarger.cache.tiered import TieredCache
 from enlarger.errors import BackendUnavailable, ConfigurationError
+from tests import services
 from tests.waiting import eventually
 
 MiB = 1024 * 1024
@@ -93,8 +95,31 @@ async def test_ttl_expiry(cache: Cache) -> None:
     assert await cache.get("forever") == b"3"
 
 
-async def test_ping(cache: Cache) -> None:
-    await cache.ping()
+@pytest.mark.e2e  # kills a redis-server of its own
+@pytest.mark.parametrize("tiered", [False, True], ids=["redis", "tiered"])
+async def test_ping_answers_only_while_redis_is_there(
+    tiered: bool, restartable_redis: services.RedisProcess
+) -> None:
+    """Ping reaches Redis: it answers while Redis runs and is BackendUnavailable once it is
+    gone (a ping that checked nothing would pass both); the tiered pair's ping is its remote
+    tier's. The memory cache has no backend to lose (the first tier of the pair here)."""
+    remote = RedisCache.from_url(restartable_redis.url, timeout=5.0)  # a loaded machine
+    cache: Cache = TieredCache(MemoryCache(8 * MiB, 4 * MiB), remote) if tiered else remote
+    try:
+        await cache.ping()
+        restartable_redis.kill()
+        with pytest.raises(BackendUnavailable):
+            await cache.ping()
+    finally:
+        await cache.close()
+
+
+async def test_ping_of_file_marks_answers_only_while_the_folder_is_there(tmp_path: Path) -> None:
+    marks = FileMarks(tmp_path / "marks")
+    await marks.ping()
+    shutil.rmtree(tmp_path / "marks")
+    with pytest.raises(BackendUnavailable):
+        await marks.ping()
 
 
 # --- memory ---------------------------------------------------------------------------------

@@ -101,6 +101,7 @@ def test_redis_url_is_flushed_between_tests(redis_url: str) -> None:
         client.close()
 
 
+@pytest.mark.e2e  # a redis-server of its own, and the private one it starts
 def test_redis_found_running_is_never_used(
     restartable_redis: services.RedisProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -126,6 +127,7 @@ def test_redis_found_running_is_never_used(
         someone.close()
 
 
+@pytest.mark.e2e  # a redis-server of its own
 def test_named_redis_is_used_and_only_its_db_flushed(
     restartable_redis: services.RedisProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,6 +127,22 @@ def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings
     )
 
 
+@pytest.fixture
+def production_env(
+    pg_url: str, redis_url: str, s3_bucket_url: str, s3_endpoint: str
+) -> dict[str, str]:
+    """The ``ENLARGER_*`` variables of a server on PostgreSQL + Redis + S3, as ``enlarger serve``
+    (or any CLI command) reads them: a fresh database, a flushed Redis, an empty bucket. Pass
+    them to ``clean_env`` (``clean_env(data_dir, **production_env, ENLARGER_...=...)``)."""
+    return {
+        "ENLARGER_DATABASE_URL": pg_url,
+        "ENLARGER_REDIS_URL": redis_url,
+        "ENLARGER_BLOB_URL": s3_bucket_url,
+        "ENLARGER_S3_ENDPOINT_URL": s3_endpoint,
+        "ENLARGER_REDIS_TIMEOUT_SECONDS": str(REDIS_TIMEOUT),  # as in backend_settings
+    }
+
+
 StackFactory = Callable[..., Awaitable[Stack]]
 
 

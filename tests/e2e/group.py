@@ -50,12 +50,7 @@ def backend_env(request_: pytest.FixtureRequest, kind: str, data_dir: Path) -> d
     """The environment of a server on ``embedded`` or ``services`` (PostgreSQL, Redis, S3)."""
     settings = {"ENLARGER_PUBLIC_STATS": "true", "ENLARGER_RENDER_THREADS": "1"}
     if kind == "services":
-        settings.update(
-            ENLARGER_DATABASE_URL=request_.getfixturevalue("pg_url"),
-            ENLARGER_REDIS_URL=request_.getfixturevalue("redis_url"),
-            ENLARGER_BLOB_URL=request_.getfixturevalue("s3_bucket_url"),
-            ENLARGER_S3_ENDPOINT_URL=request_.getfixturevalue("s3_endpoint"),
-        )
+        settings.update(request_.getfixturevalue("production_env"))
     env = clean_env(data_dir, **settings)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return env

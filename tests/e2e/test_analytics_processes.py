@@ -19,6 +19,7 @@ import pytest
 
 from enlarger.db.factory import open_repository
 from tests.e2e.conftest import make_jpeg
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -123,13 +124,12 @@ async def test_views_from_three_processes_add_up_exactly(database_url: str, tmp_
             image_id = await upload(session, bases[0])
             urls = [f"{base}/i/{image_id}?w={w}" for base in bases for w in (160, 320)]
             await drive(session, urls, VIEWS)
-            done = time.monotonic()
-            await asyncio.sleep(interval)
-            views = await recorded_views(database_url, image_id)
-            while views < VIEWS and time.monotonic() - done < 3 * interval + 5:
-                await asyncio.sleep(0.1)
-                views = await recorded_views(database_url, image_id)
-            assert views == VIEWS
+
+            async def flushed() -> bool:  # every process's next flush (each interval s)
+                return await recorded_views(database_url, image_id) >= VIEWS
+
+            await eventually(flushed, "the three processes' views flushed")
+            assert await recorded_views(database_url, image_id) == VIEWS
             async with session.get(f"{bases[1]}/v1/images/{image_id}/stats") as response:
                 body = await response.json()
     assert body["views"] == VIEWS

@@ -40,12 +40,14 @@ def test_a_delete_during_renders_leaves_nothing(
         image_id = image["id"]
         with ThreadPoolExecutor(6) as pool:
             views = [pool.submit(http, f"{group.base}/i/{image_id}?{SLOW}") for _ in range(6)]
-            time.sleep(0.5)
+            time.sleep(0.5)  # into the renders (each about a second): the delete lands mid-way
             status, _, body = _delete(image["delete_url"])
             assert status == 204, body
             deleted = time.monotonic()
             answered = [view.result()[0] for view in views]
         assert set(answered) <= {200, 404}, answered
+        # The promise's deadlines, 4 s and 10 s after the 204 (not waits for a condition:
+        # polling would pass on a late 404 or a late cleanup too).
         time.sleep(max(0.0, deleted + 4 - time.monotonic()))
         for size in SIZES:  # fresh connections: both workers answer some of them
             statuses = {http(f"{group.base}/i/{image_id}?{size}")[0] for _ in range(10)}

@@ -18,6 +18,7 @@ from enlarger.proxy import service as proxy_service
 from enlarger.top.gc import Collector, Orphan
 from tests.e2e.conftest import Stack, StackFactory, make_jpeg
 from tests.e2e.traces_check import traces_left
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -110,7 +111,7 @@ async def test_a_render_in_flight_at_the_deletion_leaves_nothing(
         return all([await _status(s, p) == 404 for s in stacks for p in paths])
 
     await _until(all_404, "a process still serves the deleted image")
-    await asyncio.sleep(sweep)  # the sweep, then every process's second look
+    await asyncio.sleep(sweep)  # a sweep period: the sweep, then every process's second look
 
     async def nothing_left() -> bool:
         return not await traces_left(stacks, image_id)
@@ -165,8 +166,8 @@ async def test_a_reupload_during_the_sweep_keeps_its_original(
     assert again["id"] == image["id"]
     gate.open()
     await _until(lambda: _gone(stack, late), "the late variant was not swept")
-    await asyncio.sleep(0.1)  # the sweep has finished
-    assert await stack.blobs.exists(ids.original_key(image["id"]))
+    await eventually(lambda: not stack.services.deletion._sweeps, "the sweep finished")
+    assert await stack.services.blobs.exists(ids.original_key(image["id"]))
     assert await _status(stack, f"/i/{image['id']}?size=small") == 200
 
 
@@ -190,7 +191,9 @@ async def test_gc_racing_a_reupload_keeps_its_original(
     removal = asyncio.create_task(collector.remove(Orphan(key, len(data), "test")))
     await gate.until_reached()
     upload = asyncio.create_task(_upload(stack, data))
-    await asyncio.sleep(0.5)  # the upload runs as far as it can while gc holds its delete
+    # The race held open: the upload runs as far as it can while gc holds its delete (nothing
+    # to poll: a correct upload waits, a wrong one finishes; either within this time).
+    await asyncio.sleep(0.5)
     gate.open()
     again, _ = await asyncio.gather(upload, removal)
     assert again["id"] == image["id"]

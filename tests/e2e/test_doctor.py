@@ -92,16 +92,8 @@ def test_allocator_and_unknown_variables_are_named(tmp_path: Path) -> None:
     assert found["allocator"].startswith("ok") and "MALLOC_ARENA_MAX=2" in found["allocator"]
 
 
-def test_production_backends_pass(
-    tmp_path: Path, pg_url: str, redis_url: str, s3_bucket_url: str, s3_endpoint: str
-) -> None:
-    env = clean_env(
-        tmp_path / "data",
-        ENLARGER_DATABASE_URL=pg_url,
-        ENLARGER_REDIS_URL=redis_url,
-        ENLARGER_BLOB_URL=s3_bucket_url,
-        ENLARGER_S3_ENDPOINT_URL=s3_endpoint,
-    )
+def test_production_backends_pass(tmp_path: Path, production_env: dict[str, str]) -> None:
+    env = clean_env(tmp_path / "data", **production_env)
     assert cli(env, "migrate").returncode == 0
     result = cli(env, "doctor")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -114,8 +106,9 @@ def test_production_backends_pass(
     env["ENLARGER_ALLOWED_HOSTS"] = "img.example.com"
     links = lines(cli(env, "doctor").stdout)["links"]
     assert links.startswith("ok") and "img.example.com" in links, links
-    bucket = s3_bucket_url[len("s3://") :].split("/")[0]
-    listed = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket=bucket)
+    bucket = env["ENLARGER_BLOB_URL"][len("s3://") :].split("/")[0]
+    s3 = boto3.client("s3", endpoint_url=env["ENLARGER_S3_ENDPOINT_URL"])
+    listed = s3.list_objects_v2(Bucket=bucket)
     assert listed.get("KeyCount", 0) == 0, "the probe blob was left behind"
 
 

@@ -52,17 +52,11 @@ async def total_views(database_url: str, image_id: str) -> int:
     return views
 
 
-def test_three_instances_act_as_one(
-    tmp_path: Path, pg_url: str, redis_url: str, s3_bucket_url: str, s3_endpoint: str
-) -> None:
+def test_three_instances_act_as_one(tmp_path: Path, production_env: dict[str, str]) -> None:
     env = clean_env(
         tmp_path / "data",
-        ENLARGER_DATABASE_URL=pg_url,
-        ENLARGER_REDIS_URL=redis_url,
-        ENLARGER_BLOB_URL=s3_bucket_url,
-        ENLARGER_S3_ENDPOINT_URL=s3_endpoint,
+        **production_env,
         ENLARGER_RENDER_THREADS="1",
-        ENLARGER_REDIS_TIMEOUT_SECONDS="2",  # a loaded test machine: no miss from a slow reply
         ENLARGER_ANALYTICS_FLUSH_SECONDS="60",  # only the flush at the stop writes
         ENLARGER_LOG_LEVEL="WARNING",
     )
@@ -94,4 +88,4 @@ def test_three_instances_act_as_one(
         assert {headers["ETag"] for _, headers, _ in answers} == {answers[0][1]["ETag"]}
         assert renders(instances) - before == 1, [s.metrics() for s in instances]
     expected = 2 + SIMULTANEOUS  # two size=small views, twelve of the new variant
-    assert asyncio.run(total_views(pg_url, image_id)) == expected
+    assert asyncio.run(total_views(env["ENLARGER_DATABASE_URL"], image_id)) == expected

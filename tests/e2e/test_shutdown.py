@@ -21,6 +21,7 @@ from tests.e2e.conftest import BACKENDS, make_jpeg
 from tests.e2e.group import Group, backend_env, running
 from tests.e2e.process import clean_env
 from tests.e2e.process import request as http
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -132,11 +133,15 @@ async def test_sigterm_lets_uploads_in_flight_finish(
             await asyncio.gather(*(started.wait() for started in starts))
             await asyncio.sleep(0.1)  # every request is in a worker's hands
             stop_group(group)
-            await asyncio.sleep(0.3)
-            refused = await asyncio.to_thread(refuses_connections, group.port)
+
+            async def refused() -> bool:
+                return await asyncio.to_thread(refuses_connections, group.port)
+
+            await eventually(refused, "a stopping server refusing new connections")
+            unfinished = sum(not upload.done() for upload in uploads)
             answers = await asyncio.gather(*uploads)
         assert group.wait(60) == 0, group.output()
-    assert refused, "a stopping server must refuse new connections"
+    assert unfinished, "the server refused new connections only once the uploads were done"
     assert [status for status, _ in answers] == [201] * UPLOADS, answers
     with running(env, workers=1) as again:
         for photo, (_, image_id) in zip(photos, answers, strict=True):

@@ -25,6 +25,7 @@ from multidict import CIMultiDict
 from tests.e2e.conftest import make_jpeg
 from tests.e2e.process import clean_env, request
 from tests.e2e.servers import PrivateRedis, Server, metric, servers
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -77,15 +78,9 @@ async def test_a_burst_on_one_process_renders_once(tmp_path: Path) -> None:
 
 
 async def test_a_burst_across_three_instances_renders_once(
-    tmp_path: Path, pg_url: str, redis_url: str, s3_bucket_url: str, s3_endpoint: str
+    tmp_path: Path, production_env: dict[str, str]
 ) -> None:
-    env = clean_env(
-        tmp_path / "data",
-        ENLARGER_DATABASE_URL=pg_url,
-        ENLARGER_REDIS_URL=redis_url,
-        ENLARGER_BLOB_URL=s3_bucket_url,
-        ENLARGER_S3_ENDPOINT_URL=s3_endpoint,
-    )
+    env = clean_env(tmp_path / "data", **production_env)
     with servers(env, 1, 1, 2) as instances:
         image_id = instances[0].upload(make_jpeg(3000, 2000, seed=3))
         bases = [server.base for server in instances]
@@ -154,13 +149,13 @@ async def test_redis_killed_and_restarted_during_a_view_load(tmp_path: Path) -> 
                 assert request(f"{server.base}/i/{image_id}?w={width}")[0] == 200
             stop, answers = asyncio.Event(), []
             load = asyncio.gather(*(_load(server.base, image_id, stop, answers) for _ in range(6)))
-            await asyncio.sleep(0.8)
+            await eventually(lambda: len(answers) >= 20, "the load flowing")
             redis.kill()  # mid-load
             during = len(answers)
-            await asyncio.sleep(1.5)
-            assert len(answers) > during + 20  # the load went on while Redis was gone
+            await asyncio.sleep(1.5)  # the outage: Redis stays gone this long, whatever the load
+            await eventually(lambda: len(answers) > during + 20, "the load going on, Redis gone")
             redis.start()
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)  # the load runs on with Redis back (the restart is mid-load)
             stop.set()
             await load
             assert [a.status for a in answers if a.status >= 500] == []
