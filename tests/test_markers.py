@@ -53,7 +53,7 @@ class Module:
     imported: dict[str, str] = field(default_factory=dict)  # local name -> "module:name"
     modules: dict[str, str] = field(default_factory=dict)  # local name -> module
     starters: set[str] = field(default_factory=set)
-    runners: set[str] = field(default_factory=set)  # functions that run `python -m enlarger.cli`
+    runners: set[str] = field(default_factory=set)  # functions that run `python -m enlarger`
 
     @classmethod
     def read(cls, path: Path) -> Module:
@@ -110,7 +110,7 @@ def _nodes(node: ast.AST) -> Iterator[ast.AST]:
         yield from _nodes(child)
 
 
-CLI = "enlarger.cli"
+CLI = "enlarger"  # python -m enlarger
 CLI_RUNNERS = {"tests.e2e.process": {"cli"}}  # run an enlarger command given as arguments
 
 
@@ -120,7 +120,7 @@ def _is_serve_command(node: ast.List) -> bool:
 
 
 def _runs_serve(node: ast.Call, module: Module) -> bool:
-    """``run(env, "serve", ...)`` where ``run`` runs ``python -m enlarger.cli`` with its
+    """``run(env, "serve", ...)`` where ``run`` runs ``python -m enlarger`` with its
     arguments (a function of the module, or an imported runner)."""
     if not isinstance(node.func, ast.Name):
         return False
@@ -290,9 +290,9 @@ def test_the_rule_sees_a_server_started_without_the_marker(tmp_path: Path) -> No
         "async def test_an_http_server():\n"
         "    await web.TCPSite(None).start()\n"
         "def test_a_subprocess():\n"
-        "    run(['python', '-m', 'enlarger.cli', 'serve'])\n"
+        "    run(['python', '-m', 'enlarger', 'serve'])\n"
         "def command(*args):\n"
-        "    return run(['python', '-m', 'enlarger.cli', *args])\n"
+        "    return run(['python', '-m', 'enlarger', *args])\n"
         "def test_a_command():\n"
         "    command('migrate')\n"
         "    command('serve', '--port', '1')\n"

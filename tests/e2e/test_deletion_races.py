@@ -166,8 +166,8 @@ async def test_a_reupload_during_the_sweep_keeps_its_original(
     assert again["id"] == image["id"]
     gate.open()
     await _until(lambda: _gone(stack, late), "the late variant was not swept")
-    await eventually(lambda: not stack.services.deletion._sweeps, "the sweep finished")
-    assert await stack.services.blobs.exists(ids.original_key(image["id"]))
+    await eventually(lambda: not stack.uploads.deletion._sweeps, "the sweep finished")
+    assert await stack.blobs.exists(ids.original_key(image["id"]))
     assert await _status(stack, f"/i/{image['id']}?size=small") == 200
 
 
