@@ -155,7 +155,7 @@ class Repository(Protocol):
 
     async def set_placeholder(self, image_id: str, placeholder: str) -> None: ...
 
-    # --- analytics (see db/analytics.py) -------------------------------------------------------
+    # --- analytics (see enlarger/analytics/counter.py) ---------------------------------
 
     async def record_views(self, counts: Sequence[ViewCount]) -> int:
         """Add a batch of counts in one transaction (``views = views + excluded.views``), so

@@ -1,23 +1,19 @@
-"""The upload feature set up on an application: uploads and deletion on ``app[UPLOADS]`` while it
-runs, and their routes. What it needs of views comes through :class:`Renders`, never an import."""
+"""The upload feature set up on an application: its services on ``app[UPLOADS]`` while it runs,
+and its routes. What it needs of views comes through :class:`Renders`, never an import."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
 
 from aiohttp import web
 
 from enlarger import ids
 from enlarger.blobs import BLOBS
 from enlarger.cache.negative import UNKNOWN_IDS
-from enlarger.cache.tiered import CACHE
 from enlarger.db import REPO, Repository
-from enlarger.ingest import claims, routes, stats
-from enlarger.ingest.deletion import DeletionService, DeletionWatcher, Eraser
+from enlarger.ingest import routes
 from enlarger.ingest.probe import Limits
-from enlarger.ingest.purge import Purger
 from enlarger.ingest.service import IngestService
 from enlarger.ingest.spool import sweep_spools
 from enlarger.ingest.uploads import UPLOADS, Renders, Uploads
@@ -29,12 +25,10 @@ SECRET_NAME = "public_id_key"
 
 
 def setup(app: web.Application, renders: Callable[[web.Application], Renders]) -> None:
-    """Add the upload, image, statistics and deletion routes, and their services to the
-    application's life; ``renders`` finds the view feature's side once it runs."""
+    """Add the upload and image routes, and the upload service to the application's life;
+    ``renders`` finds the view feature's side once it runs."""
     app.cleanup_ctx.append(lambda app: _uploads(app, renders))
     routes.setup(app)
-    stats.setup(app)
-    claims.setup(app)
 
 
 async def server_secret(settings: Settings, repo: Repository) -> bytes:
@@ -49,34 +43,17 @@ async def _uploads(
     app: web.Application, find_renders: Callable[[web.Application], Renders]
 ) -> AsyncIterator[None]:
     settings, repo, blobs = app[SETTINGS], app[REPO], app[BLOBS]
-    unknown_ids, tombstones, renders = app[UNKNOWN_IDS], app[TOMBSTONES], find_renders(app)
     ingest = IngestService(
         repo,
         blobs,
         await server_secret(settings, repo),
         Limits.from_settings(settings),
-        unknown_ids,
+        app[UNKNOWN_IDS],
         settings.data_dir / "spool",
-        tombstones,
+        app[TOMBSTONES],
     )
     if ingest.spool_folder != blobs.spool_folder():  # (the filesystem store's: `gc` sweeps)
-        await asyncio.to_thread(
-            sweep_spools, ingest.spool_folder, 2 * settings.upload_timeout_seconds
-        )
-    eraser = Eraser(blobs, app[CACHE], (*renders.marks(), unknown_ids), renders.forget_local)
-    deletion = DeletionService(
-        repo, eraser, Purger.from_settings(settings), tombstones, settings.deletion_sweep_seconds
-    )
-    async with AsyncExitStack() as stack:
-        stack.push_async_callback(deletion.close)
-        watcher = DeletionWatcher(
-            repo,
-            eraser,
-            tombstones,
-            settings.deletion_poll_seconds,
-            again_after=settings.deletion_sweep_seconds,
-        )
-        await watcher.start()
-        stack.push_async_callback(watcher.close)
-        app[UPLOADS] = Uploads(ingest, deletion, renders)
-        yield
+        older_than = 2 * settings.upload_timeout_seconds
+        await asyncio.to_thread(sweep_spools, ingest.spool_folder, older_than)
+    app[UPLOADS] = Uploads(ingest, find_renders(app))
+    yield

@@ -13,9 +13,9 @@ from aiohttp import web
 
 from enlarger.access.auth import optional_user, required_user
 from enlarger.access.ratelimit import RATE_LIMITS
+from enlarger.analytics import routes as stats
 from enlarger.db import REPO, Image
 from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
-from enlarger.ingest import stats
 from enlarger.ingest.deadline import UploadDeadline
 from enlarger.ingest.reader import continue_later, read_upload
 from enlarger.ingest.service import Ingested

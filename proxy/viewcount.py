@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from enlarger.db.analytics import ANALYTICS
+from enlarger.analytics.counter import ANALYTICS
 
 
 def count_view(request: web.Request, image_id: str, variant: str, tier: str, nbytes: int) -> None:

@@ -28,8 +28,8 @@ class Views:
     exact_specs: SpecCache  # for signed URLs: exact sizes and qualities
     signer: Signer
 
-    # What the upload feature asks of views (``ingest.feature.Renders``), handed over by the
-    # top floor: the feature never imports this one.
+    # What uploads and deletion ask of views (``ingest.uploads.Renders``,
+    # ``deletion.feature.Keepers``), handed over by the top floor: neither imports this one.
     def offer(self, image_id: str) -> int:
         return self.prerender.offer(image_id)
 

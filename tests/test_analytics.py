@@ -1,4 +1,5 @@
-"""The in-memory view counter and its flusher (db/analytics.py), on a real SQLite repository."""
+"""The in-memory view counter and its flusher (enlarger/analytics/counter.py), on a real SQLite
+repository."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from enlarger.analytics.counter import Analytics, PendingViews, referrer_host, rollup_cutoff
 from enlarger.db._referrers import MAX_REFERRER_HOSTS, OTHER_REFERRERS
-from enlarger.db.analytics import Analytics, PendingViews, referrer_host, rollup_cutoff
 from enlarger.db.factory import open_repository
 from enlarger.db.protocol import Repository
 from tests.test_repository_conformance import make_image

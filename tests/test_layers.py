@@ -37,7 +37,7 @@ def floor_of(module: str) -> tuple[str, str]:
     head = parts[0]
     if head in ("cache", "db", "blobs"):
         return "backends", head
-    if head in ("proxy", "ingest"):
+    if head in ("proxy", "ingest", "deletion", "analytics"):
         return "features", head
     if head in ("access", "pages", "top"):
         return head, head

@@ -1,4 +1,4 @@
-"""Access-log parsing (db/logimport.py) on realistic CloudFront and nginx lines."""
+"""Access-log parsing (enlarger/analytics/logimport.py) on realistic CloudFront and nginx lines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from enlarger import ids
-from enlarger.db.logimport import Tally, tally_file
+from enlarger.analytics.logimport import Tally, tally_file
 from enlarger.settings import Settings
 from enlarger.top.cli_analytics import variant_key, view_policy
 from tests.logsamples import CLOUDFRONT_HEADER, cloudfront_line, nginx_line, write_log

@@ -1,5 +1,6 @@
 """The composition root: the application's middlewares, each part set up on it in order
-(backends, rate limits, views, uploads, pages, discovery), health, readiness and metrics."""
+(backends, rate limits, analytics, views, uploads, deletion, pages, discovery), health,
+readiness and metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from contextlib import AsyncExitStack
 
 from aiohttp import web
 
+import enlarger.analytics.feature
+import enlarger.deletion.feature
 import enlarger.ingest.feature
 import enlarger.pages.routes
 import enlarger.proxy.feature
@@ -19,7 +22,6 @@ from enlarger.cache.factory import open_cache
 from enlarger.cache.negative import UNKNOWN_IDS, NegativeCache
 from enlarger.cache.tiered import CACHE
 from enlarger.db import REPO, Repository
-from enlarger.db.analytics import ANALYTICS, running_analytics
 from enlarger.errors import EnlargerError
 from enlarger.metrics import Metrics
 from enlarger.origin import ORIGIN, Origin, host_middleware
@@ -64,8 +66,10 @@ def build_app(settings: Settings) -> web.Application:
     # Each part's context runs in this order at start-up, and in the reverse one at shutdown.
     app.cleanup_ctx.append(_backends)
     ratelimit.setup(app)
+    enlarger.analytics.feature.setup(app)
     enlarger.proxy.feature.setup(app)
     enlarger.ingest.feature.setup(app, renders=lambda app: app[VIEWS])
+    enlarger.deletion.feature.setup(app, keepers=lambda app: app[VIEWS])
     discovery.setup(app)
     limits.setup(app)
     enlarger.pages.routes.setup(app)
@@ -82,7 +86,7 @@ async def _nosniff(request: web.Request, response: web.StreamResponse) -> None:
 
 async def _backends(app: web.Application) -> AsyncIterator[None]:
     """The database (migrated), the blob store, the cache and what lives beside them: the
-    view counter, the unknown-id notes and the deletion fence, each on its own key."""
+    unknown-id notes and the deletion fence, each on its own key."""
     settings = app[SETTINGS]
     configure_vips()
     async with AsyncExitStack() as stack:
@@ -101,14 +105,6 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
             settings.redis_timeout_seconds,
         )
         stack.push_async_callback(cache.close)
-        app[ANALYTICS] = await stack.enter_async_context(
-            running_analytics(
-                repo,
-                settings.analytics_flush_seconds,
-                settings.analytics_max_pending,
-                settings.analytics_rollup_days,
-            )
-        )
         app[REPO], app[BLOBS], app[CACHE] = repo, blobs, cache
         app[UNKNOWN_IDS] = NegativeCache(cache.remote, settings.negative_cache_seconds)
         app[TOMBSTONES] = Tombstones(tombstone_seconds(settings), exists=_exists(repo))

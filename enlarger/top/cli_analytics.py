@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from enlarger.analytics.counter import rollup_cutoff
+from enlarger.analytics.logimport import FORMATS, Tally, VariantKey, tally_file
 from enlarger.db import Repository
-from enlarger.db.analytics import rollup_cutoff
-from enlarger.db.logimport import FORMATS, Tally, VariantKey, tally_file
 from enlarger.db.models import LogFile
 from enlarger.errors import EnlargerError
 from enlarger.proxy.spec import ViewPolicy, extension_format, parse_spec

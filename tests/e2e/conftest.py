@@ -17,10 +17,11 @@ from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient
 
 from enlarger import ids
+from enlarger.analytics.counter import ANALYTICS, Analytics
 from enlarger.blobs import BLOBS, BlobStore
 from enlarger.cache.tiered import CACHE, TieredCache
 from enlarger.db import REPO, Repository, User
-from enlarger.db.analytics import ANALYTICS, Analytics
+from enlarger.deletion.service import DELETION, DeletionService
 from enlarger.ingest.uploads import UPLOADS, Uploads
 from enlarger.proxy.views import VIEWS, Views
 from enlarger.settings import Settings
@@ -65,6 +66,10 @@ class Stack:
     @property
     def uploads(self) -> Uploads:
         return self.client.app[UPLOADS]
+
+    @property
+    def deletion(self) -> DeletionService:
+        return self.client.app[DELETION]
 
     async def upload(
         self, data: bytes, token: str | None = None, filename: str = "photo.jpg"

@@ -100,7 +100,7 @@ async def test_a_render_in_flight_at_the_deletion_leaves_nothing(
     await render_gate.until_reached()
     await _delete(deleting, image)
     if not early:
-        await _until(lambda: _true(other.uploads.deletion.tombstones.holds(image_id)), "no poll")
+        await _until(lambda: _true(other.deletion.tombstones.holds(image_id)), "no poll")
     render_gate.open()
     answered = await view
     assert answered == (200 if early else 404)  # asked before the delete, answered after
@@ -166,7 +166,7 @@ async def test_a_reupload_during_the_sweep_keeps_its_original(
     assert again["id"] == image["id"]
     gate.open()
     await _until(lambda: _gone(stack, late), "the late variant was not swept")
-    await eventually(lambda: not stack.uploads.deletion._sweeps, "the sweep finished")
+    await eventually(lambda: not stack.deletion._sweeps, "the sweep finished")
     assert await stack.blobs.exists(ids.original_key(image["id"]))
     assert await _status(stack, f"/i/{image['id']}?size=small") == 200
 

@@ -90,7 +90,7 @@ class Lifecycle(RuleBasedStateMachine):
     @rule(data=st.data(), sweeper=st.integers(0, 1), lag=st.sampled_from(LAGS))
     def reupload_racing_the_sweep(self, data: st.DataObject, sweeper: int, lag: float) -> None:
         image = data.draw(st.sampled_from(sorted(self.deleted)))
-        sweep = self.stacks[sweeper].uploads.deletion.sweep(self.ids[image])
+        sweep = self.stacks[sweeper].deletion.sweep(self.ids[image])
         upload = _upload(self.stacks[1 - sweeper], IMAGES[image])
         body, _ = self.run(_together(_later(lag, upload), sweep))
         self._uploaded(image, body)
@@ -112,7 +112,7 @@ class Lifecycle(RuleBasedStateMachine):
     @rule(sweeper=st.integers(0, 1))
     def sweep(self, sweeper: int) -> None:
         for image in sorted(self.deleted - self.swept):
-            assert self.run(self.stacks[sweeper].uploads.deletion.sweep(self.ids[image]))
+            assert self.run(self.stacks[sweeper].deletion.sweep(self.ids[image]))
             self.swept.add(image)
 
     def _uploaded(self, image: int, body: dict[str, Any]) -> None:
@@ -131,7 +131,7 @@ class Lifecycle(RuleBasedStateMachine):
                 self.run(_delete(self.stacks[0], path))
                 paths.remove(path)
                 if not paths:
-                    self.run(self.stacks[0].uploads.deletion.sweep(self.ids[image]))
+                    self.run(self.stacks[0].deletion.sweep(self.ids[image]))
 
     @invariant()
     def acknowledged_uploads_are_viewable(self) -> None:

@@ -18,7 +18,7 @@ from typing import BinaryIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from enlarger import ids
-from enlarger.db.analytics import referrer_host
+from enlarger.analytics.counter import referrer_host
 from enlarger.db.models import ViewCount
 
 FORMATS = ("cloudfront", "nginx")

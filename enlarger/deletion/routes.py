@@ -9,19 +9,19 @@ from aiohttp import web
 
 from enlarger.access.auth import required_user
 from enlarger.db import REPO
-from enlarger.ingest.uploads import UPLOADS
+from enlarger.deletion.service import DELETION
 from enlarger.web import NO_STORE
 
 
 async def delete_image(request: web.Request) -> web.Response:
     user = await required_user(request, request.app[REPO])
-    await request.app[UPLOADS].deletion.delete_claim(request.match_info["id"], user)
+    await request.app[DELETION].delete_claim(request.match_info["id"], user)
     return web.Response(status=204, headers=NO_STORE)
 
 
 async def delete_anonymous(request: web.Request) -> web.Response:
     image_id, token = request.match_info["id"], request.match_info["token"]
-    await request.app[UPLOADS].deletion.delete_anonymous(image_id, token)
+    await request.app[DELETION].delete_anonymous(image_id, token)
     return web.Response(status=204, headers=NO_STORE)
 
 

@@ -12,18 +12,20 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from aiohttp import web
+
 from enlarger import ids, traces
 from enlarger.blobs import BlobStore
 from enlarger.cache.tiered import TieredCache
 from enlarger.db import Repository, User
 from enlarger.db._claims import Removal
+from enlarger.deletion.purge import Purger
 from enlarger.errors import (
     BackendUnavailable,
     Forbidden,
     ImageNotFound,
     InvalidDeleteToken,
 )
-from enlarger.ingest.purge import Purger
 from enlarger.traces import Tombstones
 
 log = logging.getLogger(__name__)
@@ -234,3 +236,6 @@ class DeletionWatcher:
                 await self.poll()
             except BackendUnavailable:
                 log.warning("could not read the deletion log; trying again")
+
+
+DELETION: web.AppKey[DeletionService] = web.AppKey("deletion", DeletionService)
