@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from enlarger.backends import open_repo
 from enlarger.db import Repository
-from enlarger.db._pg_hosts import url_parts
 from enlarger.db.factory import sqlite_path
+from enlarger.db.postgres._hosts import url_parts
 from enlarger.errors import BackendUnavailable, SetupError
 from enlarger.settings import Settings
 

@@ -1,9 +1,9 @@
-"""A multi-host PostgreSQL URL split into one URL per host (enlarger.db._pg_hosts)."""
+"""A multi-host PostgreSQL URL split into one URL per host (enlarger.db.postgres._hosts)."""
 
 from __future__ import annotations
 
 from enlarger.cli_support import redact
-from enlarger.db._pg_hosts import split_hosts, url_parts
+from enlarger.db.postgres._hosts import split_hosts, url_parts
 
 
 def test_one_url_per_host_with_the_same_user_database_and_options() -> None:

@@ -1,8 +1,8 @@
-"""The claims half of :class:`db.postgres.PostgresRepository` (a mixin): a user's claim (with the
-baseline that scopes its statistics, :mod:`db._scope`), anonymous claims with a hashed delete
-token, removing a claim (and the image with its last one), the deletion log and the share page's
-placeholder. A removal locks the image row (``FOR UPDATE``) first, so two last claims removed at
-once cannot both see the other and leave the image unclaimed, and a dedup upload linking to the
+"""The claims half of :class:`db.postgres.repository.PostgresRepository` (a mixin): a user's claim
+(with the baseline that scopes its statistics, :mod:`db._scope`), anonymous claims with a hashed
+delete token, removing a claim (and the image with its last one), the deletion log and the share
+page's placeholder. A removal locks the image row (``FOR UPDATE``) first, so two last claims removed
+at once cannot both see the other and leave the image unclaimed, and a dedup upload linking to the
 image waits for the removal to finish."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 import asyncpg
 
 from enlarger.db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
-from enlarger.db._pg_common import Pooled, unavailable_on_driver_error, utc
 from enlarger.db._scope import baseline_copies
+from enlarger.db.postgres._common import Pooled, unavailable_on_driver_error, utc
 
 LINK_INSERT = (
     "INSERT INTO user_images (user_id, image_id, filename) VALUES ($1, $2, $3) "
@@ -49,7 +49,7 @@ PLACEHOLDER_SET = "UPDATE images SET placeholder = $2 WHERE id = $1"
 
 
 class PostgresClaims(Pooled):
-    """Mixed into :class:`db.postgres.PostgresRepository`, which provides ``_pool``."""
+    """Mixed into :class:`db.postgres.repository.PostgresRepository`, which provides ``_pool``."""
 
     async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
         try:

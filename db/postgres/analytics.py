@@ -1,9 +1,9 @@
-"""The analytics half of :class:`db.postgres.PostgresRepository` (a mixin): view counts, stats,
-imported logs, roll-ups. A batch is one transaction of one multi-row upsert per table (rows
-sorted, so that concurrent flushes lock rows in the same order). A batch locks, in this order,
-its images (``FOR KEY SHARE``, as a removal locks the image first), each (image, day) of its
-referrers (an advisory lock, so that the bound of :mod:`db._referrers` holds across processes),
-then the claims whose totals it adds to. Statistics are scoped to a claim (:mod:`db._scope`)."""
+"""The analytics half of :class:`db.postgres.repository.PostgresRepository` (a mixin): view counts,
+stats, imported logs, roll-ups. A batch is one transaction of one multi-row upsert per table (rows
+sorted, so that concurrent flushes lock rows in the same order). A batch locks, in this order, its
+images (``FOR KEY SHARE``, as a removal locks the image first), each (image, day) of its referrers
+(an advisory lock, so that the bound of :mod:`db._referrers` holds across processes), then the
+claims whose totals it adds to. Statistics are scoped to a claim (:mod:`db._scope`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from datetime import date
 import asyncpg
 
 from enlarger.db import _referrers, _scope
-from enlarger.db._pg_common import Pooled, image_row, unavailable_on_driver_error, utc
 from enlarger.db._viewrows import BREAKDOWN_TABLES, BreakdownRow, ViewRows, group, stats_range
 from enlarger.db.models import (
     Breakdown,
@@ -24,6 +23,7 @@ from enlarger.db.models import (
     UserImageViews,
     ViewCount,
 )
+from enlarger.db.postgres._common import Pooled, image_row, unavailable_on_driver_error, utc
 from enlarger.db.protocol import ImageSort
 
 KNOWN_IMAGES = "SELECT id FROM images WHERE id = ANY($1::text[]) ORDER BY id FOR KEY SHARE"
@@ -123,7 +123,7 @@ ROLLUPS = tuple(_rollup(table, column) for table, column in BREAKDOWN_TABLES)
 
 
 class PostgresAnalytics(Pooled):
-    """Mixed into :class:`db.postgres.PostgresRepository`, which provides ``_pool``."""
+    """Mixed into :class:`db.postgres.repository.PostgresRepository`, which provides ``_pool``."""
 
     async def user_has_image(self, user_id: int, image_id: str) -> bool:
         with unavailable_on_driver_error():

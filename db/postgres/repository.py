@@ -2,7 +2,7 @@
 
 Every method is one statement on a pooled connection (autocommit), except migrations. Driver
 connection failures become :class:`enlarger.errors.BackendUnavailable`. A multi-host URL (a
-primary and its standby) is connected host by host (:mod:`enlarger.db._pg_hosts`).
+primary and its standby) is connected host by host (:mod:`enlarger.db.postgres._hosts`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 import asyncpg
 
 from enlarger.db import migrate
-from enlarger.db._pg_common import (
+from enlarger.db.models import ApiKey, Image, User, UserImage, UserSummary, Variant
+from enlarger.db.postgres._common import (
     api_key_row,
     aware,
     image_row,
@@ -23,10 +24,9 @@ from enlarger.db._pg_common import (
     utc,
     variant_row,
 )
-from enlarger.db._pg_hosts import HostList
-from enlarger.db.models import ApiKey, Image, User, UserImage, UserSummary, Variant
-from enlarger.db.postgres_analytics import PostgresAnalytics
-from enlarger.db.postgres_claims import IMAGE_FENCE, PostgresClaims
+from enlarger.db.postgres._hosts import HostList
+from enlarger.db.postgres.analytics import PostgresAnalytics
+from enlarger.db.postgres.claims import IMAGE_FENCE, PostgresClaims
 from enlarger.errors import UserExists
 
 COMMAND_TIMEOUT_SECONDS = 5.0  # ENLARGER_DATABASE_TIMEOUT_SECONDS
