@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from enlarger.db.postgres import PostgresRepository
+from enlarger.db.postgres.repository import PostgresRepository
 from enlarger.db.protocol import Repository
-from enlarger.db.sqlite import SqliteRepository
+from enlarger.db.sqlite.repository import SqliteRepository
 
 _SQLITE_PREFIX = "sqlite://"
 

@@ -1,8 +1,8 @@
-"""A multi-host PostgreSQL URL split into one URL per host (enlarger.db._pg_hosts)."""
+"""A multi-host PostgreSQL URL split into one URL per host (enlarger.db.postgres._hosts)."""
 
 from __future__ import annotations
 
-from enlarger.db._pg_hosts import split_hosts, url_parts
+from enlarger.db.postgres._hosts import split_hosts, url_parts
 from enlarger.top.cli_support import redact
 
 

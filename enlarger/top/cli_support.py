@@ -11,8 +11,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from enlarger.db import Repository
-from enlarger.db._pg_hosts import url_parts
 from enlarger.db.factory import sqlite_path
+from enlarger.db.postgres._hosts import url_parts
 from enlarger.errors import BackendUnavailable, SetupError
 from enlarger.settings import Settings
 from enlarger.top.backends import open_repo

@@ -22,8 +22,8 @@ from enlarger.blobs import BlobStore
 from enlarger.blobs.factory import open_blob_store
 from enlarger.blobs.s3 import S3BlobStore
 from enlarger.db import migrate
-from enlarger.db._pg_hosts import HostList, url_parts
 from enlarger.db.factory import sqlite_path
+from enlarger.db.postgres._hosts import HostList, url_parts
 from enlarger.errors import BackendUnavailable, EnlargerError
 from enlarger.settings import Settings
 

@@ -1,5 +1,5 @@
-"""The analytics half of :class:`db.sqlite.SqliteRepository` (a mixin): view counts, stats,
-imported logs, roll-ups. SQLite serializes writers (``BEGIN IMMEDIATE``), so batches from
+"""The analytics half of :class:`db.sqlite.repository.SqliteRepository` (a mixin): view counts,
+stats, imported logs, roll-ups. SQLite serializes writers (``BEGIN IMMEDIATE``), so batches from
 several processes sharing the file add up, and the bound on referrer hosts per image and day
 (:mod:`db._referrers`) holds across them. Statistics are scoped to a claim (:mod:`db._scope`)."""
 
@@ -14,7 +14,6 @@ from typing import Any
 import aiosqlite
 
 from enlarger.db import _referrers, _scope
-from enlarger.db._sqlite_common import image_row
 from enlarger.db._sqltime import from_text, now_text
 from enlarger.db._viewrows import BREAKDOWN_TABLES, BreakdownRow, ViewRows, group, stats_range
 from enlarger.db.models import (
@@ -27,6 +26,7 @@ from enlarger.db.models import (
     ViewCount,
 )
 from enlarger.db.protocol import ImageSort
+from enlarger.db.sqlite._common import image_row
 
 KNOWN_IMAGES = "SELECT id FROM images WHERE id IN (SELECT value FROM json_each(?))"
 USER_HAS_IMAGE = "SELECT 1 FROM user_images WHERE user_id = ? AND image_id = ?"
@@ -96,7 +96,7 @@ ROLLUPS = tuple(_rollup(table, column) for table, column in BREAKDOWN_TABLES)
 
 
 class SqliteAnalytics:
-    """Mixed into :class:`db.sqlite.SqliteRepository`, which provides ``_session``."""
+    """Mixed into :class:`db.sqlite.repository.SqliteRepository`, which provides ``_session``."""
 
     def _session(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
         raise NotImplementedError

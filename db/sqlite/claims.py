@@ -1,5 +1,5 @@
-"""The claims half of :class:`db.sqlite.SqliteRepository` (a mixin): a user's claim (with the
-baseline that scopes its statistics, :mod:`db._scope`), anonymous claims with a hashed delete
+"""The claims half of :class:`db.sqlite.repository.SqliteRepository` (a mixin): a user's claim (with
+the baseline that scopes its statistics, :mod:`db._scope`), anonymous claims with a hashed delete
 token, removing a claim (and the image with its last one), the deletion log and the share page's
 placeholder. ``BEGIN IMMEDIATE`` serializes a removal against every writer."""
 
@@ -43,7 +43,8 @@ PLACEHOLDER_SET = "UPDATE images SET placeholder = ? WHERE id = ?"
 
 
 class SqliteClaims:
-    """Mixed into :class:`db.sqlite.SqliteRepository`, which provides the connection helpers."""
+    """Mixed into :class:`db.sqlite.repository.SqliteRepository`, which provides the connection
+    helpers."""
 
     def _session(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
         raise NotImplementedError

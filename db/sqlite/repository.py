@@ -15,11 +15,11 @@ from typing import Any
 import aiosqlite
 
 from enlarger.db import migrate
-from enlarger.db._sqlite_common import Row, api_key_row, image_row, user_row, variant_row
 from enlarger.db._sqltime import from_text, now_text, to_text
 from enlarger.db.models import ApiKey, Image, User, UserImage, UserSummary, Variant
-from enlarger.db.sqlite_analytics import SqliteAnalytics
-from enlarger.db.sqlite_claims import SqliteClaims
+from enlarger.db.sqlite._common import Row, api_key_row, image_row, user_row, variant_row
+from enlarger.db.sqlite.analytics import SqliteAnalytics
+from enlarger.db.sqlite.claims import SqliteClaims
 from enlarger.errors import BackendUnavailable, UserExists
 
 BUSY_TIMEOUT_SECONDS = 5.0  # ENLARGER_SQLITE_BUSY_TIMEOUT_SECONDS

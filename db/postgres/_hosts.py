@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from enlarger.db._pg_common import UNAVAILABLE
+from enlarger.db.postgres._common import UNAVAILABLE
 
 # A host that fails with one of these (down, hanging, not writable) is skipped for the next;
 # anything else (a wrong password, a missing database) is an answer, not an outage.

@@ -1,6 +1,6 @@
-"""The claims half of :class:`db.postgres.PostgresRepository`: user and anonymous claims, removing a
-claim (and the image with its last one), the deletion log, the placeholder. A removal locks the
-image row (``FOR UPDATE``) first, so two last claims removed at once cannot leave it unclaimed."""
+"""The claims half of :class:`db.postgres.repository.PostgresRepository`: user and anonymous claims,
+removing a claim (and the image with its last one), the deletion log, the placeholder. A removal
+locks the image row (``FOR UPDATE``) first, so two last claims removed at once cannot both miss."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 
 from enlarger.db._claims import DELETION_LOG_DAYS, ImageGone, OnLast, Removal, delete_statements
-from enlarger.db._pg_common import Pooled, unavailable_on_driver_error, utc
 from enlarger.db._scope import baseline_copies
+from enlarger.db.postgres._common import Pooled, unavailable_on_driver_error, utc
 
 LINK_INSERT = (
     "INSERT INTO user_images (user_id, image_id, filename) VALUES ($1, $2, $3) "
@@ -46,7 +46,7 @@ PLACEHOLDER_SET = "UPDATE images SET placeholder = $2 WHERE id = $1"
 
 
 class PostgresClaims(Pooled):
-    """Mixed into :class:`db.postgres.PostgresRepository`, which provides ``_pool``."""
+    """Mixed into :class:`db.postgres.repository.PostgresRepository`, which provides ``_pool``."""
 
     async def link_user_image(self, user_id: int, image_id: str, filename: str | None) -> bool:
         try:

@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 
 from enlarger.db import migrate
-from enlarger.db._pg_common import (
+from enlarger.db.models import ApiKey, Image, User, UserImage, UserSummary, Variant
+from enlarger.db.postgres._common import (
     api_key_row,
     aware,
     image_row,
@@ -20,10 +21,9 @@ from enlarger.db._pg_common import (
     utc,
     variant_row,
 )
-from enlarger.db._pg_hosts import HostList
-from enlarger.db.models import ApiKey, Image, User, UserImage, UserSummary, Variant
-from enlarger.db.postgres_analytics import PostgresAnalytics
-from enlarger.db.postgres_claims import IMAGE_FENCE, PostgresClaims
+from enlarger.db.postgres._hosts import HostList
+from enlarger.db.postgres.analytics import PostgresAnalytics
+from enlarger.db.postgres.claims import IMAGE_FENCE, PostgresClaims
 from enlarger.errors import UserExists
 
 COMMAND_TIMEOUT_SECONDS = 5.0  # ENLARGER_DATABASE_TIMEOUT_SECONDS

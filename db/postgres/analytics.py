@@ -1,6 +1,6 @@
-"""The analytics half of :class:`db.postgres.PostgresRepository`: view counts, stats, imported logs,
-roll-ups. A batch is one transaction of one sorted multi-row upsert per table, locking its images,
-then each (image, day) of its referrers, then its claims, in that order (docs/architecture.md)."""
+"""The analytics half of :class:`db.postgres.repository.PostgresRepository`: view counts, stats,
+imported logs, roll-ups. A batch is one transaction of one sorted multi-row upsert per table,
+locking its images, then each (image, day) of its referrers, then its claims in that order."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from datetime import date
 import asyncpg
 
 from enlarger.db import _referrers, _scope
-from enlarger.db._pg_common import Pooled, image_row, unavailable_on_driver_error, utc
 from enlarger.db._viewrows import BREAKDOWN_TABLES, BreakdownRow, ViewRows, group, stats_range
 from enlarger.db.models import (
     Breakdown,
@@ -21,6 +20,7 @@ from enlarger.db.models import (
     UserImageViews,
     ViewCount,
 )
+from enlarger.db.postgres._common import Pooled, image_row, unavailable_on_driver_error, utc
 from enlarger.db.protocol import ImageSort
 
 KNOWN_IMAGES = "SELECT id FROM images WHERE id = ANY($1::text[]) ORDER BY id FOR KEY SHARE"
@@ -120,7 +120,7 @@ ROLLUPS = tuple(_rollup(table, column) for table, column in BREAKDOWN_TABLES)
 
 
 class PostgresAnalytics(Pooled):
-    """Mixed into :class:`db.postgres.PostgresRepository`, which provides ``_pool``."""
+    """Mixed into :class:`db.postgres.repository.PostgresRepository`, which provides ``_pool``."""
 
     async def user_has_image(self, user_id: int, image_id: str) -> bool:
         with unavailable_on_driver_error():
