@@ -1,5 +1,7 @@
-"""``python -m enlarger``: the ``enlarger`` command."""
+"""``python -m enlarger``: the ``enlarger`` command (its exit status too)."""
+
+import sys
 
 from enlarger.top.cli import main
 
-main()
+sys.exit(main())
