@@ -45,7 +45,7 @@ def _cpu_ms(work: Callable[..., T], *args: Any) -> tuple[float, T]:
 
 def measure(photos: list[bytes], repeats: int) -> dict[str, dict[str, float]]:
     """{size: {path: median core-ms}}."""
-    from enlarger.proxy.master import (
+    from enlarger.proxy.master_image import (
         decode_master,
         render_from_master,
         render_from_pixels,

@@ -51,7 +51,7 @@ def variant_key(image_id: str, spec_key: str) -> str:
 
 
 def master_blob_key(image_id: str, master_key: str) -> str:
-    """The kept master (proxy.master): beside the variants, never counted or served as one."""
+    """The kept master (proxy.master_image): beside the variants, never counted or served as one."""
     return f"masters/{_shard(image_id)}/{master_key}"
 
 

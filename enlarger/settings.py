@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     avif_max_pixels: Positive = 16_000_000
     # named sizes rendered right after an upload, before their first view (proxy.prerender)
     prerender_sizes: SizeList = ()
-    master_side: Annotated[int, Field(ge=0)] = 1600  # kept masters (see proxy.master); 0: off
+    master_side: Annotated[int, Field(ge=0)] = 1600  # kept masters (see proxy.master_image); 0: off
     master_quality: Annotated[int, Field(ge=90, le=100)] = 95
     # decoded masters of the images viewed last, per process (9 MB for a 12 MP photo's); 0: off
     master_memory_bytes: Annotated[int, Field(ge=0)] = 64 * MiB

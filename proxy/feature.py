@@ -18,7 +18,7 @@ from enlarger.cache.tiered import CACHE
 from enlarger.db import REPO
 from enlarger.proxy import routes
 from enlarger.proxy.budget import open_budget
-from enlarger.proxy.masters import Masters, MasterSettings
+from enlarger.proxy.master_store import Masters, MasterSettings
 from enlarger.proxy.pipeline import RenderOptions
 from enlarger.proxy.prerender import Prerender
 from enlarger.proxy.recorder import VariantRecorder

@@ -8,8 +8,7 @@ from aiohttp import web
 
 from enlarger import traces
 from enlarger.access.ratelimit import RATE_LIMITS
-from enlarger.proxy import caching
-from enlarger.proxy.caching import IMMUTABLE
+from enlarger.proxy.headers import IMMUTABLE, matches_any, served_headers
 from enlarger.proxy.service import REVALIDATED, etag_for
 from enlarger.proxy.signing import SIG
 from enlarger.proxy.spec import VariantSpec, split_extension
@@ -40,8 +39,8 @@ async def view(request: web.Request) -> web.Response:
     served = await views.variants.get(
         image_id, spec, request.app[RATE_LIMITS].render_charge(request)
     )
-    headers.update(caching.served_headers(image_id, served, request.app[SETTINGS].fallback_max_age))
-    if caching.matches_any(if_none_match):  # "*": true now that the image is known to exist
+    headers.update(served_headers(image_id, served, request.app[SETTINGS].fallback_max_age))
+    if matches_any(if_none_match):  # "*": true now that the image is known to exist
         return _not_modified(request, image_id, served.key, headers, start)
     headers["Server-Timing"] = _timing(served.tier, start, served.render_seconds)
     count_view(request, image_id, served.key, served.tier, len(served.data))
@@ -71,7 +70,7 @@ def _spec(request: web.Request, views: Views, extension: str | None) -> VariantS
 def _etag_matches(header: str | None, etag: str) -> bool:
     """Weak comparison, as RFC 9110 asks for If-None-Match. ``*`` is not a match here: it
     says "any current representation", which only the view path can tell (an unknown or
-    deleted id has none), so it is answered after it (:func:`caching.matches_any`)."""
+    deleted id has none), so it is answered after it (:func:`matches_any`)."""
     if not header:
         return False
     return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))

@@ -32,14 +32,14 @@ from enlarger.media import sniff
 from enlarger.metrics import Metrics
 from enlarger.proxy.budget import Budgeted, NoBudget, VariantBudget
 from enlarger.proxy.fallback import Fallback, variant_cache_key
-from enlarger.proxy.master import (
+from enlarger.proxy.master_image import (
     Master,
     decode_and_render,
     render_from_master,
     render_from_pixels,
     render_with_master,
 )
-from enlarger.proxy.masters import Masters, MasterSettings
+from enlarger.proxy.master_store import Masters, MasterSettings
 from enlarger.proxy.pipeline import MIME_TYPES, Rendered, RenderOptions, render
 from enlarger.proxy.recorder import Unrenderable, VariantRecorder
 from enlarger.proxy.renderer import Renderer, Slot

@@ -40,7 +40,7 @@ def test_every_product_module_is_found_once() -> None:
     modules = [path.relative_to(ROOT).as_posix() for path in product_modules()]
     assert len(modules) == len(set(modules))
     for expected in (
-        "proxy/master.py",
+        "proxy/master_image.py",
         "ingest/service.py",
         "enlarger/analytics/counter.py",
         "enlarger/ids.py",

@@ -1,5 +1,5 @@
 """``later``: the other sizes of a photo that was already viewed once at ``size=large``, which
-render from its kept master (:mod:`proxy.master`), against the libvips floor's single 800 px
+render from its kept master (:mod:`proxy.master_image`), against the libvips floor's single 800 px
 render of the same photo, measured in the same run.
 
 Issue 13's goal: each later size answers in at most 0.3x the floor's time (client wall time).

@@ -63,7 +63,7 @@ async def test_a_burst_of_sizes_for_a_fresh_image_makes_one_master(stack: Stack)
     renders, from_master = await _counts(stack)
     assert renders == len(queries)
     # The first of them made the master (and its own variant); the others waited and took it,
-    # except `large`, which needs more pixels than the master spares (see proxy.master).
+    # except `large`, which needs more pixels than the master spares (see proxy.master_image).
     assert from_master >= len(LATER) - 1
 
 

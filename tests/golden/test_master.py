@@ -17,7 +17,7 @@ import pyvips
 
 from enlarger.errors import InvalidImage, UnsupportedFormat
 from enlarger.media import sniff
-from enlarger.proxy.master import (
+from enlarger.proxy.master_image import (
     Master,
     build_master,
     decode_master,
@@ -178,4 +178,4 @@ def test_every_shared_file_that_takes_a_master_renders_alike(images_dir: Path) -
     assert len(took) >= 15, compared
     assert all(f"exif-orient-{n}.jpg" in took for n in range(1, 9)), compared
     assert {"jpeg-adobergb-canon7d.jpg", "heic-iphone-4032x3024.heic"} <= set(took), compared
-    assert not compared.get("jpeg-cmyk-swop.jpg")  # CMYK takes no master (see proxy.master)
+    assert not compared.get("jpeg-cmyk-swop.jpg")  # CMYK takes no master (see proxy.master_image)

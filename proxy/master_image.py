@@ -215,7 +215,7 @@ def _has_alpha_or_ink(source: Source) -> bool:
 
 def decode_master(master: Master) -> pyvips.Image:
     """The master's pixels, decoded whole into memory (in the render pool): what
-    :func:`render_from_pixels` renders from, kept by :class:`proxy.masters.Masters` for the
+    :func:`render_from_pixels` renders from, kept by :class:`proxy.master_store.Masters` for the
     images viewed last."""
     if master.data is None:
         raise ValueError("no master")

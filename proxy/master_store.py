@@ -1,6 +1,6 @@
 """Where kept masters live (the cache tiers and the blob store, under their own variant key) and who
 makes one: an image's first cold render, which its other cold renders in this process wait for; and
-the bounded LRU of decoded masters (``ENLARGER_MASTER_MEMORY_BYTES``). See :mod:`proxy.master`."""
+the bounded LRU of decoded masters (``ENLARGER_MASTER_MEMORY_BYTES``)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from enlarger.blobs import BlobStore
 from enlarger.cache.tiered import TieredCache
 from enlarger.errors import BackendUnavailable
 from enlarger.proxy.fallback import variant_cache_key
-from enlarger.proxy.master import Master, master_key
+from enlarger.proxy.master_image import Master, master_key
 from enlarger.proxy.spill import Spill
 from enlarger.settings import Settings
 from enlarger.traces import Tombstones
