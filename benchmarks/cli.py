@@ -79,6 +79,16 @@ def _scenarios(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     later.add_argument(
         "--keepalive", action="store_true", help="one connection (one worker) for every request"
     )
+    first = commands.add_parser(
+        "first", help="first views of fresh uploads per size vs the floor (issue 20)"
+    )
+    _common(first, 0.0)
+    first.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    first.add_argument("--per-round", type=int, default=24, help="fresh uploads per size")
+    first.add_argument("--concurrency", type=int, default=4)
+    first.add_argument(
+        "--settle", type=seconds, default=1.0, help="seconds of quiet between phases"
+    )
     day = commands.add_parser("day", help="the design's mix at a multiple of its load")
     _common(day, 20.0)
     day.add_argument("--multiple", type=float, default=1.0, help="1x = 6 uploads/s + 58 views/s")

@@ -19,7 +19,7 @@ def _scenario(
     args: argparse.Namespace,
 ) -> tuple[dict[str, str], Callable[[Context], Coroutine[Any, Any, RunResult]]]:
     """The spawned server's extra environment, and the coroutine to run."""
-    from benchmarks.scenarios import cold, hot, later, sizes, upload
+    from benchmarks.scenarios import cold, first, hot, later, sizes, upload
 
     if args.scenario == "hot":
         env = {}
@@ -44,6 +44,10 @@ def _scenario(
         budget = os.environ.get("ENLARGER_MAX_VARIANTS_PER_IMAGE", later.DEPLOYED_BUDGET)
         return {"ENLARGER_MAX_VARIANTS_PER_IMAGE": budget}, lambda ctx: later.run_later(
             ctx, args.repeats, args.min_megapixels, args.keepalive
+        )
+    if args.scenario == "first":
+        return {}, lambda ctx: first.run_first(
+            ctx, args.rounds, args.per_round, args.concurrency, args.settle
         )
     if args.scenario == "upload":
         return {}, lambda ctx: upload.run_upload(ctx, args.concurrency, args.duration, args.rate)
