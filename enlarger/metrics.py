@@ -133,6 +133,12 @@ class Metrics:
             "Variants rendered from an image's kept master instead of its original",
             registry=r,
         )
+        self.master_builds = Counter(
+            "enlarger_master_builds",
+            "Kept masters made after an answer (made), or not started under load (dropped)",
+            ["outcome"],
+            registry=r,
+        )
         self.render_seconds = Histogram(
             "enlarger_render_seconds",
             "Render time in the pool",

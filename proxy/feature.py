@@ -82,7 +82,7 @@ def _variants(app: web.Application, settings: Settings, renderer: Renderer) -> V
         settings.redis_url, settings.redis_timeout_seconds, blobs, settings.max_variants_per_image
     )
     tombstones = app[TOMBSTONES]
-    masters = Masters(MasterSettings.from_settings(settings), cache, blobs, lock_wait, tombstones)
+    masters = Masters(MasterSettings.from_settings(settings), cache, blobs, tombstones)
     return VariantService(
         tiers,
         renderer,

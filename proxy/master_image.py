@@ -41,6 +41,8 @@ _MAX_HALVINGS = 3  # libjpeg's scaled decoding: 1/2, 1/4, 1/8
 FIRST_REDUCTION = 1.2  # the same for the first render (large from a 2016 px master: 1.26)
 _MAGIC = b"ENLM"
 _HEADER = struct.Struct(">4sBIIH12s")  # magic, version, width, height, master side, format
+Spilled = Callable[[], "tuple[Master, pyvips.Image] | None"]  # a spilled master, mapped
+Spiller = Callable[[pyvips.Image, bytes], None]  # spill these pixels with this record
 
 
 def master_key(side: int, quality: int) -> str:
@@ -53,13 +55,19 @@ class Master:
     width: int  # the original's upright size, one frame
     height: int
     format: str  # the original's format (chooses the output format of "same")
-    data: bytes | None = None  # JPEG; None: this image takes no master
-    side: int = 0  # the master's longest side
+    data: bytes | None = None  # JPEG; None: not encoded (yet), or (side 0) no master
+    side: int = 0  # the master's longest side; 0: this image takes no master
 
     def to_bytes(self) -> bytes:
+        return self.header() + (self.data or b"")
+
+    def header(self) -> bytes:
+        """The record without the JPEG (what a spilled file starts with)."""
         fmt = self.format.encode("ascii")[:12]
-        header = _HEADER.pack(_MAGIC, MASTER_VERSION, self.width, self.height, self.side, fmt)
-        return header + (self.data or b"")
+        return _HEADER.pack(_MAGIC, MASTER_VERSION, self.width, self.height, self.side, fmt)
+
+    def same_shape(self, other: Master) -> bool:
+        return (self.width, self.height, self.side) == (other.width, other.height, other.side)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> Master | None:
@@ -69,7 +77,7 @@ class Master:
         magic, version, width, height, side, fmt = _HEADER.unpack_from(blob)
         if magic != _MAGIC or version != MASTER_VERSION:
             return None
-        data = blob[_HEADER.size :] if side else None
+        data = (blob[_HEADER.size :] or None) if side else None
         return cls(width, height, fmt.rstrip(b"\x00").decode("ascii"), data, side)
 
     def serves(self, spec: VariantSpec) -> bool:
@@ -79,11 +87,17 @@ class Master:
         needed = self._needed(spec)
         return needed is not None and needed * MIN_REDUCTION <= self.side + 0.5
 
-    def fits(self, spec: VariantSpec) -> bool:
-        """Whether the first render of ``spec`` takes the master's pixels while they are still
-        in memory (exact pixels, not yet JPEG-encoded: less room to spare is needed)."""
+    def decodes_at_its_scale(self, spec: VariantSpec) -> bool:
+        """Whether a direct render of ``spec`` decodes the original at the master's scale anyway
+        (it cannot shrink on load a factor of two further), and the master has the pixels it
+        needs with room to spare for a first render from exact, not yet encoded, pixels: then
+        keeping the decoded pixels for a master costs the first view nothing more."""
         needed = self._needed(spec)
-        return needed is not None and needed * FIRST_REDUCTION <= self.side + 0.5
+        return (
+            needed is not None
+            and needed * 2 > self.side
+            and (needed * FIRST_REDUCTION <= self.side + 0.5)
+        )
 
     def _needed(self, spec: VariantSpec) -> float | None:
         if not self.side:
@@ -118,70 +132,85 @@ def _halvings(long_side: int, side: int) -> int:
     return halvings
 
 
-def build_master(original: bytes, fmt: str, side: int, quality: int) -> Master:
-    """Runs in the render pool: the master of ``original`` (or a record saying it has none)."""
-    return make_master(open_source(original, fmt), fmt, side, quality)[0]
+def build_master(
+    original: bytes, fmt: str, side: int, quality: int, spill: Spiller | None = None
+) -> tuple[Master, pyvips.Image | None]:
+    """Runs in the render pool, after the answer: the master of ``original`` (or a record saying
+    it has none), its pixels spilled first (for this machine's other processes), then encoded."""
+    record, pixels = master_pixels(open_source(original, fmt), fmt, side)
+    if pixels is None:
+        return record, None
+    return finish_master(record, pixels, quality, spill), pixels
 
 
-def render_with_master(
+def finish_master(
+    record: Master,
+    pixels: pyvips.Image,
+    quality: int,
+    spill: Spiller | None = None,
+) -> Master:
+    """Runs in the render pool, after the answer: pixels already decoded (by a first render)
+    spilled, then encoded into the master that the blob store keeps."""
+    if spill is not None:
+        spill(pixels, record.header())
+    data = encode_master(pixels, quality)
+    return Master(record.width, record.height, record.format, data, record.side)
+
+
+def first_render(
     original: bytes,
     fmt: str,
     spec: VariantSpec,
     options: RenderOptions,
     side: int,
-    quality: int,
-    spill: Callable[[pyvips.Image], None] | None = None,
-) -> tuple[Rendered, Master, pyvips.Image | None]:
-    """The first render of an image: one decode of the original makes the master and, from the
-    master, the asked variant (from the original again only when the variant needs more pixels
-    than the master has, e.g. ``size=original``). Also the master's pixels, to keep in memory
-    (and handed to ``spill``, for the other processes of this machine)."""
+    spilled: Spilled | None = None,
+) -> tuple[Rendered, Master | None, pyvips.Image | None, bool]:
+    """A render of an image whose master was not found: from the pixels another process of this
+    machine spilled when they serve ``spec`` (then True last); else exactly a direct render,
+    unless it decodes the original at the master's scale anyway (``size=large`` of a photo):
+    then those pixels are kept (and rendered from), to become its master after the answer.
+    Also the image's record (with its pixels), or one saying it takes no master."""
+    if spilled is not None:
+        found = render_spilled(spilled, spec, options)
+        if found is not None:
+            return (*found, True)
     source = open_source(original, fmt)
-    master, pixels = make_master(source, fmt, side, quality)
-    rendered = first_render(source, fmt, master, pixels, spec, options)
-    if spill is not None and pixels is not None:
-        spill(pixels)
-    return rendered, master, pixels
-
-
-def first_render(
-    source: Source,
-    fmt: str,
-    master: Master,
-    pixels: pyvips.Image | None,
-    spec: VariantSpec,
-    options: RenderOptions,
-) -> Rendered:
-    """``spec`` rendered right after ``master`` was made from ``source`` (``pixels``: the
-    master's, still in memory)."""
-    if pixels is None or source.decoded is not None:
-        # HEIC is decoded whole up front: rendering from that costs a resize, not a decode
-        return render_source(source, fmt, spec, options)
-    if master.serves(spec):  # as every later render of it will: from the encoded master
-        return render_from_master(master, spec, options)
-    if master.fits(spec):  # e.g. large: the master's pixels are the original's shrink-on-load
-        decoded = Source(b"", "jpeg", source.width, source.height, 1, 1, decoded=pixels)
-        return render_source(decoded, fmt, spec, options)
-    return render_source(source, fmt, spec, options)
+    record, box = master_shape(source, fmt, side)
+    if not box:
+        return render_source(source, fmt, spec, options), record, None, False
+    if source.decoded is not None or not record.decodes_at_its_scale(spec):
+        return render_source(source, fmt, spec, options), None, None, False
+    record, pixels = master_pixels(source, fmt, side)
+    if pixels is None:
+        return render_source(source, fmt, spec, options), record, None, False
+    return render_from_pixels(record, pixels, spec, options), record, pixels, False
 
 
 def render_from_master(master: Master, spec: VariantSpec, options: RenderOptions) -> Rendered:
     return render_source(master.source(), master.format, spec, options)
 
 
-def make_master(
-    source: Source, fmt: str, side: int, quality: int
-) -> tuple[Master, pyvips.Image | None]:
+def master_shape(source: Source, fmt: str, side: int) -> tuple[Master, int]:
+    """The master's record without pixels (the side it will have), and that side; a side of 0:
+    the image takes no master (small, animated, transparent, CMYK) and the record says so."""
     record = Master(source.width, source.height, fmt)
     box = master_side(max(source.width, source.height), side)
     if not box or source.animated or _has_alpha_or_ink(source):
+        return record, 0
+    return Master(source.width, source.height, fmt, None, box), box
+
+
+def master_pixels(source: Source, fmt: str, side: int) -> tuple[Master, pyvips.Image | None]:
+    """The master's pixels, decoded into memory, and its record (not yet encoded)."""
+    record, box = master_shape(source, fmt, side)
+    if not box:
         return record, None
     # Exactly the shrink-on-load size, never resampled again: a plan of the whole image at that
     # scale, through the steps that make it upright, sRGB and 8-bit (no resize step: rounding
     # an odd side would resample the image by a fraction of a pixel).
     scale = box / max(source.width, source.height)
     whole = Plan((0, 0, source.width, source.height), scale, scale, 0, 0, "scale", (0, 0))
-    spec = VariantSpec(quality=quality, format="jpeg")
+    spec = VariantSpec(quality=95, format="jpeg")
     canvas = Canvas(spec, RenderOptions(), source, whole, "jpeg")
     steps: tuple[Step, ...] = MASTER_STEPS
     if fmt == "jpeg" and source.decoded is None:  # libjpeg decodes at that size itself
@@ -189,9 +218,18 @@ def make_master(
         steps = MASTER_STEPS[1:]
     canvas = apply_steps(canvas, steps)  # a corrupt original: 422, as any render
     pixels = cutoff.watched(canvas.img).copy_memory()
-    data = encode_master(pixels, quality)
     side_made = max(pixels.width, pixels.height)
-    return Master(source.width, source.height, fmt, data, side_made), pixels
+    return Master(source.width, source.height, fmt, None, side_made), pixels
+
+
+def make_master(
+    source: Source, fmt: str, side: int, quality: int
+) -> tuple[Master, pyvips.Image | None]:
+    """The encoded master and its pixels (in one go: the costs benchmark measures this)."""
+    record, pixels = master_pixels(source, fmt, side)
+    if pixels is None:
+        return record, None
+    return finish_master(record, pixels, quality), pixels
 
 
 def encode_master(pixels: pyvips.Image, quality: int) -> bytes:
@@ -227,21 +265,33 @@ def decode_and_render(
     master: Master,
     spec: VariantSpec,
     options: RenderOptions,
-    spilled: Callable[[int, int], pyvips.Image | None] | None = None,
-    spill: Callable[[pyvips.Image], None] | None = None,
+    spilled: Spilled | None = None,
+    spill: Spiller | None = None,
 ) -> tuple[Rendered, pyvips.Image]:
     """A render from the master's pixels, to keep for the next sizes: those another process of
-    this machine spilled (``spilled(width, height)``, mapped, no decode), else the encoded
-    master decoded whole (then handed to ``spill``)."""
-    pixels = None
-    if spilled is not None:
-        header = pyvips.Image.new_from_buffer(master.data or b"", "", access="sequential")
-        pixels = spilled(header.width, header.height)
-    if pixels is None:
+    this machine spilled (``spilled()``, mapped, no decode), else the encoded master decoded
+    whole (then handed to ``spill``)."""
+    found = spilled() if spilled is not None else None
+    if found is not None and found[0].same_shape(master):
+        pixels = found[1]
+    else:
         pixels = decode_master(master)
         if spill is not None:
-            spill(pixels)
+            spill(pixels, master.header())
     return render_from_pixels(master, pixels, spec, options), pixels
+
+
+def render_spilled(
+    spilled: Spilled, spec: VariantSpec, options: RenderOptions
+) -> tuple[Rendered, Master, pyvips.Image] | None:
+    """``spec`` from the pixels another process of this machine spilled before the master's
+    record reached the caches (its first view's pixels, spilled right after the answer); None
+    when there are none, or they do not serve ``spec``."""
+    found = spilled()
+    if found is None or not found[0].serves(spec):
+        return None
+    record, pixels = found
+    return render_from_pixels(record, pixels, spec, options), record, pixels
 
 
 def render_from_pixels(

@@ -1,13 +1,11 @@
-"""Where kept masters live (the cache tiers and the blob store, under their own variant key) and who
-makes one: an image's first cold render, which its other cold renders in this process wait for; and
-the bounded LRU of decoded masters (``ENLARGER_MASTER_MEMORY_BYTES``)."""
+"""Where kept masters live (the cache tiers and the blob store, under their own variant key, the
+bounded LRU of decoded masters, ``ENLARGER_MASTER_MEMORY_BYTES``, the machine's spill) and when one
+is made: after an answer, in the background (bounded, dropped under load), from a first view's
+pixels or at an image's second size (docs/architecture.md, "kept masters")."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -22,6 +20,7 @@ from enlarger.errors import BackendUnavailable
 from enlarger.proxy.fallback import variant_cache_key
 from enlarger.proxy.master_image import Master, master_key
 from enlarger.proxy.spill import Spill
+from enlarger.proxy.writeback import Writeback
 from enlarger.settings import Settings
 from enlarger.traces import Tombstones
 
@@ -52,27 +51,31 @@ class MasterSettings:
         return master_key(self.side, self.quality)
 
 
+SEEN_IMAGES = 4096  # images whose first cold size this process remembers (for the second)
+BUILDS_LIMIT = 4  # master builds after the answer, in flight per process
+
+
 class Masters:
     def __init__(
         self,
         settings: MasterSettings,
         cache: TieredCache,
         blobs: BlobStore,
-        wait: float,
         tombstones: Tombstones | None = None,
     ) -> None:
         self.settings = settings
         self._cache = cache
         self._blobs = blobs
-        self._wait = wait  # the longest a render waits for another's master
         self._tombstones = tombstones or Tombstones(0.0)
-        self._making: dict[str, asyncio.Future[Master | None]] = {}
-        self._pixels: LRUCache[str, pyvips.Image] | None = None
+        self._making: set[str] = set()
+        self._seen: LRUCache[str, str] = LRUCache(SEEN_IMAGES)
+        self._pixels: LRUCache[str, tuple[Master, pyvips.Image]] | None = None
         if settings.memory_bytes > 0:
             self._pixels = LRUCache(settings.memory_bytes, getsizeof=_pixel_bytes)
         self._spill: Spill | None = None
         if settings.disk_bytes > 0 and settings.disk_folder is not None:
             self._spill = Spill(settings.disk_folder, settings.disk_bytes, self._tombstones.holds)
+        self.builds = Writeback(BUILDS_LIMIT, what="master build")
 
     @property
     def enabled(self) -> bool:
@@ -95,24 +98,40 @@ class Masters:
             await self._cache.set(key, blob)
         return Master.from_bytes(blob)
 
-    def pixels(self, image_id: str) -> pyvips.Image | None:
-        """The decoded master of ``image_id``, when this process keeps it."""
+    def local(self, image_id: str) -> tuple[Master, pyvips.Image] | None:
+        """The record and decoded pixels of the image's master, when this process keeps them
+        (the record may not be encoded yet: a first view's pixels, its master still to come)."""
         return self._pixels.get(image_id) if self._pixels is not None else None
 
-    def keep_pixels(self, image_id: str, pixels: pyvips.Image | None) -> None:
+    def pixels(self, image_id: str) -> pyvips.Image | None:
+        """The decoded master of ``image_id``, when this process keeps it."""
+        kept = self.local(image_id)
+        return kept[1] if kept is not None else None
+
+    def keep_pixels(self, image_id: str, master: Master, pixels: pyvips.Image | None) -> None:
         """Keep decoded master pixels (one too big for the whole budget is not kept)."""
         if self._pixels is None or pixels is None or self._tombstones.holds(image_id):
             return
-        if _pixel_bytes(pixels) <= self._pixels.maxsize:
-            self._pixels[image_id] = pixels
+        if _pixel_bytes((master, pixels)) <= self._pixels.maxsize:
+            self._pixels[image_id] = (master, pixels)
 
     def spiller(self, image_id: str) -> partial[None] | None:
-        """For a render job: spill these pixels of ``image_id`` (None: no spill)."""
+        """For a render job: spill these pixels and record of ``image_id`` (None: no spill)."""
         return partial(self._spill.write, image_id) if self._spill is not None else None
 
-    def spilled(self, image_id: str) -> partial[pyvips.Image | None] | None:
-        """For a render job: the spilled pixels of ``image_id`` (width, height) → image."""
-        return partial(self._spill.open, image_id) if self._spill is not None else None
+    def spilled(self, image_id: str) -> partial[tuple[Master, pyvips.Image] | None] | None:
+        """For a render job: the record and pixels of ``image_id`` spilled by a process of
+        this machine (None: no spill)."""
+        return partial(self._open_spilled, image_id) if self._spill is not None else None
+
+    def _open_spilled(self, image_id: str) -> tuple[Master, pyvips.Image] | None:
+        found = self._spill.open(image_id) if self._spill is not None else None
+        if found is None:
+            return None
+        record = Master.from_bytes(found[0])
+        if record is None or not record.side:
+            return None
+        return record, found[1]
 
     def forget(self, image_id: str) -> None:
         """A deleted image: its decoded master leaves this process and this machine."""
@@ -120,32 +139,31 @@ class Masters:
             self._pixels.pop(image_id, None)
         if self._spill is not None:
             self._spill.forget(image_id)
+        self._seen.pop(image_id, None)
 
-    async def wait_or_claim(self, image_id: str) -> tuple[Master | None, bool]:
-        """(the master another render of this image is making, False) once it is made; or
-        (None, True): nobody is, the caller makes it and must call :meth:`made`."""
-        pending = self._making.get(image_id)
-        if pending is None:
-            self._making[image_id] = asyncio.get_running_loop().create_future()
-            return None, True
-        try:
-            return await asyncio.wait_for(asyncio.shield(pending), self._wait), False
-        except TimeoutError:
-            return None, False
+    def claim(self, image_id: str) -> bool:
+        """Whether the caller is to make the image's master (nobody in this process is);
+        :meth:`release` once done, however it ends."""
+        if image_id in self._making:
+            return False
+        self._making.add(image_id)
+        return True
 
-    @contextmanager
-    def making(self, image_id: str) -> Iterator[None]:
-        """Around the maker's work: however it ends, the waiters are let go (with no master
-        when none was made: they render from the original)."""
-        try:
-            yield
-        finally:
-            self._release(image_id, None)
+    def release(self, image_id: str) -> None:
+        self._making.discard(image_id)
+
+    def second_size(self, image_id: str, spec_key: str) -> bool:
+        """Whether ``spec_key`` is the second distinct size of the image rendered here (the
+        first is remembered): the moment a master starts to pay for itself."""
+        first = self._seen.get(image_id)
+        if first is None:
+            self._seen[image_id] = spec_key
+            return False
+        return first != spec_key
 
     async def share(self, image_id: str, master: Master) -> None:
-        """Hand the record to the renders waiting for it here, and cache it (with Redis: for
-        every instance). :meth:`store` writes it to the blob store, which may come later."""
-        self._release(image_id, master)
+        """Cache the record (with Redis: for every instance). :meth:`store` writes it to the
+        blob store."""
         if not self._tombstones.holds(image_id):
             await self._cache.set(variant_cache_key(image_id, self.settings.key), master.to_bytes())
 
@@ -159,11 +177,7 @@ class Masters:
         except BackendUnavailable:
             log.warning("could not store the master of %s; it is made again later", image_id)
 
-    def _release(self, image_id: str, master: Master | None) -> None:
-        pending = self._making.pop(image_id, None)
-        if pending is not None and not pending.done():
-            pending.set_result(master)
 
-
-def _pixel_bytes(pixels: pyvips.Image) -> int:
+def _pixel_bytes(kept: tuple[Master, pyvips.Image]) -> int:
+    pixels = kept[1]
     return int(pixels.width * pixels.height * pixels.bands)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pyvips
+
 from enlarger import ids
 from enlarger.access.ratelimit import Charge, free
 from enlarger.blobs import BlobStore
@@ -27,6 +29,7 @@ from enlarger.errors import (
     InvalidImage,
     Overloaded,
     RateLimited,
+    RenderTimeout,
 )
 from enlarger.media import sniff
 from enlarger.metrics import Metrics
@@ -34,10 +37,12 @@ from enlarger.proxy.budget import Budgeted, NoBudget, VariantBudget
 from enlarger.proxy.fallback import Fallback, variant_cache_key
 from enlarger.proxy.master_image import (
     Master,
+    build_master,
     decode_and_render,
+    finish_master,
+    first_render,
     render_from_master,
     render_from_pixels,
-    render_with_master,
 )
 from enlarger.proxy.master_store import Masters, MasterSettings
 from enlarger.proxy.pipeline import MIME_TYPES, Rendered, RenderOptions, render
@@ -130,7 +135,7 @@ class VariantService:
         tombstones: Tombstones | None = None,
     ) -> None:
         self._tiers = tiers
-        self._masters = masters or Masters(MasterSettings(side=0), tiers.cache, tiers.blobs, 0)
+        self._masters = masters or Masters(MasterSettings(side=0), tiers.cache, tiers.blobs)
         self._tombstones = tombstones or Tombstones(0.0)
         self._renderer = renderer
         self._recorder = recorder
@@ -153,8 +158,11 @@ class VariantService:
         return self._budget, self._tiers.undecodable
 
     async def settle(self) -> None:
-        """Wait until the variants rendered so far are stored (the writes after the answer)."""
-        await self._writeback.settle()
+        """Wait until the variants rendered so far are stored (the writes after the answer) and
+        the masters started after their answers are made."""
+        while self._writeback.pending or self._masters.builds.pending:
+            await self._masters.builds.settle()
+            await self._writeback.settle()
 
     def start(self) -> None:
         """Start the background work (variant rows); :meth:`close` finishes it."""
@@ -162,6 +170,7 @@ class VariantService:
 
     async def close(self) -> None:
         """Finish the background work and close the render lock (both made for this service)."""
+        await self._masters.builds.close(WRITEBACK_CLOSE_SECONDS)
         await self._writeback.close(WRITEBACK_CLOSE_SECONDS)
         await self._recorder.close()
         await self._tiers.lock.close()
@@ -318,42 +327,16 @@ class VariantService:
         return await self._stored(image_id, spec, key)
 
     async def _render(self, image_id: str, spec: VariantSpec, key: str, charge: Charge) -> Served:
-        master, make = await self._master_for(image_id)
-        if make:
-            with self._masters.making(image_id):
-                return await self._render_job(image_id, spec, key, charge, (master, make))
-        return await self._render_job(image_id, spec, key, charge, (master, make))
-
-    async def _master_for(self, image_id: str) -> tuple[Master | None, bool]:
-        """The image's master if there is one; else whether this render makes it (the first
-        cold render of an image in this process does; the others wait for it)."""
-        if not self._masters.enabled:
-            return None, False
-        master = await self._masters.find(image_id)
-        if master is not None:
-            return master, False
-        return await self._masters.wait_or_claim(image_id)
-
-    async def _render_job(
-        self,
-        image_id: str,
-        spec: VariantSpec,
-        key: str,
-        charge: Charge,
-        master: tuple[Master | None, bool],
-    ) -> Served:
+        master = await self._masters.find(image_id) if self._masters.enabled else None
         with self._renderer.reserve() as slot:  # fails fast before fetching the original
             await charge()  # only a render that got a slot pays (429 frees the slot)
             try:
-                rendered, made, seconds = await self._run(slot, image_id, spec, *master)
+                rendered, seconds = await self._run(slot, image_id, spec, master)
             except InvalidImage as exc:
                 if exc.details.get("reason") != UNDECODABLE:
                     raise
                 await self._remember_undecodable(image_id, exc)
                 raise _undecodable(image_id) from exc
-        if made is not None:
-            await self._masters.share(image_id, made)
-            await self._write(self._masters.store(image_id, made))
         self._metrics.renders.labels(format=rendered.format).inc()
         self._metrics.render_seconds.observe(seconds)
         content_type = MIME_TYPES[rendered.format]
@@ -378,25 +361,100 @@ class VariantService:
         self._recorder.record(Unrenderable(image_id, UNDECODABLE))
 
     async def _run(
-        self, slot: Slot, image_id: str, spec: VariantSpec, master: Master | None, make: bool
-    ) -> tuple[Rendered, Master | None, float]:
-        """The render job: from the master where it serves ``spec``; else from the original
-        (making the master on the way when this render is the one to make it)."""
-        if master is not None and master.serves(spec):
-            rendered, seconds = await self._from_master(slot, image_id, master, spec)
+        self, slot: Slot, image_id: str, spec: VariantSpec, master: Master | None
+    ) -> tuple[Rendered, float]:
+        """The render job: from the master's pixels or the master where they serve ``spec``;
+        else from the original, exactly as a direct render. A master is never made here: only
+        after the answer (:meth:`_after_answer`)."""
+        local = self._masters.local(image_id)
+        if local is not None and local[0].serves(spec):  # decoded here (maybe not encoded yet)
+            result = await slot.run(render_from_pixels, *local, spec, self._options)
             self._metrics.master_renders.inc()
-            return rendered, None, seconds
+            return result
+        if master is not None and master.serves(spec):
+            result = await self._from_master(slot, image_id, master, spec)
+            self._metrics.master_renders.inc()
+            return result
         original = await self._original(image_id)
         fmt = sniff(original[:64])
-        if make:
-            side, quality = self._masters.settings.side, self._masters.settings.quality
-            spill = self._masters.spiller(image_id)
-            job = (render_with_master, original, fmt, spec, self._options, side, quality, spill)
-            (rendered, made, pixels), seconds = await slot.run(*job)
-            self._masters.keep_pixels(image_id, pixels)
-            return rendered, made, seconds
-        rendered, seconds = await slot.run(render, original, fmt, spec, self._options)
-        return rendered, None, seconds
+        if master is not None or not self._masters.enabled:
+            return await slot.run(render, original, fmt, spec, self._options)
+        spilled = self._masters.spilled(image_id)
+        side = self._masters.settings.side
+        job = (first_render, original, fmt, spec, self._options, side, spilled)
+        (rendered, record, pixels, spilled_here), seconds = await slot.run(*job)
+        if spilled_here and record is not None:  # another process decoded them (and makes it)
+            self._metrics.master_renders.inc()
+            self._masters.keep_pixels(image_id, record, pixels)
+        else:
+            self._after_answer(image_id, spec, original, fmt, record, pixels)
+        return rendered, seconds
+
+    def _after_answer(
+        self,
+        image_id: str,
+        spec: VariantSpec,
+        original: bytes,
+        fmt: str,
+        record: Master | None,
+        pixels: pyvips.Image | None,
+    ) -> None:
+        """What a render of an image with no master leaves for after its answer: the pixels it
+        decoded at the master's scale are kept here at once and become the master in the
+        background; an image's second distinct size builds the master from the original in the
+        background; a record saying the image takes none is kept. Background builds are
+        bounded and dropped while no render thread is idle (never queued behind views)."""
+        if record is not None and not record.side:
+            if self._masters.builds.room():  # a few bytes: it spares the next render the look
+                self._masters.builds.start(self._share_master(image_id, record))
+            return
+        if pixels is not None and record is not None:
+            self._masters.keep_pixels(image_id, record, pixels)
+            if not self._masters.claim(image_id):
+                return
+            quality = self._masters.settings.quality
+            self._build(image_id, (finish_master, record, pixels, quality, self._spiller(image_id)))
+            return
+        if not self._masters.second_size(image_id, spec.key) or not self._masters.claim(image_id):
+            return
+        settings = self._masters.settings
+        job: tuple[Any, ...] = (build_master, original, fmt, settings.side, settings.quality)
+        self._build(image_id, (*job, self._spiller(image_id)))
+
+    def _spiller(self, image_id: str) -> Any:
+        return self._masters.spiller(image_id)
+
+    def _build(self, image_id: str, job: tuple[Any, ...]) -> None:
+        """Start a master build after the answer, or drop it (and the claim) under load."""
+        idle = self._renderer.in_flight < self._renderer.threads
+        if not idle or not self._masters.builds.room() or self._deleted(image_id):
+            self._masters.release(image_id)
+            self._metrics.master_builds.labels(outcome="dropped").inc()
+            return
+        self._masters.builds.start(self._build_master(image_id, job))
+
+    async def _build_master(self, image_id: str, job: tuple[Any, ...]) -> None:
+        try:
+            with self._renderer.reserve() as slot:
+                made, _ = await slot.run(*job)
+        except (Overloaded, RenderTimeout, InvalidImage):
+            self._metrics.master_builds.labels(outcome="dropped").inc()
+            return
+        finally:
+            self._masters.release(image_id)
+        master, pixels = made if isinstance(made, tuple) else (made, None)
+        if pixels is not None:
+            self._masters.keep_pixels(image_id, master, pixels)
+        elif master.side:  # made from a first view's pixels, kept here already: now encoded
+            kept = self._masters.pixels(image_id)
+            if kept is not None:
+                self._masters.keep_pixels(image_id, master, kept)
+        self._metrics.master_builds.labels(outcome="made").inc()
+        await self._share_master(image_id, master)
+
+    async def _share_master(self, image_id: str, master: Master) -> None:
+        await self._masters.share(image_id, master)
+        await self._masters.store(image_id, master)
 
     async def _from_master(
         self, slot: Slot, image_id: str, master: Master, spec: VariantSpec
@@ -412,7 +470,7 @@ class VariantService:
         spilled, spill = self._masters.spilled(image_id), self._masters.spiller(image_id)
         job = (decode_and_render, master, spec, self._options, spilled, spill)
         (rendered, pixels), seconds = await slot.run(*job)
-        self._masters.keep_pixels(image_id, pixels)
+        self._masters.keep_pixels(image_id, master, pixels)
         return rendered, seconds
 
     async def _original(self, image_id: str) -> bytes:

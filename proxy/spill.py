@@ -1,7 +1,7 @@
-"""Decoded masters shared by the processes of one machine: raw pixels in ``<data dir>/masters``,
-mapped by every process (the page cache, not each heap). Bounded (``ENLARGER_MASTER_DISK_BYTES``,
-oldest out); a file is renamed into place, and one of the wrong size is ignored and rewritten.
-"""
+"""Decoded masters shared by the processes of one machine: raw pixels, then the master's record,
+in ``<data dir>/masters``, mapped by every process (the page cache, not each heap). Bounded
+(``ENLARGER_MASTER_DISK_BYTES``, oldest out); renamed into place; a file of the wrong shape is
+ignored and rewritten."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import contextlib
 import mmap
 import os
 import secrets
+import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import pyvips
 
@@ -18,6 +20,8 @@ from enlarger import traces
 
 SUFFIX = traces.SPILL_SUFFIX
 TEMP_PREFIX = ".~"
+_MAGIC = b"ENLS"
+_TAIL = struct.Struct(">IIH4s")  # after the pixels and the record: width, height, record length
 
 
 class Spill:
@@ -31,29 +35,33 @@ class Spill:
     def path(self, image_id: str) -> Path:
         return self.folder / traces.spill_name(image_id)
 
-    def open(self, image_id: str, width: int, height: int) -> pyvips.Image | None:
-        """The spilled pixels of a ``width`` x ``height`` master, mapped; None when absent.
-        (In the render pool: a file open and an mmap, no read.)"""
+    def open(self, image_id: str) -> tuple[bytes, pyvips.Image] | None:
+        """The spilled record and pixels of ``image_id``, mapped; None when absent or not whole.
+        (In the render pool: a file open, a few bytes read and an mmap.)"""
         path = self.path(image_id)
         try:
             with open(path, "rb") as file:
-                if os.fstat(file.fileno()).st_size != width * height * 3:
+                shape = _shape(file)
+                if shape is None:
                     return None
+                width, height, record = shape
                 view = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):  # absent, or a folder that is not one
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: evicted last
-        image = pyvips.Image.new_from_memory(memoryview(view), width, height, 3, "uchar")
-        return image.copy(interpretation="srgb")
+        pixels = memoryview(view)[: width * height * 3]
+        image = pyvips.Image.new_from_memory(pixels, width, height, 3, "uchar")
+        return record, image.copy(interpretation="srgb")
 
-    def write(self, image_id: str, pixels: pyvips.Image) -> None:
-        """Spill ``pixels`` (8-bit sRGB, 3 bands) unless they are there or the image was
-        deleted meanwhile (the ``deleted`` fence, asked again right before the rename; the deletion
-        watcher removes the file once more after the sweep delay, for the race left); keep the
-        folder within its bound. Never raises for a full or read-only disk: it is a cache."""
+    def write(self, image_id: str, pixels: pyvips.Image, record: bytes) -> None:
+        """Spill ``pixels`` (8-bit sRGB, 3 bands) and ``record`` unless they are there or the
+        image was deleted meanwhile (the ``deleted`` fence, asked again right before the rename;
+        the deletion watcher removes the file once more after the sweep delay, for the race
+        left); keep the folder within its bound. Never raises for a full or read-only disk: it
+        is a cache."""
         path = self.path(image_id)
-        if pixels.bands != 3 or pixels.format != "uchar" or path.exists():
+        if pixels.bands != 3 or pixels.format != "uchar" or _whole(path):
             return
         if self._deleted(image_id):
             return
@@ -61,6 +69,8 @@ class Spill:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             pixels.rawsave(str(temp))
+            with open(temp, "ab") as file:
+                file.write(record + _TAIL.pack(pixels.width, pixels.height, len(record), _MAGIC))
             if self._deleted(image_id):
                 raise OSError("deleted meanwhile")
             os.replace(temp, path)
@@ -90,3 +100,25 @@ class Spill:
             with contextlib.suppress(OSError):
                 os.unlink(name)
             total -= size
+
+
+def _shape(file: BinaryIO) -> tuple[int, int, bytes] | None:
+    """(width, height, record) of an open spilled file; None for one of another format or size
+    (an older format's, a torn copy)."""
+    size = os.fstat(file.fileno()).st_size
+    if size < _TAIL.size:
+        return None
+    file.seek(size - _TAIL.size)
+    width, height, length, magic = _TAIL.unpack(file.read(_TAIL.size))
+    if magic != _MAGIC or size != width * height * 3 + length + _TAIL.size:
+        return None
+    file.seek(width * height * 3)
+    return width, height, file.read(length)
+
+
+def _whole(path: Path) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return _shape(file) is not None
+    except OSError:
+        return False

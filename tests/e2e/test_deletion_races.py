@@ -72,15 +72,29 @@ class Gate:
 
 @pytest.fixture
 def render_gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
-    """The first render of an image (the one that makes its master) waits at the gate, in the
-    render pool, before it decodes anything."""
-    gate, real = Gate(), proxy_service.render_with_master
+    """The first render of an image (the one that may keep its pixels for a master) waits at
+    the gate, in the render pool, before it decodes anything."""
+    gate, real = Gate(), proxy_service.first_render
 
     def gated(*args: Any, **kwargs: Any) -> Any:
         gate.wait()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(proxy_service, "render_with_master", gated)
+    monkeypatch.setattr(proxy_service, "first_render", gated)
+    return gate
+
+
+@pytest.fixture
+def build_gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
+    """A master made after a first view's answer (from its pixels) waits at the gate, in the
+    render pool, before it spills or encodes anything."""
+    gate, real = Gate(), proxy_service.finish_master
+
+    def gated(*args: Any, **kwargs: Any) -> Any:
+        gate.wait()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(proxy_service, "finish_master", gated)
     return gate
 
 
@@ -118,6 +132,44 @@ async def test_a_render_in_flight_at_the_deletion_leaves_nothing(
 
     await _until(nothing_left, "traces left")
     assert await all_404()  # the 404s wrote nothing back
+    assert not await traces_left(stacks, image_id)
+
+
+@pytest.mark.parametrize("finish", ["before the other process polls", "after it polls"])
+async def test_a_master_built_after_the_answer_at_the_deletion_leaves_nothing(
+    backend_settings: Any, make_stack: StackFactory, build_gate: Gate, finish: str
+) -> None:
+    """The first view answers at once; its master is made in the background, and the image is
+    deleted while that build is held in the render pool: the build spills, caches and stores
+    nothing (the fence), or what it wrote in the race the watcher and the sweep remove."""
+    early = finish.startswith("before")
+    sweep = 2.0
+    deleting = await make_stack(backend_settings, deletion_sweep_seconds=sweep)
+    other = await make_stack(backend_settings, deletion_poll_seconds=1.0 if early else 0.05)
+    image = await _upload(deleting, make_jpeg(4000, 3000, seed=43))  # large keeps its pixels
+    image_id = image["id"]
+    assert await _status(other, f"/i/{image_id}") == 200  # answered before the master exists
+    await build_gate.until_reached()
+    assert other.views.variants.masters.pixels(image_id) is not None  # kept at once
+    await _delete(deleting, image)
+    if not early:
+        await _until(lambda: _true(other.deletion.tombstones.holds(image_id)), "no poll")
+    build_gate.open()
+    await other.views.variants.settle()
+    stacks = (deleting, other)
+
+    async def all_404() -> bool:
+        paths = [f"/i/{image_id}?size={s}" for s in SIZES] + [f"/i/{image_id}?w=321"]
+        return all([await _status(s, p) == 404 for s in stacks for p in paths])
+
+    await _until(all_404, "a process still serves the deleted image")
+    await asyncio.sleep(sweep)
+
+    async def nothing_left() -> bool:
+        return not await traces_left(stacks, image_id)
+
+    await _until(nothing_left, "traces left")
+    assert other.views.variants.masters.pixels(image_id) is None
     assert not await traces_left(stacks, image_id)
 
 

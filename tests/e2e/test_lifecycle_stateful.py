@@ -209,7 +209,7 @@ def test_the_promises_hold_whatever_the_order(backend_settings: Settings) -> Non
         update={
             "deletion_poll_seconds": 0.05,
             "deletion_sweep_seconds": 0.0,  # the machine sweeps when it chooses
-            "master_side": 200,  # small images take masters too (memory, disk, store)
+            "master_side": 200,  # small images take masters (after answers: memory, disk, store)
         }
     )
     loop = asyncio.new_event_loop()

@@ -72,17 +72,23 @@ def _compare(
         return 0
     compared = 0
     for label, spec in specs.items():
-        if not master.fits(spec):
+        if not master.decodes_at_its_scale(spec) and not master.serves(spec):
             continue
         direct = render_bytes(data, spec)
-        first = first_render(source, fmt, master, pixels, spec, OPTIONS)
-        _assert_alike(first, direct, f"{name} {label} (first)")
-        compared += 1
+        if master.decodes_at_its_scale(spec):  # a first view keeps its pixels, renders from them
+            first, record, kept_pixels, spilled = first_render(data, fmt, spec, OPTIONS, side)
+            assert not spilled and (kept_pixels is not None or source.decoded is not None), label
+            assert kept_pixels is None or (record is not None and record.same_shape(master))
+            _assert_alike(first, direct, f"{name} {label} (first)")
+            compared += 1
         if master.serves(spec):
             _assert_alike(render_from_master(master, spec, OPTIONS), direct, f"{name} {label}")
             kept = render_from_pixels(master, decode_master(master), spec, OPTIONS)
             _assert_alike(kept, direct, f"{name} {label} (decoded master in memory)")
-            compared += 2
+            assert pixels is not None
+            unencoded = render_from_pixels(master, pixels, spec, OPTIONS)
+            _assert_alike(unencoded, direct, f"{name} {label} (a first view's pixels)")
+            compared += 3
     return compared
 
 
@@ -119,7 +125,7 @@ def test_generated_photo_renders_alike_from_its_master(orientation: int) -> None
 
 
 def test_master_is_upright_srgb_without_metadata() -> None:
-    master = build_master(_photo(3200, 2400, 6), "jpeg", SIDE, QUALITY)
+    master = build_master(_photo(3200, 2400, 6), "jpeg", SIDE, QUALITY)[0]
     assert (master.width, master.height, master.side) == (2400, 3200, 1600)
     image = pyvips.Image.new_from_buffer(master.data or b"", "")
     assert (image.width, image.height) == (1200, 1600)
@@ -128,17 +134,17 @@ def test_master_is_upright_srgb_without_metadata() -> None:
 
 def test_small_and_transparent_images_take_no_master() -> None:
     small = _photo(1800, 1200)
-    assert build_master(small, "jpeg", SIDE, QUALITY).data is None
+    assert build_master(small, "jpeg", SIDE, QUALITY)[0].data is None
     transparent = (
         pyvips.Image.black(3200, 2400).bandjoin([128, 128, 128]).copy(interpretation="srgb")
     )
     png = transparent.cast("uchar").pngsave_buffer()
-    record = build_master(png, "png", SIDE, QUALITY)
+    record = build_master(png, "png", SIDE, QUALITY)[0]
     assert record.data is None and (record.width, record.height) == (3200, 2400)
 
 
 def test_the_master_never_serves_what_needs_more_pixels() -> None:
-    master = build_master(_photo(4000, 3000), "jpeg", SIDE, QUALITY)
+    master = build_master(_photo(4000, 3000), "jpeg", SIDE, QUALITY)[0]
     assert master.side == 2000  # 4000 px halved once
     assert not master.serves(VariantSpec(width=1920))  # 2000 px is not enough of a reduction
     assert not master.serves(VariantSpec())  # size=original
@@ -146,7 +152,7 @@ def test_the_master_never_serves_what_needs_more_pixels() -> None:
 
 
 def test_record_round_trips_and_refuses_other_bytes() -> None:
-    master = build_master(_photo(3200, 2400), "jpeg", SIDE, QUALITY)
+    master = build_master(_photo(3200, 2400), "jpeg", SIDE, QUALITY)[0]
     assert Master.from_bytes(master.to_bytes()) == master
     assert Master.from_bytes(b"\xff\xd8\xff\xe0 not a record") is None
     none = Master(10, 20, "gif")
@@ -164,7 +170,7 @@ def test_every_shared_file_that_takes_a_master_renders_alike(images_dir: Path) -
             continue
         try:
             fmt = sniff(data[:64])
-            header = Master.from_bytes(build_master(data, fmt, 10**6, QUALITY).to_bytes())
+            header = Master.from_bytes(build_master(data, fmt, 10**6, QUALITY)[0].to_bytes())
         except (InvalidImage, UnsupportedFormat):
             continue  # broken and hostile files take no master: their renders fail as before
         assert header is not None
