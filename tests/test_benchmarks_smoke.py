@@ -107,13 +107,14 @@ def _checks(result: dict[str, object]) -> dict[str, dict[str, object]]:
     return {str(check["name"]): check for check in checks}
 
 
-LATER = ["later", "--synthetic", "3200x1800", "--min-megapixels", "0", "--repeats", "1"]
+LATER = ["later", "--synthetic", "4000x2250", "--min-megapixels", "0", "--repeats", "1"]
 LATER += ["--no-progress", "--no-plots", "--timeout", "20"]
 ISSUE_13_SIZES = ("w=640", "size=small", "w=400", "size=medium", "w=960")
 
 
 def test_later_sizes_render_from_the_master(server: Server, tmp_path: Path) -> None:
-    """Photos large enough to keep a master (3200 px: a 1600 px one): each later size is timed,
+    """Photos large enough to keep a master (4000 px: a 2000 px one, from which ``large``'s
+    first view renders and which it keeps after the answer): each later size is timed,
     known to have rendered from the master, and set against the floor measured in the run.
     The 0.3x verdict is speed, so its outcome is not asserted, only that it is given."""
     cli.main([*LATER, "--url", server.url, "--out", str(tmp_path)])
@@ -140,6 +141,25 @@ def test_later_sizes_say_when_the_master_is_not_used(tmp_path: Path) -> None:
     checks = _checks(_result(tmp_path, "later"))
     assert not checks["every later size rendered from the master"]["passed"]
     assert checks["every later size rendered from the master"]["detail"].startswith("0/15")
+
+
+FIRST = ["first", "--synthetic", "640x480", "--rounds", "1", "--per-round", "4", "--settle", "0"]
+
+
+def test_first_views_against_the_floor(server: Server, tmp_path: Path) -> None:
+    """Every first view is a render of a fresh upload, and each size gets its floor's ratio
+    (speed: the verdicts are not asserted, only that they are given)."""
+    argv = [*FIRST, "--url", server.url, "--out", str(tmp_path), "--no-progress", "--no-plots"]
+    cli.main(argv)
+    result = _result(tmp_path, "first")
+    checks = _checks(result)
+    assert checks["every first view answered 200 from a render"]["passed"], checks
+    assert len(checks) == 1 + 3
+    extra = result["extra"]
+    assert isinstance(extra, dict)
+    rows = {row["query"]: row for row in extra["rows"]}
+    assert set(rows) == {"w=800", "size=large", "size=small"}
+    assert all(row["ratio"] > 0 and row["floor_rate"] > 0 for row in rows.values()), rows
 
 
 def test_peers_without_network(tmp_path: Path) -> None:
@@ -272,7 +292,8 @@ def test_costs_measures_every_render_path(capsys: pytest.CaptureFixture[str]) ->
     assert main(["costs", "--synthetic", "3400x2400", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     for line in (
-        "large        first render, master made",
+        "large        first view (pixels kept if at the master's scale)",
+        "(master)     built from the original",
         "medium       from the decoded master",
         "w=640 webp   from the encoded master",
         "(master)     decode it whole",
