@@ -10,7 +10,7 @@ from benchmarks import allocators, capacity, costs
 from benchmarks.backends import DEFAULT_PG, DEFAULT_REDIS
 from benchmarks.images import DEFAULT_IMAGES, REPO
 from benchmarks.options import seconds
-from benchmarks.peers import compare
+from benchmarks.peers import compare, formats
 from benchmarks.run import run
 from benchmarks.scenarios.daymix import DEFAULT_FIRST_SHARE, SHAPES
 
@@ -151,6 +151,11 @@ def parser() -> argparse.ArgumentParser:
     peers = commands.add_parser("peers", help="cold and hot side by side: floor, thumbor, ipx")
     _common(peers, 10.0)
     compare.add_arguments(peers)
+    per_format = commands.add_parser(
+        "formats", help="the public image-servers-benchmark's shape: Enlarger vs thumbor"
+    )
+    _common(per_format, 10.0)
+    formats.add_arguments(per_format)
     calc = commands.add_parser("capacity", help="machines, storage and cost for a load")
     capacity.add_arguments(calc)
     render_costs = commands.add_parser("costs", help="CPU of each render path, in-process")

@@ -91,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
         from benchmarks.peers import compare
 
         return compare.main(args, photos_for(args), logs)
+    if args.scenario == "formats":
+        from benchmarks.peers import formats
+
+        return formats.main(args, photos_for(args), logs)
     if args.scenario == "soak":
         from benchmarks.images import load_varied
         from benchmarks.scenarios import soak

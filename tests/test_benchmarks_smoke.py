@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks import allocators, cli, plots
 from benchmarks.images import generate, make_unique
+from benchmarks.peers import formats
 from benchmarks.scenarios import soak
 from benchmarks.server import Server, ServerPlan, running_server
 
@@ -178,6 +179,52 @@ def test_peers_without_network(tmp_path: Path) -> None:
     cold = next(t for t in document["targets"] if t["target"] == "cold c=4 vs libvips floor")
     like_for_like = rate["enlarger, masters off", "cold c=4"] / rate["libvips floor", "cold c=4"]
     assert cold["measured"] == pytest.approx(like_for_like)
+
+
+def test_formats_plan_asks_what_the_public_benchmark_asks() -> None:
+    """Fit 512x512 in the source's format at q80 / q75 / q65 (PNG none), every Enlarger request
+    a new variant, thumbor's URLs without result storage; the systems alternate by round."""
+    args = cli.parser().parse_args(["formats", "--formats", "avif,jpeg", "--rounds", "2"])
+    plan = formats.Plan.from_args(args)
+    expected = [
+        ("avif", "enlarger"),
+        ("avif", "thumbor"),
+        ("jpeg", "enlarger"),
+        ("jpeg", "thumbor"),
+    ]
+    assert plan.order(0) == expected
+    assert plan.order(1)[0] == ("avif", "thumbor")
+    paths = formats.enlarger_paths(["a", "b"], "avif")
+    first, second = next(paths), next(paths)
+    assert first.startswith("/i/b?w=512&h=512&fit=inside&q=65&bg=")
+    assert second.startswith("/i/a?") and first.split("bg=")[1] != second.split("bg=")[1]
+    assert "q=" not in next(formats.enlarger_paths(["a"], "png"))
+    assert next(formats.thumbor_paths(["x.webp"], "webp")) == (
+        "/unsafe/fit-in/512x512/filters:quality(75)/x.webp"
+    )
+    env = formats.server_env()  # 512 and q65 are asked as such, not snapped to 540 and q70
+    assert "512" in env["ENLARGER_WIDTH_LADDER"].split(",")
+    assert "65" in env["ENLARGER_QUALITY_LADDER"].split(",")
+    assert formats.TARGETS == {"jpeg": 1.38, "png": 1.7, "webp": 1.54, "avif": 1.15}
+    with pytest.raises(SystemExit):
+        formats.Plan.from_args(cli.parser().parse_args(["formats", "--formats", "gif"]))
+
+
+def test_formats_renders_every_request(tmp_path: Path) -> None:
+    """Enlarger alone (thumbor not installed, said so): each format's sources uploaded, every
+    answer a render, at 512 px."""
+    argv = ["formats", "--only", "enlarger", "--no-install", "--workers", "1", "--rounds", "1"]
+    argv += ["--synthetic", "1024x768", "--megapixels", "0.5", "--warmup", "0", "--duration"]
+    argv += ["0.5", "--no-progress", "--peers-dir", str(tmp_path / "peers"), "--out", str(tmp_path)]
+    assert cli.main(argv) == 0
+    document = json.loads(next(tmp_path.glob("formats-*.json")).read_text())
+    assert [row["format"] for row in document["rows"]] == ["jpeg", "png", "webp", "avif"]
+    for row in document["rows"]:
+        ours = row["enlarger"]
+        assert ours["answers"] > 0 and ours["errors"] == 0, row
+        assert ours["tiers"] == {"render": ours["answers"]}, row
+        assert row["thumbor"] is None and row["ratio"] is None
+    assert all(s["name"].startswith("src-") for s in document["sources"]["png"])
 
 
 def test_soak_compares_allocators(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -183,10 +183,16 @@ def imported_modules(path: Path, root: Path, known: set[str]) -> list[tuple[int,
     return found
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def import_cycles(root: Path, package: str) -> list[str]:
     """Each cycle a depth-first walk of ``package``'s import graph meets, as a chain of files
     with the line of each import: ``a/x.py:3 → a/y.py:9 → a/x.py``."""
-    files = {module_name(path, root): path for path in sorted((root / package).rglob("*.py"))}
+    # Hidden folders are not the package: benchmarks/.peers holds the peers' own venvs.
+    paths = sorted(path for path in (root / package).rglob("*.py") if not _hidden(path, root))
+    files = {module_name(path, root): path for path in paths}
     graph: dict[str, dict[str, int]] = {}
     for module, path in files.items():
         graph[module] = {}
