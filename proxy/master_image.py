@@ -247,6 +247,8 @@ def _has_alpha_or_ink(source: Source) -> bool:
     and on a detailed print the two differ by 6/255. Such images render from the original."""
     if source.decoded is not None:
         return bool(source.decoded.hasalpha())
+    if source.alpha_or_ink is not None:  # read with the header when the source was opened
+        return source.alpha_or_ink
     header = pyvips.Image.new_from_buffer(source.data, "", access="sequential")
     return bool(header.hasalpha()) or header.interpretation == "cmyk"
 

@@ -34,6 +34,7 @@ class Source:
     pages: int
     orientation: int
     decoded: pyvips.Image | None = None  # HEIC, AVIF: decoded up front (no shrink-on-load)
+    alpha_or_ink: bool | None = None  # from the header: transparency, or CMYK (None: not read)
 
     @property
     def animated(self) -> bool:
@@ -53,7 +54,8 @@ def open_source(data: bytes, fmt: str) -> Source:
     width, height = header.width, _int_field(header, "page-height", header.height)
     if orientation in _QUARTER_TURNS:
         width, height = height, width
-    return Source(data, fmt, width, height, pages, orientation)
+    ink = bool(header.hasalpha()) or header.interpretation == "cmyk"
+    return Source(data, fmt, width, height, pages, orientation, alpha_or_ink=ink)
 
 
 def undecodable(fmt: str) -> InvalidImage:
