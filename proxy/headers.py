@@ -20,8 +20,9 @@ KEPT_HEADERS = 4096  # (image, spec) pairs whose headers are kept: about 1 MB at
 
 class ViewHeaders:
     """The headers of a view's answer that follow from the image and the canonical spec alone
-    (ETag, caching, safety, purge keys, Vary), made once per pair while it is among the last
-    :data:`KEPT_HEADERS` made: a hot variant's answer copies them instead of hashing its ETag."""
+    (ETag, caching, safety, purge keys, Vary), made once per pair and kept, up to
+    :data:`KEPT_HEADERS` pairs (all forgotten when full): a hot variant's answer copies them
+    instead of hashing its ETag again."""
 
     def __init__(self) -> None:
         self._made: dict[tuple[str, str, bool], dict[str, str]] = {}
