@@ -56,6 +56,12 @@ def _scenarios(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     hot.add_argument("--concurrency", type=int, default=64)
     hot.add_argument("--body-kb", type=int, default=150, help="variant size to aim for")
     hot.add_argument("--warmup", type=seconds, default=2.0)
+    hot.add_argument(
+        "--against-bare",
+        action="store_true",
+        help="memory tier: alternate rounds with the bare aiohttp dict handler, same bytes",
+    )
+    hot.add_argument("--rounds", type=int, default=4, help="--against-bare: rounds of each")
     cold = commands.add_parser("cold", help="distinct new variants: every request renders")
     _common(cold, 20.0)
     cold.add_argument("--mix", choices=("jpeg800", "ladder"), default="jpeg800")

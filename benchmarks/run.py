@@ -21,6 +21,19 @@ def _scenario(
     """The spawned server's extra environment, and the coroutine to run."""
     from benchmarks.scenarios import cold, first, hot, later, sizes, upload
 
+    if args.scenario == "hot" and args.against_bare:
+        from benchmarks.peers import hotpair
+
+        return {}, lambda ctx: hotpair.run_pair(
+            ctx,
+            args.concurrency,
+            args.duration,
+            args.body_kb * 1000,
+            args.warmup,
+            args.rounds,
+            args.workers,
+            args.out / "logs",
+        )
     if args.scenario == "hot":
         env = {}
         if args.tier == "redis":

@@ -10,7 +10,6 @@ from aiohttp import web
 from enlarger.clientaddr import ClientAddress
 from enlarger.errors import HostNotAllowed
 from enlarger.settings import HOST, Settings
-from enlarger.web import Handler
 
 UNCHECKED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -57,12 +56,6 @@ def _last(request: web.Request, name: str) -> str:
 
 
 ORIGIN: web.AppKey[Origin] = web.AppKey("origin", Origin)
-
-
-@web.middleware
-async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request.app[ORIGIN].check(request)
-    return await handler(request)
 
 
 def base_url(request: web.Request) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -67,30 +66,37 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     An error answer to an upload counts once in ``enlarger_upload_rejections_total``."""
     try:
         return await handler(request)
-    except EnlargerError as exc:
+    except Exception as exc:
+        answer = error_answer(request, exc)
+        if answer is None:
+            raise
+        return answer
+
+
+def error_answer(request: web.Request, exc: Exception) -> web.Response | None:
+    """What :func:`error_middleware` answers for ``exc``; None for what it lets through (an
+    ``HTTPException`` below 400: a redirect)."""
+    if isinstance(exc, EnlargerError):
         if exc.status >= 500:
             log.warning("%s %s -> %s %s", request.method, request.path, exc.status, exc.code)
         return _rejection(request, exc.code, error_response(exc))
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            return None
         return _rejection(request, _http_code(exc.status), http_error_response(exc))
-    except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        body = {"error": {"code": "internal_error", "message": "something went wrong on our side"}}
-        answer = json_response(body, status=500, headers=NO_STORE)
-        return _rejection(request, "internal_error", answer)
+    log.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
+    body = {"error": {"code": "internal_error", "message": "something went wrong on our side"}}
+    answer = json_response(body, status=500, headers=NO_STORE)
+    return _rejection(request, "internal_error", answer)
 
 
-@web.middleware
-async def image_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def check_image_id(request: web.Request) -> None:
     """Every route with an ``{id}`` in its path sees only ids of the right shape
     (:func:`ids.is_path_id`): anything else is ``404 image_not_found`` before any lookup, so a
     NUL byte or a stray newline never reaches a database, a cache key or a blob name."""
     raw = request.match_info.get("id")
     if raw is not None and not ids.is_path_id(raw):
         raise ImageNotFound("no image with this id", id=raw[:64])
-    return await handler(request)
 
 
 def _rejection(request: web.Request, code: str, answer: web.Response) -> web.Response:
@@ -99,28 +105,15 @@ def _rejection(request: web.Request, code: str, answer: web.Response) -> web.Res
     return answer
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Requests by route template (bounded labels), method and status; latency by route. An
-    exception that escapes counts as 500, a client that went away as 499."""
-    start = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    except asyncio.CancelledError:
-        status = 499
-        raise
-    finally:
-        route = _route_name(request)
-        metrics = request.app[METRICS]
-        method = request.method if request.method in _METHODS else "OTHER"  # bounded labels
-        metrics.request_counter(route, method, status).inc()
-        metrics.request_timer(route).observe(time.perf_counter() - start)
+def count_request(request: web.Request, status: int, start: float) -> None:
+    """Requests by route template (bounded labels), method and status; latency by route (from
+    ``start``, a ``time.perf_counter()``). The caller passes 500 for an exception that
+    escaped, 499 for a client that went away."""
+    route = _route_name(request)
+    metrics = request.app[METRICS]
+    method = request.method if request.method in _METHODS else "OTHER"  # bounded labels
+    metrics.request_counter(route, method, status).inc()
+    metrics.request_timer(route).observe(time.perf_counter() - start)
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -32,7 +32,7 @@ def _static_page(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 async def share_page(request: web.Request) -> web.Response:
     settings, repo, views = request.app[SETTINGS], request.app[REPO], request.app[VIEWS]
     image_id = request.match_info["id"]
-    image = await repo.get_image(image_id)  # its shape: see image_id_middleware
+    image = await repo.get_image(image_id)  # its shape: see enlarger.web.check_image_id
     if image is None:
         raise ImageNotFound("no image with this id", id=image_id[:64])
     hash_ = await placeholder(repo, views.variants, views.specs, image_id)

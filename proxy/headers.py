@@ -5,9 +5,41 @@ front")."""
 
 from __future__ import annotations
 
+from enlarger import traces
 from enlarger.proxy.service import Served, etag_for_key
+from enlarger.proxy.spec import VariantSpec
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+# A served image opened as a document can run nothing; its type is never sniffed.
+SAFE = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+KEPT_HEADERS = 4096  # (image, spec) pairs whose headers are kept: about 1 MB at most
+
+
+class ViewHeaders:
+    """The headers of a view's answer that follow from the image and the canonical spec alone
+    (ETag, caching, safety, purge keys, Vary), made once per pair and kept, up to
+    :data:`KEPT_HEADERS` pairs (all forgotten when full): a hot variant's answer copies them
+    instead of hashing its ETag again."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[str, str, bool], dict[str, str]] = {}
+
+    def of(self, image_id: str, spec: VariantSpec) -> dict[str, str]:
+        """A new dict the caller may change."""
+        token = (image_id, spec.key, spec.negotiated)
+        made = self._made.get(token)
+        if made is None:
+            if len(self._made) >= KEPT_HEADERS:
+                self._made.clear()
+            made = {"ETag": etag_for_key(image_id, spec.key), "Cache-Control": IMMUTABLE, **SAFE}
+            made.update(traces.purge_keys(image_id))
+            if spec.negotiated:
+                made["Vary"] = "Accept"
+            self._made[token] = made
+        return made.copy()
 
 
 def served_headers(image_id: str, served: Served, fallback_max_age: int) -> dict[str, str]:

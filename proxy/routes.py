@@ -6,21 +6,16 @@ import time
 
 from aiohttp import web
 
-from enlarger import traces
 from enlarger.access.ratelimit import RATE_LIMITS
-from enlarger.proxy.headers import IMMUTABLE, matches_any, served_headers
-from enlarger.proxy.service import REVALIDATED, etag_for
+from enlarger.proxy.headers import ViewHeaders, matches_any, served_headers
+from enlarger.proxy.service import REVALIDATED
 from enlarger.proxy.signing import SIG
 from enlarger.proxy.spec import VariantSpec, split_extension
 from enlarger.proxy.viewcount import count_view
 from enlarger.proxy.views import VIEWS, Views
 from enlarger.web import SETTINGS
 
-# A served image opened as a document can run nothing; its type is never sniffed.
-SAFE = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
-}
+_HEADERS = ViewHeaders()
 
 
 async def view(request: web.Request) -> web.Response:
@@ -28,19 +23,19 @@ async def view(request: web.Request) -> web.Response:
     views = request.app[VIEWS]
     image_id, extension = _target(request.match_info["id"])
     spec = _spec(request, views, extension)
-    etag = etag_for(image_id, spec)
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, **SAFE}
-    headers.update(traces.purge_keys(image_id))
-    if spec.negotiated:
-        headers["Vary"] = "Accept"
+    headers = _HEADERS.of(image_id, spec)
+    etag = headers["ETag"]
     if_none_match = request.headers.get("If-None-Match")
     if _etag_matches(if_none_match, etag):
         return _not_modified(request, image_id, spec.key, headers, start)
     served = await views.variants.get(
         image_id, spec, request.app[RATE_LIMITS].render_charge(request)
     )
-    headers.update(served_headers(image_id, served, request.app[SETTINGS].fallback_max_age))
-    if matches_any(if_none_match):  # "*": true now that the image is known to exist
+    if served.fallback:
+        headers.update(served_headers(image_id, served, request.app[SETTINGS].fallback_max_age))
+    if if_none_match and matches_any(
+        if_none_match
+    ):  # "*": true now that the image is known to exist
         return _not_modified(request, image_id, served.key, headers, start)
     headers["Server-Timing"] = _timing(served.tier, start, served.render_seconds)
     count_view(request, image_id, served.key, served.tier, len(served.data))
@@ -49,7 +44,7 @@ async def view(request: web.Request) -> web.Response:
 
 def _target(raw: str) -> tuple[str, str | None]:
     """The image id, and the output format its extension asks for (``/i/<id>.jpg``). The id's
-    shape was checked before (enlarger.web.image_id_middleware): a bad id is a 404 before an
+    shape was checked before (enlarger.web.check_image_id): a bad id is a 404 before an
     unknown extension is a 400."""
     return split_extension(raw)
 
@@ -59,7 +54,11 @@ def _spec(request: web.Request, views: Views, extension: str | None) -> VariantS
     message, signed = views.signer.verify(request.raw_path)
     accept = request.headers.get("Accept")
     if not signed:
-        views.signer.check_unsigned(list(request.query.keys()))
+        if views.signer.required:
+            views.signer.check_unsigned(list(request.query.keys()))
+        known = views.specs.known(request.query_string, accept, extension)
+        if known is not None:
+            return known
         return views.specs.parse(request.query_string, request.query, accept, extension)
     query = list(request.query.items())
     if query and query[-1][0] == SIG:
@@ -85,11 +84,10 @@ def _not_modified(
 
 
 def _timing(tier: str, start: float, render_seconds: float | None) -> str:
-    parts = [f'tier;desc="{tier}"']
-    if render_seconds is not None:
-        parts.append(f"render;dur={render_seconds * 1000:.1f}")
-    parts.append(f"total;dur={(time.perf_counter() - start) * 1000:.1f}")
-    return ", ".join(parts)
+    total = (time.perf_counter() - start) * 1000
+    if render_seconds is None:
+        return f'tier;desc="{tier}", total;dur={total:.1f}'
+    return f'tier;desc="{tier}", render;dur={render_seconds * 1000:.1f}, total;dur={total:.1f}'
 
 
 def setup(app: web.Application) -> None:

@@ -202,12 +202,18 @@ class SpecCache:
     def parse(
         self, query_string: str, query: Query, accept: str | None, extension: str | None = None
     ) -> VariantSpec:
-        token = (query_string, accept, extension)
-        spec = self._specs.get(token)
+        spec = self.known(query_string, accept, extension)
         if spec is None:
             spec = parse_spec(query, self.policy, accept, extension)
-            self._specs[token] = spec
+            self._specs[(query_string, accept, extension)] = spec
         return spec
+
+    def known(
+        self, query_string: str, accept: str | None, extension: str | None = None
+    ) -> VariantSpec | None:
+        """The spec parsed before from the same query string, if still kept: a hot URL's query
+        is not even split into parameters."""
+        return self._specs.get((query_string, accept, extension))
 
 
 def parse_spec(

@@ -24,40 +24,28 @@ from enlarger.cache.tiered import CACHE
 from enlarger.db import REPO, Repository
 from enlarger.errors import EnlargerError
 from enlarger.metrics import Metrics
-from enlarger.origin import ORIGIN, Origin, host_middleware
-from enlarger.pages.errorpage import html_errors
+from enlarger.origin import ORIGIN, Origin
 from enlarger.proxy.views import VIEWS
 from enlarger.settings import Settings
 from enlarger.top import discovery, limits
 from enlarger.top.backends import open_blobs, open_repo, readiness_bounds
 from enlarger.top.cli_support import database_named
-from enlarger.top.drain import INFLIGHT, InFlight, inflight_middleware
+from enlarger.top.drain import INFLIGHT, InFlight
+from enlarger.top.middlewares import MIDDLEWARES
 from enlarger.traces import TOMBSTONES, Tombstones
 from enlarger.vips import configure_vips
 from enlarger.web import (
     METRICS,
     NO_STORE,
     SETTINGS,
-    error_middleware,
-    image_id_middleware,
     json_response,
-    metrics_middleware,
 )
 
 log = logging.getLogger("enlarger")
 
 
 def build_app(settings: Settings) -> web.Application:
-    app = web.Application(
-        middlewares=[
-            inflight_middleware,
-            metrics_middleware,
-            html_errors,  # outside the JSON one: a browser asking for a page gets a page
-            error_middleware,
-            host_middleware,  # inside the error middleware: their 400 and 404 are JSON
-            image_id_middleware,
-        ]
-    )
+    app = web.Application(middlewares=MIDDLEWARES)
     app.on_response_prepare.append(_nosniff)
     app[INFLIGHT] = InFlight()
     app[SETTINGS] = settings

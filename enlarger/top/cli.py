@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -12,11 +11,9 @@ from enlarger import ids
 from enlarger.db import Repository
 from enlarger.errors import ConfigurationError, EnlargerError, SetupError
 from enlarger.settings import Settings, load_settings
-from enlarger.top import cli_analytics, cli_doctor, cli_gc, cli_serve, cli_sign, cli_users
+from enlarger.top import cli_analytics, cli_doctor, cli_gc, cli_serve, cli_sign, cli_users, logs
 from enlarger.top.cli_support import with_repo
 from enlarger.top.cli_users import get_user
-
-LOG_FORMAT = cli_serve.LOG_FORMAT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"enlarger: {exc.message}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    logs.configure(settings.log_level)
     try:
         result: int = args.handler(settings, args)
     except SetupError as exc:  # a port in use, no database there

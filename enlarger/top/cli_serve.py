@@ -13,10 +13,9 @@ from multiprocessing.connection import Connection
 
 from enlarger.errors import EnlargerError, SetupError
 from enlarger.settings import Settings
-from enlarger.top import allocator, envnames
+from enlarger.top import allocator, envnames, logs
 from enlarger.top.cli_support import with_repo
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 log = logging.getLogger("enlarger.top.cli")
 
 
@@ -54,7 +53,7 @@ def run_worker(
     from enlarger.top import server
     from enlarger.top.app import build_app
 
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)  # spawned: anew
+    logs.configure(settings.log_level)  # spawned: anew
     try:
         sockets = server.bind(host, port, reuse_port)
         on_ready = functools.partial(_ready, ready)

@@ -8,8 +8,6 @@ import asyncio
 
 from aiohttp import web
 
-from enlarger.web import Handler
-
 
 class InFlight:
     """A count of the handlers running now, and whether the server is stopping."""
@@ -35,16 +33,3 @@ class InFlight:
 
 
 INFLIGHT: web.AppKey[InFlight] = web.AppKey("inflight", InFlight)
-
-
-@web.middleware
-async def inflight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    inflight = request.app[INFLIGHT]
-    inflight.enter()
-    try:
-        response = await handler(request)
-        if inflight.stopping:
-            response.force_close()
-        return response
-    finally:
-        inflight.leave()

@@ -88,13 +88,15 @@ class Connection(RequestHandler):
         if self._drain is not None:
             self._discard(data)
             return
-        if self._head_deadline is None and self._idle():
-            self._start_head_deadline()  # the first bytes of a later request's head
         parsed = self._request_count
         super().data_received(data)
         if self._request_count > parsed:
             self._stop_head_deadline()
             self._screen(self._request_count - parsed)
+        elif self._head_deadline is None and self._idle():
+            # The first bytes of a later request's head, not the whole head: a head that comes
+            # in one read (nearly all) needs no timer at all.
+            self._start_head_deadline()
 
     def _idle(self) -> bool:
         """Waiting for a request: none is queued or being handled."""
