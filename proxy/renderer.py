@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import pyvips
 
-from enlarger.errors import Overloaded, RenderTimeout
+from enlarger.errors import InvalidImage, Overloaded, RenderTimeout
 from enlarger.metrics import Metrics
 from enlarger.proxy import cutoff
 from enlarger.proxy.source import image_failure
@@ -153,9 +153,32 @@ def _timed(
             raise RenderTimeout("rendering took too long; try again shortly") from None
         failure = image_failure(exc)
         if failure is None:
-            raise
+            # libvips keeps one error text for the whole process: a render failing at the same
+            # moment on another thread (two sizes of one corrupt photo) may have taken this
+            # one's. Once more, alone in its reading of the text, before calling it ours.
+            again = _once_more(fn, args)
+            if again is None and cutoff.passed():
+                stopped()
+                raise RenderTimeout("rendering took too long; try again shortly") from None
+            if again is None:
+                raise
+            if isinstance(again, InvalidImage):
+                failure = again
+            else:
+                return again, time.perf_counter() - start
     else:
         return result, time.perf_counter() - start
     finally:
         cutoff.stop()
     raise failure  # outside the except: the chain would hold the half-decoded images
+
+
+def _once_more(fn: Callable[..., T], args: tuple[object, ...]) -> T | InvalidImage | None:
+    """``fn(*args)`` again: its result, the 422 when libvips now says the source is at fault,
+    or None when it fails again for another reason."""
+    try:
+        return fn(*args)
+    except pyvips.Error as exc:
+        if cutoff.passed():
+            return None
+        return image_failure(exc)
