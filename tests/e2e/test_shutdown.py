@@ -131,7 +131,10 @@ async def test_sigterm_lets_uploads_in_flight_finish(
                 for photo, started in zip(photos, starts, strict=True)
             ]
             await asyncio.gather(*(started.wait() for started in starts))
-            await asyncio.sleep(0.1)  # every request is in a worker's hands
+            # Every request in a worker's hands (its body being spooled), not only sent: one
+            # still in the listening socket's queue would be reset when the socket closes.
+            spooled = lambda: len(list((tmp_path / "data").rglob(".~*"))) == UPLOADS  # noqa: E731
+            await eventually(spooled, "every upload's body being spooled by a worker")
             stop_group(group)
 
             async def refused() -> bool:
