@@ -140,13 +140,22 @@ def _calibration(rows: Sequence[Row], baseline: str) -> dict[str, dict[str, floa
     return found
 
 
-def summarize(rows: Sequence[Row], baseline: str) -> dict[str, Any]:
+def summarize(rows: Sequence[Row], baseline: str, by_size: bool = True) -> dict[str, Any]:
+    """The settings table, and the comparisons over all sizes and (``by_size``) each size."""
+    found = {"baseline": baseline, "settings": _settings(rows), **_compared(rows, baseline)}
+    if by_size:
+        sizes = dict.fromkeys(row.size for row in rows)
+        found["by_size"] = {
+            size: {"baseline": baseline, **_compared([r for r in rows if r.size == size], baseline)}
+            for size in sizes
+        }
+    return found
+
+
+def _compared(rows: Sequence[Row], baseline: str) -> dict[str, Any]:
+    has_baseline = any(r.encoder == baseline for r in rows)
     return {
-        "baseline": baseline,
-        "settings": _settings(rows),
-        "equal_score": _equal_score(rows, baseline)
-        if any(r.encoder == baseline for r in rows)
-        else {},
+        "equal_score": _equal_score(rows, baseline) if has_baseline else {},
         "at_default_q": _at_default(rows, baseline),
         "calibration": _calibration(rows, baseline),
     }
@@ -163,10 +172,14 @@ def _equal_cell(found: dict[str, Any]) -> str:
 
 
 def tables(summary: dict[str, Any]) -> str:
+    """The settings (when the summary has them), the comparison at equal score and at the
+    default q, and the calibration."""
     lines = [
         f"{'encoder':16}{'size':8}{'q':>4}{'KB':>8}{'score':>7}{'min':>6}{'max':>6}{'enc ms':>8}"
     ]
-    for s in summary["settings"]:
+    if "settings" not in summary:
+        lines = []
+    for s in summary.get("settings", ()):
         lines.append(
             f"{s['encoder']:16}{s['size']:8}{s['q']:>4}{s['mean_bytes'] / 1024:>8.1f}"
             f"{s['mean_score']:>7.1f}{s['min_score']:>6.1f}{s['max_score']:>6.1f}"
@@ -203,4 +216,4 @@ def tables(summary: dict[str, Any]) -> str:
                 for q in qualities
             )
             lines.append(f"{encoder:16}{cells}")
-    return "\n".join(lines)
+    return "\n".join(lines).lstrip("\n")
