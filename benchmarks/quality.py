@@ -57,13 +57,48 @@ def _size_spec_fields(size: str) -> dict[str, int]:
     return {"box": named[size]}
 
 
+# Today's options, for an encoder of the product's given more (``jpeg/interlace=true``).
+_TODAY: dict[str, dict[str, Any]] = {
+    "jpeg": {"optimize_coding": True},
+    "webp": {"effort": 4},
+    "avif": {"effort": 2},
+}
+
+
+def _value(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def encoder_options(name: str) -> tuple[str, dict[str, Any] | None]:
+    """The format and libvips options of ``name``: a name of :data:`ENCODERS`, optionally
+    followed by ``/option=value`` pairs added to its options (``jpeg+moz/quant_table=3``)."""
+    base, *pairs = name.split("/")
+    if base not in ENCODERS:
+        raise ValueError(f"unknown encoder {base!r}: one of {', '.join(ENCODERS)}")
+    fmt, extra = ENCODERS[base]
+    if not pairs:
+        return fmt, extra
+    added = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{name!r}: options are /option=value")
+        added[key] = _value(value)
+    return fmt, {**(extra if extra is not None else _TODAY[fmt]), **added}
+
+
 def _encoder(name: str) -> Callable[[Any, int], bytes]:
     import pyvips
 
     from enlarger.proxy import formats
     from enlarger.proxy.pipeline import RenderOptions
 
-    fmt, extra = ENCODERS[name]
+    fmt, extra = encoder_options(name)
     options = RenderOptions()
     none = pyvips.enums.ForeignKeep.NONE
     if extra is None:
@@ -216,7 +251,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--encoders",
         default=",".join(DEFAULT_ENCODERS),
         help=f"comma-separated, or 'all': {', '.join(ENCODERS)} (jpeg, webp, avif: the "
-        "product's own encoders; the others today's options plus the named ones)",
+        "product's own encoders; the others today's options plus the named ones); any may add "
+        "libvips options: jpeg+moz/quant_table=3/subsample_mode=off",
     )
     parser.add_argument(
         "--q", default=",".join(map(str, DEFAULT_QUALITIES)), help="qualities, comma-separated"
@@ -236,9 +272,10 @@ def main(args: argparse.Namespace) -> int:
     # The scorer's one matrix product is tiny: BLAS threads would only spin beside the workers.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     encoders = tuple(ENCODERS) if args.encoders == "all" else _csv(args.encoders)
-    unknown = [name for name in encoders if name not in ENCODERS]
-    if unknown:
-        print(f"unknown encoder(s): {', '.join(unknown)}", file=sys.stderr)
+    try:
+        settings = {name: encoder_options(name) for name in encoders}
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 2
     sizes, qualities = _csv(args.sizes), tuple(int(q) for q in _csv(args.q))
     for size in sizes:
@@ -277,7 +314,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     config = {
         "sizes": sizes,
-        "encoders": {name: ENCODERS[name] for name in encoders},
+        "encoders": settings,
         "qualities": qualities,
         "jobs": args.jobs,
         "repeats": args.repeats,

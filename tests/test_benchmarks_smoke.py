@@ -374,3 +374,20 @@ def test_quality_scores_every_encoder_size_and_q(
         }
         assert means[50] < means[90], (setting, means)
     assert all(score > 99 for score in extra["unencoded"].values()), extra["unencoded"]
+
+
+def test_quality_encoders_take_added_options() -> None:
+    from benchmarks.quality import encoder_options
+
+    assert encoder_options("jpeg") == ("jpeg", None)  # the product's own encoder
+    assert encoder_options("jpeg/interlace=true") == (
+        "jpeg",
+        {"optimize_coding": True, "interlace": True},
+    )
+    fmt, options = encoder_options("jpeg+moz/quant_table=3")
+    assert fmt == "jpeg" and options is not None
+    assert options["quant_table"] == 3 and options["trellis_quant"] is True
+    assert encoder_options("avif/effort=4") == ("avif", {"effort": 4})
+    for wrong in ("jpegxl", "jpeg/interlace", "webp/=3"):
+        with pytest.raises(ValueError):
+            encoder_options(wrong)
