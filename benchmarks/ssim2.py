@@ -125,7 +125,7 @@ def _norms(values: Plane) -> tuple[float, float]:
 def _weighted(scales: int, scale: int, channel: int, part: int) -> bool:
     """Whether the score weighs SSIM (part 0), artefacts (1) or detail lost (2) of this channel
     at this scale; many weights are 0, and what they weigh need not be computed (at full scale
-    only Y's SSIM counts: 5 of the 9 blurs a candidate costs there are skipped)."""
+    only Y's SSIM counts: 5 of the 9 blurs of a candidate are computed there)."""
     first = (channel * scales + scale) * 6 + part
     return bool(_WEIGHTS[first] or _WEIGHTS[first + 3])
 

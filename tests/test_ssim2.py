@@ -22,7 +22,7 @@ from PIL import Image  # noqa: E402
 from benchmarks.qualitytable import bytes_at, q_at  # noqa: E402
 from benchmarks.ssim2 import Reference  # noqa: E402
 
-AGREEMENT = 0.1  # points; measured within 0.005 (float32 against the package's float64)
+AGREEMENT = 0.1  # points; measured within 0.01 (float32 against the package's float64)
 
 
 def _pixels(image: pyvips.Image) -> np.ndarray:
