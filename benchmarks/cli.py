@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import allocators, capacity, costs
+from benchmarks import allocators, capacity, costs, quality
 from benchmarks.backends import DEFAULT_PG, DEFAULT_REDIS
 from benchmarks.images import DEFAULT_IMAGES, REPO
 from benchmarks.options import seconds
@@ -166,6 +166,10 @@ def parser() -> argparse.ArgumentParser:
     capacity.add_arguments(calc)
     render_costs = commands.add_parser("costs", help="CPU of each render path, in-process")
     costs.add_arguments(render_costs)
+    scores = commands.add_parser(
+        "quality", help="bytes and SSIMULACRA2 per encoder, size and q, in-process"
+    )
+    quality.add_arguments(scores)
     return top
 
 
@@ -175,4 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return capacity.main(args)
     if args.scenario == "costs":
         return costs.main(args)
+    if args.scenario == "quality":
+        return quality.main(args)
     return run(args)

@@ -347,3 +347,47 @@ def test_costs_measures_every_render_path(capsys: pytest.CaptureFixture[str]) ->
     ):
         assert line in out, out
     assert "large        from the" not in out
+
+
+def test_quality_scores_every_encoder_size_and_q(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m benchmarks quality``: one row per photo, size, encoder and q, scored against
+    the reference; a higher q never scores lower on average; the tables and the JSON."""
+    pytest.importorskip("scipy", reason="the scorer needs numpy and scipy (the bench extra)")
+    argv = ["quality", "--synthetic", "900x600", "--sizes", "small,w=400", "--q", "50,90"]
+    assert cli.main([*argv, "--jobs", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "bytes relative to jpeg at equal score" in out and "one q, one look" in out
+    result = _result(tmp_path, "quality")
+    extra = result["extra"]
+    assert isinstance(extra, dict)
+    rows = extra["rows"]
+    assert len(rows) == 3 * 2 * 3 * 2  # generated photos x sizes x encoders x qualities
+    assert {row["encoder"] for row in rows} == {"jpeg", "webp", "avif"}
+    assert {(row["size"], row["width"]) for row in rows} == {("small", 320), ("w=400", 400)}
+    assert all(row["bytes"] > 0 and row["score"] < 100 and row["encode_ms"] >= 0 for row in rows)
+    for setting in ("jpeg", "webp", "avif"):
+        means = {
+            q: sum(r["score"] for r in rows if r["encoder"] == setting and r["q"] == q)
+            for q in (50, 90)
+        }
+        assert means[50] < means[90], (setting, means)
+    assert all(score > 99 for score in extra["unencoded"].values()), extra["unencoded"]
+
+
+def test_quality_encoders_take_added_options() -> None:
+    from benchmarks.quality import encoder_options
+
+    assert encoder_options("jpeg") == ("jpeg", None)  # the product's own encoder
+    assert encoder_options("jpeg/interlace=true") == (
+        "jpeg",
+        {"optimize_coding": True, "interlace": True},
+    )
+    fmt, options = encoder_options("jpeg+moz/quant_table=3")
+    assert fmt == "jpeg" and options is not None
+    assert options["quant_table"] == 3 and options["trellis_quant"] is True
+    assert encoder_options("avif/effort=4") == ("avif", {"effort": 4})
+    for wrong in ("jpegxl", "jpeg/interlace", "webp/=3"):
+        with pytest.raises(ValueError):
+            encoder_options(wrong)
