@@ -114,6 +114,8 @@ def refuses_connections(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:  # queued on a listening socket that closed under it: ask again
+        return False
     return False
 
 
