@@ -210,6 +210,10 @@ def test_the_promises_hold_whatever_the_order(backend_settings: Settings) -> Non
             "deletion_poll_seconds": 0.05,
             "deletion_sweep_seconds": 0.0,  # the machine sweeps when it chooses
             "master_side": 200,  # small images take masters (after answers: memory, disk, store)
+            # The examples upload far more than a person a minute, from one address; the limit
+            # has its own tests (test_rate_limits.py).
+            "rate_limit_uploads": 0,
+            "rate_limit_renders": 0,
         }
     )
     loop = asyncio.new_event_loop()
