@@ -14,11 +14,13 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from aiohttp import web
 
+from enlarger.blobs import filesystem
 from enlarger.blobs.factory import open_blob_store
 from enlarger.blobs.filesystem import TEMP_PREFIX, FileBlobStore
 from enlarger.blobs.protocol import BlobStore
@@ -247,6 +249,56 @@ async def test_file_temp_cleaned_on_failure(
     with pytest.raises(BackendUnavailable):
         await store.put(KEY, b"data")
     assert list((tmp_path / "originals/ab/cd").iterdir()) == []
+
+
+@pytest.mark.parametrize("moment", ["mkdir found the folder", "before the file is written"])
+@pytest.mark.parametrize("how", ["put", "put_file"])
+async def test_file_put_survives_a_deletion_pruning_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str, how: str
+) -> None:
+    """gc deleting an image's original prunes the folders it empties while an upload of the
+    same bytes puts it again: at either moment the put makes the folder again and stores."""
+    store = FileBlobStore(tmp_path)
+    await store.put(KEY, b"old")
+    folder = tmp_path / "originals/ab/cd"
+    pruned: list[str] = []
+
+    def prune() -> None:  # what the concurrent delete does, with the store's own code
+        pruned.append(moment)
+        filesystem._delete(tmp_path / KEY, tmp_path)
+        assert not folder.exists()
+
+    real_mkdir, real_open, real_link = os.mkdir, os.open, os.link
+
+    def mkdir(path: Any, *args: Any, **kwargs: Any) -> None:
+        if moment == "mkdir found the folder" and Path(path) == folder and not pruned:
+            prune()
+            raise FileExistsError(17, "File exists", str(path))  # as it was a moment ago
+        real_mkdir(path, *args, **kwargs)
+
+    def writing(path: Any) -> None:
+        if moment == "before the file is written" and Path(path).parent == folder and not pruned:
+            prune()
+
+    def open_(path: Any, *args: Any, **kwargs: Any) -> int:
+        writing(path)
+        return real_open(path, *args, **kwargs)
+
+    def link(source: Any, target: Any, *args: Any, **kwargs: Any) -> None:
+        writing(target)
+        real_link(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "link", link)
+    if how == "put":
+        await store.put(KEY, b"new")
+    else:
+        source = tmp_path / f"{TEMP_PREFIX}spool"
+        source.write_bytes(b"new")
+        await store.put_file(KEY, source)
+    assert pruned == [moment]
+    assert await store.get(KEY) == b"new"
 
 
 async def test_file_walk_skips_temp_files(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from enlarger.errors import BackendUnavailable
 
 TEMP_PREFIX = ".~"
 _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+_PRUNED_TRIES = 3  # a folder pruned under a put this often in a row is not a race any more
 
 
 @contextlib.contextmanager
@@ -32,15 +33,16 @@ def _unavailable_on_os_error() -> Iterator[None]:
 
 
 def _in_folder(path: Path, write: Callable[[Path], None]) -> None:
-    """``write`` a new file at ``path``, its folder made first; once more should a deletion
-    prune the folder in between (:func:`_delete` removes the folders it empties)."""
-    for attempt in range(2):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    """``write`` a new file at ``path``, its folder made first; again should a deletion prune
+    the folder meanwhile (:func:`_delete` removes the folders it empties), be it while the
+    folders are made (``mkdir`` saw it, then it was gone) or before the file is written."""
+    for attempt in range(_PRUNED_TRIES):
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             write(path)
             return
-        except FileNotFoundError:
-            if attempt or path.parent.is_dir():
+        except (FileNotFoundError, FileExistsError):
+            if attempt == _PRUNED_TRIES - 1 or path.parent.is_dir():
                 raise
 
 
