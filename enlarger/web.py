@@ -77,8 +77,10 @@ def error_answer(request: web.Request, exc: Exception) -> web.Response | None:
     """What :func:`error_middleware` answers for ``exc``; None for what it lets through (an
     ``HTTPException`` below 400: a redirect)."""
     if isinstance(exc, EnlargerError):
-        if exc.status >= 500:
-            log.warning("%s %s -> %s %s", request.method, request.path, exc.status, exc.code)
+        if exc.status >= 500:  # with what caused it, for the operator (never to the client)
+            cause = exc.__cause__
+            why = "" if cause is None else f" ({type(cause).__name__}: {cause})"
+            log.warning("%s %s -> %s %s%s", request.method, request.path, exc.status, exc.code, why)
         return _rejection(request, exc.code, error_response(exc))
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:

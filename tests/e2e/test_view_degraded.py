@@ -165,13 +165,20 @@ async def test_one_render_across_two_instances(stack: Stack, make_stack: StackFa
     assert sum(renders) <= expected and sum(renders) >= 1
 
 
-async def test_blob_store_failure_is_503_no_store(stack: Stack) -> None:
+async def test_blob_store_failure_is_503_no_store(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
     image_id = await upload(stack)
     _break_variant_reads(stack, image_id)
     answer = await stack.client.get(f"/i/{image_id}?w=480")
     assert answer.status == 503 and answer.headers["Retry-After"]
     assert answer.headers["Cache-Control"] == "no-store"
-    assert (await answer.json())["error"]["code"] == "backend_unavailable"
+    body = await answer.json()
+    assert body["error"]["code"] == "backend_unavailable"
+    # The operator's log line says what failed underneath; the client's answer never does.
+    lines = [m for r in caplog.records if "-> 503 backend_unavailable (" in (m := r.getMessage())]
+    assert lines, "the 503's log line names no cause"
+    assert not any(word in str(body) for word in ("Error", "errno", "variants"))
 
 
 def _break_variant_reads(stack: Stack, image_id: str) -> None:
