@@ -25,7 +25,9 @@ DEFAULT_QUALITIES = (50, 70, 80, 90)
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 # Each encoder: its output format, and what it adds to today's options (None: the product's own
-# encoder, proxy.formats.encode, exactly as the server calls it).
+# encoder, proxy.formats.encode, exactly as the server calls it, so WebP and AVIF get the URL's q
+# through the one-look mapping; with options added, q goes to libvips as it is: `webp/effort=4`
+# is today's WebP at its own quality scale).
 ENCODERS: dict[str, tuple[str, dict[str, Any] | None]] = {
     "jpeg": ("jpeg", None),
     "jpeg+interlace": ("jpeg", {"optimize_coding": True, "interlace": True}),
@@ -251,8 +253,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--encoders",
         default=",".join(DEFAULT_ENCODERS),
         help=f"comma-separated, or 'all': {', '.join(ENCODERS)} (jpeg, webp, avif: the "
-        "product's own encoders; the others today's options plus the named ones); any may add "
-        "libvips options: jpeg+moz/quant_table=3/subsample_mode=off",
+        "product's own encoders, q mapped as the server maps it; the others today's options "
+        "plus the named ones, q as given); any may add libvips options: "
+        "jpeg+moz/quant_table=3/subsample_mode=off, webp/effort=4 (today's WebP, q unmapped)",
     )
     parser.add_argument(
         "--q", default=",".join(map(str, DEFAULT_QUALITIES)), help="qualities, comma-separated"

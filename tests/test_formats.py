@@ -1,0 +1,34 @@
+"""One q, one look: the URL's q mapped to WebP's and AVIF's own quality (proxy.formats)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from enlarger.proxy.formats import LOOK, LOOK_STEPS, encoder_quality
+
+
+def test_jpeg_keeps_the_urls_q() -> None:
+    assert [encoder_quality("jpeg", q) for q in (1, 40, 80, 100)] == [1, 40, 80, 100]
+
+
+@pytest.mark.parametrize("fmt", ["webp", "avif"])
+def test_the_mapping_rises_with_q_and_stays_in_range(fmt: str) -> None:
+    mapped = [encoder_quality(fmt, q) for q in range(1, 101)]
+    assert all(a <= b for a, b in itertools.pairwise(mapped))
+    assert mapped[0] == 1 and min(mapped) >= 1 and max(mapped) <= 100
+    assert encoder_quality(fmt, 0) == 1 and encoder_quality(fmt, 101) == mapped[-1]
+
+
+def test_the_measured_steps_give_the_tables_values() -> None:
+    assert encoder_quality("webp", 80) == 84 and encoder_quality("avif", 80) == 64
+    assert encoder_quality("webp", 100) == 100 and encoder_quality("avif", 100) == 99
+    for fmt, steps in LOOK.items():
+        assert [encoder_quality(fmt, q) for q in LOOK_STEPS] == list(steps)
+
+
+def test_between_steps_the_mapping_is_linear() -> None:
+    assert encoder_quality("avif", 72) == round(56 + 2 * (59 - 56) / 5)
+    assert encoder_quality("webp", 45) == round(42 + 5 * (57 - 42) / 10)
+    assert encoder_quality("avif", 20) == round(1 + 19 * (42 - 1) / 39)
