@@ -1,12 +1,13 @@
-"""One q, one look: the URL's q mapped to WebP's and AVIF's own quality (proxy.formats)."""
+"""How proxy.formats encodes: JPEG's options, the URL's q mapped to WebP's and AVIF's own."""
 
 from __future__ import annotations
 
 import itertools
 
 import pytest
+import pyvips
 
-from enlarger.proxy.formats import LOOK, LOOK_STEPS, encoder_quality
+from enlarger.proxy.formats import LOOK, LOOK_STEPS, encode, encoder_quality
 
 
 def test_jpeg_keeps_the_urls_q() -> None:
@@ -32,3 +33,21 @@ def test_between_steps_the_mapping_is_linear() -> None:
     assert encoder_quality("avif", 72) == round(56 + 2 * (59 - 56) / 5)
     assert encoder_quality("webp", 45) == round(42 + 5 * (57 - 42) / 10)
     assert encoder_quality("avif", 20) == round(1 + 19 * (42 - 1) / 39)
+
+
+def _photo_like() -> pyvips.Image:
+    noise = pyvips.Image.gaussnoise(96, 64, sigma=40, mean=128)
+    ramp = pyvips.Image.xyz(96, 64)[0] * (255 / 96)
+    image = noise.bandjoin([ramp, (noise + ramp) / 2]).cast("uchar")
+    return image.copy(interpretation="srgb").gaussblur(1.2)
+
+
+@pytest.mark.parametrize(("q", "chroma"), [(80, "4:2:0"), (90, "4:4:4")])
+def test_jpeg_uses_quant_table_5_and_libvips_subsampling(q: int, chroma: str) -> None:
+    image = _photo_like()
+    data = encode(image, "jpeg", q, avif_effort=2, avif_max_pixels=1 << 24)
+    none = pyvips.enums.ForeignKeep.NONE
+    plain = image.jpegsave_buffer(Q=q, keep=none, optimize_coding=True)
+    assert data == image.jpegsave_buffer(Q=q, keep=none, optimize_coding=True, quant_table=5)
+    assert data != plain  # not libvips' default (Annex K) table
+    assert pyvips.Image.new_from_buffer(data, "").get("jpeg-chroma-subsample") == chroma
