@@ -67,10 +67,16 @@ def encoder_quality(fmt: str, q: int) -> int:
     return steps[-1]
 
 
-# JPEG: libvips' baseline encode with Huffman optimisation and the Klein, Silverstein and Carney
-# quant table (mozjpeg's table 5): 10-14 % fewer bytes for the same look at the same CPU
-# (docs/benchmarks.md, issue 21). Chroma subsampling stays libvips' own: 4:4:4 from Q 90.
-JPEG_OPTIONS: dict[str, object] = {"optimize_coding": True, "quant_table": 5}
+# JPEG: libvips' baseline encode with Huffman optimisation. Below Q 90, where libvips subsamples
+# chroma (4:2:0), the Klein, Silverstein and Carney quant table (mozjpeg's table 5): 10-14 % fewer
+# bytes for the same look at the same CPU. From Q 90 libvips writes 4:4:4, where table 5 takes
+# 2-11 % more bytes for no better score: libvips' own table stays (docs/benchmarks.md, issue 21).
+JPEG_TABLE_BELOW_Q = 90
+
+
+def jpeg_options(quality: int) -> dict[str, object]:
+    """The ``jpegsave`` options besides ``Q`` and ``keep`` for the encoder's quality."""
+    return {"optimize_coding": True, "quant_table": 5 if quality < JPEG_TABLE_BELOW_Q else 0}
 
 
 def encode(
@@ -81,7 +87,7 @@ def encode(
     data: bytes
     match fmt:
         case "jpeg":
-            data = image.jpegsave_buffer(Q=quality, keep=none, **JPEG_OPTIONS)
+            data = image.jpegsave_buffer(Q=quality, keep=none, **jpeg_options(quality))
         case "png":
             data = image.pngsave_buffer(keep=none, compression=6)
         case "webp":

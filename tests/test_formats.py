@@ -42,12 +42,13 @@ def _photo_like() -> pyvips.Image:
     return image.copy(interpretation="srgb").gaussblur(1.2)
 
 
-@pytest.mark.parametrize(("q", "chroma"), [(80, "4:2:0"), (90, "4:4:4")])
-def test_jpeg_uses_quant_table_5_and_libvips_subsampling(q: int, chroma: str) -> None:
+@pytest.mark.parametrize(("q", "table", "chroma"), [(80, 5, "4:2:0"), (90, 0, "4:4:4")])
+def test_jpeg_takes_table_5_where_libvips_subsamples(q: int, table: int, chroma: str) -> None:
     image = _photo_like()
     data = encode(image, "jpeg", q, avif_effort=2, avif_max_pixels=1 << 24)
     none = pyvips.enums.ForeignKeep.NONE
-    plain = image.jpegsave_buffer(Q=q, keep=none, optimize_coding=True)
-    assert data == image.jpegsave_buffer(Q=q, keep=none, optimize_coding=True, quant_table=5)
-    assert data != plain  # not libvips' default (Annex K) table
+    expected = image.jpegsave_buffer(Q=q, keep=none, optimize_coding=True, quant_table=table)
+    assert data == expected
+    other = image.jpegsave_buffer(Q=q, keep=none, optimize_coding=True, quant_table=5 - table)
+    assert data != other  # the tables differ on this picture
     assert pyvips.Image.new_from_buffer(data, "").get("jpeg-chroma-subsample") == chroma
