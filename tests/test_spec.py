@@ -16,6 +16,7 @@ from enlarger.proxy.spec import (
     parse_spec,
     snap_width,
 )
+from enlarger.proxy.speckey import is_current, key_version
 from enlarger.settings import Settings, load_settings
 
 DEFAULTS = Settings()
@@ -26,6 +27,16 @@ POLICY = ViewPolicy.from_settings(DEFAULTS)
 def test_no_parameters_is_large() -> None:
     assert parse_spec([], POLICY) == parse_spec([("size", "large")], POLICY)
     assert parse_spec([], POLICY).key == f"{P}.b1600.q80.same"
+
+
+def test_the_version_of_a_stored_name() -> None:
+    """What the budget counts and gc keeps: a variant's or a kept master's name of this version;
+    an older one is stale; a name without a version is neither."""
+    assert key_version(parse_spec([("w", "640")], POLICY).key) == PIPELINE_VERSION
+    assert is_current(f"{P}.master1.s1600.q95") and is_current(f"{P}.w640.q80.same")
+    assert key_version("p1.master1.s1600.q95") == 1 and not is_current("p1.w640.q80.same")
+    for name in ("w64q80.jpeg", "m2048q90", "p.w64", "p02.w64.q80.same", f"{P}w64", "P2.w64"):
+        assert key_version(name) is None and not is_current(name), name
 
 
 def test_equivalent_queries_share_a_key() -> None:
