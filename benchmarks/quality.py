@@ -25,9 +25,12 @@ DEFAULT_QUALITIES = (50, 70, 80, 90)
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 # Each encoder: its output format, and what it adds to today's options (None: the product's own
-# encoder, proxy.formats.encode, exactly as the server calls it).
+# encoder, proxy.formats.encode, exactly as the server calls it, so WebP and AVIF get the URL's q
+# through the one-look mapping; with options added, q goes to libvips as it is: `webp/effort=4`
+# is today's WebP at its own quality scale).
 ENCODERS: dict[str, tuple[str, dict[str, Any] | None]] = {
     "jpeg": ("jpeg", None),
+    "jpeg-plain": ("jpeg", {"optimize_coding": True}),  # JPEG before issue 21: the baseline
     "jpeg+interlace": ("jpeg", {"optimize_coding": True, "interlace": True}),
     "jpeg+moz": (
         "jpeg",
@@ -57,7 +60,8 @@ def _size_spec_fields(size: str) -> dict[str, int]:
     return {"box": named[size]}
 
 
-# Today's options, for an encoder of the product's given more (``jpeg/interlace=true``).
+# The plain options an encoder of the product's starts from when given more
+# (``jpeg/interlace=true`` is plain JPEG, as Enlarger encoded it before issue 21, plus interlace).
 _TODAY: dict[str, dict[str, Any]] = {
     "jpeg": {"optimize_coding": True},
     "webp": {"effort": 4},
@@ -251,8 +255,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--encoders",
         default=",".join(DEFAULT_ENCODERS),
         help=f"comma-separated, or 'all': {', '.join(ENCODERS)} (jpeg, webp, avif: the "
-        "product's own encoders; the others today's options plus the named ones); any may add "
-        "libvips options: jpeg+moz/quant_table=3/subsample_mode=off",
+        "product's own encoders, q mapped as the server maps it; the others today's options "
+        "plus the named ones, q as given); any may add libvips options: "
+        "jpeg+moz/quant_table=3/subsample_mode=off, webp/effort=4 (today's WebP, q unmapped)",
     )
     parser.add_argument(
         "--q", default=",".join(map(str, DEFAULT_QUALITIES)), help="qualities, comma-separated"
@@ -290,7 +295,8 @@ def main(args: argparse.Namespace) -> int:
     load_before, started = report.loadavg(), time.monotonic()
     rows, unencoded = measure(photos.items, sizes, encoders, qualities, args.jobs, args.repeats)
     seconds = time.monotonic() - started
-    summary = summarize(rows, baseline="jpeg")
+    # Bytes are compared with plain libvips JPEG when it is measured, else with the product's.
+    summary = summarize(rows, baseline="jpeg-plain" if "jpeg-plain" in encoders else "jpeg")
     print(photos.label)
     print(tables(summary))
     if args.by_size:

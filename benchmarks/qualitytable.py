@@ -101,9 +101,27 @@ def _equal_score(rows: Sequence[Row], baseline: str) -> dict[str, dict[str, Any]
     return found
 
 
+def at_baseline_look(rows: Sequence[Row], baseline: str, encoder: str) -> tuple[float | None, int]:
+    """Issue 21's done-means 1: per (photo, size), the bytes ``encoder`` needs for the score
+    the baseline reaches at the default quality, over the baseline's bytes there (geometric
+    mean; and over how many pairs ``encoder``'s measured scores reach it)."""
+    curve: dict[tuple[str, str], list[tuple[float, int]]] = defaultdict(list)
+    for row in rows:
+        if row.encoder == encoder:
+            curve[(row.photo, row.size)].append((row.score, row.bytes))
+    ratios = []
+    for r in rows:
+        if r.encoder == baseline and r.q == DEFAULT_Q:
+            mine = bytes_at(curve.get((r.photo, r.size), []), r.score)
+            if mine is not None:
+                ratios.append(mine / r.bytes)
+    return _geomean(ratios), len(ratios)
+
+
 def _at_default(rows: Sequence[Row], baseline: str) -> dict[str, dict[str, Any]]:
     """Per encoder at the default quality: scores (mean, spread), bytes relative to the
-    baseline's, encode CPU at the largest size measured."""
+    baseline's (at the same q, and at the baseline's look there), encode CPU at the largest
+    size measured."""
     at_q = [row for row in rows if row.q == DEFAULT_Q]
     base = {(r.photo, r.size): r.bytes for r in at_q if r.encoder == baseline}
     found: dict[str, dict[str, Any]] = {}
@@ -112,7 +130,10 @@ def _at_default(rows: Sequence[Row], baseline: str) -> dict[str, dict[str, Any]]
         largest = max(r.width * r.height for r in mine)
         big = [r for r in mine if r.width * r.height >= largest * 0.5]
         ratios = [r.bytes / base[(r.photo, r.size)] for r in mine if (r.photo, r.size) in base]
+        look, pairs = at_baseline_look(rows, baseline, encoder) if base else (None, 0)
         found[encoder] = {
+            "bytes_at_baseline_look": look,
+            "look_pairs": pairs,
             "mean_score": statistics.fmean(r.score for r in mine),
             "min_score": min(r.score for r in mine),
             "max_score": max(r.score for r in mine),
@@ -192,15 +213,18 @@ def tables(summary: dict[str, Any]) -> str:
         f"bytes relative to {baseline} at equal score (geometric mean over photos and "
         "sizes; in brackets, how many reach that score), and at the default q; enc ms: median "
         "CPU at the largest size",
-        f"{'encoder':16}{head}{'score q80':>11}{'range':>13}{'bytes q80':>11}{'enc ms':>8}",
+        f"{'encoder':16}{head}{'score q80':>11}{'range':>13}{'bytes q80':>11}{'enc ms':>8}"
+        f"{'at ' + baseline + ' q80 look':>18}",
     ]
     for encoder, at in summary["at_default_q"].items():
         equal = summary["equal_score"].get(encoder, {})
         cells = "".join(f"{_equal_cell(equal.get(f'{t:g}', {})):>12}" for t in TARGETS)
         spread = f"{at['min_score']:.1f}-{at['max_score']:.1f}"
+        look = {"ratio": at.get("bytes_at_baseline_look"), "pairs": at.get("look_pairs", 0)}
         lines.append(
             f"{encoder:16}{cells}{at['mean_score']:>11.1f}{spread:>13}"
             f"{_ratio(at['bytes_ratio']):>11}{at['encode_ms_largest']:>8.0f}"
+            f"{_equal_cell(look):>18}"
         )
     calibration = summary["calibration"]
     if calibration:

@@ -72,7 +72,7 @@ class ViewCount:
 
     image_id: str
     day: date
-    variant: str  # canonical variant spec key, e.g. p1.w640.q80.same
+    variant: str  # canonical variant spec key, e.g. p2.w640.q80.same
     referrer: str  # host name only; "" when no Referer was sent
     tier: str  # memory, redis, store, render, etag (a 304), cdn (imported from logs)
     views: int

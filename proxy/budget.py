@@ -1,7 +1,7 @@
 """The per-image budget of stored variants (``ENLARGER_MAX_VARIANTS_PER_IMAGE``): past it, a new
 variant is served from a stored size or not stored. Counted in a Redis set per image (admitted by
 one Lua script), else from the store's listing; never in the database (docs/architecture.md).
-"""
+Only names of this pipeline version count: an older version's variants never fill an image."""
 
 from __future__ import annotations
 
@@ -17,19 +17,28 @@ from enlarger.blobs import BlobStore
 from enlarger.cache.lock import LOCK_TIMEOUT_SECONDS
 from enlarger.cache.redis import FAILURES, Breaker, fail_fast_client
 from enlarger.errors import BackendUnavailable
+from enlarger.proxy.spec import PIPELINE_VERSION
+from enlarger.proxy.speckey import is_current
 
 KNOWN_IMAGES = 10_000  # images whose count this process keeps
 KNOWN_SECONDS = 60.0  # ... for this long before listing the store again
 REDIS_TTL_SECONDS = 24 * 3600  # a count idle this long is dropped from Redis (re-seeded)
+LISTED_BUDGETS = 10  # the listing reads up to this many budgets' worth of names (old versions')
 _SEEDED = ""  # member that marks a seeded set (an image with no variants has one too)
+_CURRENT = f"p{PIPELINE_VERSION}."  # the prefix of the names that count (speckey.is_current)
 
-# KEYS[1]: the image's set; ARGV: spec key, limit, ttl ms, 'admit' or 'check'.
+# KEYS[1]: the image's set; ARGV: spec key, limit, ttl ms, 'admit' or 'check', counted prefix.
 # Returns -1 (not seeded), 2 (admitted already), 1 (room for it: admitted when asked), 0 (full).
+# Members of another pipeline version (an old process's, in the same set) are not counted.
 _ADMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 2 end
-if redis.call('SCARD', KEYS[1]) - 1 >= tonumber(ARGV[2]) then return 0 end
+local counted = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if string.sub(member, 1, #ARGV[5]) == ARGV[5] then counted = counted + 1 end
+end
+if counted >= tonumber(ARGV[2]) then return 0 end
 if ARGV[4] == 'admit' then redis.call('SADD', KEYS[1], ARGV[1]) end
 return 1
 """
@@ -66,8 +75,11 @@ def variant_folder(image_id: str) -> str:
 
 
 async def stored_keys(blobs: BlobStore, image_id: str, limit: int) -> set[str]:
-    keys = await blobs.list_keys(variant_folder(image_id), limit + 1)
-    return {key.rsplit("/", 1)[1] for key in keys}
+    """The stored variants of this pipeline version (up to a folder of ``LISTED_BUDGETS`` times
+    the budget's names, beyond which older versions' names may hide some of them)."""
+    keys = await blobs.list_keys(variant_folder(image_id), LISTED_BUDGETS * (limit + 1))
+    names = (key.rsplit("/", 1)[1] for key in keys)
+    return {name for name in names if is_current(name)}
 
 
 class NoBudget:
@@ -172,7 +184,7 @@ class RedisBudget:
     async def _run(self, image_id: str, spec_key: str, mode: str) -> int | None:
         """The script's answer (seeding the set first when needed); None when Redis failed."""
         key = traces.budget_key(image_id)
-        args: list[str | int] = [spec_key, self.limit, REDIS_TTL_SECONDS * 1000, mode]
+        args: list[str | int] = [spec_key, self.limit, REDIS_TTL_SECONDS * 1000, mode, _CURRENT]
         if not self._breaker.closed():
             return None
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pyvips
 
 from enlarger import media
@@ -40,6 +42,43 @@ def settle(chosen: str, has_alpha: bool) -> str:
     return chosen
 
 
+# One q, one look: the URL's q is JPEG's scale. WebP and AVIF are encoded at the quality whose
+# mean SSIMULACRA2 equals JPEG's at that q, linear between the measured steps (docs/api.md, `q`;
+# the measurements: docs/benchmarks.md, "One q, one look").
+LOOK_STEPS = (1, 40, 50, 60, 70, 75, 80, 85, 90, 95, 100)
+LOOK: dict[str, tuple[int, ...]] = {
+    "webp": (1, 42, 57, 66, 77, 80, 84, 87, 97, 100, 100),  # lossy WebP peaks below JPEG q95
+    "avif": (1, 42, 47, 50, 56, 59, 64, 70, 87, 93, 99),
+}
+
+
+def encoder_quality(fmt: str, q: int) -> int:
+    """The encoder's own quality for the URL's ``q`` (1 to 100): ``q`` itself for JPEG, the
+    calibrated one for WebP and AVIF."""
+    steps = LOOK.get(fmt)
+    if steps is None:
+        return q
+    q = min(max(q, LOOK_STEPS[0]), LOOK_STEPS[-1])
+    for (low_q, high_q), (low, high) in zip(
+        itertools.pairwise(LOOK_STEPS), itertools.pairwise(steps), strict=True
+    ):
+        if q <= high_q:
+            return round(low + (q - low_q) * (high - low) / (high_q - low_q))
+    return steps[-1]
+
+
+# JPEG: libvips' baseline encode with Huffman optimisation. Below Q 90, where libvips subsamples
+# chroma (4:2:0), the Klein, Silverstein and Carney quant table (mozjpeg's table 5): 10-14 % fewer
+# bytes for the same look at the same CPU. From Q 90 libvips writes 4:4:4, where table 5 takes
+# 2-11 % more bytes for no better score: libvips' own table stays (docs/benchmarks.md, issue 21).
+JPEG_TABLE_BELOW_Q = 90
+
+
+def jpeg_options(quality: int) -> dict[str, object]:
+    """The ``jpegsave`` options besides ``Q`` and ``keep`` for the encoder's quality."""
+    return {"optimize_coding": True, "quant_table": 5 if quality < JPEG_TABLE_BELOW_Q else 0}
+
+
 def encode(
     image: pyvips.Image, fmt: str, quality: int, avif_effort: int, avif_max_pixels: int
 ) -> bytes:
@@ -48,11 +87,11 @@ def encode(
     data: bytes
     match fmt:
         case "jpeg":
-            data = image.jpegsave_buffer(Q=quality, keep=none, optimize_coding=True)
+            data = image.jpegsave_buffer(Q=quality, keep=none, **jpeg_options(quality))
         case "png":
             data = image.pngsave_buffer(keep=none, compression=6)
         case "webp":
-            data = image.webpsave_buffer(Q=quality, keep=none, effort=4)
+            data = image.webpsave_buffer(Q=encoder_quality("webp", quality), keep=none, effort=4)
         case "avif":
             if image.width * image.height > avif_max_pixels:
                 raise InvalidParameter(
@@ -63,7 +102,10 @@ def encode(
                     maximum=avif_max_pixels,
                 )
             data = image.heifsave_buffer(
-                Q=quality, keep=none, compression="av1", effort=avif_effort
+                Q=encoder_quality("avif", quality),
+                keep=none,
+                compression="av1",
+                effort=avif_effort,
             )
         case "gif":
             data = image.gifsave_buffer(keep=none)

@@ -26,7 +26,7 @@ from enlarger.settings import Settings
 
 # Bump when a change to the pipeline changes the pixels of an existing spec: every key (and so
 # every ETag and stored variant name) changes with it.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 SIZE_NAMES = media.SIZE_NAMES
 OUTPUT_FORMATS = ("jpeg", "png", "webp", "avif", "gif", "auto")

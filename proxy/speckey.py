@@ -1,7 +1,7 @@
 """Canonical key → spec, the inverse of :attr:`proxy.spec.VariantSpec.key`, so that what reads the
 blob store (the variant budget, clean-ups, operators) knows what a stored variant is. Only a
 canonical key of the current pipeline version parses: its spec must give back the same key.
-"""
+:func:`key_version` reads just the version a stored name (a variant's, a kept master's) has."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 from enlarger.errors import InvalidParameter
 from enlarger.proxy.spec import PIPELINE_VERSION, WHITE, VariantSpec
 
+_VERSIONED = re.compile(r"p(0|[1-9][0-9]*)\.")
 _NUMBER = r"\d+(?:\.\d+)?"
 _KEY = re.compile(
     r"p(?P<version>\d+)\."
@@ -32,6 +33,18 @@ def _int(value: str | None) -> int | None:
 def _four(values: tuple[int, ...]) -> tuple[int, int, int, int]:
     a, b, c, d = values  # four by the pattern
     return a, b, c, d
+
+
+def key_version(name: str) -> int | None:
+    """The pipeline version a stored name starts with (2 for ``p2.w640.q80.same`` and for
+    ``p2.master1.s1600.q95``); None for a name that does not start with one."""
+    found = _VERSIONED.match(name)
+    return int(found[1]) if found else None
+
+
+def is_current(name: str) -> bool:
+    """True for a stored name of this pipeline version (the only names it reads)."""
+    return key_version(name) == PIPELINE_VERSION
 
 
 def spec_from_key(key: str) -> VariantSpec:

@@ -380,6 +380,7 @@ def test_quality_encoders_take_added_options() -> None:
     from benchmarks.quality import encoder_options
 
     assert encoder_options("jpeg") == ("jpeg", None)  # the product's own encoder
+    assert encoder_options("jpeg-plain") == ("jpeg", {"optimize_coding": True})  # the baseline
     assert encoder_options("jpeg/interlace=true") == (
         "jpeg",
         {"optimize_coding": True, "interlace": True},

@@ -27,7 +27,7 @@ from enlarger.ingest.probe import Limits, inspect
 from enlarger.ingest.reader import read_upload
 from enlarger.media import ACCEPTED, check_complete, sniff
 from enlarger.proxy.spec import ALIASES, ViewPolicy, parse_spec
-from enlarger.proxy.speckey import spec_from_key
+from enlarger.proxy.speckey import is_current, spec_from_key
 from enlarger.settings import Settings
 from enlarger.vips import configure_vips
 from enlarger.web import error_middleware, json_response
@@ -66,6 +66,7 @@ def test_any_query_is_a_round_tripping_spec_or_a_typed_400(
         return
     again = spec_from_key(spec.key)
     assert again == spec and again.key == spec.key
+    assert is_current(spec.key)  # what the variant budget counts and gc keeps
 
 
 @given(key=st.text(max_size=60))

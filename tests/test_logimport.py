@@ -9,11 +9,13 @@ import pytest
 
 from enlarger import ids
 from enlarger.analytics.logimport import Tally, tally_file
+from enlarger.proxy.spec import PIPELINE_VERSION
 from enlarger.settings import Settings
 from enlarger.top.cli_analytics import variant_key, view_policy
 from tests.logsamples import CLOUDFRONT_HEADER, cloudfront_line, nginx_line, write_log
 
 A = ids.public_id(b"k", "aa" * 32)
+P = f"p{PIPELINE_VERSION}"  # the pipeline version every key starts with
 B = ids.public_id(b"k", "bb" * 32)
 MAY_1 = datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
 KEY = variant_key(view_policy(Settings()))
@@ -48,9 +50,9 @@ def test_cloudfront_counts_what_the_cdn_answered(tmp_path: Path, compress: bool)
     path = write_log(tmp_path / "cf.log", cloudfront_sample(), CLOUDFRONT_HEADER, compress)
     tally = tally_file(path, "cloudfront", KEY)
     assert by_key(tally) == {
-        (A, date(2024, 5, 1), "p1.w640.q80.same", ""): (2, 1300),
-        (A, date(2024, 5, 1), "p1.w640.q80.same", "x.org"): (1, 1000),
-        (B, date(2024, 5, 2), "p1.b1600.q80.same", ""): (1, 5000),
+        (A, date(2024, 5, 1), f"{P}.w640.q80.same", ""): (2, 1300),
+        (A, date(2024, 5, 1), f"{P}.w640.q80.same", "x.org"): (1, 1000),
+        (B, date(2024, 5, 2), f"{P}.b1600.q80.same", ""): (1, 5000),
     }
     assert (tally.lines, tally.views) == (13, 4)
     assert tally.skipped == {
@@ -92,7 +94,7 @@ def test_cloudfront_without_result_columns_counts_every_view(tmp_path: Path) -> 
     tally = tally_file(write_log(tmp_path / "cf.log", lines, NO_RESULT_HEADER), "cloudfront", KEY)
     assert tally.views == 6  # the two misses too, as for plain nginx logs
     assert "answered by the origin" not in tally.skipped
-    assert by_key(tally)[(A, date(2024, 5, 1), "p1.w640.q80.same", "")] == (4, 1300 + 2 * 48_213)
+    assert by_key(tally)[(A, date(2024, 5, 1), f"{P}.w640.q80.same", "")] == (4, 1300 + 2 * 48_213)
 
 
 def test_nginx_combined_days_are_utc(tmp_path: Path) -> None:
@@ -108,9 +110,9 @@ def test_nginx_combined_days_are_utc(tmp_path: Path) -> None:
     ]
     tally = tally_file(write_log(tmp_path / "access.log", lines), "nginx", KEY)
     assert by_key(tally) == {
-        (A, date(2024, 5, 1), "p1.b320.q80.same", ""): (1, 900),
-        (A, date(2024, 5, 2), "p1.b320.q80.same", ""): (1, 900),
-        (A, date(2024, 5, 1), "p1.w640.q80.webp", "t.co"): (1, 0),
+        (A, date(2024, 5, 1), f"{P}.b320.q80.same", ""): (1, 900),
+        (A, date(2024, 5, 2), f"{P}.b320.q80.same", ""): (1, 900),
+        (A, date(2024, 5, 1), f"{P}.w640.q80.webp", "t.co"): (1, 0),
     }
     assert tally.skipped == {"not a view": 3, "invalid parameters": 1}
 
@@ -152,7 +154,7 @@ def test_extension_links_are_views_with_the_format_they_name(tmp_path: Path) -> 
     for fmt, path in logs.items():
         tally = tally_file(path, fmt, KEY)
         assert by_key(tally) == {
-            (A, date(2024, 5, 1), "p1.b320.q80.webp", ""): (1, 700),
-            (A, date(2024, 5, 1), "p1.b1600.q80.jpeg", ""): (1, 9000),
+            (A, date(2024, 5, 1), f"{P}.b320.q80.webp", ""): (1, 700),
+            (A, date(2024, 5, 1), f"{P}.b1600.q80.jpeg", ""): (1, 9000),
         }, fmt
         assert tally.skipped == {"invalid parameters": 2, "not a view": 1}, fmt

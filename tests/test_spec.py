@@ -9,22 +9,40 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enlarger.errors import ConfigurationError, EnlargerError
-from enlarger.proxy.spec import SpecCache, ViewPolicy, parse_spec, snap_width
+from enlarger.proxy.spec import (
+    PIPELINE_VERSION,
+    SpecCache,
+    ViewPolicy,
+    parse_spec,
+    snap_width,
+)
+from enlarger.proxy.speckey import is_current, key_version
 from enlarger.settings import Settings, load_settings
 
 DEFAULTS = Settings()
+P = f"p{PIPELINE_VERSION}"  # the pipeline version every key starts with
 POLICY = ViewPolicy.from_settings(DEFAULTS)
 
 
 def test_no_parameters_is_large() -> None:
     assert parse_spec([], POLICY) == parse_spec([("size", "large")], POLICY)
-    assert parse_spec([], POLICY).key == "p1.b1600.q80.same"
+    assert parse_spec([], POLICY).key == f"{P}.b1600.q80.same"
+
+
+def test_the_version_of_a_stored_name() -> None:
+    """What the budget counts and gc keeps: a variant's or a kept master's name of this version;
+    an older one is stale; a name without a version is neither."""
+    assert key_version(parse_spec([("w", "640")], POLICY).key) == PIPELINE_VERSION
+    assert is_current(f"{P}.master1.s1600.q95") and is_current(f"{P}.w640.q80.same")
+    assert key_version("p1.master1.s1600.q95") == 1 and not is_current("p1.w640.q80.same")
+    for name in ("w64q80.jpeg", "m2048q90", "p.w64", "p02.w64.q80.same", f"{P}w64", "P2.w64"):
+        assert key_version(name) is None and not is_current(name), name
 
 
 def test_equivalent_queries_share_a_key() -> None:
     a = parse_spec([("w", "633"), ("q", "81")], POLICY)
     b = parse_spec([("q", "79"), ("w", "640")], POLICY)
-    assert a.key == b.key == "p1.w640.q80.same"
+    assert a.key == b.key == f"{P}.w640.q80.same"
     assert parse_spec([("fmt", "jpg")], POLICY).key == parse_spec([("fmt", "JPEG")], POLICY).key
 
 
@@ -53,7 +71,7 @@ def test_any_query_is_a_spec_or_a_400(query: list[tuple[str, str]]) -> None:
     except EnlargerError as exc:
         assert exc.status == 400
         return
-    assert spec.key.startswith("p1.")
+    assert spec.key.startswith(f"{P}.")
 
 
 @given(st.integers(min_value=1, max_value=DEFAULTS.max_side))
@@ -96,7 +114,7 @@ def test_spec_cache_parses_a_query_once_and_stays_bounded() -> None:
     cache = SpecCache(POLICY, size=2)
     first = cache.parse("w=633", [("w", "633")], None)
     assert cache.parse("w=633", [("w", "633")], None) is first
-    assert first.key == "p1.w640.q80.same"
+    assert first.key == f"{P}.w640.q80.same"
     auto = cache.parse("fmt=auto", [("fmt", "auto")], "image/webp")
     assert auto.format == "auto-webp"
     assert cache.parse("fmt=auto", [("fmt", "auto")], "image/avif").format == "auto-avif"

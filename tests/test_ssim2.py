@@ -19,7 +19,7 @@ package = pytest.importorskip(
 import pyvips  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from benchmarks.qualitytable import bytes_at, q_at  # noqa: E402
+from benchmarks.qualitytable import Row, at_baseline_look, bytes_at, q_at  # noqa: E402
 from benchmarks.ssim2 import Reference  # noqa: E402
 
 AGREEMENT = 0.1  # points; measured within 0.01 (float32 against the package's float64)
@@ -115,3 +115,20 @@ def test_q_at_finds_the_quality_reaching_a_score() -> None:
     assert q_at(curve, 80.0) == pytest.approx(85.0)
     assert q_at(curve, 60.0) == pytest.approx(50.0)
     assert q_at(curve, 90.0) is None
+
+
+def test_bytes_at_the_baselines_look_at_the_default_quality() -> None:
+    """Issue 21's done-means 1: what the other encoder needs for the baseline's q80 score."""
+
+    def row(encoder: str, photo: str, q: int, size: int, score: float) -> Row:
+        return Row(photo, "medium", encoder, q, 800, 600, size, score, 1.0)
+
+    rows = [
+        row("plain", "a", 80, 1000, 75.0),
+        row("plain", "b", 80, 4000, 80.0),
+        row("new", "a", 70, 600, 70.0),
+        row("new", "a", 80, 1200, 80.0),  # 75 is halfway: sqrt(600 * 1200) bytes
+        row("new", "b", 80, 3000, 79.0),  # b's 80 is out of reach: not counted
+    ]
+    ratio, pairs = at_baseline_look(rows, "plain", "new")
+    assert pairs == 1 and ratio == pytest.approx(math.sqrt(600 * 1200) / 1000)

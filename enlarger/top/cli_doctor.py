@@ -36,7 +36,8 @@ def add_commands(commands: Any) -> None:
     parser.add_argument(
         "--deep",
         action="store_true",
-        help="also walk the whole blob store for traces of images that have no row (slow)",
+        help="also walk the whole blob store for what gc removes: traces of images that have no"
+        " row, variants and masters of an old pipeline version (slow)",
     )
     parser.set_defaults(handler=run)
 

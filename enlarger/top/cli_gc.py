@@ -1,4 +1,5 @@
-"""``enlarger gc [--dry-run] [--min-age SECONDS]``: remove blobs that no row points at."""
+"""``enlarger gc [--dry-run] [--min-age SECONDS]``: remove blobs that no row points at, and the
+variants and masters that an older pipeline version left."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from enlarger.top.gc import DEFAULT_MIN_AGE_SECONDS, Collector
 
 def add_commands(commands: Any) -> None:
     gc = commands.add_parser(
-        "gc", help="remove orphan blobs (originals without a row, variants of unknown images)"
+        "gc",
+        help="remove orphan blobs (originals without a row, variants of unknown images,"
+        " variants and masters of an old pipeline version)",
     )
     gc.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
     gc.add_argument(
@@ -24,7 +27,8 @@ def add_commands(commands: Any) -> None:
         type=_seconds,
         default=DEFAULT_MIN_AGE_SECONDS,
         metavar="SECONDS",
-        help=f"keep originals younger than this (default {DEFAULT_MIN_AGE_SECONDS})",
+        help="keep originals and old-version variants and masters younger than this"
+        f" (default {DEFAULT_MIN_AGE_SECONDS})",
     )
     gc.set_defaults(handler=_gc)
 

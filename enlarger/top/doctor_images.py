@@ -1,7 +1,7 @@
 """``enlarger doctor``'s look at the images themselves, walking :data:`enlarger.traces.TRACES`:
 rows whose original is missing (a broken promise: fail, naming the ids) over a sample of the
-images, and traces with no row (decoded masters spilled on this machine; with ``--deep``, every
-blob of the store: what ``enlarger gc`` would remove), a warning."""
+images, and what ``enlarger gc`` removes (decoded masters spilled here with no row; with ``--deep``
+every blob of the store: of no image, or of an old pipeline version), a warning."""
 
 from __future__ import annotations
 
@@ -52,10 +52,16 @@ async def _check(
         repo, blobs, timedelta(0), spill_folder=traces.spill_folder(settings.data_dir)
     )
     orphans = [o async for o in collector.orphans() if deep or o.path is not None]
-    if orphans:
+    old = sum(orphan.old_version for orphan in orphans)
+    found = []
+    if len(orphans) > old:
         where = "blobs and files" if deep else "decoded master files on this machine"
-        return f"warning: {detail}; {len(orphans)} {where} of no image ('enlarger gc' removes them)"
-    return detail + ("; no trace without a row" if deep else "")
+        found.append(f"{len(orphans) - old} {where} of no image")
+    if old:
+        found.append(f"{old} variants and masters of an old pipeline version")
+    if found:
+        return f"warning: {detail}; {', '.join(found)} ('enlarger gc' removes them)"
+    return detail + ("; no trace without a row or of an old pipeline version" if deep else "")
 
 
 async def _without_original(blobs: BlobStore, image_ids: list[str]) -> list[str]:

@@ -1,7 +1,7 @@
 """``enlarger gc``: remove blobs no row points at (originals past the minimum age; variants, masters
-and spilled masters of no image; a crash's temp files). An original goes only inside the
-repository's fence, so gc is safe while uploads run; the listing is streamed (docs/architecture.md,
-docs/operations.md)."""
+and spilled masters of no image; a crash's temp files) and a live image's blobs of an older pipeline
+version past the minimum age. An original goes only inside the repository's fence, so gc is safe
+while uploads run; the listing is streamed (docs/architecture.md, docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from pathlib import Path
 from enlarger import ids, traces
 from enlarger.blobs import BlobStore
 from enlarger.db import Repository
+from enlarger.proxy.spec import PIPELINE_VERSION
+from enlarger.proxy.speckey import key_version
 
 DEFAULT_MIN_AGE_SECONDS = 3600
 
@@ -25,6 +27,7 @@ class Orphan:
     size: int
     reason: str
     path: Path | None = None  # a local file (a spilled master), not a blob
+    old_version: bool = False  # a live image's blob of an older pipeline version (else: no image)
 
 
 class Collector:
@@ -48,13 +51,16 @@ class Collector:
     async def orphans(self) -> AsyncIterator[Orphan]:
         async for entry in self._blobs.walk("originals"):
             image_id = entry.key.rsplit("/", 1)[-1]
-            if self._now() - entry.modified >= self._min_age and not await self._has_row(image_id):
+            if self._old_enough(entry.modified) and not await self._has_row(image_id):
                 yield Orphan(entry.key, entry.size, "original without an image row")
         for kind in ("variants", "masters"):
             async for entry in self._blobs.walk(kind):
                 parts = entry.key.split("/")  # kind/ab/cd/<id>/<key>
                 if len(parts) < 5 or not await self._has_row(parts[3]):
                     yield Orphan(entry.key, entry.size, f"{kind[:-1]} of an unknown image")
+                elif len(parts) == 5 and _older(parts[4]) and self._old_enough(entry.modified):
+                    reason = f"{kind[:-1]} of an old pipeline version"
+                    yield Orphan(entry.key, entry.size, reason, old_version=True)
         for path, size in _spilled(self._spill_folder):
             spilled = traces.image_of_spill(path.name)
             if spilled is None or not await self._has_row(spilled):
@@ -81,12 +87,22 @@ class Collector:
     async def _delete(self, key: str) -> None:
         await self._blobs.delete(key)
 
+    def _old_enough(self, modified: datetime) -> bool:
+        return self._now() - modified >= self._min_age
+
     async def _has_row(self, image_id: str) -> bool:
         if not ids.is_public_id(image_id):
             return False
         if self._last is None or self._last[0] != image_id:
             self._last = (image_id, await self._repo.get_image(image_id) is not None)
         return self._last[1]
+
+
+def _older(name: str) -> bool:
+    """A name of an older pipeline version than this one (a newer one's, from a process already
+    upgraded or before a rollback, is kept; a name without a version is not gc's to judge)."""
+    version = key_version(name)
+    return version is not None and version < PIPELINE_VERSION
 
 
 def _spilled(folder: Path | None) -> list[tuple[Path, int]]:

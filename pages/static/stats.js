@@ -9,7 +9,7 @@
   const id = location.pathname.split("/")[2];
 
   // A variant key (proxy/spec.py, the grammar of proxy/speckey.py) in words:
-  // "p1.w320h320-cover.q80.same" -> "320×320 cover, q80, same format".
+  // "p2.w320h320-cover.q80.same" -> "320×320 cover, q80, same format".
   const KEY = new RegExp("^p\\d+\\.(?:b(\\d+)|(orig)|(?:w(\\d+))?(?:h(\\d+))?(?:-(fill|cover|pad)(?:-([a-z-]+))?)?)" +
     "(?:\\.c(\\d+)_(\\d+)_(\\d+)_(\\d+))?(?:\\.r(\\d+))?(\\.flip)?(\\.flop)?(?:\\.blur([\\d.]+))?(?:\\.sh([\\d.]+))?" +
     "(?:\\.bg([0-9a-f]{8}))?\\.q(\\d+)\\.([a-z-]+)$");

@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 
+from enlarger.proxy.spec import PIPELINE_VERSION
 from enlarger.settings import Settings
 from enlarger.top import cli
 from tests.e2e.conftest import Stack, StackFactory, make_jpeg
 from tests.logsamples import CLOUDFRONT_HEADER, cloudfront_line, nginx_line, write_log
+
+P = f"p{PIPELINE_VERSION}"  # the pipeline version every key starts with
 
 pytestmark = pytest.mark.e2e
 
@@ -100,7 +103,7 @@ async def test_cdn_logs_add_views_once_per_file(
     body = await stats(stack, a)
     assert body["tiers"] == [{"tier": "cdn", "views": 2, "bytes": 4000}]
     assert {r["host"] for r in body["referrers"]} == {"x.org", None}
-    assert body["variants"][0]["variant"] == "p1.w640.q80.same"
+    assert body["variants"][0]["variant"] == f"{P}.w640.q80.same"
 
     for fmt, path in (("cloudfront", cloudfront), ("nginx", nginx)):
         code, out = await run_cli(

@@ -16,8 +16,11 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
 from enlarger import ids
+from enlarger.proxy.spec import PIPELINE_VERSION
 from enlarger.traces import cache_prefix
 from tests.e2e.conftest import Stack, StackFactory, _blob_names, make_jpeg
+
+P = f"p{PIPELINE_VERSION}"  # the pipeline version every key starts with
 
 pytestmark = pytest.mark.e2e
 
@@ -188,7 +191,7 @@ async def test_a_late_variant_is_swept_again(
     path = image["delete_url"].split("://", 1)[1].split("/", 1)[1]
     async with stack.client.delete(f"/{path}") as response:
         assert response.status == 204
-    late = ids.variant_key(image["id"], "p1.w320.q80.same")
+    late = ids.variant_key(image["id"], f"{P}.w320.q80.same")
     await stack.blobs.put(late, b"late render")  # as a render finishing now would
     deadline = time.monotonic() + 5
     while await stack.blobs.exists(late):

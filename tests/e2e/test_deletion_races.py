@@ -15,10 +15,13 @@ import pytest
 
 from enlarger import ids
 from enlarger.proxy import service as proxy_service
+from enlarger.proxy.spec import PIPELINE_VERSION
 from enlarger.top.gc import Collector, Orphan
 from tests.e2e.conftest import Stack, StackFactory, make_jpeg
 from tests.e2e.traces_check import traces_left
 from tests.waiting import eventually
+
+P = f"p{PIPELINE_VERSION}"  # the pipeline version every key starts with
 
 pytestmark = pytest.mark.e2e
 
@@ -210,7 +213,7 @@ async def test_a_reupload_during_the_sweep_keeps_its_original(
     data = make_jpeg(400, 300, seed=43)
     image = await _upload(stack, data)
     await _delete(stack, image)
-    late = ids.variant_key(image["id"], "p1.w320.q80.same")
+    late = ids.variant_key(image["id"], f"{P}.w320.q80.same")
     await stack.blobs.put(late, b"a render that finished after the deletion")
     gate = delete_gate(stack)
     await gate.until_reached()  # the sweep is under way

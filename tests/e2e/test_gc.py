@@ -3,7 +3,8 @@
 A real ``enlarger serve`` is SIGKILLed in the middle of an upload — after the blob put, while
 the row insert waits on a SQLite write lock that the test holds — which leaves exactly what a
 crash may leave: an orphan original and no row. ``gc --dry-run`` lists it, ``gc`` removes it and
-nothing else, and the retried upload gets the same link.
+nothing else, and the retried upload gets the same link. After an upgrade that bumped the
+pipeline version, gc removes a live image's variants and masters of the older version.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +22,9 @@ from typing import Any
 import boto3
 import pytest
 
-from enlarger import ids
+from enlarger import ids, traces
+from enlarger.proxy.spec import PIPELINE_VERSION
+from enlarger.proxy.speckey import is_current
 from tests.e2e.conftest import make_jpeg
 from tests.e2e.process import clean_env, cli, request
 from tests.faults.processes import EnlargerProcess
@@ -29,6 +33,8 @@ pytestmark = pytest.mark.e2e
 
 ORPHAN_VARIANT = f"variants/aa/aa/{'a' * 26}/w64q80.jpeg"
 ORPHAN_MASTER = f"masters/bb/bb/{'b' * 26}/m2048q90"
+OLD = f"p{PIPELINE_VERSION - 1}"  # what the release before an upgrade stored
+NEWER = f"p{PIPELINE_VERSION + 1}"  # what an upgraded process stores (or stored before a rollback)
 
 
 class Blobs:
@@ -151,3 +157,45 @@ def test_gc_removes_what_a_crash_left_and_nothing_else(
     assert status == 201 and again["id"] == orphan.rsplit("/", 1)[-1]
     assert request(f"{server.base}/i/{kept['id']}?w=64")[0] == 200
     assert ids.original_key(str(again["id"])) in blobs.listing()
+
+
+def test_gc_removes_an_old_pipeline_versions_blobs_of_a_live_image(
+    env: dict[str, str], server: EnlargerProcess, tmp_path: Path
+) -> None:
+    """A live image's variant and master of the version before are removed once older than
+    ``--min-age`` (a younger one may be an old process's in a rolling upgrade), and ``doctor
+    --deep`` names them first; this version's, a newer version's and an unversioned name stay."""
+    blobs = Blobs(env, tmp_path / "data" / "blobs")
+    status, image = upload(server.base, make_jpeg(300, 200))
+    assert status == 201
+    image_id = str(image["id"])
+    assert request(f"{server.base}/i/{image_id}?w=64")[0] == 200
+    variants, masters = traces.blob_folders(image_id)
+    deadline = time.monotonic() + 20
+    while not any(is_current(k.removeprefix(f"{variants}/")) for k in blobs.listing()):
+        assert time.monotonic() < deadline, "the variant was never stored"
+        time.sleep(0.05)
+    old = sorted([f"{variants}/{OLD}.w64.q80.same", f"{masters}/{OLD}.master1.s1600.q95"])
+    others = [f"{variants}/{NEWER}.w64.q80.same", f"{variants}/w64q80.jpeg"]
+    for key in (*old, *others):
+        blobs.put(key, b"stored by another version")
+    kept = blobs.listing() - set(old)
+    assert {ids.original_key(image_id), *others} <= kept
+
+    deep = _images_line(cli(env, "doctor", "--deep"))
+    assert deep.startswith("WARN") and "2 variants and masters of an old pipeline version" in deep
+    assert "of no image" not in deep, deep
+    assert gc(env, "--dry-run") == []  # too young: maybe an old process's, still serving
+    dry = cli(env, "gc", "--dry-run", "--min-age", "0").stdout
+    assert f"{old[0]}\t" in dry and "master of an old pipeline version" in dry, dry
+    assert gc(env, "--min-age", "0") == old
+    assert blobs.listing() == kept
+    deep = _images_line(cli(env, "doctor", "--deep"))
+    assert deep.startswith("ok") and "no trace without a row or of an old pipeline" in deep, deep
+    assert request(f"{server.base}/i/{image_id}?w=64")[0] == 200
+
+
+def _images_line(done: subprocess.CompletedProcess[str]) -> str:
+    """doctor's line on the images, without its mark's padding."""
+    [line] = [line for line in done.stdout.splitlines() if line[6:].startswith("images ")]
+    return line
