@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CAMERA_EXIF, PRIVATE_EXIF, Stack, make_tagged_jpeg
+from enlarger.settings import Settings
+from tests.e2e.conftest import (
+    CAMERA_EXIF,
+    PRIVATE_EXIF,
+    Stack,
+    StackFactory,
+    make_tagged_jpeg,
+)
 from tests.e2e.traces_check import traces_left
 
 pytestmark = pytest.mark.e2e
@@ -95,3 +102,16 @@ async def test_phone_photos_with_gps(stack: Stack, images_dir: Path, name: str, 
     assert (meta["width"], meta["height"]) == (image["width"], image["height"])
     assert meta["icc_profile"]
     _assert_private_absent(body)
+
+
+async def test_only_a_cold_read_takes_a_render_token(
+    backend_settings: Settings, make_stack: StackFactory
+) -> None:
+    stack = await make_stack(backend_settings, rate_limit_renders=2)
+    first, second, third = [await _upload(stack, make_tagged_jpeg(40 + n, 30)) for n in range(3)]
+    for image in (first, second, first, second, first):  # two cold reads, then cache hits
+        async with stack.client.get(f"/v1/images/{image['id']}/meta") as response:
+            assert response.status == 200
+    async with stack.client.get(f"/v1/images/{third['id']}/meta") as refused:
+        assert refused.status == 429
+        assert (await refused.json())["error"]["limit"] == "rate_limit_renders"
