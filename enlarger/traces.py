@@ -33,7 +33,11 @@ TRACES: tuple[Trace, ...] = (
     Trace("original", "blob store: originals/…/<id>", "deletion (its transaction); gc"),
     Trace("variants", "blob store: variants/…/<id>/<spec>", "deletion; sweep; gc"),
     Trace("masters", "blob store: masters/…/<id>/<key>", "deletion; sweep; gc"),
-    Trace("cache", "memory and Redis: v:<id>:<spec>, indexed in k:<id>", "deletion; sweep"),
+    Trace(
+        "cache",
+        "memory and Redis: v:<id>:<spec>, v:<id>:meta1, indexed in k:<id>",
+        "deletion; sweep",
+    ),
     Trace("memory", "each process's memory tier: v:<id>:*", "deletion; watcher (twice)"),
     Trace("marks", "Redis or <data dir>/marks: missing:<id>, undecodable:<id>", "deletion; sweep"),
     Trace("budget", "Redis: the image's set of stored spec keys", "deletion; sweep"),

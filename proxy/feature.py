@@ -19,6 +19,7 @@ from enlarger.db import REPO
 from enlarger.proxy import routes
 from enlarger.proxy.budget import open_budget
 from enlarger.proxy.master_store import Masters, MasterSettings
+from enlarger.proxy.meta import MetaService
 from enlarger.proxy.pipeline import RenderOptions
 from enlarger.proxy.prerender import Prerender
 from enlarger.proxy.recorder import VariantRecorder
@@ -55,6 +56,7 @@ async def _views(app: web.Application) -> AsyncIterator[None]:
             specs=SpecCache(policy),
             exact_specs=SpecCache(replace(policy, exact=True)),
             signer=Signer.from_settings(settings),
+            meta=MetaService(variants.tiers, renderer, app[TOMBSTONES]),
         )
         variants.start()
         stack.push_async_callback(variants.close)

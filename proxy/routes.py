@@ -1,4 +1,5 @@
-"""``GET``/``HEAD /i/<id>``: parse, call the variant service, build the response."""
+"""``GET``/``HEAD /i/<id>``: parse, call the variant service, build the response; and
+``GET /v1/images/<id>/meta``, the original's header (:mod:`enlarger.proxy.meta`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import time
 
 from aiohttp import web
 
+from enlarger import traces
 from enlarger.access.ratelimit import RATE_LIMITS
 from enlarger.proxy.headers import ViewHeaders, matches_any, served_headers
-from enlarger.proxy.service import REVALIDATED
+from enlarger.proxy.meta import META_KEY
+from enlarger.proxy.service import REVALIDATED, etag_for_key
 from enlarger.proxy.signing import SIG
 from enlarger.proxy.spec import VariantSpec, split_extension
 from enlarger.proxy.viewcount import count_view
@@ -90,5 +93,26 @@ def _timing(tier: str, start: float, render_seconds: float | None) -> str:
     return f'tier;desc="{tier}", render;dur={render_seconds * 1000:.1f}, total;dur={total:.1f}'
 
 
+# An original never changes under its id, but a deleted image must leave browsers' caches too:
+# a day, revalidated by ETag (the CDN is purged by the image's key like its views).
+META_CACHE = "public, max-age=86400"
+
+
+async def meta(request: web.Request) -> web.Response:
+    """The original's header: dimensions, format, colour, the allow-listed EXIF (docs/api.md)."""
+    image_id = request.match_info["id"]
+    views = request.app[VIEWS]  # unsigned, like a named size (ENLARGER_REQUIRE_SIGNATURE)
+    body = await views.meta.get(image_id, request.app[RATE_LIMITS].render_charge(request))
+    headers = {
+        "ETag": etag_for_key(image_id, META_KEY),
+        "Cache-Control": META_CACHE,
+        **traces.purge_keys(image_id),
+    }
+    if _etag_matches(request.headers.get("If-None-Match"), headers["ETag"]):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/i/{id}", view)
+    app.router.add_get("/v1/images/{id}/meta", meta)

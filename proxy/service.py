@@ -148,6 +148,10 @@ class VariantService:
         self._writeback = Writeback()
 
     @property
+    def tiers(self) -> Tiers:
+        return self._tiers
+
+    @property
     def masters(self) -> Masters:
         return self._masters
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from enlarger import traces
+from enlarger.proxy.meta import MetaService
 from enlarger.proxy.prerender import Prerender
 from enlarger.proxy.renderer import Renderer
 from enlarger.proxy.service import VariantService
@@ -27,6 +28,7 @@ class Views:
     specs: SpecCache
     exact_specs: SpecCache  # for signed URLs: exact sizes and qualities
     signer: Signer
+    meta: MetaService  # GET /v1/images/<id>/meta
 
     # What uploads and deletion ask of views (``ingest.uploads.Renders``,
     # ``deletion.feature.Keepers``), handed over by the top floor: neither imports this one.

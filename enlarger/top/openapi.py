@@ -163,6 +163,19 @@ def _image_paths(settings: Settings) -> Json:
             ),
             "parameters": [ID, {**ID, "name": "token"}],
         },
+        "/v1/images/{id}/meta": {
+            "get": _op(
+                "What the original's header says: size, format, frames, colour, ICC profile, "
+                "and the safe EXIF (camera, lens, exposure, time taken; never GPS, serial "
+                "numbers or owners)",
+                {
+                    **_json("the metadata", _ref("ImageMeta")),
+                    "304": {"description": "If-None-Match matched the ETag"},
+                    **_errors(404, 422, 429),
+                },
+                parameters=[ID],
+            )
+        },
         "/v1/images/{id}/stats": {
             "get": _op(
                 "Views of an image (its uploaders, or everyone with ENLARGER_PUBLIC_STATS)",

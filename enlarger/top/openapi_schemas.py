@@ -74,6 +74,46 @@ LISTED = {
 }
 
 
+NULLABLE_NUMBER = {"type": ["number", "null"]}
+NULLABLE_INTEGER = {"type": ["integer", "null"]}
+
+META = _object(
+    {
+        "id": STRING,
+        "width": {**INTEGER, "description": "upright (after the EXIF orientation), one frame"},
+        "height": INTEGER,
+        "format": STRING,
+        "frames": INTEGER,
+        "orientation": {**INTEGER, "description": "the EXIF orientation (1-8) of the original"},
+        "color_space": {**STRING, "description": "libvips' interpretation: srgb, b-w, cmyk…"},
+        "bands": INTEGER,
+        "alpha": {"type": "boolean"},
+        "icc_profile": {**NULLABLE_STRING, "description": "the embedded profile's description"},
+        "exif": {
+            **_object(
+                {
+                    "make": NULLABLE_STRING,
+                    "model": NULLABLE_STRING,
+                    "lens_make": NULLABLE_STRING,
+                    "lens_model": NULLABLE_STRING,
+                    "exposure_time": {**NULLABLE_STRING, "description": "seconds: 1/250, 2"},
+                    "f_number": NULLABLE_NUMBER,
+                    "iso": NULLABLE_INTEGER,
+                    "focal_length_mm": NULLABLE_NUMBER,
+                    "focal_length_35mm": NULLABLE_INTEGER,
+                    "taken_at": {
+                        **NULLABLE_STRING,
+                        "description": "ISO 8601, with the camera's offset when it wrote one",
+                    },
+                }
+            ),
+            "additionalProperties": False,
+            "description": "an allow-list: never GPS, serial numbers, owners or maker notes",
+        },
+    }
+)
+
+
 def _counted(key: str, key_schema: Json) -> Json:
     return {
         "type": "array",
@@ -94,6 +134,7 @@ SCHEMAS: dict[str, Json] = {
     ),
     "Image": IMAGE,
     "Uploaded": UPLOADED,
+    "ImageMeta": META,
     "ImageList": _object(
         {
             "user": STRING,

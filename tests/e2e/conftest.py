@@ -185,6 +185,41 @@ def make_jpeg(width: int = 600, height: int = 400, orientation: int = 1, seed: i
     return data
 
 
+# What a camera may write that /v1/images/<id>/meta must never show (GPS, serials, owners).
+PRIVATE_EXIF = {
+    "exif-ifd0-Artist": "Jane Owner",
+    "exif-ifd0-Copyright": "(C) Jane Owner",
+    "exif-ifd2-CameraOwnerName": "Jane Owner",
+    "exif-ifd2-BodySerialNumber": "SN123456",
+    "exif-ifd2-LensSerialNumber": "LS999",
+    "exif-ifd3-GPSLatitudeRef": "N",
+    "exif-ifd3-GPSLatitude": "59/1 18/1 2235/100",
+    "exif-ifd3-GPSLongitudeRef": "E",
+    "exif-ifd3-GPSLongitude": "18/1 2/1 2018/100",
+}
+CAMERA_EXIF = {
+    "exif-ifd0-Make": "TestCam",
+    "exif-ifd0-Model": "Model X",  # (libvips would cut a value at " (")
+    "exif-ifd2-LensModel": "Lens 50mm",
+    "exif-ifd2-ExposureTime": "1/250",
+    "exif-ifd2-FNumber": "28/10",
+    "exif-ifd2-ISOSpeedRatings": "400",
+    "exif-ifd2-FocalLength": "50/1",
+    "exif-ifd2-DateTimeOriginal": "2024:05:06 07:08:09",
+    "exif-ifd2-OffsetTimeOriginal": "+02:00",
+}
+
+
+def make_tagged_jpeg(width: int = 64, height: int = 48) -> bytes:
+    """A JPEG whose EXIF has a camera, a lens, an exposure, GPS, serial numbers and owners."""
+    image = pyvips.Image.xyz(width, height)[0].cast("uchar")
+    image = image.bandjoin([image, image]).copy(interpretation="srgb")
+    for name, value in {**CAMERA_EXIF, **PRIVATE_EXIF}.items():
+        image.set_type(pyvips.GValue.gstr_type, name, value)
+    data: bytes = image.jpegsave_buffer(Q=90)
+    return data
+
+
 def decode(data: bytes) -> pyvips.Image:
     return pyvips.Image.new_from_buffer(data, "")
 
