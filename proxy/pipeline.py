@@ -5,6 +5,7 @@ function and one line in ``STEPS``; geometric steps run per frame on animations.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -81,6 +82,63 @@ def _per_frame(canvas: Canvas, operation: Callable[[pyvips.Image], pyvips.Image]
     joined.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
     canvas.image = joined
     return canvas
+
+
+# The border is found at this many times the scale the render would decode at without trim: the
+# edge's resampling blur then spans a quarter of an output pixel, not one or two (docs/api.md).
+TRIM_DETAIL = 4
+
+
+def trim(canvas: Canvas) -> Canvas:
+    """``trim``: find the uniform border on a shrunk-on-load decode of the (first frame of the)
+    upright image, inside ``crop``'s rectangle, and plan the render on what lies within it; the
+    real decode then shrinks only as far as that region allows (docs/api.md, "trim")."""
+    threshold, source = canvas.spec.trim, canvas.source
+    if not threshold:
+        return canvas
+    image = load(source, min(1.0, TRIM_DETAIL * canvas.plan.load_scale), all_frames=False)
+    if image.get_typeof("orientation") and int(image.get("orientation")) not in (0, 1):
+        image = cutoff.watched(image).copy_memory().autorot()
+    if image.format != "uchar" or image.interpretation not in ("srgb", "b-w"):
+        image = image.colourspace("srgb").cast("uchar")
+    sx, sy = image.width / source.width, image.height / source.height
+    x, y, w, h = canvas.plan.region
+    left, top = min(image.width - 1, math.floor(x * sx)), min(image.height - 1, math.floor(y * sy))
+    right = max(left + 1, min(image.width, math.ceil((x + w) * sx)))
+    bottom = max(top + 1, min(image.height, math.ceil((y + h) * sy)))
+    box = border_box(image.crop(left, top, right - left, bottom - top), threshold)
+    if box is None:
+        return canvas  # all border (or none found): the picture as it is
+    bx, by, bw, bh = box
+    # Back to source pixels, rounded outward (never cut a picture's edge), kept inside crop's.
+    x0 = max(x, math.floor((left + bx) / sx))
+    y0 = max(y, math.floor((top + by) / sy))
+    x1 = min(x + w, math.ceil((left + bx + bw) / sx))
+    y1 = min(y + h, math.ceil((top + by + bh) / sy))
+    if x1 <= x0 or y1 <= y0:
+        return canvas
+    canvas.plan = plan(canvas.spec, source.width, source.height, (x0, y0, x1 - x0, y1 - y0))
+    return canvas
+
+
+def border_box(image: pyvips.Image, threshold: int) -> tuple[int, int, int, int] | None:
+    """The box inside the uniform border of an sRGB or grey ``uchar`` image, or None when it is
+    all border. The border's colour is the top-left pixel's; a transparent top-left pixel makes
+    the border the transparent pixels (whatever their colour), found on the alpha band."""
+    if image.hasalpha():
+        alpha = image[image.bands - 1]
+        if alpha.getpoint(0, 0)[0] == 0:
+            image, background = alpha, [0.0]
+        else:
+            corner = image.getpoint(0, 0)[: image.bands - 1]
+            image = image.flatten(background=corner)
+            background = list(corner)
+    else:
+        background = list(image.getpoint(0, 0))
+    left, top, width, height = image.find_trim(threshold=threshold, background=background)
+    if width <= 0 or height <= 0:
+        return None
+    return int(left), int(top), int(width), int(height)
 
 
 def decode(canvas: Canvas) -> Canvas:
@@ -266,6 +324,7 @@ def encode(canvas: Canvas) -> Canvas:
 
 
 STEPS: tuple[Step, ...] = (
+    trim,
     decode,
     materialize,
     autorotate,
