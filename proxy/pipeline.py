@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyvips
 
@@ -19,6 +19,7 @@ from enlarger.proxy.source import (
     decoder_said,
     is_decode_failure,
     load,
+    load_shrunk,
     open_source,
     undecodable,
 )
@@ -84,23 +85,26 @@ def _per_frame(canvas: Canvas, operation: Callable[[pyvips.Image], pyvips.Image]
     return canvas
 
 
-# The border is found at this many times the scale the render would decode at without trim: the
-# edge's resampling blur then spans a quarter of an output pixel, not one or two (docs/api.md).
-TRIM_DETAIL = 4
+# The border is found on pixels decoded at least this many times the scale the render would
+# decode at without trim: the edge's blur then spans under half a pixel of the answer.
+TRIM_DETAIL = 2
+TRIM_WHOLE_PIXELS = 25_000_000
 
 
 def trim(canvas: Canvas) -> Canvas:
     """``trim``: find the uniform border on a shrunk-on-load decode of the (first frame of the)
-    upright image, inside ``crop``'s rectangle, and plan the render on what lies within it; the
-    real decode then shrinks only as far as that region allows (docs/api.md, "trim")."""
+    upright image, inside ``crop``'s rectangle, and plan the render on what lies within it. A
+    still image renders on from those pixels when they are enough (one decode), else the real
+    decode shrinks only as far as the trimmed region allows (docs/api.md, "trim")."""
     threshold, source = canvas.spec.trim, canvas.source
     if not threshold:
         return canvas
-    image = load(source, min(1.0, TRIM_DETAIL * canvas.plan.load_scale), all_frames=False)
-    if image.get_typeof("orientation") and int(image.get("orientation")) not in (0, 1):
-        image = cutoff.watched(image).copy_memory().autorot()
-    if image.format != "uchar" or image.interpretation not in ("srgb", "b-w"):
-        image = image.colourspace("srgb").cast("uchar")
+    scale = min(1.0, TRIM_DETAIL * canvas.plan.load_scale)
+    detail = Canvas(canvas.spec, canvas.options, source, canvas.plan, canvas.output_format)
+    detail.image = _detection_decode(source, scale)
+    image = to_8bit(to_srgb(autorotate(detail))).img
+    if not source.animated:
+        image = cutoff.watched(image).copy_memory()
     sx, sy = image.width / source.width, image.height / source.height
     x, y, w, h = canvas.plan.region
     left, top = min(image.width - 1, math.floor(x * sx)), min(image.height - 1, math.floor(y * sy))
@@ -118,27 +122,51 @@ def trim(canvas: Canvas) -> Canvas:
     if x1 <= x0 or y1 <= y0:
         return canvas
     canvas.plan = plan(canvas.spec, source.width, source.height, (x0, y0, x1 - x0, y1 - y0))
+    if not source.animated and canvas.plan.load_scale <= sx + 1e-9:
+        # Enough pixels already decoded (upright, sRGB, 8-bit): the render shrinks from them.
+        canvas.source = replace(source, data=b"", pages=1, orientation=1, decoded=image)
     return canvas
+
+
+def _detection_decode(source: Source, scale: float) -> pyvips.Image:
+    """A JPEG by libjpeg's own scaled decoding (1/2, 1/4, 1/8: cheap, and no resampling blur
+    over the border's edge), at least ``scale``; a WebP shrunk on load to ``scale``; pixels
+    decoded up front as they are; other formats (no shrink-on-load: every pixel is decoded
+    anyway) whole, up to ``TRIM_WHOLE_PIXELS``."""
+    if source.decoded is not None:
+        return source.decoded
+    if source.format == "jpeg":
+        shrink = max(s for s in (1, 2, 4, 8) if s == 1 or 1 / s >= scale)
+        return load_shrunk(source, shrink)
+    whole = source.format != "webp" and source.width * source.height <= TRIM_WHOLE_PIXELS
+    return load(source, 1.0 if whole else scale, all_frames=False)
 
 
 def border_box(image: pyvips.Image, threshold: int) -> tuple[int, int, int, int] | None:
     """The box inside the uniform border of an sRGB or grey ``uchar`` image, or None when it is
     all border. The border's colour is the top-left pixel's; a transparent top-left pixel makes
-    the border the transparent pixels (whatever their colour), found on the alpha band."""
+    the border the transparent pixels (whatever their colour), found on the alpha band. A pixel
+    is the picture's when a band differs by more than ``threshold`` and so do most of its 3x3
+    neighbours: the majority of a mask is its median, at a tenth of the cost of find_trim's own
+    median over the pixels (550 against 50 core-ms on 5 MP), and as exact at the edge."""
     if image.hasalpha():
         alpha = image[image.bands - 1]
         if alpha.getpoint(0, 0)[0] == 0:
             image, background = alpha, [0.0]
         else:
             corner = image.getpoint(0, 0)[: image.bands - 1]
-            image = image.flatten(background=corner)
-            background = list(corner)
+            image, background = image.flatten(background=corner), list(corner)
     else:
         background = list(image.getpoint(0, 0))
-    left, top, width, height = image.find_trim(threshold=threshold, background=background)
+    differs = ((image - background).abs() > threshold).bandor()
+    majority = differs.conv(_BOX, precision="integer") > 127
+    left, top, width, height = majority.find_trim(threshold=127, background=[0], line_art=True)
     if width <= 0 or height <= 0:
         return None
     return int(left), int(top), int(width), int(height)
+
+
+_BOX = pyvips.Image.new_from_array([[1, 1, 1], [1, 1, 1], [1, 1, 1]], scale=9)
 
 
 def decode(canvas: Canvas) -> Canvas:
