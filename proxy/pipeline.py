@@ -132,14 +132,16 @@ def _detection_decode(source: Source, scale: float) -> pyvips.Image:
     """A JPEG by libjpeg's own scaled decoding (1/2, 1/4, 1/8: cheap, and no resampling blur
     over the border's edge), at least ``scale``; a WebP shrunk on load to ``scale``; pixels
     decoded up front as they are; other formats (no shrink-on-load: every pixel is decoded
-    anyway) whole, up to ``TRIM_WHOLE_PIXELS``."""
+    anyway) whole. Never more than ``TRIM_WHOLE_PIXELS`` (the pixels are kept in memory)."""
+    pixels = source.width * source.height
+    cap = min(1.0, math.sqrt(TRIM_WHOLE_PIXELS / pixels))
     if source.decoded is not None:
         return source.decoded
     if source.format == "jpeg":
-        shrink = max(s for s in (1, 2, 4, 8) if s == 1 or 1 / s >= scale)
+        fits = [s for s in (1, 2, 4, 8) if pixels / (s * s) <= TRIM_WHOLE_PIXELS] or [8]
+        shrink = max([s for s in fits if 1 / s >= scale] or [min(fits)])
         return load_shrunk(source, shrink)
-    whole = source.format != "webp" and source.width * source.height <= TRIM_WHOLE_PIXELS
-    return load(source, 1.0 if whole else scale, all_frames=False)
+    return load(source, min(cap, scale if source.format == "webp" else 1.0), all_frames=False)
 
 
 def border_box(image: pyvips.Image, threshold: int) -> tuple[int, int, int, int] | None:

@@ -169,3 +169,21 @@ def test_shared_dice_lose_their_transparent_border(shared: Callable[[str], Path]
         band.crop(out.width - 1, 0, 1, out.height),
     )
     assert all(edge.max() > 10 for edge in edges)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["jpeg-adobergb-canon7d.jpg", "photo-xiaomi-4000x3000-orient6.jpg", "jpeg-cmyk-swop.jpg"],
+)
+def test_shared_photos_without_a_border_answer_as_untrimmed(
+    shared: Callable[[str], Path], name: str
+) -> None:
+    """No border: the same picture as without trim (the pixels trim decoded are rendered on:
+    upright, converted to sRGB, within a fraction of a level)."""
+    path = shared(name)
+    for width in (320, 800):
+        plain = decoded(render_bytes(path.read_bytes(), VariantSpec(width=width, format="png")))
+        spec = VariantSpec(width=width, trim=10, format="png")
+        trimmed = decoded(render_bytes(path.read_bytes(), spec))
+        assert (trimmed.width, trimmed.height) == (plain.width, plain.height), width
+        assert mean_abs_diff(colour(trimmed), colour(plain)) < 0.5, width
