@@ -187,3 +187,13 @@ def test_shared_photos_without_a_border_answer_as_untrimmed(
         trimmed = decoded(render_bytes(path.read_bytes(), spec))
         assert (trimmed.width, trimmed.height) == (plain.width, plain.height), width
         assert mean_abs_diff(colour(trimmed), colour(plain)) < 0.5, width
+
+
+def test_a_trimmed_render_never_takes_the_master() -> None:
+    """The region trim needs is only known from the pixels: always render from the original."""
+    from enlarger.proxy.master_image import Master
+
+    record = Master(4000, 3000, "jpeg", b"jpeg", 2000)
+    assert record.serves(VariantSpec(width=320))
+    assert not record.serves(VariantSpec(width=320, trim=10))
+    assert not record.decodes_at_its_scale(VariantSpec(width=1600, trim=10))
