@@ -34,14 +34,20 @@ class Plan:
         return max(1, round(width * self.scale_x)), max(1, round(height * self.scale_y))
 
 
-def plan(spec: VariantSpec, source_width: int, source_height: int) -> Plan:
-    region = _region(spec, source_width, source_height)
+def plan(
+    spec: VariantSpec,
+    source_width: int,
+    source_height: int,
+    trimmed: tuple[int, int, int, int] | None = None,
+) -> Plan:
+    """``trimmed``: the region that ``trim`` kept (within ``crop``'s), found in the pixels."""
+    region = trimmed or region_of(spec, source_width, source_height)
     rw, rh = (region[3], region[2]) if spec.rotate in (90, 270) else (region[2], region[3])
     mode, sx, sy, width, height = _fit(spec, rw, rh)
     return Plan(region, sx, sy, width, height, mode, (rw, rh))
 
 
-def _region(spec: VariantSpec, width: int, height: int) -> tuple[int, int, int, int]:
+def region_of(spec: VariantSpec, width: int, height: int) -> tuple[int, int, int, int]:
     if spec.crop is None:
         return 0, 0, width, height
     x, y, w, h = spec.crop

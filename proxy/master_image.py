@@ -100,8 +100,8 @@ class Master:
         )
 
     def _needed(self, spec: VariantSpec) -> float | None:
-        if not self.side:
-            return None
+        if not self.side or spec.trim:
+            return None  # trim's region is found in the pixels: render from the original
         try:
             geometry = plan(spec, self.width, self.height)
         except EnlargerError:

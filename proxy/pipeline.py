@@ -5,8 +5,9 @@ function and one line in ``STEPS``; geometric steps run per frame on animations.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyvips
 
@@ -18,6 +19,7 @@ from enlarger.proxy.source import (
     decoder_said,
     is_decode_failure,
     load,
+    load_shrunk,
     open_source,
     undecodable,
 )
@@ -81,6 +83,92 @@ def _per_frame(canvas: Canvas, operation: Callable[[pyvips.Image], pyvips.Image]
     joined.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
     canvas.image = joined
     return canvas
+
+
+# The border is found on pixels decoded at least this many times the scale the render would
+# decode at without trim: the edge's blur then spans under half a pixel of the answer.
+TRIM_DETAIL = 2
+TRIM_WHOLE_PIXELS = 25_000_000
+
+
+def trim(canvas: Canvas) -> Canvas:
+    """``trim``: find the uniform border on a shrunk-on-load decode of the (first frame of the)
+    upright image, inside ``crop``'s rectangle, and plan the render on what lies within it. A
+    still image renders on from those pixels when they are enough (one decode), else the real
+    decode shrinks only as far as the trimmed region allows (docs/api.md, "trim")."""
+    threshold, source = canvas.spec.trim, canvas.source
+    if not threshold:
+        return canvas
+    scale = min(1.0, TRIM_DETAIL * canvas.plan.load_scale)
+    detail = Canvas(canvas.spec, canvas.options, source, canvas.plan, canvas.output_format)
+    detail.image = _detection_decode(source, scale)
+    image = to_8bit(to_srgb(autorotate(detail))).img
+    if not source.animated:
+        image = cutoff.watched(image).copy_memory()
+    sx, sy = image.width / source.width, image.height / source.height
+    x, y, w, h = canvas.plan.region
+    left, top = min(image.width - 1, math.floor(x * sx)), min(image.height - 1, math.floor(y * sy))
+    right = max(left + 1, min(image.width, math.ceil((x + w) * sx)))
+    bottom = max(top + 1, min(image.height, math.ceil((y + h) * sy)))
+    box = border_box(image.crop(left, top, right - left, bottom - top), threshold)
+    if box is None:
+        return canvas  # all border (or none found): the picture as it is
+    bx, by, bw, bh = box
+    # Back to source pixels, rounded outward (never cut a picture's edge), kept inside crop's.
+    x0 = max(x, math.floor((left + bx) / sx))
+    y0 = max(y, math.floor((top + by) / sy))
+    x1 = min(x + w, math.ceil((left + bx + bw) / sx))
+    y1 = min(y + h, math.ceil((top + by + bh) / sy))
+    if x1 <= x0 or y1 <= y0:
+        return canvas
+    canvas.plan = plan(canvas.spec, source.width, source.height, (x0, y0, x1 - x0, y1 - y0))
+    if not source.animated and canvas.plan.load_scale <= sx + 1e-9:
+        # Enough pixels already decoded (upright, sRGB, 8-bit): the render shrinks from them.
+        canvas.source = replace(source, data=b"", pages=1, orientation=1, decoded=image)
+    return canvas
+
+
+def _detection_decode(source: Source, scale: float) -> pyvips.Image:
+    """A JPEG by libjpeg's own scaled decoding (1/2, 1/4, 1/8: cheap, and no resampling blur
+    over the border's edge), at least ``scale``; a WebP shrunk on load to ``scale``; pixels
+    decoded up front as they are; other formats (no shrink-on-load: every pixel is decoded
+    anyway) whole. Never more than ``TRIM_WHOLE_PIXELS`` (the pixels are kept in memory)."""
+    pixels = source.width * source.height
+    cap = min(1.0, math.sqrt(TRIM_WHOLE_PIXELS / pixels))
+    if source.decoded is not None:
+        return source.decoded
+    if source.format == "jpeg":
+        fits = [s for s in (1, 2, 4, 8) if pixels / (s * s) <= TRIM_WHOLE_PIXELS] or [8]
+        shrink = max([s for s in fits if 1 / s >= scale] or [min(fits)])
+        return load_shrunk(source, shrink)
+    return load(source, min(cap, scale if source.format == "webp" else 1.0), all_frames=False)
+
+
+def border_box(image: pyvips.Image, threshold: int) -> tuple[int, int, int, int] | None:
+    """The box inside the uniform border of an sRGB or grey ``uchar`` image, or None when it is
+    all border. The border's colour is the top-left pixel's; a transparent top-left pixel makes
+    the border the transparent pixels (whatever their colour), found on the alpha band. A pixel
+    is the picture's when a band differs by more than ``threshold`` and so do most of its 3x3
+    neighbours: the majority of a mask is its median, at a tenth of the cost of find_trim's own
+    median over the pixels (550 against 50 core-ms on 5 MP), and as exact at the edge."""
+    if image.hasalpha():
+        alpha = image[image.bands - 1]
+        if alpha.getpoint(0, 0)[0] == 0:
+            image, background = alpha, [0.0]
+        else:
+            corner = image.getpoint(0, 0)[: image.bands - 1]
+            image, background = image.flatten(background=corner), list(corner)
+    else:
+        background = list(image.getpoint(0, 0))
+    differs = ((image - background).abs() > threshold).bandor()
+    majority = differs.conv(_BOX, precision="integer") > 127
+    left, top, width, height = majority.find_trim(threshold=127, background=[0], line_art=True)
+    if width <= 0 or height <= 0:
+        return None
+    return int(left), int(top), int(width), int(height)
+
+
+_BOX = pyvips.Image.new_from_array([[1, 1, 1], [1, 1, 1], [1, 1, 1]], scale=9)
 
 
 def decode(canvas: Canvas) -> Canvas:
@@ -266,6 +354,7 @@ def encode(canvas: Canvas) -> Canvas:
 
 
 STEPS: tuple[Step, ...] = (
+    trim,
     decode,
     materialize,
     autorotate,

@@ -46,6 +46,8 @@ GRAVITIES = (
 )
 WHITE = (255, 255, 255, 255)
 LOSSLESS = ("png", "gif")
+TRIM_DEFAULT = 10  # trim=1: libvips find_trim's own default threshold
+TRIM_THRESHOLDS = (2, 254)  # trim=N: N is the threshold (1 is "on", so it cannot be one)
 
 # canonical name → accepted spellings
 ALIASES = {
@@ -58,6 +60,7 @@ ALIASES = {
     "g": ("g", "gravity"),
     "dpr": ("dpr",),
     "crop": ("crop",),
+    "trim": ("trim",),
     "rot": ("rot", "rotate"),
     "flip": ("flip",),
     "flop": ("flop",),
@@ -133,6 +136,7 @@ class VariantSpec:
     fit: str = "inside"
     gravity: str = "centre"
     crop: tuple[int, int, int, int] | None = None
+    trim: int = 0  # 0: off; else find_trim's threshold
     rotate: int = 0
     flip: bool = False
     flop: bool = False
@@ -160,6 +164,7 @@ class VariantSpec:
         parts = [f"p{PIPELINE_VERSION}", self._geometry_key()]
         if self.crop:
             parts.append("c" + "_".join(str(v) for v in self.crop))
+        parts += [f"trim{self.trim}"] if self.trim else []
         parts += [f"r{self.rotate}"] if self.rotate else []
         parts += ["flip"] if self.flip else []
         parts += ["flop"] if self.flop else []
@@ -234,6 +239,7 @@ def parse_spec(
         fit=_choice("fit", params.get("fit", "inside"), FITS, _FIT_ALIASES, "inside"),
         gravity=_choice("g", params.get("g", "centre"), GRAVITIES, _GRAVITY_ALIASES, "centre"),
         crop=as_crop(params["crop"], policy.max_side) if "crop" in params else None,
+        trim=_trim(params["trim"]) if "trim" in params else 0,
         rotate=_rotation(params["rot"]) if "rot" in params else 0,
         flip=as_bool("flip", params["flip"]) if "flip" in params else False,
         flop=as_bool("flop", params["flop"]) if "flop" in params else False,
@@ -368,6 +374,27 @@ def _choice(
     return value
 
 
+def _trim(raw: str) -> int:
+    """``1`` (or true, yes, on, empty) trims with the default threshold, ``0`` (false…) does not
+    trim, ``2`` to ``254`` is the threshold itself."""
+    value = raw.strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return 0
+    if value in ("1", "true", "yes", "on", ""):
+        return TRIM_DEFAULT
+    low, high = TRIM_THRESHOLDS
+    if not value.isascii() or not value.isdigit() or not low <= int(value[:4]) <= high:
+        raise InvalidParameter(
+            f"trim must be 1 (on, threshold {TRIM_DEFAULT}), 0 (off), or a threshold from"
+            f" {low} to {high}",
+            parameter="trim",
+            value=raw[:32],
+            minimum=low,
+            maximum=high,
+        )
+    return int(value)
+
+
 def _rotation(raw: str) -> int:
     value = raw.strip()
     sign = -1 if value.startswith("-") else 1
@@ -401,6 +428,13 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
         "g": {"values": list(GRAVITIES), "default": "centre"},
         "dpr": {"min": 1, "max": 4, "step": 0.5, "default": 1},
         "crop": {"format": "x,y,width,height", "default": None},
+        "trim": {
+            "values": [0, 1],
+            "min": TRIM_THRESHOLDS[0],
+            "max": TRIM_THRESHOLDS[1],
+            "threshold_of_1": TRIM_DEFAULT,
+            "default": 0,
+        },
         "rot": {"values": [0, 90, 180, 270], "default": 0},
         "flip": {"values": [0, 1], "default": 0},
         "flop": {"values": [0, 1], "default": 0},

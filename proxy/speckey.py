@@ -17,6 +17,7 @@ _KEY = re.compile(
     r"(?:b(?P<box>\d+)|(?P<orig>orig)|(?:w(?P<w>\d+))?(?:h(?P<h>\d+))?"
     r"(?:-(?P<fit>fill|cover|pad)(?:-(?P<g>[a-z-]+))?)?)"
     r"(?:\.c(?P<crop>\d+_\d+_\d+_\d+))?"
+    r"(?:\.trim(?P<trim>\d+))?"
     r"(?:\.r(?P<rot>\d+))?"
     r"(?P<flip>\.flip)?(?P<flop>\.flop)?"
     rf"(?:\.blur(?P<blur>{_NUMBER}))?"
@@ -64,6 +65,7 @@ def spec_from_key(key: str) -> VariantSpec:
         fit=parts["fit"] or "inside",
         gravity=parts["g"] or "centre",
         crop=crop,
+        trim=int(parts["trim"] or 0),
         rotate=int(parts["rot"] or 0),
         flip=parts["flip"] is not None,
         flop=parts["flop"] is not None,

@@ -158,3 +158,42 @@ def test_quality_ladder_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         assert "ENLARGER_" in caught.value.message, bad
     monkeypatch.setenv("ENLARGER_DEFAULT_QUALITY", "60")
     assert load_settings().default_quality == 60
+
+
+@pytest.mark.parametrize(
+    ("raw", "threshold"),
+    [("1", 10), ("true", 10), ("", 10), ("on", 10), ("0", 0), ("no", 0), ("2", 2), ("254", 254)],
+)
+def test_trim_is_on_off_or_a_threshold(raw: str, threshold: int) -> None:
+    spec = parse_spec([("trim", raw), ("w", "640")], POLICY)
+    assert spec.trim == threshold
+    assert spec.key == (
+        "p1.w640.q80.same" if not threshold else f"p1.w640.trim{threshold}.q80.same"
+    )
+
+
+@pytest.mark.parametrize("raw", ["-1", "255", "1.5", "x", "99999", "\uff11\uff12"])
+def test_trim_refuses_what_is_no_threshold(raw: str) -> None:
+    with pytest.raises(EnlargerError) as caught:
+        parse_spec([("trim", raw)], POLICY)
+    assert (caught.value.status, caught.value.code) == (400, "invalid_parameter")
+    assert caught.value.message == (
+        "trim must be 1 (on, threshold 10), 0 (off), or a threshold from 2 to 254"
+    )
+
+
+def test_keys_without_trim_are_unchanged() -> None:
+    """trim enters the key only when asked: the keys (ETags, stored variants) of every other
+    URL stay what they were, and a trimmed key reads back (the variant budget, clean-ups)."""
+    from enlarger.proxy.speckey import spec_from_key
+
+    before = {
+        "w=640": "p1.w640.q80.same",
+        "crop=1,2,3,4&rot=90&blur=1&bg=000": "p1.b1600.c1_2_3_4.r90.blur1.bg000000ff.q80.same",
+        "size=small&fmt=png": "p1.b320.q100.png",
+    }
+    for query, key in before.items():
+        assert parse_spec([tuple(p.split("=")) for p in query.split("&")], POLICY).key == key
+    trimmed = parse_spec([("crop", "1,2,3,4"), ("trim", "30"), ("rot", "90")], POLICY)
+    assert trimmed.key == "p1.b1600.c1_2_3_4.trim30.r90.q80.same"
+    assert spec_from_key(trimmed.key) == trimmed

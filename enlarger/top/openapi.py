@@ -90,6 +90,11 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
         _query("g", {"enum": list(GRAVITIES)}, "gravity of cover crops"),
         _query("dpr", {"type": "number", "minimum": 1, "maximum": 4}),
         _query("crop", {"type": "string"}, "x,y,width,height in pixels of the original"),
+        _query(
+            "trim",
+            {"type": "integer", "minimum": 0, "maximum": 254},
+            "remove a uniform border: 1 (threshold 10), 0, or a threshold 2-254",
+        ),
         _query("rot", {"enum": [0, 90, 180, 270]}),
         _query("flip", {"enum": [0, 1]}),
         _query("flop", {"enum": [0, 1]}),

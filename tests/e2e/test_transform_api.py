@@ -138,6 +138,27 @@ async def test_transform_parameters_over_http(stack: Stack) -> None:
     assert padded(200, 5)[:3] == [0, 255, 0]
 
 
+async def test_trim_over_http(stack: Stack) -> None:
+    """A 600 x 400 picture in a white border answers 600 x 400 trimmed (scaled by w), under a key
+    of its own; a value that is no threshold is a 400 naming trim."""
+    inner = pyvips.Image.xyz(600, 400)[0].cast("uchar").bandjoin([0, 90])
+    framed = inner.copy(interpretation="srgb").embed(50, 30, 740, 470, extend="white")
+    image_id = (await (await stack.upload(framed.jpegsave_buffer(Q=95))).json())["id"]
+    plain = await stack.client.get(f"/i/{image_id}?w=640")
+    assert decode(await plain.read()).height == 406  # 740 x 470, border and all
+    for query, (width, height) in {"trim=1": (600, 400), "trim=20&w=320": (320, 213)}.items():
+        response = await stack.client.get(f"/i/{image_id}?{query}")
+        assert response.status == 200, (query, await response.text())
+        image = decode(await response.read())
+        assert (image.width, image.height) == (width, height), query
+        assert response.headers["ETag"] != plain.headers["ETag"]
+    for bad in ("255", "-1", "x", "1.5"):
+        refused = await stack.client.get(f"/i/{image_id}?trim={bad}")
+        assert refused.status == 400, bad
+        error = (await refused.json())["error"]
+        assert (error["code"], error["parameter"]) == ("invalid_parameter", "trim"), bad
+
+
 async def test_limits_describe_every_parameter(stack: Stack) -> None:
     limits = await (await stack.client.get("/v1/limits")).json()
     assert set(limits["parameters"]) == set(ALIASES)
