@@ -168,7 +168,7 @@ def test_trim_is_on_off_or_a_threshold(raw: str, threshold: int) -> None:
     spec = parse_spec([("trim", raw), ("w", "640")], POLICY)
     assert spec.trim == threshold
     assert spec.key == (
-        "p1.w640.q80.same" if not threshold else f"p1.w640.trim{threshold}.q80.same"
+        f"{P}.w640.q80.same" if not threshold else f"{P}.w640.trim{threshold}.q80.same"
     )
 
 
@@ -188,12 +188,12 @@ def test_keys_without_trim_are_unchanged() -> None:
     from enlarger.proxy.speckey import spec_from_key
 
     before = {
-        "w=640": "p1.w640.q80.same",
-        "crop=1,2,3,4&rot=90&blur=1&bg=000": "p1.b1600.c1_2_3_4.r90.blur1.bg000000ff.q80.same",
-        "size=small&fmt=png": "p1.b320.q100.png",
+        "w=640": f"{P}.w640.q80.same",
+        "crop=1,2,3,4&rot=90&blur=1&bg=000": f"{P}.b1600.c1_2_3_4.r90.blur1.bg000000ff.q80.same",
+        "size=small&fmt=png": f"{P}.b320.q100.png",
     }
     for query, key in before.items():
         assert parse_spec([tuple(p.split("=")) for p in query.split("&")], POLICY).key == key
     trimmed = parse_spec([("crop", "1,2,3,4"), ("trim", "30"), ("rot", "90")], POLICY)
-    assert trimmed.key == "p1.b1600.c1_2_3_4.trim30.r90.q80.same"
+    assert trimmed.key == f"{P}.b1600.c1_2_3_4.trim30.r90.q80.same"
     assert spec_from_key(trimmed.key) == trimmed
