@@ -1,0 +1,108 @@
+"""The product's SSIMULACRA2 (proxy/perceptual.py, libvips operations) against the ``ssimulacra2``
+package, and ``q=auto``'s search (proxy/autoq.py): a busy and a smooth picture get different q's,
+both reaching the target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pyvips
+
+from enlarger.proxy import autoq, formats
+from enlarger.proxy.perceptual import Reference
+
+np = pytest.importorskip("numpy", reason="numpy comes with the test extra's ssimulacra2")
+package = pytest.importorskip(
+    "ssimulacra2", reason="the reference scorer: pip install -e '.[test]' (ssimulacra2 on PyPI)"
+)
+from PIL import Image  # noqa: E402
+
+AGREEMENT = 0.1  # points; measured within 0.005 on photos (float32 against float64)
+
+
+def _generated(width: int, height: int, noise: float = 30) -> pyvips.Image:
+    """Photo-like: noise over gradients, slightly blurred (less noise: smoother)."""
+    grain = pyvips.Image.gaussnoise(width, height, sigma=noise, mean=128)
+    ramp = pyvips.Image.xyz(width, height)[0] * (255 / width)
+    image = grain.bandjoin([ramp, (grain + ramp) / 2]).cast("uchar").copy(interpretation="srgb")
+    return image.gaussblur(1.2).cast("uchar").copy_memory()
+
+
+def _package_score(tmp_path: Path, reference: pyvips.Image, distorted: pyvips.Image) -> float:
+    reference.pngsave(str(tmp_path / "reference.png"))
+    distorted.pngsave(str(tmp_path / "distorted.png"))
+    score: float = package.compute_ssimulacra2(
+        str(tmp_path / "reference.png"), str(tmp_path / "distorted.png")
+    )
+    return score
+
+
+def _check(tmp_path: Path, original: pyvips.Image) -> None:
+    scorer = Reference(original)
+    assert scorer.score(original) == pytest.approx(100.0, abs=0.01)  # float32 round-off
+    for name, distorted in {
+        "jpeg q30": original.jpegsave_buffer(Q=30),
+        "jpeg q85": original.jpegsave_buffer(Q=85),
+        "webp q60": original.webpsave_buffer(Q=60),
+    }.items():
+        decoded = pyvips.Image.new_from_buffer(distorted, "").copy_memory()
+        mine, theirs = scorer.score(decoded), _package_score(tmp_path, original, decoded)
+        assert abs(mine - theirs) < AGREEMENT, f"{name}: {mine:.3f} vs the package's {theirs:.3f}"
+        assert mine < 100.0, name
+    assert Image  # the package reads PNGs through Pillow
+
+
+def test_agrees_with_the_package_on_a_photo(tmp_path: Path, images_dir: Path) -> None:
+    """An odd size: the 2x2 downsampling's ragged edges at every scale."""
+    data = (images_dir / "photo-nikon-d90-4288x2848.jpg").read_bytes()
+    photo = pyvips.Image.thumbnail_buffer(data, 517, height=343, size="force").copy_memory()
+    _check(tmp_path, photo)
+
+
+@pytest.mark.parametrize("size", [(320, 240), (150, 100)])
+def test_agrees_with_the_package_on_generated_pictures(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """150x100 has 5 scales, not 6: libjxl's weights are read at other places."""
+    _check(tmp_path, _generated(*size))
+
+
+def test_refuses_another_size_or_layout() -> None:
+    scorer = Reference(_generated(64, 48))
+    with pytest.raises(ValueError, match="size differs"):
+        scorer.score(_generated(48, 64))
+    with pytest.raises(ValueError, match="8-bit RGB"):
+        Reference(_generated(64, 48)[0])
+
+
+def test_crops_lie_on_the_block_grid_inside_the_picture() -> None:
+    assert autoq.crops(800, 533) == [(0, 0, 800, 533)]  # size=medium: scored whole
+    boxes = autoq.crops(1600, 1063)
+    assert len(boxes) == autoq.CROPS
+    for left, top, width, height in boxes:
+        assert left % 16 == 0 and top % 16 == 0 and width == height == autoq.CROP
+        assert left + width <= 1600 and top + height <= 1063
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp"])
+def test_auto_gives_a_busy_picture_a_higher_q_than_a_smooth_one(fmt: str) -> None:
+    """Each reaches the target at the q found (scored whole, as at size=medium), and the q one
+    step below would not: the lowest that does."""
+    busy, smooth = _generated(480, 320, noise=40), _generated(480, 320, noise=4)
+    found = {}
+    for name, image in (("busy", busy), ("smooth", smooth)):
+        q = autoq.quality(image, fmt, avif_effort=2)
+        found[name] = q
+        reference = Reference(image)
+        score = reference.score(_decoded(image, fmt, q))
+        assert score >= autoq.TARGET, f"{name} at q{q}: {score:.1f}"
+        if q > autoq.LADDER[0]:
+            below = autoq.LADDER[autoq.LADDER.index(q) - 1]
+            assert reference.score(_decoded(image, fmt, below)) < autoq.TARGET, name
+    assert found["busy"] > found["smooth"], found
+
+
+def _decoded(image: pyvips.Image, fmt: str, q: int) -> pyvips.Image:
+    data = formats.encode(image, fmt, q, 2, 1 << 30)
+    return pyvips.Image.new_from_buffer(data, "").copy_memory()
