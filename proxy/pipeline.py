@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pyvips
 
-from enlarger.proxy import cutoff, formats
+from enlarger.proxy import autoq, cutoff, formats
 from enlarger.proxy.colour import needs_srgb_conversion
 from enlarger.proxy.geometry import Plan, plan
 from enlarger.proxy.source import (
@@ -21,7 +21,7 @@ from enlarger.proxy.source import (
     open_source,
     undecodable,
 )
-from enlarger.proxy.spec import VariantSpec
+from enlarger.proxy.spec import AUTO_QUALITY, VariantSpec
 from enlarger.settings import Settings
 
 MIME_TYPES = formats.MIME_TYPES
@@ -255,12 +255,14 @@ def flatten(canvas: Canvas) -> Canvas:
 def encode(canvas: Canvas) -> Canvas:
     """Encode with every piece of metadata stripped (EXIF, XMP, IPTC, ICC: pixels are sRGB)."""
     options = canvas.options
+    quality = canvas.spec.quality
+    if quality == AUTO_QUALITY:  # q=auto: searched on the pixels about to be encoded
+        lossy = canvas.output_format in formats.LOSSY_OUTPUTS
+        quality = (
+            autoq.quality(canvas.img, canvas.output_format, options.avif_effort) if lossy else 100
+        )
     canvas.data = formats.encode(
-        canvas.img,
-        canvas.output_format,
-        canvas.spec.quality,
-        options.avif_effort,
-        options.avif_max_pixels,
+        canvas.img, canvas.output_format, quality, options.avif_effort, options.avif_max_pixels
     )
     return canvas
 

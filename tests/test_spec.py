@@ -147,3 +147,25 @@ def test_quality_ladder_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         assert "ENLARGER_" in caught.value.message, bad
     monkeypatch.setenv("ENLARGER_DEFAULT_QUALITY", "60")
     assert load_settings().default_quality == 60
+
+
+def test_q_auto_has_its_own_key_in_every_lossy_format_and_round_trips() -> None:
+    from enlarger.proxy.spec import AUTO_QUALITY
+    from enlarger.proxy.speckey import spec_from_key
+
+    for raw in ("auto", "AUTO", " auto "):
+        spec = parse_spec([("w", "800"), ("q", raw)], POLICY)
+        assert spec.quality == AUTO_QUALITY and spec.key == f"{P}.w800.qauto.same"
+        assert spec_from_key(spec.key) == spec
+    assert parse_spec([("q", "auto"), ("fmt", "webp")], POLICY).key.endswith(".qauto.webp")
+    assert parse_spec([("q", "auto"), ("fmt", "png")], POLICY).quality == 100  # lossless
+    signed = ViewPolicy.from_settings(DEFAULTS)
+    exact = ViewPolicy(**{**{f: getattr(signed, f) for f in signed.__slots__}, "exact": True})
+    assert parse_spec([("q", "auto")], exact).quality == AUTO_QUALITY
+
+
+@pytest.mark.parametrize("raw", ["auto:high", "autox", "0", "101", "-5", "8.5", ""])
+def test_q_other_than_auto_or_1_to_100_is_refused(raw: str) -> None:
+    with pytest.raises(EnlargerError) as refused:
+        parse_spec([("q", raw)], POLICY)
+    assert refused.value.status == 400

@@ -1,0 +1,75 @@
+"""``q=auto``: the lowest q on :data:`LADDER` whose SSIMULACRA2 on a few full-resolution crops of
+the answer reaches :data:`TARGET`, found by binary search in the render thread, then the whole
+picture encoded at it (docs/api.md, ``q``; the measurements: docs/benchmarks.md, ``q=auto``).
+"""
+
+from __future__ import annotations
+
+import pyvips
+
+from enlarger.errors import RenderTimeout
+from enlarger.proxy import cutoff, formats
+from enlarger.proxy.perceptual import Reference
+from enlarger.proxy.spec import AUTO_TARGET as TARGET
+
+LADDER = tuple(range(40, 96, 2))  # JPEG's q scale: WebP and AVIF through the one-look mapping
+CROP = 256  # side of a scored crop, on the 16-pixel grid of the encoders' blocks (6 scales)
+CROPS = 4
+WHOLE = 640 * 1000  # pixels: a picture up to this size (size=medium: 800 px) is scored whole
+
+
+def crops(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Up to four ``CROP`` squares at the centres of the picture's quadrants, their corners on
+    the 16-pixel grid; a picture up to ``WHOLE`` pixels is scored whole."""
+    if width * height <= WHOLE or width < CROP or height < CROP:
+        return [(0, 0, width, height)]
+    found = []
+    for fx in (0.25, 0.75):
+        for fy in (0.25, 0.75):
+            left = min(max(0, int(width * fx - CROP / 2)) // 16 * 16, width - CROP)
+            top = min(max(0, int(height * fy - CROP / 2)) // 16 * 16, height - CROP)
+            found.append((left, top, CROP, CROP))
+    return list(dict.fromkeys(found))
+
+
+def _rgb(image: pyvips.Image) -> pyvips.Image:
+    """The scorer's view of pixels: 8-bit sRGB, alpha composed over white."""
+    if image.hasalpha():
+        image = image.flatten(background=[255, 255, 255])
+    if image.bands != 3:
+        image = image.colourspace("srgb")
+    return image.cast("uchar")
+
+
+class Search:
+    """The reference side of each crop, prepared once; :meth:`score` encodes the crops at a q and
+    scores what the decoder gets back (the mean over the crops)."""
+
+    def __init__(self, image: pyvips.Image, fmt: str, avif_effort: int) -> None:
+        self.fmt, self.avif_effort = fmt, avif_effort
+        pixels = cutoff.watched(image).copy_memory()
+        self.pieces = [pixels.crop(*box).copy_memory() for box in crops(image.width, image.height)]
+        self.references = [Reference(_rgb(piece)) for piece in self.pieces]
+
+    def score(self, q: int) -> float:
+        total = 0.0
+        for piece, reference in zip(self.pieces, self.references, strict=True):
+            data = formats.encode(piece, self.fmt, q, self.avif_effort, 1 << 62)
+            total += reference.score(_rgb(pyvips.Image.new_from_buffer(data, "")))
+        return total / len(self.pieces)
+
+
+def quality(image: pyvips.Image, fmt: str, avif_effort: int, target: float = TARGET) -> int:
+    """The lowest q on the ladder whose crops score at least ``target`` (the ladder's top when
+    none does); stopped with :class:`RenderTimeout` at the render's deadline."""
+    search = Search(image, fmt, avif_effort)
+    low, high = 0, len(LADDER) - 1  # the answer lies in [low, high]
+    while low < high:
+        if cutoff.passed():
+            raise RenderTimeout("rendering took too long; try again shortly")
+        middle = (low + high) // 2
+        if search.score(LADDER[middle]) >= target:
+            high = middle
+        else:
+            low = middle + 1
+    return LADDER[low]
