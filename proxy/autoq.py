@@ -47,7 +47,7 @@ class Search:
 
     def __init__(self, image: pyvips.Image, fmt: str, avif_effort: int) -> None:
         self.fmt, self.avif_effort = fmt, avif_effort
-        pixels = cutoff.watched(image).copy_memory()
+        pixels = cutoff.watched(image).copy_memory()  # read once (a source may read only in order)
         self.pieces = [pixels.crop(*box).copy_memory() for box in crops(image.width, image.height)]
         self.references = [Reference(_rgb(piece)) for piece in self.pieces]
 

@@ -257,10 +257,11 @@ def encode(canvas: Canvas) -> Canvas:
     options = canvas.options
     quality = canvas.spec.quality
     if quality == AUTO_QUALITY:  # q=auto: searched on the pixels about to be encoded
-        lossy = canvas.output_format in formats.LOSSY_OUTPUTS
-        quality = (
-            autoq.quality(canvas.img, canvas.output_format, options.avif_effort) if lossy else 100
-        )
+        quality = 100
+        if canvas.output_format in formats.LOSSY_OUTPUTS:
+            # in memory first: the pixels are read many times, and the source only in order
+            canvas.image = cutoff.watched(canvas.img).copy_memory()
+            quality = autoq.quality(canvas.img, canvas.output_format, options.avif_effort)
     canvas.data = formats.encode(
         canvas.img, canvas.output_format, quality, options.avif_effort, options.avif_max_pixels
     )
