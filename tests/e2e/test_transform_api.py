@@ -270,7 +270,9 @@ def _stored_variants(data_dir: Path, image_id: str) -> set[str]:
     return {path.name for path in folder.iterdir()} if folder.exists() else set()
 
 
-async def test_q_auto_is_rendered_once_stored_and_then_a_hit(stack: Stack, images_dir: Path) -> None:
+async def test_q_auto_is_rendered_once_stored_and_then_a_hit(
+    stack: Stack, images_dir: Path
+) -> None:
     """``?w=800&q=auto``: the search runs at the first view (tier render), the variant is stored
     under ``qauto`` once, and the second view is served from a cache tier, the same bytes."""
     photo = (images_dir / "photo-nikon-d90-4288x2848.jpg").read_bytes()
