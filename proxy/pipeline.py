@@ -257,8 +257,11 @@ def encode(canvas: Canvas) -> Canvas:
     options = canvas.options
     quality = canvas.spec.quality
     if quality == AUTO_QUALITY:  # q=auto: searched on the pixels about to be encoded
-        quality = 100
-        if canvas.output_format in formats.LOSSY_OUTPUTS:
+        quality = 100  # PNG and GIF; and an AVIF over its limit, refused by encode unsearched
+        too_large = canvas.img.width * canvas.img.height > options.avif_max_pixels
+        if canvas.output_format in formats.LOSSY_OUTPUTS and not (
+            canvas.output_format == "avif" and too_large
+        ):
             # in memory first: the pixels are read many times, and the source only in order
             canvas.image = cutoff.watched(canvas.img).copy_memory()
             quality = autoq.quality(canvas.img, canvas.output_format, options.avif_effort)

@@ -132,3 +132,31 @@ def test_the_search_finds_the_lowest_step_reaching_the_target_in_few_probes() ->
     photo: list[int] = []
     assert autoq.lowest(lambda q: photo.append(q) or 76.7 + 0.55 * (q - 80), 76.0) == 80
     assert len(photo) <= 3, photo
+
+
+def test_q_auto_through_the_pipeline_and_an_avif_over_its_limit_refused_unsearched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from enlarger.errors import InvalidParameter
+    from enlarger.proxy import pipeline
+    from enlarger.proxy.source import open_source
+    from enlarger.proxy.spec import AUTO_QUALITY, VariantSpec
+
+    original = _generated(480, 320).jpegsave_buffer(Q=95)
+
+    def render(fmt: str, max_pixels: int) -> bytes:
+        spec = VariantSpec(width=400, quality=AUTO_QUALITY, format=fmt)
+        options = pipeline.RenderOptions(avif_max_pixels=max_pixels)
+        canvas = pipeline.run_steps(
+            open_source(original, "jpeg"), "jpeg", spec, options, pipeline.STEPS
+        )
+        assert canvas.data is not None
+        return canvas.data
+
+    assert pyvips.Image.new_from_buffer(render("jpeg", 1 << 24), "").width == 400
+    searched: list[int] = []
+    real = autoq.Search.score
+    monkeypatch.setattr(autoq.Search, "score", lambda self, q: searched.append(q) or real(self, q))
+    with pytest.raises(InvalidParameter, match="AVIF output is limited"):
+        render("avif", 1000)
+    assert searched == []
