@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.images import DEFAULT_IMAGES, Photo, load_photos
-from benchmarks.qualitytable import Row, summarize, tables
+from benchmarks.qualitytable import AUTO_Q, Row, summarize, tables
 
 DEFAULT_SIZES = ("small", "medium", "large", "w=800")
 DEFAULT_ENCODERS = ("jpeg", "webp", "avif")
@@ -116,6 +116,18 @@ def _encoder(name: str) -> Callable[[Any, int], bytes]:
     return lambda image, q: bytes(image.heifsave_buffer(Q=q, keep=none, compression="av1", **extra))
 
 
+def auto_quality(image: Any, name: str) -> int:
+    """q=auto's choice for these pixels, as the server's pipeline makes it (proxy.autoq); only
+    for the product's own encoders (jpeg, webp, avif)."""
+    from enlarger.proxy import autoq
+    from enlarger.proxy.pipeline import RenderOptions
+
+    fmt, extra = encoder_options(name)
+    if extra is not None:
+        raise ValueError(f"q=auto is the product's: {name} has options of its own")
+    return autoq.quality(image, fmt, RenderOptions().avif_effort)
+
+
 def _pixels(image: Any) -> Any:
     """A decoded image as 8-bit sRGB numpy pixels (height, width, 3)."""
     import numpy as np
@@ -178,10 +190,14 @@ def measure_one(
     for name in encoders:
         encode = _encoder(name)
         for q in qualities:
-            cpu = []
+            cpu, chosen = [], None
             for _ in range(max(1, repeats)):
                 started = time.process_time()
-                data = encode(image, q)
+                if q == AUTO_Q:  # the product's q=auto: the search on these pixels, then encode
+                    chosen = auto_quality(image, name)
+                    data = encode(image, chosen)
+                else:
+                    data = encode(image, q)
                 cpu.append((time.process_time() - started) * 1000)
             decoded = _pixels(pyvips.Image.new_from_buffer(data, ""))
             score = reference.score(decoded)
@@ -196,6 +212,7 @@ def measure_one(
                     len(data),
                     score,
                     sorted(cpu)[len(cpu) // 2],
+                    chosen,
                 )
             )
     return rows, unencoded
@@ -260,7 +277,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "jpeg+moz/quant_table=3/subsample_mode=off, webp/effort=4 (today's WebP, q unmapped)",
     )
     parser.add_argument(
-        "--q", default=",".join(map(str, DEFAULT_QUALITIES)), help="qualities, comma-separated"
+        "--q",
+        default=",".join(map(str, DEFAULT_QUALITIES)),
+        help="qualities, comma-separated; auto: the product's q=auto (proxy.autoq)",
     )
     parser.add_argument(
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes"
@@ -282,7 +301,8 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    sizes, qualities = _csv(args.sizes), tuple(int(q) for q in _csv(args.q))
+    sizes = _csv(args.sizes)
+    qualities = tuple(AUTO_Q if q == "auto" else int(q) for q in _csv(args.q))
     for size in sizes:
         _size_spec_fields(size)
     synthetic = None

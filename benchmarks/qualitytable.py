@@ -14,6 +14,7 @@ from typing import Any
 
 TARGETS = (70.0, 80.0, 85.0)
 DEFAULT_Q = 80
+AUTO_Q = 0  # a row of q=auto (proxy.autoq): the q it chose is in ``chosen_q``
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class Row:
     bytes: int
     score: float
     encode_ms: float  # CPU (process_time: every libvips thread), core-milliseconds
+    chosen_q: int | None = None  # q=auto's choice
 
 
 def bytes_at(points: Iterable[tuple[float, int]], score: float) -> float | None:
@@ -162,13 +164,46 @@ def _calibration(rows: Sequence[Row], baseline: str) -> dict[str, dict[str, floa
 
 
 def summarize(rows: Sequence[Row], baseline: str, by_size: bool = True) -> dict[str, Any]:
-    """The settings table, and the comparisons over all sizes and (``by_size``) each size."""
-    found = {"baseline": baseline, "settings": _settings(rows), **_compared(rows, baseline)}
+    """The settings table, and the comparisons over all sizes and (``by_size``) each size; q=auto
+    rows are compared with the same encoder's default q apart (``auto``)."""
+    auto = _auto(rows)
+    settings = _settings(rows)
+    rows = [row for row in rows if row.q != AUTO_Q]
+    found = {"baseline": baseline, "settings": settings, **_compared(rows, baseline), "auto": auto}
     if by_size:
         sizes = dict.fromkeys(row.size for row in rows)
         found["by_size"] = {
             size: {"baseline": baseline, **_compared([r for r in rows if r.size == size], baseline)}
             for size in sizes
+        }
+    return found
+
+
+def _auto(rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
+    """Per encoder and size, q=auto against the default q (issue 21's done-means 2): the
+    spread of the scores, and all bytes over the default's."""
+    default = {(r.encoder, r.size, r.photo): r for r in rows if r.q == DEFAULT_Q}
+    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for row in rows:
+        if row.q == AUTO_Q:
+            groups[(row.encoder, row.size)].append(row)
+    found = {}
+    for (encoder, size), auto in groups.items():
+        pairs = [(a, default.get((encoder, size, a.photo))) for a in auto]
+        base = [d for _, d in pairs if d is not None]
+        scores = [a.score for a in auto]
+        found[f"{encoder} {size}"] = {
+            "photos": {a.photo: [a.chosen_q, round(a.score, 2), a.bytes] for a in auto},
+            "mean_score": statistics.fmean(scores),
+            "spread": max(scores) - min(scores),
+            "default_spread": (max(d.score for d in base) - min(d.score for d in base))
+            if base
+            else None,
+            "bytes_vs_default": sum(a.bytes for a, d in pairs if d) / sum(d.bytes for d in base)
+            if base
+            else None,
+            "mean_ms": statistics.fmean(a.encode_ms for a in auto),
+            "default_ms": statistics.fmean(d.encode_ms for d in base) if base else None,
         }
     return found
 
@@ -226,6 +261,17 @@ def tables(summary: dict[str, Any]) -> str:
             f"{_ratio(at['bytes_ratio']):>11}{at['encode_ms_largest']:>8.0f}"
             f"{_equal_cell(look):>18}"
         )
+    for name, auto in summary.get("auto", {}).items():
+        chosen = ", ".join(f"{p} q{q} {sc:.1f}" for p, (q, sc, _) in auto["photos"].items())
+        vs = auto["bytes_vs_default"]
+        lines += [
+            "",
+            f"q=auto {name}: mean score {auto['mean_score']:.1f}, spread {auto['spread']:.1f} "
+            f"(q{DEFAULT_Q}: {auto['default_spread'] or 0:.1f}), bytes vs q{DEFAULT_Q} "
+            f"{vs if vs is None else f'{vs:.3f}'}x, search+encode {auto['mean_ms']:.0f} ms CPU "
+            f"(q{DEFAULT_Q} encode {auto['default_ms'] or 0:.0f} ms)",
+            f"  {chosen}",
+        ]
     calibration = summary["calibration"]
     if calibration:
         qualities = list(calibration.get(baseline, {}))

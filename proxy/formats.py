@@ -14,6 +14,7 @@ MIME_TYPES = media.MIME_TYPES
 ANIMATED_OUTPUTS = ("gif", "webp")
 ANIMATED_SOURCES = ("gif", "webp")  # the formats whose frames the pipeline keeps
 ALPHA_OUTPUTS = ("png", "webp", "avif", "gif")
+LOSSY_OUTPUTS = ("jpeg", "webp", "avif")  # the formats whose q means something
 # "legacy" is settled after loading: PNG where there is alpha, else JPEG.
 _SAME = {"jpeg": "jpeg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif"}
 _AUTO_LEGACY = {"jpeg": "jpeg", "png": "png", "gif": "gif"}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import pyvips
 
-from enlarger.proxy import cutoff, formats
+from enlarger.proxy import autoq, cutoff, formats
 from enlarger.proxy.colour import needs_srgb_conversion
 from enlarger.proxy.geometry import Plan, plan
 from enlarger.proxy.source import (
@@ -23,7 +23,7 @@ from enlarger.proxy.source import (
     open_source,
     undecodable,
 )
-from enlarger.proxy.spec import VariantSpec
+from enlarger.proxy.spec import AUTO_QUALITY, VariantSpec
 from enlarger.settings import Settings
 
 MIME_TYPES = formats.MIME_TYPES
@@ -343,12 +343,18 @@ def flatten(canvas: Canvas) -> Canvas:
 def encode(canvas: Canvas) -> Canvas:
     """Encode with every piece of metadata stripped (EXIF, XMP, IPTC, ICC: pixels are sRGB)."""
     options = canvas.options
+    quality = canvas.spec.quality
+    if quality == AUTO_QUALITY:  # q=auto: searched on the pixels about to be encoded
+        quality = 100  # PNG and GIF; and an AVIF over its limit, refused by encode unsearched
+        too_large = canvas.img.width * canvas.img.height > options.avif_max_pixels
+        if canvas.output_format in formats.LOSSY_OUTPUTS and not (
+            canvas.output_format == "avif" and too_large
+        ):
+            # in memory first: the pixels are read many times, and the source only in order
+            canvas.image = cutoff.watched(canvas.img).copy_memory()
+            quality = autoq.quality(canvas.img, canvas.output_format, options.avif_effort)
     canvas.data = formats.encode(
-        canvas.img,
-        canvas.output_format,
-        canvas.spec.quality,
-        options.avif_effort,
-        options.avif_max_pixels,
+        canvas.img, canvas.output_format, quality, options.avif_effort, options.avif_max_pixels
     )
     return canvas
 

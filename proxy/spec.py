@@ -48,6 +48,17 @@ WHITE = (255, 255, 255, 255)
 LOSSLESS = ("png", "gif")
 TRIM_DEFAULT = 10  # trim=1: libvips find_trim's own default threshold
 TRIM_THRESHOLDS = (2, 254)  # trim=N: N is the threshold (1 is "on", so it cannot be one)
+# q=auto: the quality is searched per variant (proxy.autoq) for this SSIMULACRA2 score, a little
+# under the mean JPEG's default q80 reaches at size=medium (76.7-78.1), so that q=auto takes no
+# more bytes in all than q80 (docs/benchmarks.md, "q=auto"); the spec holds AUTO_QUALITY, the key
+# "qauto".
+AUTO_QUALITY = 0
+AUTO_TARGET = 76.0
+
+
+def quality_key(quality: int) -> str:
+    return "auto" if quality == AUTO_QUALITY else str(quality)
+
 
 # canonical name → accepted spellings
 ALIASES = {
@@ -171,7 +182,7 @@ class VariantSpec:
         parts += [f"blur{self.blur:g}"] if self.blur else []
         parts += [f"sh{self.sharpen:g}"] if self.sharpen else []
         parts += [f"bg{colour_key(self.background)}"] if self.background != WHITE else []
-        parts += [f"q{self.quality}", self.format]
+        parts += [f"q{quality_key(self.quality)}", self.format]
         return ".".join(parts)
 
     def _geometry_key(self) -> str:
@@ -358,6 +369,16 @@ def _quality(params: dict[str, str], policy: ViewPolicy, fmt: str) -> int:
         return 100  # quality does not apply: one key whatever q says
     if "q" not in params:
         return policy.default_quality
+    if params["q"].strip().lower() == "auto":
+        return AUTO_QUALITY
+    if not params["q"].strip().isdigit():
+        raise InvalidParameter(
+            "q must be auto or a whole number from 1 to 100",
+            parameter="q",
+            value=params["q"][:32],
+            minimum=1,
+            maximum=100,
+        )
     value = as_integer("q", params["q"], 1, 100)
     return value if policy.exact else snap_nearest(value, policy.quality_ladder)
 
@@ -422,6 +443,7 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
             "snaps_to": "quality_ladder",
             "ladder": list(policy.quality_ladder),
             "default": policy.default_quality,
+            "auto": {"value": "auto", "target_ssimulacra2": AUTO_TARGET},
         },
         "fmt": {"values": list(OUTPUT_FORMATS), "default": "same as the original"},
         "fit": {"values": list(FITS), "default": "inside"},

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from enlarger.errors import InvalidParameter
-from enlarger.proxy.spec import PIPELINE_VERSION, WHITE, VariantSpec
+from enlarger.proxy.spec import AUTO_QUALITY, PIPELINE_VERSION, WHITE, VariantSpec
 
 _VERSIONED = re.compile(r"p(0|[1-9][0-9]*)\.")
 _NUMBER = r"\d+(?:\.\d+)?"
@@ -23,7 +23,7 @@ _KEY = re.compile(
     rf"(?:\.blur(?P<blur>{_NUMBER}))?"
     rf"(?:\.sh(?P<sh>{_NUMBER}))?"
     r"(?:\.bg(?P<bg>[0-9a-f]{8}))?"
-    r"\.q(?P<q>\d+)\.(?P<fmt>[a-z-]+)"
+    r"\.q(?P<q>\d+|auto)\.(?P<fmt>[a-z-]+)"
 )
 
 
@@ -60,7 +60,7 @@ def spec_from_key(key: str) -> VariantSpec:
         width=_int(parts["w"]),
         height=_int(parts["h"]),
         box=_int(parts["box"]),
-        quality=int(parts["q"]),
+        quality=AUTO_QUALITY if parts["q"] == "auto" else int(parts["q"]),
         format=parts["fmt"],
         fit=parts["fit"] or "inside",
         gravity=parts["g"] or "centre",

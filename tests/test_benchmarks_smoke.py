@@ -376,6 +376,23 @@ def test_quality_scores_every_encoder_size_and_q(
     assert all(score > 99 for score in extra["unencoded"].values()), extra["unencoded"]
 
 
+def test_quality_measures_q_auto_against_the_default_q(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--q 80,auto``: q=auto rows carry the q the product's search chose, and the summary
+    compares them with q80 (the spread of the scores, the bytes in all)."""
+    pytest.importorskip("scipy", reason="the scorer needs numpy and scipy (the bench extra)")
+    argv = ["quality", "--synthetic", "600x400", "--sizes", "w=400", "--q", "80,auto"]
+    assert cli.main([*argv, "--encoders", "jpeg", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    assert "q=auto jpeg w=400: mean score" in capsys.readouterr().out
+    extra = _result(tmp_path, "quality")["extra"]
+    assert isinstance(extra, dict)
+    auto = [row for row in extra["rows"] if row["q"] == 0]
+    assert len(auto) == 3 and all(40 <= row["chosen_q"] <= 94 for row in auto)
+    summary = extra["summary"]["auto"]["jpeg w=400"]
+    assert summary["bytes_vs_default"] > 0 and summary["spread"] >= 0
+
+
 def test_quality_encoders_take_added_options() -> None:
     from benchmarks.quality import encoder_options
 

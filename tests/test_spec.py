@@ -197,3 +197,25 @@ def test_keys_without_trim_are_unchanged() -> None:
     trimmed = parse_spec([("crop", "1,2,3,4"), ("trim", "30"), ("rot", "90")], POLICY)
     assert trimmed.key == f"{P}.b1600.c1_2_3_4.trim30.r90.q80.same"
     assert spec_from_key(trimmed.key) == trimmed
+
+
+def test_q_auto_has_its_own_key_in_every_lossy_format_and_round_trips() -> None:
+    from enlarger.proxy.spec import AUTO_QUALITY
+    from enlarger.proxy.speckey import spec_from_key
+
+    for raw in ("auto", "AUTO", " auto "):
+        spec = parse_spec([("w", "800"), ("q", raw)], POLICY)
+        assert spec.quality == AUTO_QUALITY and spec.key == f"{P}.w800.qauto.same"
+        assert spec_from_key(spec.key) == spec
+    assert parse_spec([("q", "auto"), ("fmt", "webp")], POLICY).key.endswith(".qauto.webp")
+    assert parse_spec([("q", "auto"), ("fmt", "png")], POLICY).quality == 100  # lossless
+    signed = ViewPolicy.from_settings(DEFAULTS)
+    exact = ViewPolicy(**{**{f: getattr(signed, f) for f in signed.__slots__}, "exact": True})
+    assert parse_spec([("q", "auto")], exact).quality == AUTO_QUALITY
+
+
+@pytest.mark.parametrize("raw", ["auto:high", "autox", "0", "101", "-5", "8.5", ""])
+def test_q_other_than_auto_or_1_to_100_is_refused(raw: str) -> None:
+    with pytest.raises(EnlargerError) as refused:
+        parse_spec([("q", raw)], POLICY)
+    assert refused.value.status == 400

@@ -8,7 +8,7 @@ from aiohttp import web
 from enlarger.access.ratelimit import RATE_LIMITS
 from enlarger.db._referrers import MAX_REFERRER_HOSTS
 from enlarger.media import ACCEPTED
-from enlarger.proxy.spec import OUTPUT_FORMATS, describe
+from enlarger.proxy.spec import AUTO_TARGET, OUTPUT_FORMATS, describe
 from enlarger.proxy.views import VIEWS
 from enlarger.web import SETTINGS, json_response
 
@@ -40,6 +40,7 @@ async def limits(request: web.Request) -> web.Response:
             "rule": "nearest step; halfway between two steps, the higher one",
             "min": 1,
             "max": 100,
+            "auto": {"value": "auto", "target_ssimulacra2": AUTO_TARGET},
         },
         "render_timeout_seconds": settings.render_timeout_seconds,
         "anonymous_uploads": settings.allow_anonymous_uploads,

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from enlarger.proxy.spec import ALIASES, FITS, GRAVITIES, OUTPUT_FORMATS, SIZE_NAMES
+from enlarger.proxy.spec import (
+    ALIASES,
+    AUTO_TARGET,
+    FITS,
+    GRAVITIES,
+    OUTPUT_FORMATS,
+    SIZE_NAMES,
+)
 from enlarger.settings import Settings
 from enlarger.top.openapi_schemas import SCHEMAS
 
@@ -84,7 +91,11 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
         _query("size", {"enum": list(SIZE_NAMES)}, "a named size (default large)"),
         _query("w", side, "width, rounded up to the width ladder"),
         _query("h", side, "height"),
-        _query("q", {"type": "integer", "minimum": 1, "maximum": 100}, "quality"),
+        _query(
+            "q",
+            {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 100}, {"enum": ["auto"]}]},
+            f"quality; auto: the lowest reaching SSIMULACRA2 {AUTO_TARGET:g}",
+        ),
         _query("fmt", {"enum": list(OUTPUT_FORMATS)}, "output format; auto negotiates"),
         _query("fit", {"enum": list(FITS)}),
         _query("g", {"enum": list(GRAVITIES)}, "gravity of cover crops"),

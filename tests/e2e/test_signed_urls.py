@@ -52,6 +52,18 @@ async def test_a_signed_off_ladder_width_is_exact(signed_stack: Stack) -> None:
     assert alone.status == 200 and decode(await alone.read()).width == 900  # ?sig= alone
 
 
+async def test_a_signed_url_may_ask_for_q_auto(signed_stack: Stack) -> None:
+    """``q=auto`` is signed like any value: exact width, the quality searched, its own ETag."""
+    image_id = await upload(signed_stack)
+    signed = await signed_stack.client.get(Signer((NEW,)).sign(f"/i/{image_id}?w=333&q=auto"))
+    assert signed.status == 200, await signed.text()
+    assert decode(await signed.read()).width == 333
+    fixed = await signed_stack.client.get(Signer((NEW,)).sign(f"/i/{image_id}?w=333&q=80"))
+    assert signed.headers["ETag"] != fixed.headers["ETag"]
+    tampered = Signer((NEW,)).sign(f"/i/{image_id}?w=333&q=80").replace("q=80", "q=auto")
+    assert (await signed_stack.client.get(tampered)).status == 403
+
+
 def test_the_key_of_an_exact_spec_differs_from_the_snapped_one() -> None:
     policy = ViewPolicy.from_settings(Settings())
     exact = parse_spec([("w", "333"), ("q", "37")], replace(policy, exact=True))

@@ -289,3 +289,32 @@ def test_random_widths_store_no_more_variants_than_the_ladder(
 def _stored_variants(data_dir: Path, image_id: str) -> set[str]:
     folder = data_dir / "blobs" / "variants" / image_id[:2] / image_id[2:4] / image_id
     return {path.name for path in folder.iterdir()} if folder.exists() else set()
+
+
+async def test_q_auto_is_rendered_once_stored_and_then_a_hit(
+    stack: Stack, images_dir: Path
+) -> None:
+    """``?w=800&q=auto``: the search runs at the first view (tier render), the variant is stored
+    under ``qauto`` once, and the second view is served from a cache tier, the same bytes."""
+    photo = (images_dir / "photo-nikon-d90-4288x2848.jpg").read_bytes()
+    original = pyvips.Image.thumbnail_buffer(photo, 1200).jpegsave_buffer(Q=95)
+    image_id = (await (await stack.upload(original)).json())["id"]
+    first = await stack.client.get(f"/i/{image_id}?w=800&q=auto&fmt=jpeg")
+    assert first.status == 200, await first.text()
+    data = await first.read()
+    assert 'tier;desc="render"' in first.headers["Server-Timing"]
+    assert pyvips.Image.new_from_buffer(data, "").width == 800
+    second = await stack.client.get(f"/i/{image_id}?w=800&q=auto&fmt=jpeg")
+    assert second.status == 200 and await second.read() == data
+    tier = re.search(r'tier;desc="(\w+)"', second.headers["Server-Timing"])
+    assert tier is not None and tier.group(1) in ("memory", "redis", "store"), tier
+    names = [name.rsplit("/", 1)[-1] for name in await stack.variant_names(image_id)]
+    assert [name for name in names if ".qauto." in name] == [f"{_prefix()}.w800.qauto.jpeg"]
+    refused = await stack.client.get(f"/i/{image_id}?w=800&q=auto:ultra")
+    assert refused.status == 400 and (await refused.json())["error"]["parameter"] == "q"
+
+
+def _prefix() -> str:
+    from enlarger.proxy.spec import PIPELINE_VERSION
+
+    return f"p{PIPELINE_VERSION}"
