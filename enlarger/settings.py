@@ -153,6 +153,8 @@ class Settings(BaseSettings):
     # Abuse (docs/security.md): per-address token buckets, the variant budget, signed URLs.
     rate_limit_uploads: Annotated[int, Field(ge=0)] = 60  # per minute per address; 0: off
     rate_limit_renders: Annotated[int, Field(ge=0)] = 600  # cold renders per minute; 0: off
+    # q=auto's first render searches the quality (10-55 renders' CPU): its own, smaller bucket
+    rate_limit_quality_searches: Annotated[int, Field(ge=0)] = 30  # per minute; 0: off
     rate_limit_key_multiple: Positive = 10  # an API key's bucket is this many addresses'
     trusted_proxies: str = "127.0.0.0/8,::1/128"  # whose X-Forwarded-For/-Proto/-Host to believe
     allowed_hosts: str = ""  # the hosts answered for (comma list); empty: any (enlarger.origin)

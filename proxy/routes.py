@@ -13,7 +13,7 @@ from enlarger.proxy.headers import ViewHeaders, matches_any, served_headers
 from enlarger.proxy.meta import META_KEY
 from enlarger.proxy.service import REVALIDATED, etag_for_key
 from enlarger.proxy.signing import SIG
-from enlarger.proxy.spec import VariantSpec, split_extension
+from enlarger.proxy.spec import AUTO_QUALITY, VariantSpec, split_extension
 from enlarger.proxy.viewcount import count_view
 from enlarger.proxy.views import VIEWS, Views
 from enlarger.web import SETTINGS
@@ -31,9 +31,8 @@ async def view(request: web.Request) -> web.Response:
     if_none_match = request.headers.get("If-None-Match")
     if _etag_matches(if_none_match, etag):
         return _not_modified(request, image_id, spec.key, headers, start)
-    served = await views.variants.get(
-        image_id, spec, request.app[RATE_LIMITS].render_charge(request)
-    )
+    charge = request.app[RATE_LIMITS].render_charge(request, spec.quality == AUTO_QUALITY)
+    served = await views.variants.get(image_id, spec, charge)
     if served.fallback:
         headers.update(served_headers(image_id, served, request.app[SETTINGS].fallback_max_age))
     if if_none_match and matches_any(

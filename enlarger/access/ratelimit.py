@@ -30,6 +30,7 @@ class RateLimits:
         self.address = ClientAddress(settings.trusted_networks)
         self.uploads_per_minute = settings.rate_limit_uploads
         self.renders_per_minute = settings.rate_limit_renders
+        self.searches_per_minute = settings.rate_limit_quality_searches
         self.key_multiple = settings.rate_limit_key_multiple
 
     async def upload(self, request: web.Request, user: User | None) -> None:
@@ -42,14 +43,19 @@ class RateLimits:
         else:
             await self._take("uploads", f"ip:{self.address.of(request)}", self.uploads_per_minute)
 
-    def render_charge(self, request: web.Request) -> Charge:
-        """What a cold render of this request costs: called only when it really renders."""
-        if not self.renders_per_minute:
+    def render_charge(self, request: web.Request, searches: bool = False) -> Charge:
+        """What a cold render of this request costs: called only when it really renders. A
+        render that ``searches`` its quality (``q=auto``) also takes a quality-search token."""
+        searches = searches and self.searches_per_minute > 0
+        if not self.renders_per_minute and not searches:
             return free
 
         async def charge() -> None:  # the address is worked out only for a render
             subject = f"ip:{self.address.of(request)}"
-            await self._take("renders", subject, self.renders_per_minute)
+            if searches:
+                await self._take("quality_searches", subject, self.searches_per_minute)
+            if self.renders_per_minute:
+                await self._take("renders", subject, self.renders_per_minute)
 
         return charge
 
@@ -68,6 +74,7 @@ class RateLimits:
         return {
             "uploads_per_minute": self.uploads_per_minute,
             "renders_per_minute": self.renders_per_minute,
+            "quality_searches_per_minute": self.searches_per_minute,
             "api_key_multiple": self.key_multiple,
         }
 

@@ -109,6 +109,22 @@ async def test_only_real_renders_are_limited(
     assert (await stack.client.get(f"/i/{image_id}?w=300", headers=other)).status == 200
 
 
+async def test_quality_searches_have_their_own_smaller_bucket(
+    backend_settings: Settings, make_stack: StackFactory
+) -> None:
+    """A first ``q=auto`` view costs 10-55 renders' CPU: beside its render token it takes a
+    quality-search token, and a client past that bucket still gets every other render."""
+    stack = await make_stack(backend_settings, rate_limit_quality_searches=1)
+    image_id = (await (await post(stack, make_jpeg(400, 300))).json())["id"]
+    assert (await stack.client.get(f"/i/{image_id}?w=100&q=auto")).status == 200
+    refused = await stack.client.get(f"/i/{image_id}?w=200&q=auto")
+    assert refused.status == 429 and "Retry-After" in refused.headers
+    assert (await refused.json())["error"]["limit"] == "rate_limit_quality_searches"
+    assert (await stack.client.get(f"/i/{image_id}?w=100&q=auto")).status == 200  # kept: no search
+    assert (await stack.client.get(f"/i/{image_id}?w=200&q=70")).status == 200
+    assert (await stack.client.get(f"/i/{image_id}?w=200&q=auto&fmt=png")).status == 200
+
+
 async def test_limits_are_reported_and_zero_turns_them_off(
     backend_settings: Settings, make_stack: StackFactory
 ) -> None:
@@ -117,6 +133,7 @@ async def test_limits_are_reported_and_zero_turns_them_off(
     assert limits["rate_limits"] == {
         "uploads_per_minute": 0,
         "renders_per_minute": 600,
+        "quality_searches_per_minute": 30,
         "api_key_multiple": 10,
     }
     assert limits["max_variants_per_image"] == 100
