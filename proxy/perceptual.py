@@ -9,13 +9,14 @@ import math
 
 import pyvips
 
+# The metric's constants (libjxl's), shared with the benchmarks' numpy scorer.
 SCALES = 6
-_SIGMA = 1.5
+SIGMA = 1.5
 _RADIUS = 5  # the package's truncate 3.33 at sigma 1.5
-_C2 = 0.0009
-_BIAS = 0.0037930732552754493
-_CBRT_BIAS = _BIAS ** (1 / 3)
-_OPSIN = [
+C2 = 0.0009
+BIAS = 0.0037930732552754493
+CBRT_BIAS = BIAS ** (1 / 3)
+OPSIN = [
     [0.30, 1.0 - 0.078 - 0.30, 0.078],
     [0.23, 1.0 - 0.078 - 0.23, 0.078],
     [0.24342268924547819, 0.20476744424496821, 1.0 - 0.24342268924547819 - 0.20476744424496821],
@@ -23,9 +24,9 @@ _OPSIN = [
 # Opsin mix, cube root, then X = 7 (a - b) + 0.42, Y = (a + b) / 2 + 0.01 and
 # B = c - (a + b) / 2 + 0.55 (the cube root's bias cancels in X and B).
 _XYB = [[7.0, -7.0, 0.0], [0.5, 0.5, 0.0], [-0.5, -0.5, 1.0]]
-_XYB_OFFSET = [0.42, 0.01 - _CBRT_BIAS, 0.55]
+_XYB_OFFSET = [0.42, 0.01 - CBRT_BIAS, 0.55]
 # 3 channels x 6 scales x (SSIM, artefacts, detail lost) x (1-norm, 4-norm), libjxl's order.
-_WEIGHTS = (
+WEIGHTS = (
     0.0, 0.0007376606707406586, 0.0, 0.0, 0.0007793481682867309, 0.0,
     0.0, 0.0004371155730107379, 0.0, 1.1041726426657346, 0.00066284834129271,
     0.00015231632783718752, 0.0, 0.0016406437456599754, 0.0, 1.8422455520539298,
@@ -49,7 +50,7 @@ _WEIGHTS = (
 
 
 def _kernel() -> list[float]:
-    weights = [math.exp(-0.5 * (x / _SIGMA) ** 2) for x in range(-_RADIUS, _RADIUS + 1)]
+    weights = [math.exp(-0.5 * (x / SIGMA) ** 2) for x in range(-_RADIUS, _RADIUS + 1)]
     total = sum(weights)
     return [w / total for w in weights]
 
@@ -73,7 +74,7 @@ def _linear(pixels: pyvips.Image) -> pyvips.Image:
 
 
 def _xyb(linear: pyvips.Image) -> pyvips.Image:
-    mixed = linear.recomb(_OPSIN) + _BIAS  # > 0: light is never negative
+    mixed = linear.recomb(OPSIN) + BIAS  # > 0: light is never negative
     return (
         (mixed.log() * (1 / 3))
         .exp()
@@ -116,7 +117,7 @@ def _ssim_channels(scales: int, scale: int) -> tuple[int, ...]:
     """The channels whose SSIM the score weighs at this scale (at full scale only Y's: the other
     SSIM maps are not computed)."""
     firsts = ((c * scales + scale) * 6 for c in range(3))
-    return tuple(c for c, i in enumerate(firsts) if _WEIGHTS[i] or _WEIGHTS[i + 3])
+    return tuple(c for c, i in enumerate(firsts) if WEIGHTS[i] or WEIGHTS[i + 3])
 
 
 class _Scale:
@@ -129,7 +130,7 @@ class _Scale:
         self.xyb, self.channels = xyb, channels
         self.mu = _blur(xyb).copy_memory()
         picked, mu = _bands(xyb, channels), _bands(self.mu, channels)
-        self.sigma_sq_c2 = (_blur(picked * picked) - mu * mu + _C2).copy_memory()
+        self.sigma_sq_c2 = (_blur(picked * picked) - mu * mu + C2).copy_memory()
         self.detail = ((xyb - self.mu).abs() + 1.0).copy_memory()
 
 
@@ -171,7 +172,7 @@ def _compare(ref: _Scale, xyb: pyvips.Image) -> list[float]:
     channels = ref.channels
     picked, mu1, mu2 = _bands(xyb, channels), _bands(ref.mu, channels), _bands(mu, channels)
     sigma_sq = _blur(picked * picked) - mu2 * mu2 + ref.sigma_sq_c2
-    cross = (_blur(_bands(ref.xyb, channels) * picked) - mu1 * mu2) * 2.0 + _C2
+    cross = (_blur(_bands(ref.xyb, channels) * picked) - mu1 * mu2) * 2.0 + C2
     delta = mu1 - mu2
     ssim = _positive(1.0 - (1.0 - delta * delta) * cross / sigma_sq)
     ratio = ((xyb - mu).abs() + 1.0) / ref.detail - 1.0
@@ -197,9 +198,9 @@ def _final(norms: list[list[float]]) -> float:
         for scale in range(len(norms)):
             for n in range(2):
                 values = norms[scale]
-                total += _WEIGHTS[i] * abs(values[c * 6 + n])
-                total += _WEIGHTS[i + 1] * abs(values[c * 6 + 2 + n])
-                total += _WEIGHTS[i + 2] * abs(values[c * 6 + 4 + n])
+                total += WEIGHTS[i] * abs(values[c * 6 + n])
+                total += WEIGHTS[i + 1] * abs(values[c * 6 + 2 + n])
+                total += WEIGHTS[i + 2] * abs(values[c * 6 + 4 + n])
                 i += 3
     total *= 0.9562382616834844
     total = (
