@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from enlarger.blobs.protocol import BlobStore
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(_REPO_ROOT) not in sys.path:  # so `from tests import services` works in any import mode
@@ -166,3 +170,22 @@ def images_dir() -> Path:
             f"them (a checkout of shared/testdata/images)"
         )
     return path
+
+
+@pytest.fixture(params=["file", "s3"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
+    """Each blob store family: files under ``tmp_path`` and a fresh bucket on the S3 server.
+    (S3 lists a folder in name order; moto, on a thread of this loaded test process, now and
+    then answers a burst of puts of one key with a 500: a third attempt keeps that fake's
+    hiccup out of the tests.)"""
+    from enlarger.blobs.factory import open_blob_store
+    from enlarger.blobs.s3 import S3Timeouts
+
+    if request.param == "file":
+        blob_store = await open_blob_store(f"file://{tmp_path / 'blobs'}", None)
+    else:
+        endpoint = request.getfixturevalue("s3_endpoint")
+        url = request.getfixturevalue("s3_bucket_url")
+        blob_store = await open_blob_store(url, endpoint, S3Timeouts(max_attempts=3))
+    yield blob_store
+    await blob_store.close()

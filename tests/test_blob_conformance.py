@@ -11,7 +11,6 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,20 +30,6 @@ KEY = "originals/ab/cd/abcdef0123"
 BINARY = bytes(range(256)) * 64
 S3_INTERNAL_ERROR = b"<Error><Code>InternalError</Code><Message>boom</Message></Error>"
 INVALID_KEYS = ["../x", "/abs", "a//b", "", "a/../b", "a/./b", "x/", "a b", ".~tmp"]
-
-
-@pytest.fixture(params=["file", "s3"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
-    if request.param == "file":
-        blob_store = await open_blob_store(f"file://{tmp_path / 'blobs'}", None)
-    else:
-        endpoint = request.getfixturevalue("s3_endpoint")
-        url = request.getfixturevalue("s3_bucket_url")
-        # moto, on a thread of this loaded test process, now and then answers a burst of puts
-        # of one key with a 500; a third attempt keeps that fake's hiccup out of these tests.
-        blob_store = await open_blob_store(url, endpoint, S3Timeouts(max_attempts=3))
-    yield blob_store
-    await blob_store.close()
 
 
 def closed_port() -> int:

@@ -10,10 +10,8 @@ import pytest
 from redis.asyncio import Redis
 
 from enlarger import ids, traces
-from enlarger.blobs.factory import open_blob_store
 from enlarger.blobs.filesystem import FileBlobStore
 from enlarger.blobs.protocol import BlobStore
-from enlarger.blobs.s3 import S3Timeouts
 from enlarger.proxy.budget import Budgeted, LocalBudget, NoBudget, RedisBudget, VariantBudget
 from enlarger.proxy.spec import PIPELINE_VERSION
 
@@ -99,20 +97,6 @@ async def test_budgets_without_redis_never_say_absent(tmp_path: Path) -> None:
     budget = LocalBudget(await store_with(tmp_path, 1), limit=3)
     assert await budget.check(IMAGE, f"{P}.w9.q80.same") is Budgeted.UNKNOWN
     assert await NoBudget().check(IMAGE, f"{P}.w9.q80.same") is Budgeted.UNKNOWN
-
-
-@pytest.fixture(params=["file", "s3"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
-    """Both store families: S3 lists a folder in name order, so an older version's names
-    (``p1.…`` before ``p2.…``) come first."""
-    if request.param == "file":
-        blob_store = await open_blob_store(f"file://{tmp_path / 'blobs'}", None)
-    else:
-        endpoint = request.getfixturevalue("s3_endpoint")
-        url = request.getfixturevalue("s3_bucket_url")
-        blob_store = await open_blob_store(url, endpoint, S3Timeouts(max_attempts=3))
-    yield blob_store
-    await blob_store.close()
 
 
 @pytest.fixture(params=["local", "redis"])
