@@ -204,6 +204,34 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _state(pid: int) -> str:
+    """The process's state letter from /proc ("T" stopped), or "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def _stop_tree(pid: int, timeout: float = 10.0) -> list[int]:
+    """SIGSTOP ``pid``, wait until it is stopped (so it forks no more), then every descendant,
+    again until each is seen stopped; returns them all, ``pid`` first."""
+    deadline = time.monotonic() + timeout
+    stopped: list[int] = []
+    pending = [pid]
+    while pending:
+        for each in pending:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(each, signal.SIGSTOP)
+        for each in pending:
+            while _state(each) not in ("T", "t", "Z", "X", ""):
+                if time.monotonic() > deadline:
+                    raise ServiceError(f"process {each} did not stop within {timeout} s")
+                time.sleep(0.005)
+        stopped += pending
+        pending = [p for p in descendants(pid) if p not in stopped]
+    return stopped
+
+
 def _cmdline(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -524,12 +552,20 @@ class PostgresCluster:
 
     def signal(self, signum: int) -> None:
         """The postmaster and every process under it (its backends call setsid(): a signal to
-        the postmaster's group would not reach them)."""
+        the postmaster's group would not reach them). For SIGSTOP and SIGKILL the postmaster is
+        stopped first and seen stopped, so that no backend forked meanwhile escapes (one did: it
+        went on answering a "frozen" primary)."""
         pid = self.postmaster_pid()
-        pids = [pid, *descendants(pid)]
-        for each in reversed(pids) if signum == signal.SIGCONT else pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(each, signum)
+        if signum == signal.SIGCONT:
+            for each in reversed([pid, *descendants(pid)]):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(each, signum)
+            return
+        stopped = _stop_tree(pid)
+        if signum != signal.SIGSTOP:
+            for each in stopped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(each, signum)
 
     def discard(self) -> None:
         """Stop it if it runs and remove its folder (for a cluster that never became a

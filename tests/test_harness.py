@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -291,3 +296,30 @@ def test_missing_binaries_message_names_debian_package(monkeypatch: pytest.Monke
     monkeypatch.setattr(services, "find_postgres_binaries", lambda: None)
     with pytest.raises(services.ServiceError, match="'postgresql'"):
         services.start_private_postgres()
+
+
+_FORKER = """
+import os, time
+while True:
+    if os.fork() == 0:
+        time.sleep(60)
+        os._exit(0)
+    time.sleep(0.005)
+"""
+
+
+def test_a_stopped_tree_leaves_no_child_running_even_while_its_root_forks() -> None:
+    """A freeze must stop what the root forks while it is being frozen (a backend forked in
+    that moment once went on answering a "frozen" primary)."""
+    root = subprocess.Popen([sys.executable, "-c", _FORKER], start_new_session=True)
+    try:
+        time.sleep(0.2)
+        stopped = services._stop_tree(root.pid)
+        time.sleep(0.05)
+        live = [p for p in services.descendants(root.pid) if services._state(p) not in ("T", "t")]
+        assert stopped[0] == root.pid and len(stopped) > 5
+        assert not live, f"still running after the freeze: {live}"
+        assert sorted(services.descendants(root.pid)) == sorted(stopped[1:])
+    finally:
+        os.killpg(root.pid, signal.SIGKILL)
+        root.wait()
