@@ -20,24 +20,26 @@ KEPT_HEADERS = 4096  # (image, spec) pairs whose headers are kept: about 1 MB at
 
 class ViewHeaders:
     """The headers of a view's answer that follow from the image and the canonical spec alone
-    (ETag, caching, safety, purge keys, Vary), made once per pair and kept, up to
+    (ETag, caching, safety, purge keys, Vary: ``Accept`` when negotiated, the client hints an
+    ``auto`` read), made once per pair and kept, up to
     :data:`KEPT_HEADERS` pairs (all forgotten when full): a hot variant's answer copies them
     instead of hashing its ETag again."""
 
     def __init__(self) -> None:
-        self._made: dict[tuple[str, str, bool], dict[str, str]] = {}
+        self._made: dict[tuple[str, str, bool, tuple[str, ...]], dict[str, str]] = {}
 
     def of(self, image_id: str, spec: VariantSpec) -> dict[str, str]:
         """A new dict the caller may change."""
-        token = (image_id, spec.key, spec.negotiated)
+        token = (image_id, spec.key, spec.negotiated, spec.hints)
         made = self._made.get(token)
         if made is None:
             if len(self._made) >= KEPT_HEADERS:
                 self._made.clear()
             made = {"ETag": etag_for_key(image_id, spec.key), "Cache-Control": IMMUTABLE, **SAFE}
             made.update(traces.purge_keys(image_id))
-            if spec.negotiated:
-                made["Vary"] = "Accept"
+            vary = (("Accept",) if spec.negotiated else ()) + spec.hints  # w=auto, dpr=auto
+            if vary:
+                made["Vary"] = ", ".join(vary)
             self._made[token] = made
         return made.copy()
 

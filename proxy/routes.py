@@ -10,6 +10,7 @@ from aiohttp import web
 from enlarger import traces
 from enlarger.access.ratelimit import RATE_LIMITS
 from enlarger.proxy.headers import ViewHeaders, matches_any, served_headers
+from enlarger.proxy.hints import NO_HINTS, Hints, may_use_hints
 from enlarger.proxy.meta import META_KEY
 from enlarger.proxy.service import REVALIDATED, etag_for_key
 from enlarger.proxy.signing import SIG
@@ -55,17 +56,18 @@ def _spec(request: web.Request, views: Views, extension: str | None) -> VariantS
     """The canonical spec: exact sizes when the URL is validly signed, snapped otherwise."""
     message, signed = views.signer.verify(request.raw_path)
     accept = request.headers.get("Accept")
+    hints = Hints.of(request.headers) if may_use_hints(request.query_string) else NO_HINTS
     if not signed:
         if views.signer.required:
             views.signer.check_unsigned(list(request.query.keys()))
-        known = views.specs.known(request.query_string, accept, extension)
+        known = views.specs.known(request.query_string, accept, extension, hints)
         if known is not None:
             return known
-        return views.specs.parse(request.query_string, request.query, accept, extension)
+        return views.specs.parse(request.query_string, request.query, accept, extension, hints)
     query = list(request.query.items())
     if query and query[-1][0] == SIG:
         query.pop()
-    return views.exact_specs.parse(message.partition("?")[2], query, accept, extension)
+    return views.exact_specs.parse(message.partition("?")[2], query, accept, extension, hints)
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

@@ -12,6 +12,7 @@ from cachetools import LRUCache
 
 from enlarger import media
 from enlarger.errors import DuplicateParameter, InvalidParameter, UnknownParameter
+from enlarger.proxy.hints import DPR_HINTS, NO_HINTS, WIDTH_HINTS, Hints, is_auto, may_use_hints
 from enlarger.proxy.params import (
     as_bool,
     as_colour,
@@ -54,6 +55,10 @@ TRIM_THRESHOLDS = (2, 254)  # trim=N: N is the threshold (1 is "on", so it canno
 # "qauto".
 AUTO_QUALITY = 0
 AUTO_TARGET = 76.0
+# w=auto without a width hint (Safari, Firefox, curl: most clients send none) is the width of
+# this named size's box (ENLARGER_SIZE_MEDIUM, 800), times dpr: a phone's width at 2x and an
+# article column's at 1x, on the ladder, and no new setting (docs/api.md, "Client hints").
+AUTO_WIDTH_SIZE = "medium"
 
 
 def quality_key(quality: int) -> str:
@@ -154,6 +159,8 @@ class VariantSpec:
     blur: float = 0.0
     sharpen: float = 0.0
     background: tuple[int, int, int, int] = field(default=WHITE)
+    # The client hint headers read (w=auto, dpr=auto): named in Vary, never part of the key.
+    hints: tuple[str, ...] = field(default=(), compare=False)
     key: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -203,43 +210,70 @@ class VariantSpec:
 Query = Mapping[str, str] | Sequence[tuple[str, str]]
 
 
-class SpecCache:
-    """Parsed specs by (query string, Accept), bounded LRU: a hot URL is parsed once.
+_CacheKey = tuple[str, str | None, str | None, tuple[str | None, ...] | None]
 
-    Only successful parses are kept; a refused query is parsed (and refused) every time.
+
+class SpecCache:
+    """Parsed specs by (query string, Accept, extension), bounded LRU: a hot URL is parsed once.
+
+    Only successful parses are kept; a refused query is parsed (and refused) every time. A query
+    with ``w=auto`` or ``dpr=auto`` is kept by its hint values too; a spec that read hints is
+    never kept without them (a query spelling auto otherwise is parsed every time), so no spec
+    is served for another hint.
     """
 
     def __init__(self, policy: ViewPolicy, size: int = 4096) -> None:
         self.policy = policy
-        self._specs: LRUCache[tuple[str, str | None, str | None], VariantSpec] = LRUCache(
-            maxsize=size
-        )
+        self._specs: LRUCache[_CacheKey, VariantSpec] = LRUCache(maxsize=size)
 
     def parse(
-        self, query_string: str, query: Query, accept: str | None, extension: str | None = None
+        self,
+        query_string: str,
+        query: Query,
+        accept: str | None,
+        extension: str | None = None,
+        hints: Hints = NO_HINTS,
     ) -> VariantSpec:
-        spec = self.known(query_string, accept, extension)
+        key = _cache_key(query_string, accept, extension, hints)
+        spec = self._specs.get(key)
         if spec is None:
-            spec = parse_spec(query, self.policy, accept, extension)
-            self._specs[(query_string, accept, extension)] = spec
+            spec = parse_spec(query, self.policy, accept, extension, hints)
+            if key[3] is not None or not spec.hints:
+                self._specs[key] = spec
         return spec
 
     def known(
-        self, query_string: str, accept: str | None, extension: str | None = None
+        self,
+        query_string: str,
+        accept: str | None,
+        extension: str | None = None,
+        hints: Hints = NO_HINTS,
     ) -> VariantSpec | None:
         """The spec parsed before from the same query string, if still kept: a hot URL's query
         is not even split into parameters."""
-        return self._specs.get((query_string, accept, extension))
+        return self._specs.get(_cache_key(query_string, accept, extension, hints))
+
+
+def _cache_key(
+    query_string: str, accept: str | None, extension: str | None, hints: Hints
+) -> _CacheKey:
+    kept_hints = hints.values if may_use_hints(query_string) else None
+    return query_string, accept, extension, kept_hints
 
 
 def parse_spec(
-    query: Query, policy: ViewPolicy, accept: str | None = None, extension: str | None = None
+    query: Query,
+    policy: ViewPolicy,
+    accept: str | None = None,
+    extension: str | None = None,
+    hints: Hints = NO_HINTS,
 ) -> VariantSpec:
     """``extension`` is the output format a link's extension asked for (see
-    :func:`split_extension`); a ``fmt`` that says otherwise is refused."""
+    :func:`split_extension`); a ``fmt`` that says otherwise is refused. ``hints`` are the
+    request's client hints, read only for ``w=auto`` and ``dpr=auto``."""
     params = _single_values(query)
-    dpr = as_float("dpr", params["dpr"], 1.0, 4.0, step=0.5) if "dpr" in params else 1.0
-    width, height, box = _dimensions(params, policy, dpr)
+    dpr = _dpr(params, hints)
+    width, height, box = _dimensions(params, policy, dpr, _auto_width(params, policy, dpr, hints))
     fmt = _output_format(params, accept, extension)
     return VariantSpec(
         width=width,
@@ -261,7 +295,33 @@ def parse_spec(
             else 0.0
         ),
         background=as_colour(params["bg"]) if "bg" in params else WHITE,
+        hints=_hints_read(params),
     ).canonical()
+
+
+def _dpr(params: dict[str, str], hints: Hints) -> float:
+    """``dpr=auto``: the DPR hint, else 1."""
+    if "dpr" not in params:
+        return 1.0
+    if is_auto(params["dpr"]):
+        return hints.dpr() or 1.0
+    return as_float("dpr", params["dpr"], 1.0, 4.0, step=0.5)
+
+
+def _auto_width(params: dict[str, str], policy: ViewPolicy, dpr: float, hints: Hints) -> int | None:
+    """``w=auto``: the width hint, in device pixels already (never times dpr), else
+    :data:`AUTO_WIDTH_SIZE`'s box as a width times dpr; bounded and up the ladder even in a
+    signed URL, so hints make at most one variant per ladder step."""
+    if "w" not in params or not is_auto(params["w"]):
+        return None
+    hinted = hints.width()
+    device = hinted if hinted is not None else round(policy.named_sizes[AUTO_WIDTH_SIZE] * dpr)
+    return snap_up(min(policy.max_side, device), policy.width_ladder)
+
+
+def _hints_read(params: dict[str, str]) -> tuple[str, ...]:
+    read = WIDTH_HINTS if "w" in params and is_auto(params["w"]) else ()
+    return read + (DPR_HINTS if "dpr" in params and is_auto(params["dpr"]) else ())
 
 
 def _output_format(params: dict[str, str], accept: str | None, extension: str | None) -> str:
@@ -319,13 +379,13 @@ def _single_values(query: Query) -> dict[str, str]:
 
 
 def _dimensions(
-    params: dict[str, str], policy: ViewPolicy, dpr: float
+    params: dict[str, str], policy: ViewPolicy, dpr: float, auto_width: int | None = None
 ) -> tuple[int | None, int | None, int | None]:
     if "size" in params and ("w" in params or "h" in params):
         raise InvalidParameter("use either size or w/h, not both", parameter="size")
     if "w" in params and "h" in params:
-        return (*_box_sides(params, policy, dpr), None)
-    width = _side("w", params, policy, dpr)
+        return (*_box_sides(params, policy, dpr, auto_width), None)
+    width = auto_width if auto_width is not None else _side("w", params, policy, dpr)
     height = _side("h", params, policy, dpr)
     if width is not None or height is not None:
         return width, height, None
@@ -341,11 +401,18 @@ def _dimensions(
     return None, None, min(policy.max_side, round(policy.named_sizes[size] * dpr))
 
 
-def _box_sides(params: dict[str, str], policy: ViewPolicy, dpr: float) -> tuple[int, int]:
+def _box_sides(
+    params: dict[str, str], policy: ViewPolicy, dpr: float, auto_width: int | None = None
+) -> tuple[int, int]:
     """Both sides given: the longer side snaps up to the ladder and the other keeps the asked
     aspect ratio, so 400x300 stays 400x300 and 410x300 becomes 480x351 (still 4.1:3). Variants
-    stay bounded: at most one per ladder step and short side."""
-    width = as_integer("w", params["w"], 1, policy.max_side) * dpr
+    stay bounded: at most one per ladder step and short side. ``auto_width``: see
+    :func:`_auto_width` (device pixels)."""
+    width = (
+        auto_width
+        if auto_width is not None
+        else as_integer("w", params["w"], 1, policy.max_side) * dpr
+    )
     height = as_integer("h", params["h"], 1, policy.max_side) * dpr
     long_side, short_side = max(width, height), min(width, height)
     snapped = _snap(min(policy.max_side, round(long_side)), policy)
@@ -433,8 +500,19 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
     """Every view parameter, its names and its range: served by ``GET /v1/limits`` and checked
     against docs/api.md by the tests."""
     side = {"min": 1, "max": policy.max_side, "snaps_to": "width_ladder"}
+    auto_default = snap_up(policy.named_sizes[AUTO_WIDTH_SIZE], policy.width_ladder)
     table: dict[str, dict[str, object]] = {
-        "w": {**side, "default": None},
+        "w": {
+            **side,
+            "default": None,
+            "auto": {
+                "value": "auto",
+                "hints": list(WIDTH_HINTS),
+                "unit": "device pixels (never times dpr)",
+                "snaps_to": "width_ladder",
+                "without_hint": {"size": AUTO_WIDTH_SIZE, "width": auto_default, "times": "dpr"},
+            },
+        },
         "h": {**side, "default": None},
         "size": {"values": list(SIZE_NAMES), "default": "large"},
         "q": {
@@ -448,7 +526,13 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
         "fmt": {"values": list(OUTPUT_FORMATS), "default": "same as the original"},
         "fit": {"values": list(FITS), "default": "inside"},
         "g": {"values": list(GRAVITIES), "default": "centre"},
-        "dpr": {"min": 1, "max": 4, "step": 0.5, "default": 1},
+        "dpr": {
+            "min": 1,
+            "max": 4,
+            "step": 0.5,
+            "default": 1,
+            "auto": {"value": "auto", "hints": list(DPR_HINTS), "without_hint": 1},
+        },
         "crop": {"format": "x,y,width,height", "default": None},
         "trim": {
             "values": [0, 1],
