@@ -1,6 +1,6 @@
 """The pages' files, read once from the package at start-up, with their ETags, and the headers
 every HTML answer carries (a strict Content-Security-Policy: nothing from another origin, no
-inline script or style)."""
+inline script or style; Accept-CH, so that Chromium sends its images' client hints)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from enlarger.errors import NotFound
+from enlarger.proxy.hints import ACCEPT_CH
 
 HTML_CACHE = "public, max-age=60, must-revalidate"  # short, revalidated: pages change
 ASSET_CACHE = "no-cache"  # unversioned names: always revalidate (a 304 costs nothing)
@@ -88,6 +89,7 @@ def answer(request: web.Request, item: Asset, cache: str, public_url: str | None
     }
     if item.content_type == "text/html":
         headers["Content-Security-Policy"] = csp(public_url)
+        headers["Accept-CH"] = ACCEPT_CH  # the hints w=auto and dpr=auto read (proxy.hints)
     if item.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
     text = item.content_type.startswith("text/") or item.content_type.endswith("+xml")
