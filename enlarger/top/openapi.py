@@ -89,7 +89,11 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
     return [
         ID,
         _query("size", {"enum": list(SIZE_NAMES)}, "a named size (default large)"),
-        _query("w", side, "width, rounded up to the width ladder"),
+        _query(
+            "w",
+            {"oneOf": [side, {"enum": ["auto"]}]},
+            "width, rounded up to the width ladder; auto: the Sec-CH-Width (or Width) hint",
+        ),
         _query("h", side, "height"),
         _query(
             "q",
@@ -99,7 +103,11 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
         _query("fmt", {"enum": list(OUTPUT_FORMATS)}, "output format; auto negotiates"),
         _query("fit", {"enum": list(FITS)}),
         _query("g", {"enum": list(GRAVITIES)}, "gravity of cover crops"),
-        _query("dpr", {"type": "number", "minimum": 1, "maximum": 4}),
+        _query(
+            "dpr",
+            {"oneOf": [{"type": "number", "minimum": 1, "maximum": 4}, {"enum": ["auto"]}]},
+            "device pixel ratio; auto: the Sec-CH-DPR (or DPR) hint, else 1",
+        ),
         _query("crop", {"type": "string"}, "x,y,width,height in pixels of the original"),
         _query(
             "trim",
@@ -113,6 +121,22 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
         _query("sharpen", {**step, "maximum": 10}),
         _query("bg", {"type": "string"}, "background: rgb, rrggbb, rrggbbaa or a name"),
         _query("sig", {"type": "string"}, "HMAC signature, last (docs/security.md)"),
+        *_hint_headers(),
+    ]
+
+
+def _hint_headers() -> list[Json]:
+    """Client hints, read only for w=auto and dpr=auto; a bad value is no hint (never a 400)."""
+    width = "device pixels, read for w=auto"
+    dpr = "device pixel ratio, read for dpr=auto"
+    return [
+        {"name": name, "in": "header", "required": False, "schema": schema, "description": text}
+        for name, schema, text in (
+            ("Sec-CH-Width", {"type": "integer", "minimum": 1}, width),
+            ("Width", {"type": "integer", "minimum": 1}, f"legacy Sec-CH-Width; {width}"),
+            ("Sec-CH-DPR", {"type": "number", "exclusiveMinimum": 0}, dpr),
+            ("DPR", {"type": "number", "exclusiveMinimum": 0}, f"legacy Sec-CH-DPR; {dpr}"),
+        )
     ]
 
 
@@ -236,7 +260,16 @@ def _view_answers() -> Json:
         for f in ("jpeg", "png", "webp", "avif", "gif")
     }
     return {
-        "200": {"description": "the image bytes", "content": media},
+        "200": {
+            "description": "the image bytes",
+            "content": media,
+            "headers": {
+                "Vary": {
+                    "description": "Accept for fmt=auto; the hint headers w=auto, dpr=auto read",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
         "304": {"description": "If-None-Match matched the ETag"},
         **_errors(400, 403, 404, 422, 429),
     }
