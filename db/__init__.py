@@ -2,9 +2,19 @@
 
 from aiohttp import web
 
-from enlarger.db.models import ApiKey, Image, User, UserImage, UserSummary, Variant
+from enlarger.db.models import ApiKey, Image, ImagePreview, User, UserImage, UserSummary, Variant
 from enlarger.db.protocol import Repository
 
 REPO: web.AppKey[Repository] = web.AppKey("repo", Repository)
 
-__all__ = ["REPO", "ApiKey", "Image", "Repository", "User", "UserImage", "UserSummary", "Variant"]
+__all__ = [
+    "REPO",
+    "ApiKey",
+    "Image",
+    "ImagePreview",
+    "Repository",
+    "User",
+    "UserImage",
+    "UserSummary",
+    "Variant",
+]

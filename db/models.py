@@ -46,6 +46,15 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
+class ImagePreview:
+    """An image's placeholder for clients (:mod:`enlarger.preview`): its ThumbHash in base64 and
+    its dominant colour as ``#rrggbb``."""
+
+    thumbhash: str
+    dominant_color: str
+
+
+@dataclass(frozen=True, slots=True)
 class UserImage:
     image: Image
     uploaded_at: datetime

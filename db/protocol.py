@@ -10,6 +10,7 @@ from enlarger.db._claims import OnLast, Removal
 from enlarger.db.models import (
     ApiKey,
     Image,
+    ImagePreview,
     ImageStats,
     LogFile,
     User,
@@ -78,6 +79,15 @@ class Repository(Protocol):
     async def get_image(self, image_id: str) -> Image | None: ...
 
     async def get_image_by_sha256(self, sha256: str) -> Image | None: ...
+
+    async def get_image_preview(self, image_id: str) -> ImagePreview | None:
+        """The image's ThumbHash and dominant colour; None when not made yet (or no image)."""
+        ...
+
+    async def set_image_preview(self, image_id: str, preview: ImagePreview) -> None:
+        """Keep them (last writer wins: they are the same for one image); nothing for an image
+        deleted meanwhile."""
+        ...
 
     async def image_ids(self, after: str, limit: int) -> list[str]:
         """Image ids greater than ``after``, in id order (ids are keyed hashes: the first ones

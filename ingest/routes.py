@@ -14,7 +14,7 @@ from aiohttp import web
 from enlarger.access.auth import optional_user, required_user
 from enlarger.access.ratelimit import RATE_LIMITS
 from enlarger.analytics import routes as stats
-from enlarger.db import REPO, Image
+from enlarger.db import REPO, Image, ImagePreview
 from enlarger.errors import ImageNotFound, InvalidParameter, Unauthorized
 from enlarger.ingest.deadline import UploadDeadline
 from enlarger.ingest.reader import continue_later, read_upload
@@ -99,12 +99,31 @@ async def metadata(request: web.Request) -> web.Response:
     image = await repo.get_image(request.match_info["id"])
     if image is None:
         raise ImageNotFound("no image with this id", id=request.match_info["id"][:64])
+    placeholder = await image_preview(request, image)
     if image.unrenderable is None and await request.app[UPLOADS].renders.known_undecodable(
         image.id
     ):
         image = replace(image, unrenderable=UNDECODABLE)  # its durable mark is on its way
     created = await repo.claim_time(user.id, image.id) if user else None
-    return json_response(image_body(image, base_url(request), created), headers=NO_STORE)
+    body = image_body(image, base_url(request), created)
+    body["thumbhash"] = placeholder.thumbhash if placeholder else None
+    body["dominant_color"] = placeholder.dominant_color if placeholder else None
+    return json_response(body, headers=NO_STORE)
+
+
+async def image_preview(request: web.Request, image: Image) -> ImagePreview | None:
+    """The kept ThumbHash and dominant colour; for an image stored without them (before they
+    existed, or a format the upload leaves to this), made now and kept. None when they cannot
+    be made now (renderer full, undecodable): null in the answer, and a later GET tries again.
+    The answer is never cached (no-store), so a made value shows from this answer on."""
+    repo = request.app[REPO]
+    kept = await repo.get_image_preview(image.id)
+    if kept is not None or image.unrenderable is not None:
+        return kept
+    made = await request.app[UPLOADS].renders.preview(image.id)
+    if made is not None:
+        await repo.set_image_preview(image.id, made)
+    return made
 
 
 async def my_images(request: web.Request) -> web.Response:

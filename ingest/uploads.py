@@ -8,6 +8,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from enlarger.db import ImagePreview
 from enlarger.ingest.service import IngestService
 
 
@@ -19,6 +20,11 @@ class Renders(Protocol):
         ...
 
     async def known_undecodable(self, image_id: str) -> bool: ...
+
+    async def preview(self, image_id: str) -> ImagePreview | None:
+        """Make the image's placeholder now (for an image stored without one), or None when
+        it cannot be made now (renderer full, undecodable, backend away)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from enlarger import traces
+from enlarger.db import ImagePreview
 from enlarger.proxy.meta import MetaService
 from enlarger.proxy.prerender import Prerender
+from enlarger.proxy.preview import make_preview
 from enlarger.proxy.renderer import Renderer
 from enlarger.proxy.service import VariantService
 from enlarger.proxy.signing import Signer
@@ -37,6 +39,9 @@ class Views:
 
     async def known_undecodable(self, image_id: str) -> bool:
         return await self.variants.known_undecodable(image_id)
+
+    async def preview(self, image_id: str) -> ImagePreview | None:
+        return await make_preview(self.variants, self.renderer, self.specs, image_id)
 
     def marks(self) -> Sequence[traces.Forgets]:
         return self.variants.shared_traces

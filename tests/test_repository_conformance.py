@@ -17,7 +17,15 @@ import pytest
 
 from enlarger.db.factory import DatabaseTimeouts, open_repository, sqlite_path
 from enlarger.db.migrate import discover
-from enlarger.db.models import Breakdown, Bucket, Image, LogFile, Variant, ViewCount
+from enlarger.db.models import (
+    Breakdown,
+    Bucket,
+    Image,
+    ImagePreview,
+    LogFile,
+    Variant,
+    ViewCount,
+)
 from enlarger.db.protocol import Repository
 from enlarger.errors import BackendUnavailable, UserExists
 
@@ -225,6 +233,32 @@ async def test_an_image_is_marked_unrenderable_once(repo: Repository) -> None:
     assert listed == {image.id: marked, other.id: other}
     with_views = await repo.list_user_image_views(alice.id)
     assert {row.entry.image.id: row.entry.image for row in with_views} == listed
+
+
+async def test_an_image_preview_is_kept_and_goes_with_the_image(repo: Repository) -> None:
+    """Nullable columns (an image stored before them has none), set once made, read back;
+    nothing for a missing image; removed with the image's row by its last claim's removal."""
+    alice = await repo.create_user("alice")
+    image, other = make_image(8), make_image(9)
+    for each in (image, other):
+        await repo.insert_image(each)
+        await repo.link_user_image(alice.id, each.id, None)
+    assert await repo.get_image_preview(image.id) is None
+    made = ImagePreview("3MYVHYRneHh/h3iIeHh4d4eAdwh4", "#84acd7")
+    await repo.set_image_preview(image.id, made)
+    assert await repo.get_image_preview(image.id) == made
+    assert await repo.get_image_preview(other.id) is None
+    assert await repo.get_image(image.id) == image  # the image itself is unchanged
+    again = ImagePreview("4RYKTIoGN1Zmipl2iIaARiewtA==", "#000000")
+    await repo.set_image_preview(image.id, again)
+    assert await repo.get_image_preview(image.id) == again
+    await repo.set_image_preview("missing", made)  # nothing, no error
+    assert await repo.get_image_preview("missing") is None
+    await repo.remove_user_claim(alice.id, image.id)
+    assert await repo.get_image(image.id) is None
+    assert await repo.get_image_preview(image.id) is None
+    assert await repo.insert_image(image) is True  # the same bytes again: made anew
+    assert await repo.get_image_preview(image.id) is None
 
 
 async def test_times_come_back_as_utc(repo: Repository) -> None:

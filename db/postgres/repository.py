@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from enlarger.db import migrate
-from enlarger.db.models import ApiKey, Image, User, UserImage, UserSummary, Variant
+from enlarger.db.models import ApiKey, Image, ImagePreview, User, UserImage, UserSummary, Variant
 from enlarger.db.postgres._common import (
     api_key_row,
     aware,
@@ -70,6 +70,8 @@ IMAGE_INSERT = (
 IMAGE_SELECT = f"{IMAGE_COLUMNS}, unrenderable"
 IMAGE_BY_ID = f"SELECT {IMAGE_SELECT} FROM images WHERE id = $1"
 IMAGE_IDS = "SELECT id FROM images WHERE id > $1 ORDER BY id LIMIT $2"
+PREVIEW_GET = "SELECT thumbhash, dominant_color FROM images WHERE id = $1"
+PREVIEW_SET = "UPDATE images SET thumbhash = $2, dominant_color = $3 WHERE id = $1"
 IMAGE_BY_SHA256 = f"SELECT {IMAGE_SELECT} FROM images WHERE sha256 = $1"
 IMAGE_MARK_UNRENDERABLE = (
     "UPDATE images SET unrenderable = $2, unrenderable_at = now() "
@@ -227,6 +229,15 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
     async def get_image_by_sha256(self, sha256: str) -> Image | None:
         row = await self._one(IMAGE_BY_SHA256, sha256)
         return None if row is None else image_row(row)
+
+    async def get_image_preview(self, image_id: str) -> ImagePreview | None:
+        row = await self._one(PREVIEW_GET, image_id)
+        if row is None or row["thumbhash"] is None or row["dominant_color"] is None:
+            return None
+        return ImagePreview(str(row["thumbhash"]), str(row["dominant_color"]))
+
+    async def set_image_preview(self, image_id: str, preview: ImagePreview) -> None:
+        await self._execute(PREVIEW_SET, image_id, preview.thumbhash, preview.dominant_color)
 
     async def list_user_images(
         self, user_id: int, limit: int = 100, offset: int = 0

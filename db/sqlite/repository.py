@@ -16,7 +16,7 @@ import aiosqlite
 
 from enlarger.db import migrate
 from enlarger.db._sqltime import from_text, now_text, to_text
-from enlarger.db.models import ApiKey, Image, User, UserImage, UserSummary, Variant
+from enlarger.db.models import ApiKey, Image, ImagePreview, User, UserImage, UserSummary, Variant
 from enlarger.db.sqlite._common import Row, api_key_row, image_row, user_row, variant_row
 from enlarger.db.sqlite.analytics import SqliteAnalytics
 from enlarger.db.sqlite.claims import SqliteClaims
@@ -71,6 +71,8 @@ IMAGE_BY_SHA256 = f"SELECT {IMAGE_SELECT} FROM images WHERE sha256 = ?"
 IMAGE_MARK_UNRENDERABLE = (
     "UPDATE images SET unrenderable = ?, unrenderable_at = ? WHERE id = ? AND unrenderable IS NULL"
 )
+PREVIEW_GET = "SELECT thumbhash, dominant_color FROM images WHERE id = ?"
+PREVIEW_SET = "UPDATE images SET thumbhash = ?, dominant_color = ? WHERE id = ?"
 
 USER_IMAGES = (
     "SELECT i.id, i.sha256, i.format, i.width, i.height, i.frames, i.bytes, i.created_at, "
@@ -221,6 +223,15 @@ class SqliteRepository(SqliteAnalytics, SqliteClaims):
     async def get_image_by_sha256(self, sha256: str) -> Image | None:
         row = await self._one(IMAGE_BY_SHA256, (sha256,))
         return None if row is None else image_row(row)
+
+    async def get_image_preview(self, image_id: str) -> ImagePreview | None:
+        row = await self._one(PREVIEW_GET, (image_id,))
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return ImagePreview(str(row[0]), str(row[1]))
+
+    async def set_image_preview(self, image_id: str, preview: ImagePreview) -> None:
+        await self._write(PREVIEW_SET, (preview.thumbhash, preview.dominant_color, image_id))
 
     async def list_user_images(
         self, user_id: int, limit: int = 100, offset: int = 0

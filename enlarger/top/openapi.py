@@ -152,7 +152,6 @@ def _view_parameters(settings: Settings) -> list[Json]:
 
 
 def _image_paths(settings: Settings) -> Json:
-    image = _ref("Image")
     upload_body = {
         "required": True,
         "content": {
@@ -181,8 +180,9 @@ def _image_paths(settings: Settings) -> Json:
         },
         "/v1/images/{id}": {
             "get": _op(
-                "Metadata of an image (created_at: the caller's own upload time, else null)",
-                {**_json("the image", image), **_errors(401, 404)},
+                "Metadata of an image (created_at: the caller's own upload time, else null) and "
+                "its placeholder (thumbhash, dominant_color)",
+                {**_json("the image", _ref("ImageRecord")), **_errors(401, 404)},
                 security=OPTIONAL_BEARER,
             ),
             "delete": _op(

@@ -44,6 +44,27 @@ IMAGE = _object(
     unrenderable_reason=NULLABLE_STRING,
 )
 
+IMAGE_RECORD = {  # GET /v1/images/<id>: the image and its placeholder for clients
+    **IMAGE,
+    "required": [*IMAGE["required"], "thumbhash", "dominant_color"],
+    "properties": {
+        **IMAGE["properties"],
+        "thumbhash": {
+            **NULLABLE_STRING,
+            "description": "a ThumbHash (base64) of the image: decode it with thumbHashToDataURL "
+            "of https://github.com/evanw/thumbhash for a blurred placeholder; null while it "
+            "cannot be made (a later GET tries again)",
+        },
+        "dominant_color": {
+            "type": ["string", "null"],
+            "pattern": "^#[0-9a-f]{6}$",
+            "description": "the dominant colour, #rrggbb: the mean of the most populated bin of "
+            "a 16x16x16 RGB histogram of a 100 px decode (pixels at least half opaque); null "
+            "as thumbhash",
+        },
+    },
+}
+
 UPLOADED = {
     **IMAGE,
     "required": [*IMAGE["required"], "deduplicated"],
@@ -133,6 +154,7 @@ SCHEMAS: dict[str, Json] = {
         }
     ),
     "Image": IMAGE,
+    "ImageRecord": IMAGE_RECORD,
     "Uploaded": UPLOADED,
     "ImageMeta": META,
     "ImageList": _object(

@@ -1,0 +1,149 @@
+"""``thumbhash`` and ``dominant_color`` in ``GET /v1/images/<id>``: made at upload and kept in the
+row; made on the first GET for an image stored without them (a row from before migration 0006,
+simulated by nulling the columns; an AVIF upload, which the upload leaves to the first GET), then
+kept; null, never a 5xx, for an image that cannot be decoded; on every backend family."""
+
+from __future__ import annotations
+
+import base64
+import re
+import sqlite3
+from typing import Any
+
+import asyncpg
+import pytest
+import pyvips
+
+from enlarger.db import ImagePreview
+from enlarger.db.factory import sqlite_path
+from tests import thumbhash_decode
+from tests.corrupt import corrupt_jpeg
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def _red_blue_png(width: int = 500, height: int = 250, red: int = 300) -> bytes:
+    """Left ``red`` columns red, the rest blue: three fifths red by default."""
+
+    def colour(w: int, rgb: list[int]) -> pyvips.Image:
+        return pyvips.Image.black(w, height).new_from_image(rgb)
+
+    image = colour(red, [255, 0, 0]).join(colour(width - red, [0, 0, 255]), "horizontal")
+    data: bytes = image.copy(interpretation="srgb").pngsave_buffer()
+    return data
+
+
+async def _upload(stack: Stack, data: bytes, filename: str) -> str:
+    response = await stack.upload(data, filename=filename)
+    assert response.status == 201, await response.text()
+    body: dict[str, Any] = await response.json()
+    return str(body["id"])
+
+
+async def _record(stack: Stack, image_id: str) -> dict[str, Any]:
+    async with stack.client.get(f"/v1/images/{image_id}") as response:
+        assert response.status == 200, await response.text()
+        assert response.headers["Cache-Control"] == "no-store"
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def _forget_preview(stack: Stack, image_id: str) -> None:
+    """As a row stored before migration 0006: both columns NULL."""
+    sql = "UPDATE images SET thumbhash = NULL, dominant_color = NULL WHERE id = "
+    url = stack.settings.resolved_database_url
+    if url.startswith("sqlite"):
+        with sqlite3.connect(sqlite_path(url)) as conn:
+            conn.execute(sql + "?", (image_id,))
+    else:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql + "$1", image_id)
+        finally:
+            await conn.close()
+    assert await stack.repo.get_image_preview(image_id) is None
+
+
+def _assert_red_blue(record: dict[str, Any], red: float = 0.6) -> None:
+    """A red-and-blue picture two to one wide, ``red`` of it red (on the left)."""
+    assert record["dominant_color"] == "#ff0000"
+    hash_ = base64.b64decode(record["thumbhash"], validate=True)
+    assert not thumbhash_decode.has_alpha(hash_)
+    assert thumbhash_decode.aspect_ratio(hash_) == pytest.approx(2, rel=0.2)
+    r, g, b, _a = thumbhash_decode.average_rgba(hash_)
+    assert abs(r - red) < 0.06 and g < 0.05 and abs(b - (1 - red)) < 0.06
+    w, h, pixels = thumbhash_decode.to_rgba(hash_)
+    left, right = ((h // 2) * w + 1) * 4, ((h // 2) * w + w - 2) * 4
+    assert pixels[left] > 180 > pixels[left + 2]
+    assert pixels[right + 2] > 180 > pixels[right]
+
+
+async def test_an_upload_has_its_placeholder(stack: Stack) -> None:
+    image_id = await _upload(stack, _red_blue_png(), "halves.png")
+    kept = await stack.repo.get_image_preview(image_id)  # made by the upload itself
+    assert kept is not None and kept.dominant_color == "#ff0000"
+    record = await _record(stack, image_id)
+    _assert_red_blue(record)
+    assert ImagePreview(record["thumbhash"], record["dominant_color"]) == kept
+    async with stack.client.get("/v1/openapi.json") as response:  # as the description says
+        schema = (await response.json())["components"]["schemas"]["ImageRecord"]
+    assert set(schema["required"]) <= set(record) <= set(schema["properties"])
+    assert re.fullmatch(schema["properties"]["dominant_color"]["pattern"], record["dominant_color"])
+
+
+async def test_an_image_stored_without_one_gets_it_on_its_first_get(stack: Stack) -> None:
+    image_id = await _upload(stack, _red_blue_png(red=350), "halves.png")
+    at_upload = await stack.repo.get_image_preview(image_id)
+    assert at_upload is not None
+    await _forget_preview(stack, image_id)
+    record = await _record(stack, image_id)  # made now, from the 100 px variant
+    _assert_red_blue(record, red=0.7)
+    made = await stack.repo.get_image_preview(image_id)
+    assert made == ImagePreview(record["thumbhash"], record["dominant_color"])  # and kept
+    # the same picture as the upload's, within the quantisation of a second resampling
+    assert made.dominant_color == at_upload.dominant_color
+    upload_avg = thumbhash_decode.average_rgba(base64.b64decode(at_upload.thumbhash))
+    lazy_avg = thumbhash_decode.average_rgba(base64.b64decode(made.thumbhash))
+    assert all(abs(a - b) < 0.03 for a, b in zip(upload_avg, lazy_avg, strict=True))
+    assert await _record(stack, image_id) == record  # later answers: the kept one
+
+
+async def test_an_avif_upload_gets_it_on_its_first_get(stack: Stack) -> None:
+    """The upload leaves AVIF to the first GET (libvips' AV1 decoder is slow): the answer has
+    it all the same, with the alpha of a transparent AVIF."""
+    rgb = pyvips.Image.black(240, 160).new_from_image([0, 160, 0])
+    alpha = (pyvips.Image.black(240, 80) + 255).join(pyvips.Image.black(240, 80), "vertical")
+    avif = rgb.bandjoin(alpha.cast("uchar")).copy(interpretation="srgb")
+    image_id = await _upload(stack, avif.heifsave_buffer(compression="av1"), "green.avif")
+    assert await stack.repo.get_image_preview(image_id) is None
+    record = await _record(stack, image_id)
+    assert record["dominant_color"][:3] == "#00" and record["dominant_color"][5:] == "00"
+    assert int(record["dominant_color"][3:5], 16) > 140
+    hash_ = base64.b64decode(record["thumbhash"])
+    assert thumbhash_decode.has_alpha(hash_)
+    assert thumbhash_decode.aspect_ratio(hash_) == pytest.approx(1.5, rel=0.2)
+    assert await stack.repo.get_image_preview(image_id) is not None
+
+
+async def test_an_undecodable_image_has_none_and_no_error(stack: Stack) -> None:
+    image_id = await _upload(stack, corrupt_jpeg(), "broken.jpg")
+    record = await _record(stack, image_id)
+    assert record["thumbhash"] is None and record["dominant_color"] is None
+    assert record["renderable"] is False
+    assert await stack.repo.get_image_preview(image_id) is None
+    again = await _record(stack, image_id)  # known unrenderable now: no new attempt
+    assert again["thumbhash"] is None and again["renderable"] is False
+
+
+async def test_a_deleted_image_takes_its_placeholder_with_it(stack: Stack) -> None:
+    _user, key = await stack.user_with_key("carol")
+    response = await stack.upload(_red_blue_png(), token=key, filename="halves.png")
+    image_id = (await response.json())["id"]
+    assert await stack.repo.get_image_preview(image_id) is not None
+    headers = {"Authorization": f"Bearer {key}"}
+    async with stack.client.delete(f"/v1/images/{image_id}", headers=headers) as deleted:
+        assert deleted.status == 204
+    assert await stack.repo.get_image_preview(image_id) is None
+    async with stack.client.get(f"/v1/images/{image_id}") as gone:
+        assert gone.status == 404
