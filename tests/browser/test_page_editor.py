@@ -29,8 +29,8 @@ from tests.browser.driving import (
     wait_for_photo,
 )
 from tests.e2e.conftest import make_jpeg
-from tests.e2e.process import request
-from tests.e2e.servers import Server
+from tests.e2e.process import clean_env, cli, request
+from tests.e2e.servers import Server, servers
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +45,22 @@ return Boolean(img && img.complete && img.naturalWidth > 0 && open
 """
 
 Rect = tuple[int, int, int, int]
+
+
+def _uploaded_here(driver: Any, base: str, jpeg: bytes) -> dict[str, Any]:
+    """An anonymous upload whose delete link this browser keeps, as the upload page does."""
+    status, _, body = request(f"{base}/v1/images", jpeg, {"Content-Type": "image/jpeg"})
+    assert status == 201
+    answer: dict[str, Any] = json.loads(body)
+    driver.get(f"{base}/")
+    driver.execute_script(
+        "const [id, url, deleteUrl] = arguments;"
+        "Enlarger.keepAnonymousUpload({id, url, delete_url: deleteUrl})",
+        answer["id"],
+        answer["url"],
+        answer["delete_url"],
+    )
+    return answer
 
 
 def _open_share(driver: Any, base: str, image_id: str) -> str:
@@ -329,19 +345,7 @@ def test_the_editor_at_phone_width_with_a_touch_drag(
     server, _ = site
     driver = browser
     base = server.base
-    answer = json.loads(
-        request(
-            f"{base}/v1/images", make_jpeg(1600, 1200, seed=43), {"Content-Type": "image/jpeg"}
-        )[2]
-    )
-    driver.get(f"{base}/")  # this browser's delete link of it, as the upload page keeps it
-    driver.execute_script(
-        "const [id, url, deleteUrl] = arguments;"
-        "Enlarger.keepAnonymousUpload({id, url, delete_url: deleteUrl})",
-        answer["id"],
-        answer["url"],
-        answer["delete_url"],
-    )
+    answer = _uploaded_here(driver, base, make_jpeg(1600, 1200, seed=43))
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
     driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True})
     try:
@@ -406,3 +410,34 @@ def test_the_editors_geometry_is_the_pipelines(browser: Any, site: tuple[Server,
                 flop,
             )
             assert view == [[left, top, w, h], list(src)], (rot, flop)
+
+
+def test_a_server_that_signs_its_links_says_so_in_the_editor(
+    browser: Any, tmp_path: Path, screenshots: Path
+) -> None:
+    """Under ``ENLARGER_REQUIRE_SIGNATURE`` an unsigned ``rot=90`` is refused: the editor says
+    why in the server's words instead of showing a broken picture."""
+    env = clean_env(
+        tmp_path / "data",
+        ENLARGER_SIGNING_KEYS="editor-test-key",
+        ENLARGER_REQUIRE_SIGNATURE="true",
+    )
+    assert cli(env, "migrate").returncode == 0
+    driver = browser
+    with servers(env, 1) as (server,):
+        base = server.base
+        answer = _uploaded_here(driver, base, make_jpeg(800, 600, seed=44))
+        _open_editor(driver, base, answer["id"])  # size=large&fmt=auto: a named size, unsigned
+        driver.find_element(by("ID"), "edit-rotate").click()
+        notice = wait(
+            lambda: (
+                driver.find_element(by("CSS_SELECTOR"), "#editor .notice.error").is_displayed()
+                and driver.find_element(by("CSS_SELECTOR"), "#editor .notice.error")
+            ),
+            "the reason",
+        )
+        assert notice.text == (
+            "The preview could not be made: this server only serves named sizes without a "
+            "signature: sign the URL."
+        ), notice.text
+        driver.save_screenshot(str(screenshots / "editor-signed-server.png"))
