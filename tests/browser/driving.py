@@ -18,6 +18,11 @@ const photo = document.getElementById('photo');
 photo.decode().then(() => requestAnimationFrame(() => requestAnimationFrame(() => done(
   document.querySelector('.frame').classList.contains('loaded')))), () => done(false));
 """
+# Copy buttons write here instead of the clipboard (headless: nothing to read it back from).
+CAPTURE_COPY = """
+window.__copied = [];
+navigator.clipboard.writeText = (text) => { window.__copied.push(text); return Promise.resolve(); };
+"""
 RUN_AXE = """
 const done = arguments[arguments.length - 1];
 axe.run(document, {resultTypes: ['violations']}).then(

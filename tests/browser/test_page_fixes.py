@@ -13,6 +13,7 @@ import pytest
 import pyvips
 
 from tests.browser.driving import (
+    CAPTURE_COPY,
     PHONE,
     assert_accessible,
     by,
@@ -28,11 +29,6 @@ from tests.e2e.process import request
 from tests.e2e.servers import Server
 
 pytestmark = pytest.mark.e2e
-
-CAPTURE_COPY = """
-window.__copied = [];
-navigator.clipboard.writeText = (text) => { window.__copied.push(text); return Promise.resolve(); };
-"""
 
 
 def test_the_upload_page_copies_served_sizes_and_portable_links(
