@@ -144,6 +144,13 @@ class ImageTooLarge(EnlargerError):
     code = "image_too_large"
 
 
+class MaxBytesUnreachable(EnlargerError):
+    """``max_bytes`` cannot be met for this image (its details say the smallest answer made)."""
+
+    status = 422
+    code = "max_bytes_unreachable"
+
+
 class RateLimited(EnlargerError):
     """Over a per-client token bucket; ``Retry-After`` says when the next token comes."""
 

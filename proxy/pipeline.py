@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 
 import pyvips
 
-from enlarger.proxy import autoq, cutoff, formats
+from enlarger.errors import MaxBytesUnreachable
+from enlarger.proxy import autoq, cutoff, formats, maxbytes
 from enlarger.proxy.colour import needs_srgb_conversion
 from enlarger.proxy.geometry import Plan, plan
 from enlarger.proxy.source import (
@@ -29,14 +30,25 @@ from enlarger.settings import Settings
 MIME_TYPES = formats.MIME_TYPES
 
 
+def _default(name: str) -> tuple[int, ...]:
+    return tuple(Settings.model_fields[name].default)
+
+
 @dataclass(frozen=True, slots=True)
 class RenderOptions:
     avif_effort: int = 2
     avif_max_pixels: int = 16_000_000
+    quality_ladder: tuple[int, ...] = _default("quality_ladder")  # max_bytes' steps
+    width_ladder: tuple[int, ...] = _default("width_ladder")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RenderOptions:
-        return cls(avif_effort=settings.avif_effort, avif_max_pixels=settings.avif_max_pixels)
+        return cls(
+            avif_effort=settings.avif_effort,
+            avif_max_pixels=settings.avif_max_pixels,
+            quality_ladder=tuple(settings.quality_ladder),
+            width_ladder=tuple(settings.width_ladder),
+        )
 
 
 @dataclass(slots=True)
@@ -252,16 +264,17 @@ def resize(canvas: Canvas) -> Canvas:
     else:
         width, height = canvas.plan.scaled_size
 
-    def scale(frame: pyvips.Image) -> pyvips.Image:
-        if (frame.width, frame.height) == (width, height):
-            return frame
-        hscale, vscale = width / frame.width, height / frame.height
-        if not frame.hasalpha():
-            return frame.resize(hscale, vscale=vscale)
-        resized = frame.premultiply().resize(hscale, vscale=vscale).unpremultiply()
-        return resized.cast(frame.format)
+    return _per_frame(canvas, lambda frame: scaled(frame, width, height))
 
-    return _per_frame(canvas, scale)
+
+def scaled(frame: pyvips.Image, width: int, height: int) -> pyvips.Image:
+    if (frame.width, frame.height) == (width, height):
+        return frame
+    hscale, vscale = width / frame.width, height / frame.height
+    if not frame.hasalpha():
+        return frame.resize(hscale, vscale=vscale)
+    resized = frame.premultiply().resize(hscale, vscale=vscale).unpremultiply()
+    return resized.cast(frame.format)
 
 
 def cover_or_pad(canvas: Canvas) -> Canvas:
@@ -353,10 +366,47 @@ def encode(canvas: Canvas) -> Canvas:
             # in memory first: the pixels are read many times, and the source only in order
             canvas.image = cutoff.watched(canvas.img).copy_memory()
             quality = autoq.quality(canvas.img, canvas.output_format, options.avif_effort)
+    if canvas.spec.max_bytes:
+        return _within_bytes(canvas, quality)
     canvas.data = formats.encode(
         canvas.img, canvas.output_format, quality, options.avif_effort, options.avif_max_pixels
     )
     return canvas
+
+
+def _within_bytes(canvas: Canvas, quality: int) -> Canvas:
+    """``max_bytes``: re-encode the pixels in memory at lower ladder qualities (``quality``
+    the highest tried), then at smaller ladder widths (:mod:`proxy.maxbytes`). Not for
+    animations: their frames would all have to shrink (422, docs/api.md)."""
+    fmt, options = canvas.output_format, canvas.options
+    if _frames(canvas.img) > 1:
+        raise MaxBytesUnreachable(
+            "max_bytes is not applied to animations: ask for a still format (fmt=jpeg, png or"
+            " avif: the first frame) or leave max_bytes out",
+            max_bytes=canvas.spec.max_bytes,
+            reason="animated",
+        )
+    canvas.image = cutoff.watched(canvas.img).copy_memory()  # encoded several times
+
+    def encode_at(image: pyvips.Image, q: int) -> bytes:
+        return formats.encode(image, fmt, q, options.avif_effort, options.avif_max_pixels)
+
+    def shrink(image: pyvips.Image, width: int) -> pyvips.Image:
+        height = max(1, round(image.height * width / image.width))
+        return cutoff.watched(scaled(image, width, height)).copy_memory()
+
+    lossy = fmt in formats.LOSSY_OUTPUTS
+    steps = maxbytes.qualities(quality, options.quality_ladder) if lossy else [quality]
+    found = maxbytes.fit(
+        canvas.img, canvas.spec.max_bytes, steps, options.width_ladder, encode_at, shrink
+    )
+    canvas.image, canvas.data = found.image, found.data
+    return canvas
+
+
+def _frames(image: pyvips.Image) -> int:
+    page_height = int(image.get("page-height")) if image.get_typeof("page-height") else 0
+    return image.height // page_height if 0 < page_height < image.height else 1
 
 
 STEPS: tuple[Step, ...] = (

@@ -32,7 +32,8 @@ async def view(request: web.Request) -> web.Response:
     if_none_match = request.headers.get("If-None-Match")
     if _etag_matches(if_none_match, etag):
         return _not_modified(request, image_id, spec.key, headers, start)
-    charge = request.app[RATE_LIMITS].render_charge(request, spec.quality == AUTO_QUALITY)
+    searches = spec.quality == AUTO_QUALITY or bool(spec.max_bytes)  # several encodes each
+    charge = request.app[RATE_LIMITS].render_charge(request, searches)
     served = await views.variants.get(image_id, spec, charge)
     if served.fallback:
         headers.update(served_headers(image_id, served, request.app[SETTINGS].fallback_max_age))

@@ -253,7 +253,7 @@ class VariantService:
             return await self._render_once(image_id, spec, key, charge)
         except Overloaded:
             stand_in = await self._stand_in(image_id, spec) or await self._original_as_is(image_id)
-            if stand_in is None:
+            if stand_in is None or (spec.max_bytes and len(stand_in.data) > spec.max_bytes):
                 raise
             return stand_in
 

@@ -59,6 +59,16 @@ AUTO_TARGET = 76.0
 # this named size's box (ENLARGER_SIZE_MEDIUM, 800), times dpr: a phone's width at 2x and an
 # article column's at 1x, on the ladder, and no new setting (docs/api.md, "Client hints").
 AUTO_WIDTH_SIZE = "medium"
+# max_bytes=N: a byte budget from 1,000 to 50,000,000, snapped DOWN (the answer may never be
+# larger than asked) to 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten: 48 budgets,
+# each under a quarter below what was asked; signed URLs keep N exact (docs/api.md, max_bytes).
+MAX_BYTES_RANGE = (1_000, 50_000_000)
+MAX_BYTES_LADDER = tuple(
+    step
+    for power in range(1, 6)
+    for mantissa in (100, 125, 150, 200, 250, 300, 400, 500, 600, 800)
+    if MAX_BYTES_RANGE[0] <= (step := mantissa * 10**power) <= MAX_BYTES_RANGE[1]
+)
 
 
 def quality_key(quality: int) -> str:
@@ -83,6 +93,7 @@ ALIASES = {
     "blur": ("blur",),
     "sharpen": ("sharpen",),
     "bg": ("bg", "background"),
+    "max_bytes": ("max_bytes",),
 }
 _CANONICAL = {alias: name for name, spellings in ALIASES.items() for alias in spellings}
 _FORMAT_ALIASES = {"jpg": "jpeg"}
@@ -159,6 +170,7 @@ class VariantSpec:
     blur: float = 0.0
     sharpen: float = 0.0
     background: tuple[int, int, int, int] = field(default=WHITE)
+    max_bytes: int = 0  # 0: no byte budget
     # The client hint headers read (w=auto, dpr=auto): named in Vary, never part of the key.
     hints: tuple[str, ...] = field(default=(), compare=False)
     key: str = field(init=False, compare=False, repr=False)
@@ -189,6 +201,7 @@ class VariantSpec:
         parts += [f"blur{self.blur:g}"] if self.blur else []
         parts += [f"sh{self.sharpen:g}"] if self.sharpen else []
         parts += [f"bg{colour_key(self.background)}"] if self.background != WHITE else []
+        parts += [f"mb{self.max_bytes}"] if self.max_bytes else []
         parts += [f"q{quality_key(self.quality)}", self.format]
         return ".".join(parts)
 
@@ -295,6 +308,7 @@ def parse_spec(
             else 0.0
         ),
         background=as_colour(params["bg"]) if "bg" in params else WHITE,
+        max_bytes=_max_bytes(params["max_bytes"], policy) if "max_bytes" in params else 0,
         hints=_hints_read(params),
     ).canonical()
 
@@ -483,6 +497,13 @@ def _trim(raw: str) -> int:
     return int(value)
 
 
+def _max_bytes(raw: str, policy: ViewPolicy) -> int:
+    """A whole number of bytes in :data:`MAX_BYTES_RANGE`, snapped down to
+    :data:`MAX_BYTES_LADDER` (exact when signed)."""
+    value = as_integer("max_bytes", raw, *MAX_BYTES_RANGE)
+    return value if policy.exact else max(s for s in MAX_BYTES_LADDER if s <= value)
+
+
 def _rotation(raw: str) -> int:
     value = raw.strip()
     sign = -1 if value.startswith("-") else 1
@@ -547,6 +568,12 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
         "blur": {"min": 0, "max": 50, "step": 0.5, "default": 0},
         "sharpen": {"min": 0, "max": 10, "step": 0.5, "default": 0},
         "bg": {"format": "rgb, rrggbb, rrggbbaa, white, black, transparent", "default": "ffffff"},
+        "max_bytes": {
+            "min": MAX_BYTES_RANGE[0],
+            "max": MAX_BYTES_RANGE[1],
+            "snaps_down_to": list(MAX_BYTES_LADDER),
+            "default": None,
+        },
     }
     for name, entry in table.items():
         entry["names"] = list(ALIASES[name])

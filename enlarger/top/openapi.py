@@ -11,6 +11,7 @@ from enlarger.proxy.spec import (
     AUTO_TARGET,
     FITS,
     GRAVITIES,
+    MAX_BYTES_RANGE,
     OUTPUT_FORMATS,
     SIZE_NAMES,
 )
@@ -28,7 +29,7 @@ ERROR_STATUSES = {
     408: "the upload did not finish in time",
     413: "the upload exceeds the byte limit",
     415: "not an accepted image format, or a compressed body",
-    422: "an image that breaks a limit or cannot be decoded",
+    422: "an image that breaks a limit or cannot be decoded, or a max_bytes it cannot meet",
     429: "over a rate limit (Retry-After)",
     500: "unexpected failure (logged)",
     503: "a backend is unavailable or the renderer is full (Retry-After)",
@@ -120,6 +121,12 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
         _query("blur", {**step, "maximum": 50}),
         _query("sharpen", {**step, "maximum": 10}),
         _query("bg", {"type": "string"}, "background: rgb, rrggbb, rrggbbaa or a name"),
+        _query(
+            "max_bytes",
+            {"type": "integer", "minimum": MAX_BYTES_RANGE[0], "maximum": MAX_BYTES_RANGE[1]},
+            "the answer takes at most this many bytes (snapped down to a budget step);"
+            " 422 max_bytes_unreachable when it cannot",
+        ),
         _query("sig", {"type": "string"}, "HMAC signature, last (docs/security.md)"),
         *_hint_headers(),
     ]

@@ -125,6 +125,20 @@ async def test_quality_searches_have_their_own_smaller_bucket(
     assert (await stack.client.get(f"/i/{image_id}?w=200&q=auto&fmt=png")).status == 200
 
 
+async def test_a_first_max_bytes_view_takes_a_quality_search_token(
+    backend_settings: Settings, make_stack: StackFactory
+) -> None:
+    """``max_bytes`` may encode several times (docs/api.md, "max_bytes"): charged as q=auto."""
+    stack = await make_stack(backend_settings, rate_limit_quality_searches=1)
+    image_id = (await (await post(stack, make_jpeg(400, 300))).json())["id"]
+    assert (await stack.client.get(f"/i/{image_id}?w=100&max_bytes=5000")).status == 200
+    refused = await stack.client.get(f"/i/{image_id}?w=200&max_bytes=5000&fmt=png")
+    assert refused.status == 429
+    assert (await refused.json())["error"]["limit"] == "rate_limit_quality_searches"
+    assert (await stack.client.get(f"/i/{image_id}?w=100&max_bytes=5000")).status == 200  # kept
+    assert (await stack.client.get(f"/i/{image_id}?w=200")).status == 200
+
+
 async def test_limits_are_reported_and_zero_turns_them_off(
     backend_settings: Settings, make_stack: StackFactory
 ) -> None:

@@ -186,7 +186,8 @@ def test_api_doc_matches_limits() -> None:
             assert f"`{alias}`" in row, (name, alias)
         for bound in ("min", "max"):
             if bound in entry:
-                assert f"{entry[bound]:g}" in row, (name, bound)
+                value = entry[bound]
+                assert (str(value) if isinstance(value, int) else f"{value:g}") in row, name
         for value in [*entry.get("values", []), *entry.get("ladder", [])]:  # type: ignore[misc]
             assert str(value) in row, (name, value)
         assert re.search(rf"/i/\w+\?[^ `]*\b{re.escape(str(entry['names'][0]))}=", doc), (  # type: ignore[index]
@@ -318,3 +319,38 @@ def _prefix() -> str:
     from enlarger.proxy.spec import PIPELINE_VERSION
 
     return f"p{PIPELINE_VERSION}"
+
+
+async def test_max_bytes_over_http(stack: Stack, images_dir: Path) -> None:
+    """``max_bytes``: met in JPEG and WebP, the answer stored under its ``mb`` key and then a
+    hit; an unreachable budget is a 422 with its code and the smallest answer made; a budget out
+    of bounds a 400 naming ``max_bytes``."""
+    photo = (images_dir / "photo-nikon-d90-4288x2848.jpg").read_bytes()
+    original = pyvips.Image.thumbnail_buffer(photo, 1200).jpegsave_buffer(Q=95)
+    image_id = (await (await stack.upload(original)).json())["id"]
+    plain = await stack.client.get(f"/i/{image_id}?w=800&fmt=jpeg")
+    assert len(await plain.read()) > 40_000  # so that the budgets below do something
+    for query, budget in (
+        ("fmt=jpeg&max_bytes=40000", 40_000),
+        ("fmt=webp&max_bytes=25999", 25_000),
+    ):
+        first = await stack.client.get(f"/i/{image_id}?w=800&{query}")
+        assert first.status == 200, await first.text()
+        data = await first.read()
+        assert len(data) <= budget and 'tier;desc="render"' in first.headers["Server-Timing"]
+        assert first.headers["ETag"] != plain.headers["ETag"]
+        again = await stack.client.get(f"/i/{image_id}?w=800&{query}")
+        assert await again.read() == data and again.headers["ETag"] == first.headers["ETag"]
+        assert 'tier;desc="render"' not in again.headers["Server-Timing"]
+    names = [name.rsplit("/", 1)[-1] for name in await stack.variant_names(image_id)]
+    assert f"{_prefix()}.w800.mb40000.q80.jpeg" in names
+    noise = pyvips.Image.gaussnoise(20, 3000, sigma=60).cast("uchar").jpegsave_buffer(Q=90)
+    strip_id = (await (await stack.upload(noise)).json())["id"]  # 16 x 2400 at q40: over 1000
+    refused = await stack.client.get(f"/i/{strip_id}?size=original&max_bytes=1000")
+    assert refused.status == 422 and refused.headers["Cache-Control"] == "no-store"
+    error = (await refused.json())["error"]
+    assert error["code"] == "max_bytes_unreachable" and error["smallest_bytes"] > 1_000
+    for bad in ("999", "50000001", "1e5", "-1"):
+        answer = await stack.client.get(f"/i/{image_id}?w=800&max_bytes={bad}")
+        assert answer.status == 400, bad
+        assert (await answer.json())["error"]["parameter"] == "max_bytes", bad
