@@ -1,11 +1,7 @@
-"""``max_bytes=N``: the answer is at most N bytes. Run in the render thread on the pixels the
-pipeline made (decoded and resized once, held in memory): re-encodes only. The highest quality of
-the ladder up to the asked one that fits; when the ladder's lowest does not, the largest smaller
-width of the ladder that fits at that lowest quality (each shrunk from the same pixels, never a new
-decode), then the highest quality that fits at that width; else :class:`MaxBytesUnreachable`.
-Every answer returned was measured under N; bounded by :func:`max_encodes` (docs/api.md,
-"max_bytes").
-"""
+"""``max_bytes=N``: the answer is at most N bytes, found in the render thread by re-encoding the
+pixels the pipeline made once: the highest ladder quality that fits, else the largest smaller
+ladder width at the lowest quality, else :class:`MaxBytesUnreachable`. Every answer returned was
+measured under N; work bounded by :func:`max_encodes` (docs/api.md, "max_bytes")."""
 
 from __future__ import annotations
 
