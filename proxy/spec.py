@@ -46,6 +46,10 @@ GRAVITIES = (
 )
 WHITE = (255, 255, 255, 255)
 LOSSLESS = ("png", "gif")
+# The formats a render may answer as Ultra HDR JPEG (an explicit or kept JPEG, or the legacy
+# class: a JPEG source stays JPEG); ``hdr=0`` means nothing for the others, so it is dropped from
+# their key (proxy/hdr.py).
+HDR_FORMATS = ("jpeg", "same", "auto-legacy")
 TRIM_DEFAULT = 10  # trim=1: libvips find_trim's own default threshold
 TRIM_THRESHOLDS = (2, 254)  # trim=N: N is the threshold (1 is "on", so it cannot be one)
 # q=auto: the quality is searched per variant (proxy.autoq) for this SSIMULACRA2 score, a little
@@ -78,6 +82,7 @@ ALIASES = {
     "blur": ("blur",),
     "sharpen": ("sharpen",),
     "bg": ("bg", "background"),
+    "hdr": ("hdr",),
 }
 _CANONICAL = {alias: name for name, spellings in ALIASES.items() for alias in spellings}
 _FORMAT_ALIASES = {"jpg": "jpeg"}
@@ -154,6 +159,7 @@ class VariantSpec:
     blur: float = 0.0
     sharpen: float = 0.0
     background: tuple[int, int, int, int] = field(default=WHITE)
+    hdr: bool = True  # keep an Ultra HDR source's gain map where the output carries one
     key: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -165,7 +171,8 @@ class VariantSpec:
         matters with both sides given, gravity only for cover and pad."""
         fit = self.fit if self.width is not None and self.height is not None else "inside"
         gravity = self.gravity if fit in ("cover", "pad") else "centre"
-        return replace(self, fit=fit, gravity=gravity)
+        hdr = self.hdr or self.format not in HDR_FORMATS
+        return replace(self, fit=fit, gravity=gravity, hdr=hdr)
 
     @property
     def negotiated(self) -> bool:
@@ -182,6 +189,7 @@ class VariantSpec:
         parts += [f"blur{self.blur:g}"] if self.blur else []
         parts += [f"sh{self.sharpen:g}"] if self.sharpen else []
         parts += [f"bg{colour_key(self.background)}"] if self.background != WHITE else []
+        parts += [] if self.hdr else ["hdr0"]
         parts += [f"q{quality_key(self.quality)}", self.format]
         return ".".join(parts)
 
@@ -261,6 +269,7 @@ def parse_spec(
             else 0.0
         ),
         background=as_colour(params["bg"]) if "bg" in params else WHITE,
+        hdr=as_bool("hdr", params["hdr"]) if "hdr" in params else True,
     ).canonical()
 
 
@@ -463,6 +472,7 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
         "blur": {"min": 0, "max": 50, "step": 0.5, "default": 0},
         "sharpen": {"min": 0, "max": 10, "step": 0.5, "default": 0},
         "bg": {"format": "rgb, rrggbb, rrggbbaa, white, black, transparent", "default": "ffffff"},
+        "hdr": {"values": [0, 1], "default": 1, "carried_by": ["jpeg"]},
     }
     for name, entry in table.items():
         entry["names"] = list(ALIASES[name])
