@@ -112,6 +112,12 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
         _query("blur", {**step, "maximum": 50}),
         _query("sharpen", {**step, "maximum": 10}),
         _query("bg", {"type": "string"}, "background: rgb, rrggbb, rrggbbaa or a name"),
+        _query(
+            "hdr",
+            {"enum": [0, 1]},
+            "1 (default): an Ultra HDR original stays Ultra HDR (gain map kept) in JPEG answers;"
+            " 0: plain SDR. WebP, AVIF, PNG and GIF answers are always SDR",
+        ),
         _query("sig", {"type": "string"}, "HMAC signature, last (docs/security.md)"),
     ]
 
