@@ -1,11 +1,7 @@
-"""Ultra HDR: the gain map of an Ultra HDR JPEG follows its picture through the pipeline, and a
-JPEG answer carries it (the picture plus the gain map and its ``gainmap-*`` metadata, nothing
-else). libvips 8.18 loads such a JPEG with ``uhdrload``: an SDR picture with the gain map attached
-as metadata; ``thumbnail`` resizes it with the picture, no other operation touches it, so each
-geometric step of the pipeline hands it a :data:`GainOp`. Must hold: an image without a gain map
-costs one metadata lookup per step and nothing else; a render that does not keep the gain map
-(``hdr=0``, or an output format that cannot carry it) drops it right after decoding.
-"""
+"""Ultra HDR: an Ultra HDR JPEG's gain map follows its picture through every geometric step
+(libvips 8.18 attaches it as metadata; only ``thumbnail`` resizes it), and a JPEG answer carries
+it with its metadata alone. Must hold: an image without one costs a metadata lookup per step;
+a render that does not keep it (``hdr=0``, a format that cannot carry it) drops it on decode."""
 
 from __future__ import annotations
 
