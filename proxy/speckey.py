@@ -23,6 +23,7 @@ _KEY = re.compile(
     rf"(?:\.blur(?P<blur>{_NUMBER}))?"
     rf"(?:\.sh(?P<sh>{_NUMBER}))?"
     r"(?:\.bg(?P<bg>[0-9a-f]{8}))?"
+    r"(?P<hdr0>\.hdr0)?"
     r"\.q(?P<q>\d+|auto)\.(?P<fmt>[a-z-]+)"
 )
 
@@ -72,6 +73,7 @@ def spec_from_key(key: str) -> VariantSpec:
         blur=float(parts["blur"] or 0),
         sharpen=float(parts["sh"] or 0),
         background=background,
+        hdr=parts["hdr0"] is None,
     )
     if spec.key != key:
         raise InvalidParameter("not a canonical variant key", parameter="key")

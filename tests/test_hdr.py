@@ -11,6 +11,7 @@ from enlarger.errors import InvalidParameter
 from enlarger.proxy import formats, hdr
 from enlarger.proxy.meta import read_meta
 from enlarger.proxy.spec import PIPELINE_VERSION, ViewPolicy, describe, parse_spec
+from enlarger.proxy.speckey import spec_from_key
 from enlarger.settings import Settings
 from tests import ultrahdr
 
@@ -38,6 +39,13 @@ def test_hdr0_is_in_the_key_only_where_the_answer_can_carry_a_gain_map() -> None
         assert "hdr" not in _key(("w", "800"), ("hdr", "0"), ("fmt", fmt)), fmt
     webp = _key(("w", "800"), ("hdr", "0"), ("fmt", "auto"), accept="image/webp")
     assert webp == f"{P}.w800.q80.auto-webp"
+
+
+def test_a_stored_hdr0_key_reads_back() -> None:
+    """The variant budget and clean-ups read stored names back into specs."""
+    for query in ([("w", "800"), ("hdr", "0")], [("w", "800")], [("hdr", "0"), ("bg", "000")]):
+        spec = parse_spec(query, POLICY)
+        assert spec_from_key(spec.key) == spec, spec.key
 
 
 def test_a_bad_hdr_value_is_a_400() -> None:
