@@ -1,4 +1,5 @@
-"""Which format a render writes, and how each format is encoded (metadata always stripped)."""
+"""Which format a render writes, and how each format is encoded (metadata always stripped, but
+for an Ultra HDR JPEG's gain map: proxy/hdr.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pyvips
 
 from enlarger import media
 from enlarger.errors import InvalidParameter
-from enlarger.proxy import cutoff
+from enlarger.proxy import cutoff, hdr
 
 MIME_TYPES = media.MIME_TYPES
 ANIMATED_OUTPUTS = ("gif", "webp")
@@ -87,6 +88,8 @@ def encode(
     image = cutoff.watched(image)
     data: bytes
     match fmt:
+        case "jpeg" if hdr.has_gain_map(image):  # Ultra HDR (proxy/hdr.py)
+            data = hdr.jpegsave(image, quality)
         case "jpeg":
             data = image.jpegsave_buffer(Q=quality, keep=none, **jpeg_options(quality))
         case "png":

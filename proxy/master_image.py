@@ -192,10 +192,12 @@ def render_from_master(master: Master, spec: VariantSpec, options: RenderOptions
 
 def master_shape(source: Source, fmt: str, side: int) -> tuple[Master, int]:
     """The master's record without pixels (the side it will have), and that side; a side of 0:
-    the image takes no master (small, animated, transparent, CMYK) and the record says so."""
+    the image takes no master (small, animated, transparent, CMYK, Ultra HDR) and the record
+    says so. An Ultra HDR image renders from its original: the master is an SDR JPEG, and the
+    record's caches and spill know nothing of gain maps (docs/api.md, "hdr")."""
     record = Master(source.width, source.height, fmt)
     box = master_side(max(source.width, source.height), side)
-    if not box or source.animated or _has_alpha_or_ink(source):
+    if not box or source.animated or source.gain_map or _has_alpha_or_ink(source):
         return record, 0
     return Master(source.width, source.height, fmt, None, box), box
 

@@ -20,7 +20,7 @@ from enlarger.proxy.renderer import Renderer
 from enlarger.proxy.service import Tiers
 from enlarger.traces import Tombstones, cache_key
 
-META_VERSION = 1  # part of the cache key: bump when the answer's shape or content changes
+META_VERSION = 2  # part of the cache key: bump when the answer's shape or content changes
 META_KEY = f"meta{META_VERSION}"
 _QUARTER_TURNS = (5, 6, 7, 8)
 
@@ -50,6 +50,7 @@ def read_meta(data: bytes, fmt: str) -> dict[str, Any]:
         "bands": header.bands,
         "alpha": bool(header.hasalpha()),
         "icc_profile": (profile_description(icc) or None) if isinstance(icc, bytes) else None,
+        "hdr": "gainmap-data" in present,  # Ultra HDR: a gain map (docs/api.md, "hdr")
         "exif": safe_exif(exif),
     }
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import pyvips
 
 from enlarger.errors import MaxBytesUnreachable
-from enlarger.proxy import autoq, cutoff, formats, maxbytes
+from enlarger.proxy import autoq, cutoff, formats, hdr, maxbytes
 from enlarger.proxy.colour import needs_srgb_conversion
 from enlarger.proxy.geometry import Plan, plan
 from enlarger.proxy.source import (
@@ -80,13 +81,18 @@ class Rendered:
 Step = Callable[[Canvas], Canvas]
 
 
-def _per_frame(canvas: Canvas, operation: Callable[[pyvips.Image], pyvips.Image]) -> Canvas:
-    """Apply a geometric operation to every frame of an animation (or to the one image)."""
+def _per_frame(
+    canvas: Canvas,
+    operation: Callable[[pyvips.Image], pyvips.Image],
+    gain: hdr.GainOp | None = None,
+) -> Canvas:
+    """Apply a geometric operation to every frame of an animation (or to the one image, and
+    ``gain`` to its Ultra HDR gain map, if it has one: proxy/hdr.py)."""
     image = canvas.img
     pages = int(image.get("n-pages")) if image.get_typeof("n-pages") else 1
     page_height = int(image.get("page-height")) if image.get_typeof("page-height") else 0
     if pages <= 1 or page_height <= 0 or image.height != pages * page_height:
-        canvas.image = operation(image)
+        canvas.image = hdr.follow(image, operation(image), gain)
         return canvas
     frames = [
         operation(image.crop(0, i * page_height, image.width, page_height)) for i in range(pages)
@@ -113,7 +119,7 @@ def trim(canvas: Canvas) -> Canvas:
         return canvas
     scale = min(1.0, TRIM_DETAIL * canvas.plan.load_scale)
     detail = Canvas(canvas.spec, canvas.options, source, canvas.plan, canvas.output_format)
-    detail.image = _detection_decode(source, scale)
+    detail.image = hdr.keep_or_drop(_detection_decode(source, scale), _keeps_gain(canvas))
     image = to_8bit(to_srgb(autorotate(detail))).img
     if not source.animated:
         image = cutoff.watched(image).copy_memory()
@@ -186,8 +192,14 @@ _BOX = pyvips.Image.new_from_array([[1, 1, 1], [1, 1, 1], [1, 1, 1]], scale=9)
 def decode(canvas: Canvas) -> Canvas:
     """Shrink on load to just what the later steps need (never below the final size)."""
     animated = canvas.source.animated and canvas.output_format in formats.ANIMATED_OUTPUTS
-    canvas.image = load(canvas.source, canvas.plan.load_scale, all_frames=animated)
+    image = load(canvas.source, canvas.plan.load_scale, all_frames=animated)
+    canvas.image = hdr.keep_or_drop(image, _keeps_gain(canvas))
     return canvas
+
+
+def _keeps_gain(canvas: Canvas) -> bool:
+    """Whether an Ultra HDR source's gain map goes into the answer (``hdr``, and a JPEG)."""
+    return canvas.spec.hdr and canvas.output_format in hdr.CARRIED_BY
 
 
 def materialize(canvas: Canvas) -> Canvas:
@@ -204,7 +216,8 @@ def autorotate(canvas: Canvas) -> Canvas:
     """Apply the EXIF orientation (all eight), from memory: the image is small by now."""
     image = canvas.img
     if image.get_typeof("orientation") and int(image.get("orientation")) not in (0, 1):
-        canvas.image = cutoff.watched(image).copy_memory().autorot()
+        turned = cutoff.watched(image).copy_memory().autorot()
+        canvas.image = hdr.follow(image, turned, hdr.oriented(int(image.get("orientation"))))
     return canvas
 
 
@@ -234,27 +247,33 @@ def crop(canvas: Canvas) -> Canvas:
         return canvas
     sx = canvas.img.width / canvas.source.width
 
-    def cut(frame: pyvips.Image) -> pyvips.Image:
+    def box(frame: pyvips.Image) -> tuple[int, int, int, int]:
         sy = frame.height / canvas.source.height
         left, top = min(frame.width - 1, round(x * sx)), min(frame.height - 1, round(y * sy))
         width = max(1, min(frame.width - left, round(w * sx)))
         height = max(1, min(frame.height - top, round(h * sy)))
-        return frame.crop(left, top, width, height)
+        return left, top, width, height
 
-    return _per_frame(canvas, cut)
+    return _per_frame(canvas, lambda f: f.crop(*box(f)), hdr.cropped(*box(canvas.img)))
 
 
 def rotate(canvas: Canvas) -> Canvas:
     angle = {90: "d90", 180: "d180", 270: "d270"}.get(canvas.spec.rotate)
-    return _per_frame(canvas, lambda frame: frame.rot(angle)) if angle else canvas
+    if not angle:
+        return canvas
+    return _per_frame(canvas, lambda frame: frame.rot(angle), hdr.same(lambda g: g.rot(angle)))
 
 
 def mirror(canvas: Canvas) -> Canvas:
-    if canvas.spec.flip:
-        canvas = _per_frame(canvas, lambda frame: frame.flip("vertical"))
-    if canvas.spec.flop:
-        canvas = _per_frame(canvas, lambda frame: frame.flip("horizontal"))
+    for wanted, direction in ((canvas.spec.flip, "vertical"), (canvas.spec.flop, "horizontal")):
+        if wanted:
+            flip = partial(_flip, direction=direction)
+            canvas = _per_frame(canvas, flip, hdr.same(flip))
     return canvas
+
+
+def _flip(frame: pyvips.Image, direction: str) -> pyvips.Image:
+    return frame.flip(direction)
 
 
 def resize(canvas: Canvas) -> Canvas:
@@ -264,7 +283,9 @@ def resize(canvas: Canvas) -> Canvas:
     else:
         width, height = canvas.plan.scaled_size
 
-    return _per_frame(canvas, lambda frame: scaled(frame, width, height))
+    return _per_frame(
+        canvas, lambda frame: scaled(frame, width, height), hdr.resized(width, height)
+    )
 
 
 def scaled(frame: pyvips.Image, width: int, height: int) -> pyvips.Image:
@@ -282,10 +303,14 @@ def cover_or_pad(canvas: Canvas) -> Canvas:
     if canvas.plan.mode == "cover":
         if spec.gravity in ("attention", "entropy"):
             left, top = _smart_window(canvas, target, spec.gravity)
-            return _per_frame(canvas, lambda f: f.crop(left, top, *target))
-        return _per_frame(canvas, lambda f: f.gravity(spec.gravity, *target))
+            window = hdr.cropped(left, top, *target)
+            return _per_frame(canvas, lambda f: f.crop(left, top, *target), window)
+        placed = hdr.placed(spec.gravity, *target)
+        return _per_frame(canvas, lambda f: f.gravity(spec.gravity, *target), placed)
     if canvas.plan.mode == "pad":
-        return _per_frame(canvas, lambda f: _pad(f, canvas, target))
+        border = hdr.neutral_gain(canvas.img)
+        placed = hdr.placed(spec.gravity, *target, border)
+        return _per_frame(canvas, lambda f: _pad(f, canvas, target), placed)
     return canvas
 
 
@@ -393,7 +418,8 @@ def _within_bytes(canvas: Canvas, quality: int) -> Canvas:
 
     def shrink(image: pyvips.Image, width: int) -> pyvips.Image:
         height = max(1, round(image.height * width / image.width))
-        return cutoff.watched(scaled(image, width, height)).copy_memory()
+        smaller = hdr.follow(image, scaled(image, width, height), hdr.resized(width, height))
+        return cutoff.watched(smaller).copy_memory()
 
     lossy = fmt in formats.LOSSY_OUTPUTS
     steps = maxbytes.qualities(quality, options.quality_ladder) if lossy else [quality]

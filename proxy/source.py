@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pyvips
 
 from enlarger.errors import InvalidImage
-from enlarger.proxy import cutoff
+from enlarger.proxy import cutoff, hdr
 
 _QUARTER_TURNS = (5, 6, 7, 8)
 # libvips' error lines from its loaders ("domain: message"): libjpeg, libpng, libwebp, libtiff,
@@ -35,6 +35,7 @@ class Source:
     orientation: int
     decoded: pyvips.Image | None = None  # HEIC, AVIF: decoded up front (no shrink-on-load)
     alpha_or_ink: bool | None = None  # from the header: transparency, or CMYK (None: not read)
+    gain_map: bool = False  # from the header: an Ultra HDR JPEG (proxy/hdr.py)
 
     @property
     def animated(self) -> bool:
@@ -55,7 +56,8 @@ def open_source(data: bytes, fmt: str) -> Source:
     if orientation in _QUARTER_TURNS:
         width, height = height, width
     ink = bool(header.hasalpha()) or header.interpretation == "cmyk"
-    return Source(data, fmt, width, height, pages, orientation, alpha_or_ink=ink)
+    gain = hdr.has_gain_map(header)
+    return Source(data, fmt, width, height, pages, orientation, alpha_or_ink=ink, gain_map=gain)
 
 
 def undecodable(fmt: str) -> InvalidImage:

@@ -47,6 +47,10 @@ GRAVITIES = (
 )
 WHITE = (255, 255, 255, 255)
 LOSSLESS = ("png", "gif")
+# The formats a render may answer as Ultra HDR JPEG (an explicit or kept JPEG, or the legacy
+# class: a JPEG source stays JPEG); ``hdr=0`` means nothing for the others, so it is dropped from
+# their key (proxy/hdr.py).
+HDR_FORMATS = ("jpeg", "same", "auto-legacy")
 TRIM_DEFAULT = 10  # trim=1: libvips find_trim's own default threshold
 TRIM_THRESHOLDS = (2, 254)  # trim=N: N is the threshold (1 is "on", so it cannot be one)
 # q=auto: the quality is searched per variant (proxy.autoq) for this SSIMULACRA2 score, a little
@@ -94,6 +98,7 @@ ALIASES = {
     "sharpen": ("sharpen",),
     "bg": ("bg", "background"),
     "max_bytes": ("max_bytes",),
+    "hdr": ("hdr",),
 }
 _CANONICAL = {alias: name for name, spellings in ALIASES.items() for alias in spellings}
 _FORMAT_ALIASES = {"jpg": "jpeg"}
@@ -173,6 +178,7 @@ class VariantSpec:
     max_bytes: int = 0  # 0: no byte budget
     # The client hint headers read (w=auto, dpr=auto): named in Vary, never part of the key.
     hints: tuple[str, ...] = field(default=(), compare=False)
+    hdr: bool = True  # keep an Ultra HDR source's gain map where the output carries one
     key: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -184,7 +190,8 @@ class VariantSpec:
         matters with both sides given, gravity only for cover and pad."""
         fit = self.fit if self.width is not None and self.height is not None else "inside"
         gravity = self.gravity if fit in ("cover", "pad") else "centre"
-        return replace(self, fit=fit, gravity=gravity)
+        hdr = self.hdr or self.format not in HDR_FORMATS
+        return replace(self, fit=fit, gravity=gravity, hdr=hdr)
 
     @property
     def negotiated(self) -> bool:
@@ -202,6 +209,7 @@ class VariantSpec:
         parts += [f"sh{self.sharpen:g}"] if self.sharpen else []
         parts += [f"bg{colour_key(self.background)}"] if self.background != WHITE else []
         parts += [f"mb{self.max_bytes}"] if self.max_bytes else []
+        parts += [] if self.hdr else ["hdr0"]
         parts += [f"q{quality_key(self.quality)}", self.format]
         return ".".join(parts)
 
@@ -310,6 +318,7 @@ def parse_spec(
         background=as_colour(params["bg"]) if "bg" in params else WHITE,
         max_bytes=_max_bytes(params["max_bytes"], policy) if "max_bytes" in params else 0,
         hints=_hints_read(params),
+        hdr=as_bool("hdr", params["hdr"]) if "hdr" in params else True,
     ).canonical()
 
 
@@ -574,6 +583,7 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
             "snaps_down_to": list(MAX_BYTES_LADDER),
             "default": None,
         },
+        "hdr": {"values": [0, 1], "default": 1, "carried_by": ["jpeg"]},
     }
     for name, entry in table.items():
         entry["names"] = list(ALIASES[name])

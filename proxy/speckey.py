@@ -24,6 +24,7 @@ _KEY = re.compile(
     rf"(?:\.sh(?P<sh>{_NUMBER}))?"
     r"(?:\.bg(?P<bg>[0-9a-f]{8}))?"
     r"(?:\.mb(?P<mb>\d+))?"
+    r"(?P<hdr0>\.hdr0)?"
     r"\.q(?P<q>\d+|auto)\.(?P<fmt>[a-z-]+)"
 )
 
@@ -74,6 +75,7 @@ def spec_from_key(key: str) -> VariantSpec:
         sharpen=float(parts["sh"] or 0),
         background=background,
         max_bytes=int(parts["mb"] or 0),
+        hdr=parts["hdr0"] is None,
     )
     if spec.key != key:
         raise InvalidParameter("not a canonical variant key", parameter="key")

@@ -127,6 +127,12 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
             "the answer takes at most this many bytes (snapped down to a budget step);"
             " 422 max_bytes_unreachable when it cannot",
         ),
+        _query(
+            "hdr",
+            {"enum": [0, 1]},
+            "1 (default): an Ultra HDR original stays Ultra HDR (gain map kept) in JPEG answers;"
+            " 0: plain SDR. WebP, AVIF, PNG and GIF answers are always SDR",
+        ),
         _query("sig", {"type": "string"}, "HMAC signature, last (docs/security.md)"),
         *_hint_headers(),
     ]

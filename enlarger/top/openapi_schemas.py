@@ -110,6 +110,7 @@ META = _object(
         "bands": INTEGER,
         "alpha": {"type": "boolean"},
         "icc_profile": {**NULLABLE_STRING, "description": "the embedded profile's description"},
+        "hdr": {"type": "boolean", "description": "an Ultra HDR JPEG (with a gain map)"},
         "exif": {
             **_object(
                 {
