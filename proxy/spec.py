@@ -12,6 +12,7 @@ from cachetools import LRUCache
 
 from enlarger import media
 from enlarger.errors import DuplicateParameter, InvalidParameter, UnknownParameter
+from enlarger.proxy import text as text_overlay
 from enlarger.proxy.params import (
     as_bool,
     as_colour,
@@ -78,6 +79,11 @@ ALIASES = {
     "blur": ("blur",),
     "sharpen": ("sharpen",),
     "bg": ("bg", "background"),
+    "txt": ("txt",),
+    "txt_pos": ("txt_pos",),
+    "txt_size": ("txt_size",),
+    "txt_color": ("txt_color", "txt_colour"),
+    "txt_opacity": ("txt_opacity",),
 }
 _CANONICAL = {alias: name for name, spellings in ALIASES.items() for alias in spellings}
 _FORMAT_ALIASES = {"jpg": "jpeg"}
@@ -154,6 +160,7 @@ class VariantSpec:
     blur: float = 0.0
     sharpen: float = 0.0
     background: tuple[int, int, int, int] = field(default=WHITE)
+    text: text_overlay.TextOverlay | None = None
     key: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -182,6 +189,7 @@ class VariantSpec:
         parts += [f"blur{self.blur:g}"] if self.blur else []
         parts += [f"sh{self.sharpen:g}"] if self.sharpen else []
         parts += [f"bg{colour_key(self.background)}"] if self.background != WHITE else []
+        parts += [f"txt{self.text.digest}"] if self.text else []
         parts += [f"q{quality_key(self.quality)}", self.format]
         return ".".join(parts)
 
@@ -261,6 +269,7 @@ def parse_spec(
             else 0.0
         ),
         background=as_colour(params["bg"]) if "bg" in params else WHITE,
+        text=_text(params, dpr),
     ).canonical()
 
 
@@ -416,6 +425,37 @@ def _trim(raw: str) -> int:
     return int(value)
 
 
+def _text(params: dict[str, str], dpr: float) -> text_overlay.TextOverlay | None:
+    """``txt`` and its ``txt_*`` (checked, then ignored without a text); None when nothing would
+    show: a blank text, or no opacity. The size is in CSS px like ``w``: times ``dpr``, even."""
+    low, high = text_overlay.SIZES
+    size = as_integer("txt_size", params.get("txt_size", str(text_overlay.DEFAULT_SIZE)), low, high)
+    step = text_overlay.SIZE_STEP
+    position = _choice(
+        "txt_pos",
+        params.get("txt_pos", ""),
+        GRAVITIES[:9],  # not attention/entropy: nothing to look for
+        _GRAVITY_ALIASES,
+        text_overlay.DEFAULT_POSITION,
+    )
+    colour = as_colour(params["txt_color"], "txt_color") if "txt_color" in params else None
+    opacity = (
+        as_float("txt_opacity", params["txt_opacity"], 0.0, 1.0, text_overlay.OPACITY_STEP)
+        if "txt_opacity" in params
+        else 1.0
+    )
+    if not params.get("txt", "").strip():
+        return None
+    overlay = text_overlay.TextOverlay(
+        text=text_overlay.checked_text(params["txt"]),
+        position=position,
+        size=min(high, step * round(size * dpr / step)),
+        colour=colour or text_overlay.DEFAULT_COLOUR,
+        opacity=opacity,
+    )
+    return overlay if overlay.alpha > 0 else None
+
+
 def _rotation(raw: str) -> int:
     value = raw.strip()
     sign = -1 if value.startswith("-") else 1
@@ -463,7 +503,30 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
         "blur": {"min": 0, "max": 50, "step": 0.5, "default": 0},
         "sharpen": {"min": 0, "max": 10, "step": 0.5, "default": 0},
         "bg": {"format": "rgb, rrggbb, rrggbbaa, white, black, transparent", "default": "ffffff"},
+        **_describe_text(),
     }
     for name, entry in table.items():
         entry["names"] = list(ALIASES[name])
     return table
+
+
+def _describe_text() -> dict[str, dict[str, object]]:
+    low, high = text_overlay.SIZES
+    return {
+        "txt": {
+            "format": "UTF-8 text, no control characters, only characters DejaVu Sans draws",
+            "max_characters": text_overlay.MAX_CHARACTERS,
+            "font": text_overlay.FAMILY,
+            "default": None,
+        },
+        "txt_pos": {"values": list(GRAVITIES[:9]), "default": text_overlay.DEFAULT_POSITION},
+        "txt_size": {
+            "min": low,
+            "max": high,
+            "step": text_overlay.SIZE_STEP,
+            "times": "dpr",
+            "default": text_overlay.DEFAULT_SIZE,
+        },
+        "txt_color": {"format": "rgb, rrggbb, rrggbbaa, white, black", "default": "ffffff"},
+        "txt_opacity": {"min": 0, "max": 1, "step": text_overlay.OPACITY_STEP, "default": 1},
+    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from enlarger.proxy import text
 from enlarger.proxy.spec import (
     ALIASES,
     AUTO_TARGET,
@@ -112,7 +113,25 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
         _query("blur", {**step, "maximum": 50}),
         _query("sharpen", {**step, "maximum": 10}),
         _query("bg", {"type": "string"}, "background: rgb, rrggbb, rrggbbaa or a name"),
+        *_text_parameters(),
         _query("sig", {"type": "string"}, "HMAC signature, last (docs/security.md)"),
+    ]
+
+
+def _text_parameters() -> list[Json]:
+    """``txt`` (docs/api.md, "Text overlay")."""
+    low, high = text.SIZES
+    return [
+        _query(
+            "txt",
+            {"type": "string", "maxLength": text.MAX_CHARACTERS},
+            f"text drawn over the image in {text.FAMILY}: no control characters, only characters"
+            " the font draws (no CJK); markup is shown as text",
+        ),
+        _query("txt_pos", {"enum": list(GRAVITIES[:9])}, f"default {text.DEFAULT_POSITION}"),
+        _query("txt_size", {"type": "integer", "minimum": low, "maximum": high}, "px, times dpr"),
+        _query("txt_color", {"type": "string"}, "text colour: rgb, rrggbb, rrggbbaa or a name"),
+        _query("txt_opacity", {"type": "number", "minimum": 0, "maximum": 1}),
     ]
 
 
