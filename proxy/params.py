@@ -58,7 +58,7 @@ def as_bool(name: str, raw: str) -> bool:
     raise InvalidParameter(f"{name} must be 1 or 0", parameter=name)
 
 
-def as_colour(raw: str) -> tuple[int, int, int, int]:
+def as_colour(raw: str, name: str = "bg") -> tuple[int, int, int, int]:
     """``fff``, ``ffffff``, ``ffffff80`` (optionally with ``#``), or white/black/transparent."""
     value = raw.strip().lower().removeprefix("#")
     if value in _NAMED_COLOURS:
@@ -73,8 +73,8 @@ def as_colour(raw: str) -> tuple[int, int, int, int]:
         channels = bytes.fromhex(value)
     except ValueError:
         raise InvalidParameter(
-            "bg must be a hex colour (fff, ffffff, ffffff80) or white, black, transparent",
-            parameter="bg",
+            f"{name} must be a hex colour (fff, ffffff, ffffff80) or white, black, transparent",
+            parameter=name,
         ) from None
     return channels[0], channels[1], channels[2], channels[3]
 

@@ -13,7 +13,7 @@ from functools import partial
 import pyvips
 
 from enlarger.errors import MaxBytesUnreachable
-from enlarger.proxy import autoq, cutoff, formats, hdr, maxbytes
+from enlarger.proxy import autoq, cutoff, formats, hdr, maxbytes, text
 from enlarger.proxy.colour import needs_srgb_conversion
 from enlarger.proxy.geometry import Plan, plan
 from enlarger.proxy.source import (
@@ -363,6 +363,20 @@ def sharpen(canvas: Canvas) -> Canvas:
     return _per_frame(canvas, apply)
 
 
+def text_overlay(canvas: Canvas) -> Canvas:
+    """``txt``: laid out once for the frame size, drawn on every frame (proxy/text.py)."""
+    overlay = canvas.spec.text
+    if overlay is None:
+        return canvas
+    image = canvas.img
+    pages = int(image.get("n-pages")) if image.get_typeof("n-pages") else 1
+    page_height = int(image.get("page-height")) if image.get_typeof("page-height") else 0
+    animated = pages > 1 and page_height > 0 and image.height == pages * page_height
+    height = page_height if animated else image.height  # the frames _per_frame sees
+    mask, left, top = text.layout(overlay, image.width, height)
+    return _per_frame(canvas, lambda frame: text.draw(frame, overlay, mask, left, top))
+
+
 def flatten(canvas: Canvas) -> Canvas:
     """Settle "PNG or JPEG"; formats without alpha get the image composed over ``bg``."""
     image = canvas.img
@@ -449,6 +463,7 @@ STEPS: tuple[Step, ...] = (
     cover_or_pad,
     blur,
     sharpen,
+    text_overlay,
     flatten,
     encode,
 )

@@ -12,6 +12,7 @@ from cachetools import LRUCache
 
 from enlarger import media
 from enlarger.errors import DuplicateParameter, InvalidParameter, UnknownParameter
+from enlarger.proxy import text as text_overlay
 from enlarger.proxy.hints import DPR_HINTS, NO_HINTS, WIDTH_HINTS, Hints, is_auto, may_use_hints
 from enlarger.proxy.params import (
     as_bool,
@@ -99,6 +100,11 @@ ALIASES = {
     "bg": ("bg", "background"),
     "max_bytes": ("max_bytes",),
     "hdr": ("hdr",),
+    "txt": ("txt",),
+    "txt_pos": ("txt_pos",),
+    "txt_size": ("txt_size",),
+    "txt_color": ("txt_color", "txt_colour"),
+    "txt_opacity": ("txt_opacity",),
 }
 _CANONICAL = {alias: name for name, spellings in ALIASES.items() for alias in spellings}
 _FORMAT_ALIASES = {"jpg": "jpeg"}
@@ -179,6 +185,7 @@ class VariantSpec:
     # The client hint headers read (w=auto, dpr=auto): named in Vary, never part of the key.
     hints: tuple[str, ...] = field(default=(), compare=False)
     hdr: bool = True  # keep an Ultra HDR source's gain map where the output carries one
+    text: text_overlay.TextOverlay | None = None
     key: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -210,6 +217,7 @@ class VariantSpec:
         parts += [f"bg{colour_key(self.background)}"] if self.background != WHITE else []
         parts += [f"mb{self.max_bytes}"] if self.max_bytes else []
         parts += [] if self.hdr else ["hdr0"]
+        parts += [f"txt{self.text.digest}"] if self.text else []
         parts += [f"q{quality_key(self.quality)}", self.format]
         return ".".join(parts)
 
@@ -319,6 +327,7 @@ def parse_spec(
         max_bytes=_max_bytes(params["max_bytes"], policy) if "max_bytes" in params else 0,
         hints=_hints_read(params),
         hdr=as_bool("hdr", params["hdr"]) if "hdr" in params else True,
+        text=_text(params, dpr),
     ).canonical()
 
 
@@ -513,6 +522,37 @@ def _max_bytes(raw: str, policy: ViewPolicy) -> int:
     return value if policy.exact else max(s for s in MAX_BYTES_LADDER if s <= value)
 
 
+def _text(params: dict[str, str], dpr: float) -> text_overlay.TextOverlay | None:
+    """``txt`` and its ``txt_*`` (checked, then ignored without a text); None when nothing would
+    show: a blank text, or no opacity. The size is in CSS px like ``w``: times ``dpr``, even."""
+    low, high = text_overlay.SIZES
+    size = as_integer("txt_size", params.get("txt_size", str(text_overlay.DEFAULT_SIZE)), low, high)
+    step = text_overlay.SIZE_STEP
+    position = _choice(
+        "txt_pos",
+        params.get("txt_pos", ""),
+        GRAVITIES[:9],  # not attention/entropy: nothing to look for
+        _GRAVITY_ALIASES,
+        text_overlay.DEFAULT_POSITION,
+    )
+    colour = as_colour(params["txt_color"], "txt_color") if "txt_color" in params else None
+    opacity = (
+        as_float("txt_opacity", params["txt_opacity"], 0.0, 1.0, text_overlay.OPACITY_STEP)
+        if "txt_opacity" in params
+        else 1.0
+    )
+    if not params.get("txt", "").strip():
+        return None
+    overlay = text_overlay.TextOverlay(
+        text=text_overlay.checked_text(params["txt"]),
+        position=position,
+        size=min(high, step * round(size * dpr / step)),
+        colour=colour or text_overlay.DEFAULT_COLOUR,
+        opacity=opacity,
+    )
+    return overlay if overlay.alpha > 0 else None
+
+
 def _rotation(raw: str) -> int:
     value = raw.strip()
     sign = -1 if value.startswith("-") else 1
@@ -584,7 +624,30 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
             "default": None,
         },
         "hdr": {"values": [0, 1], "default": 1, "carried_by": ["jpeg"]},
+        **_describe_text(),
     }
     for name, entry in table.items():
         entry["names"] = list(ALIASES[name])
     return table
+
+
+def _describe_text() -> dict[str, dict[str, object]]:
+    low, high = text_overlay.SIZES
+    return {
+        "txt": {
+            "format": "UTF-8 text, no control characters, only characters DejaVu Sans draws",
+            "max_characters": text_overlay.MAX_CHARACTERS,
+            "font": text_overlay.FAMILY,
+            "default": None,
+        },
+        "txt_pos": {"values": list(GRAVITIES[:9]), "default": text_overlay.DEFAULT_POSITION},
+        "txt_size": {
+            "min": low,
+            "max": high,
+            "step": text_overlay.SIZE_STEP,
+            "times": "dpr",
+            "default": text_overlay.DEFAULT_SIZE,
+        },
+        "txt_color": {"format": "rgb, rrggbb, rrggbbaa, white, black", "default": "ffffff"},
+        "txt_opacity": {"min": 0, "max": 1, "step": text_overlay.OPACITY_STEP, "default": 1},
+    }

@@ -1,6 +1,8 @@
 """Canonical key → spec, the inverse of :attr:`proxy.spec.VariantSpec.key`, so that what reads the
 blob store (the variant budget, clean-ups, operators) knows what a stored variant is. Only a
-canonical key of the current pipeline version parses: its spec must give back the same key.
+canonical key of the current pipeline version parses: its spec must give back the same key. A
+text overlay's key holds a hash of the text, not the text: it names a variant of the current
+version (:func:`is_current`) but gives back no spec (a typed error).
 :func:`key_version` reads just the version a stored name (a variant's, a kept master's) has."""
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ _KEY = re.compile(
     r"(?:\.bg(?P<bg>[0-9a-f]{8}))?"
     r"(?:\.mb(?P<mb>\d+))?"
     r"(?P<hdr0>\.hdr0)?"
+    r"(?:\.txt(?P<txt>[0-9a-f]{32}))?"
     r"\.q(?P<q>\d+|auto)\.(?P<fmt>[a-z-]+)"
 )
 
@@ -56,6 +59,8 @@ def spec_from_key(key: str) -> VariantSpec:
     if found is None or int(found["version"]) != PIPELINE_VERSION:
         raise InvalidParameter("not a variant key of this pipeline", parameter="key")
     parts = found.groupdict()
+    if parts["txt"]:
+        raise InvalidParameter("a text overlay's key holds no text to give back", parameter="key")
     crop = _four(tuple(int(v) for v in parts["crop"].split("_"))) if parts["crop"] else None
     background = _four(tuple(bytes.fromhex(parts["bg"]))) if parts["bg"] else WHITE
     spec = VariantSpec(

@@ -5,6 +5,8 @@ them by their top-level names, or one module would be loaded twice under two nam
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -42,4 +44,23 @@ def test_each_part_is_linked_into_the_package() -> None:
 def test_only_the_enlarger_package_is_installed() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert config["packages"]["find"]["include"] == ["enlarger*"]
-    assert set(config["package-data"]) == {"enlarger.db", "enlarger.pages"}
+    assert set(config["package-data"]) == {"enlarger.db", "enlarger.pages", "enlarger.proxy"}
+
+
+def test_the_built_package_carries_its_data(tmp_path: Path) -> None:
+    """What the wheel (and so the Docker image) installs: the text overlay's font, its licence and
+    fontconfig file (proxy/text.py), the pages' files, the migrations."""
+    setup = "from setuptools import setup; setup()"
+    built = subprocess.run(
+        [sys.executable, "-c", setup, "-q", "build_py", "--build-lib", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    package = tmp_path / "enlarger"
+    for name in ("DejaVuSans.ttf", "LICENSE", "fonts.conf"):
+        assert (package / "proxy" / "fonts" / name).is_file(), name
+    assert (package / "proxy" / "text.py").is_file()
+    assert any((package / "pages" / "static").iterdir())
+    assert any((package / "db" / "migrations" / "sqlite").glob("*.sql"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from enlarger.proxy import text
 from enlarger.proxy.spec import (
     ALIASES,
     AUTO_TARGET,
@@ -133,6 +134,7 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
             "1 (default): an Ultra HDR original stays Ultra HDR (gain map kept) in JPEG answers;"
             " 0: plain SDR. WebP, AVIF, PNG and GIF answers are always SDR",
         ),
+        *_text_parameters(),
         _query("sig", {"type": "string"}, "HMAC signature, last (docs/security.md)"),
         *_hint_headers(),
     ]
@@ -150,6 +152,23 @@ def _hint_headers() -> list[Json]:
             ("Sec-CH-DPR", {"type": "number", "exclusiveMinimum": 0}, dpr),
             ("DPR", {"type": "number", "exclusiveMinimum": 0}, f"legacy Sec-CH-DPR; {dpr}"),
         )
+    ]
+
+
+def _text_parameters() -> list[Json]:
+    """``txt`` (docs/api.md, "Text overlay")."""
+    low, high = text.SIZES
+    return [
+        _query(
+            "txt",
+            {"type": "string", "maxLength": text.MAX_CHARACTERS},
+            f"text drawn over the image in {text.FAMILY}: no control characters, only characters"
+            " the font draws (no CJK); markup is shown as text",
+        ),
+        _query("txt_pos", {"enum": list(GRAVITIES[:9])}, f"default {text.DEFAULT_POSITION}"),
+        _query("txt_size", {"type": "integer", "minimum": low, "maximum": high}, "px, times dpr"),
+        _query("txt_color", {"type": "string"}, "text colour: rgb, rrggbb, rrggbbaa or a name"),
+        _query("txt_opacity", {"type": "number", "minimum": 0, "maximum": 1}),
     ]
 
 

@@ -12,7 +12,7 @@
   // "p2.w320h320-cover.q80.same" -> "320×320 cover, q80, same format".
   const KEY = new RegExp("^p\\d+\\.(?:b(\\d+)|(orig)|(?:w(\\d+))?(?:h(\\d+))?(?:-(fill|cover|pad)(?:-([a-z-]+))?)?)" +
     "(?:\\.c(\\d+)_(\\d+)_(\\d+)_(\\d+))?(?:\\.r(\\d+))?(\\.flip)?(\\.flop)?(?:\\.blur([\\d.]+))?(?:\\.sh([\\d.]+))?" +
-    "(?:\\.bg([0-9a-f]{8}))?\\.q(\\d+)\\.([a-z-]+)$");
+    "(?:\\.bg([0-9a-f]{8}))?(\\.txt[0-9a-f]{32})?\\.q(\\d+)\\.([a-z-]+)$");
   const FORMATS = { same: "same format", jpeg: "JPEG", png: "PNG", webp: "WebP", avif: "AVIF", gif: "GIF",
     auto: "the browser's best format", "auto-avif": "AVIF for the browser", "auto-webp": "WebP for the browser",
     "auto-legacy": "JPEG or PNG for the browser" };
@@ -21,7 +21,7 @@
   function describe(key) {
     const m = KEY.exec(key);
     if (!m) return key;
-    const [, box, orig, w, h, fit, gravity, cx, cy, cw, ch, rot, flip, flop, blur, sharpen, bg, q, fmt] = m;
+    const [, box, orig, w, h, fit, gravity, cx, cy, cw, ch, rot, flip, flop, blur, sharpen, bg, txt, q, fmt] = m;
     let size;
     if (box) size = (boxes[box] ? boxes[box] + ", " : "") + "up to " + box + " px";
     else if (orig) size = "original size";
@@ -37,6 +37,7 @@
     if (blur) parts.push("blur " + blur);
     if (sharpen) parts.push("sharpen " + sharpen);
     if (bg) parts.push("background #" + bg);
+    if (txt) parts.push("with a text");  // the key holds a hash of it, not the text
     parts.push("q" + q, FORMATS[fmt] || fmt);
     return parts.join(", ");
   }
