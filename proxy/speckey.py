@@ -1,9 +1,7 @@
-"""Canonical key → spec, the inverse of :attr:`proxy.spec.VariantSpec.key`, so that what reads the
-blob store (the variant budget, clean-ups, operators) knows what a stored variant is. Only a
-canonical key of the current pipeline version parses: its spec must give back the same key. A
-text overlay's key holds a hash of the text, not the text: it names a variant of the current
-version (:func:`is_current`) but gives back no spec (a typed error).
-:func:`key_version` reads just the version a stored name (a variant's, a kept master's) has."""
+"""Canonical key → spec, the inverse of :attr:`proxy.spec.VariantSpec.key`, for what reads the blob
+store (the variant budget, clean-ups, operators). Only a current-version canonical key parses (its
+spec gives back the same key); a text overlay's key holds a hash, so it gives back no spec (a
+typed error). :func:`key_version` reads the version of any stored name (variant, master)."""
 
 from __future__ import annotations
 

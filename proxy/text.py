@@ -1,13 +1,7 @@
-"""Text overlays (``txt=``, docs/api.md "Text overlay"): the checked text and its drawing.
-
-What must hold: the text renders the same on every machine, so it is drawn with libvips' ``text``
-(Pango) in DejaVu Sans from proxy/fonts, the only font this process's fontconfig knows: importing
-this module sets ``FONTCONFIG_FILE`` to proxy/fonts/fonts.conf (no system or user fonts, fixed
-antialiasing and hinting; nothing else in the process uses fontconfig, the SVG loader being
-blocked), and characters the font lacks are refused rather than left to a fallback font. The
-user's text is never markup (escaped before Pango sees it). The text never enlarges the image
-nor costs more than the image: wrapped at the image's width, shrunk until it fits its height.
-"""
+"""Text overlays (``txt=``): drawn with libvips' ``text`` in the bundled DejaVu Sans only (this
+module points ``FONTCONFIG_FILE`` at proxy/fonts/fonts.conf), so every machine renders the same
+pixels; characters the font lacks are refused, the text is never markup, and it never enlarges
+the image (wrapped, then shrunk to fit). Why: docs/architecture.md, "Text overlays"."""
 
 from __future__ import annotations
 
