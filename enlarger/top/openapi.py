@@ -9,6 +9,7 @@ from typing import Any
 from enlarger.proxy.spec import (
     ALIASES,
     AUTO_TARGET,
+    BUILTIN_PRESETS,
     FITS,
     GRAVITIES,
     OUTPUT_FORMATS,
@@ -112,6 +113,13 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
         _query("blur", {**step, "maximum": 50}),
         _query("sharpen", {**step, "maximum": 10}),
         _query("bg", {"type": "string"}, "background: rgb, rrggbb, rrggbbaa or a name"),
+        _query(
+            "preset",
+            {"enum": sorted({*BUILTIN_PRESETS, *settings.presets})},
+            "a named set of parameters (ENLARGER_PRESETS, or a named size); parameters beside"
+            " it override its own. With ENLARGER_PRESETS_ONLY only preset, size and fmt"
+            " (403 presets_only)",
+        ),
         _query("sig", {"type": "string"}, "HMAC signature, last (docs/security.md)"),
     ]
 
