@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from enlarger.errors import ConfigurationError
+from enlarger.media import SIZE_NAMES
 
 MiB = 1024 * 1024
 ENV_PREFIX = "ENLARGER_"
@@ -31,7 +32,7 @@ SizeList = Annotated[tuple[Literal["small", "medium", "large", "original"], ...]
 # checked by the view feature (enlarger.proxy.presets), which knows them.
 Presets = Annotated[dict[str, dict[str, str]], NoDecode]
 PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-BUILTIN_PRESETS = ("small", "medium", "large", "original")  # the named sizes
+BUILTIN_PRESETS = SIZE_NAMES  # the named sizes are the built-in presets
 
 
 class Settings(BaseSettings):

@@ -126,6 +126,42 @@ async def test_presets_only_refuses_free_parameters(only_stack: Stack) -> None:
     assert "?size=small&amp;fmt=auto 320w" in srcset.group(1)
 
 
+async def test_required_signatures_leave_presets_open(
+    backend_settings: Settings, make_stack: StackFactory
+) -> None:
+    """Presets are the operator's, bounded like the named sizes: unsigned under
+    ENLARGER_REQUIRE_SIGNATURE; a free parameter beside one still needs the signature."""
+    stack = await make_stack(
+        backend_settings,
+        presets=PRESETS,
+        signing_keys=SecretStr("presets-key"),
+        require_signature=True,
+    )
+    image_id = await upload(stack, make_jpeg(900, 600))
+    assert (await stack.client.get(f"/i/{image_id}?preset=thumb&fmt=webp")).status == 200
+    refused = await stack.client.get(f"/i/{image_id}?preset=thumb&q=90")
+    assert refused.status == 403
+    assert (await refused.json())["error"]["code"] == "signature_required"
+    signed = Signer((b"presets-key",)).sign(f"/i/{image_id}?preset=thumb&q=90")
+    assert (await stack.client.get(signed)).status == 200
+
+
+def test_enlarger_sign_refuses_a_free_parameter_under_presets_only(tmp_path: Path) -> None:
+    env = clean_env(
+        tmp_path / "data",
+        ENLARGER_SIGNING_KEYS="presets-key",
+        ENLARGER_PRESETS=json.dumps(RAW),
+        ENLARGER_PRESETS_ONLY="true",
+    )
+    image_id = "t3437pofk2lan4cbdd7joapwk4"
+    free = cli(env, "sign", f"/i/{image_id}?w=333")
+    assert free.returncode == 1
+    assert "the server would answer 403 presets_only" in free.stderr, free.stderr
+    preset = cli(env, "sign", f"/i/{image_id}?preset=thumb")
+    assert preset.returncode == 0, preset.stderr
+    assert preset.stdout.strip().startswith(f"/i/{image_id}?preset=thumb&sig="), preset.stdout
+
+
 def test_a_server_reads_presets_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "presets.json"
     path.write_text(json.dumps(RAW))
