@@ -58,6 +58,10 @@ class DuplicateParameter(BadRequest):
     code = "duplicate_parameter"
 
 
+class UnknownPreset(BadRequest):
+    code = "unknown_preset"
+
+
 class MissingFile(BadRequest):
     code = "missing_file"
 
@@ -86,6 +90,10 @@ class BadSignature(Forbidden):
 
 class SignatureRequired(Forbidden):
     code = "signature_required"
+
+
+class PresetsOnly(Forbidden):
+    code = "presets_only"
 
 
 class InvalidDeleteToken(Forbidden):

@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from enlarger.errors import ConfigurationError
+from enlarger.media import SIZE_NAMES
 
 MiB = 1024 * 1024
 ENV_PREFIX = "ENLARGER_"
@@ -27,6 +28,11 @@ Positive = Annotated[int, Field(gt=0)]
 # A list setting: "40,50,60" or a JSON list "[40, 50, 60]" (see _split_list).
 IntList = Annotated[tuple[int, ...], NoDecode]
 SizeList = Annotated[tuple[Literal["small", "medium", "large", "original"], ...], NoDecode]
+# ENLARGER_PRESETS: name → {parameter: value}, read by _read_presets; the parameters themselves are
+# checked by the view feature (enlarger.proxy.presets), which knows them.
+Presets = Annotated[dict[str, dict[str, str]], NoDecode]
+PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+BUILTIN_PRESETS = SIZE_NAMES  # the named sizes are the built-in presets
 
 
 class Settings(BaseSettings):
@@ -161,6 +167,9 @@ class Settings(BaseSettings):
     max_variants_per_image: Annotated[int, Field(ge=0)] = 100  # stored variants; 0: no budget
     signing_keys: SecretStr | None = None  # comma-separated; any one verifies
     require_signature: bool = False
+    # Presets (docs/api.md, "Presets"): a JSON object or the path of a JSON file.
+    presets: Presets = Field(default_factory=dict)
+    presets_only: bool = False  # only preset= and the named sizes (and fmt)
     # Backend deadlines (docs/operations.md, "Deadlines and backend failures").
     upload_deadline_seconds: Annotated[float, Field(gt=0)] = 10.0  # after the body is read
     s3_connect_timeout_seconds: Annotated[float, Field(gt=0)] = 2.0
@@ -214,6 +223,11 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part for part in (p.strip() for p in text.split(",")) if part]
         return value
+
+    @field_validator("presets", mode="before")
+    @classmethod
+    def _read_presets(cls, value: object) -> dict[str, dict[str, str]]:
+        return read_presets(value)
 
     @field_validator("purge_url")
     @classmethod
@@ -335,6 +349,66 @@ def purge_header_parts(raw: str) -> tuple[str, str]:
     name = name.strip()
     valid = sep and name and all(c.isalnum() or c == "-" for c in name)
     return (name, value.strip()) if valid else ("", "")
+
+
+def read_presets(value: object) -> dict[str, dict[str, str]]:
+    """``{"thumb": {"w": 200, "fit": "cover"}}`` (an object, its JSON text, or the path of a JSON
+    file) → ``{"thumb": {"w": "200", "fit": "cover"}}``: names checked, values as in a query."""
+    if isinstance(value, str):
+        value = _presets_json(value.strip())
+    if not isinstance(value, dict):
+        raise ValueError('must be a JSON object of presets, e.g. {"thumb": {"w": 200}}')
+    return {_preset_name(name): _preset_values(name, params) for name, params in value.items()}
+
+
+def _presets_json(text: str) -> object:
+    if not text:
+        return {}
+    if not text.startswith(("{", "[")):  # else a path
+        try:
+            text = Path(text).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(
+                f"cannot read {text[:200]} ({exc.__class__.__name__}): give a JSON object "
+                "or the path of a file holding one"
+            ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+
+
+def _preset_name(name: object) -> str:
+    if not isinstance(name, str) or not PRESET_NAME.fullmatch(name):
+        raise ValueError(
+            f"preset {str(name)[:70]!r}: a name is 1-64 of a-z, 0-9, _ and -, starting with a "
+            "letter or digit"
+        )
+    if name in BUILTIN_PRESETS:
+        raise ValueError(
+            f"preset {name!r}: {', '.join(BUILTIN_PRESETS)} are the named sizes (built-in "
+            "presets, ENLARGER_SIZE_*); choose another name"
+        )
+    return name
+
+
+def _preset_values(name: str, params: object) -> dict[str, str]:
+    if not isinstance(params, dict) or not params:
+        raise ValueError(
+            f'preset {name!r}: must be a non-empty object of parameters, e.g. {{"w": 200}}'
+        )
+    return {str(key): _query_value(name, str(key), raw) for key, raw in params.items()}
+
+
+def _query_value(name: str, parameter: str, raw: object) -> str:
+    """A JSON value as the query would spell it: 200 → "200", true → "1"."""
+    if isinstance(raw, bool):
+        return "1" if raw else "0"
+    if isinstance(raw, int | float | str):
+        return str(raw)
+    raise ValueError(
+        f"preset {name!r}: parameter {parameter!r}: must be a string, number or boolean"
+    )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -43,13 +43,22 @@ def named_sizes(image: Image, policy: ViewPolicy) -> list[Size]:
 def srcset(image: Image, policy: ViewPolicy, sign: Callable[[str], str] | None = None) -> str:
     """The ladder's widths up to the image's; signed when the server serves only named sizes
     without a signature (``ENLARGER_REQUIRE_SIGNATURE``; ``sign`` is then given)."""
+    path = f"/i/{image.id}"
+    if policy.presets_only:  # ENLARGER_PRESETS_ONLY: w= would be refused
+        return named_srcset(image, policy, path)
     top = min(image.width, SRCSET_MAX)
     widths = [w for w in policy.width_ladder if SRCSET_MIN <= w <= top]
-    path = f"/i/{image.id}"
     if not widths:
         return f"{path}?size=original&fmt=auto {image.width}w"
     signed = sign or (lambda url: url)
     return ", ".join(f"{signed(f'{path}?w={w}&fmt=auto')} {w}w" for w in widths)
+
+
+def named_srcset(image: Image, policy: ViewPolicy, path: str) -> str:
+    """The named sizes at their widths (one per width: a small image's sizes coincide)."""
+    largest_first = reversed(list(policy.named_sizes.items()))
+    widths = {fitted(image, box)[0]: name for name, box in largest_first}
+    return ", ".join(f"{path}?size={name}&fmt=auto {w}w" for w, name in sorted(widths.items()))
 
 
 def human_bytes(count: int) -> str:

@@ -16,7 +16,7 @@ from enlarger.cache.filemarks import FileMarks
 from enlarger.cache.negative import UNKNOWN_IDS, NegativeCache
 from enlarger.cache.tiered import CACHE
 from enlarger.db import REPO
-from enlarger.proxy import routes
+from enlarger.proxy import presets, routes
 from enlarger.proxy.budget import open_budget
 from enlarger.proxy.master_store import Masters, MasterSettings
 from enlarger.proxy.meta import MetaService
@@ -46,6 +46,7 @@ async def _views(app: web.Application) -> AsyncIterator[None]:
         renderer = Renderer.from_settings(settings, metrics)
         stack.push_async_callback(asyncio.to_thread, renderer.close)
         variants = _variants(app, settings, renderer)
+        presets.check(settings)  # (the command checked already; an embedding app too)
         policy = ViewPolicy.from_settings(settings)
         eager = tuple(parse_spec([("size", name)], policy) for name in settings.prerender_sizes)
         app[VIEWS] = views = Views(

@@ -14,7 +14,7 @@ from enlarger.proxy.hints import NO_HINTS, Hints, may_use_hints
 from enlarger.proxy.meta import META_KEY
 from enlarger.proxy.service import REVALIDATED, etag_for_key
 from enlarger.proxy.signing import SIG
-from enlarger.proxy.spec import AUTO_QUALITY, VariantSpec, split_extension
+from enlarger.proxy.spec import AUTO_QUALITY, VariantSpec, check_presets_only, split_extension
 from enlarger.proxy.viewcount import count_view
 from enlarger.proxy.views import VIEWS, Views
 from enlarger.web import SETTINGS
@@ -57,6 +57,7 @@ def _spec(request: web.Request, views: Views, extension: str | None) -> VariantS
     """The canonical spec: exact sizes when the URL is validly signed, snapped otherwise."""
     message, signed = views.signer.verify(request.raw_path)
     accept = request.headers.get("Accept")
+    check_presets_only(request.query, views.policy)  # before any cache, signed or not
     hints = Hints.of(request.headers) if may_use_hints(request.query_string) else NO_HINTS
     if not signed:
         if views.signer.required:

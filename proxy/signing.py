@@ -1,7 +1,7 @@
 """Signed view URLs: a URL ending in ``&sig=S``, S the unpadded base64url HMAC-SHA256 (under one of
 ``ENLARGER_SIGNING_KEYS``) of the path and query before it, may ask for exact sizes; a wrong S is
-403 ``bad_signature``, and ``ENLARGER_REQUIRE_SIGNATURE`` leaves unsigned URLs the named sizes only
-(docs/security.md)."""
+403 ``bad_signature``, and ``ENLARGER_REQUIRE_SIGNATURE`` leaves unsigned URLs the named sizes and
+presets only (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from enlarger.settings import Settings
 
 SIG = "sig"
 _MARKERS = ("&sig=", "?sig=")
-UNSIGNED_ALLOWED = frozenset({"size", "fmt", "format", "f"})  # named sizes, in any format
+# named sizes and the operator's presets (ENLARGER_PRESETS), in any format
+UNSIGNED_ALLOWED = frozenset({"size", "preset", "fmt", "format", "f"})
 
 
 def signature(key: bytes, message: str) -> str:
@@ -70,9 +71,9 @@ class Signer:
         return message, True
 
     def check_unsigned(self, names: Sequence[str]) -> None:
-        """Under ``ENLARGER_REQUIRE_SIGNATURE``, only named sizes go unsigned."""
+        """Under ``ENLARGER_REQUIRE_SIGNATURE``, only named sizes and presets go unsigned."""
         if self.required and not set(names) <= UNSIGNED_ALLOWED:
             raise SignatureRequired(
-                "this server only serves named sizes without a signature: sign the URL",
+                "this server only serves named sizes and presets without a signature: sign the URL",
                 allowed=sorted(UNSIGNED_ALLOWED),
             )

@@ -5,13 +5,19 @@ so no query makes unbounded variants; the key is made from parsed values, never 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from cachetools import LRUCache
 
 from enlarger import media
-from enlarger.errors import DuplicateParameter, InvalidParameter, UnknownParameter
+from enlarger.errors import (
+    DuplicateParameter,
+    InvalidParameter,
+    PresetsOnly,
+    UnknownParameter,
+    UnknownPreset,
+)
 from enlarger.proxy import text as text_overlay
 from enlarger.proxy.hints import DPR_HINTS, NO_HINTS, WIDTH_HINTS, Hints, is_auto, may_use_hints
 from enlarger.proxy.params import (
@@ -31,6 +37,8 @@ from enlarger.settings import Settings
 PIPELINE_VERSION = 2
 
 SIZE_NAMES = media.SIZE_NAMES
+# The named sizes are the built-in presets (preset=small is size=small): see _with_preset.
+BUILTIN_PRESETS: Mapping[str, Mapping[str, str]] = {name: {"size": name} for name in SIZE_NAMES}
 OUTPUT_FORMATS = ("jpeg", "png", "webp", "avif", "gif", "auto")
 FITS = ("inside", "cover", "fill", "pad")
 GRAVITIES = (
@@ -105,6 +113,7 @@ ALIASES = {
     "txt_size": ("txt_size",),
     "txt_color": ("txt_color", "txt_colour"),
     "txt_opacity": ("txt_opacity",),
+    "preset": ("preset",),
 }
 _CANONICAL = {alias: name for name, spellings in ALIASES.items() for alias in spellings}
 _FORMAT_ALIASES = {"jpg": "jpeg"}
@@ -147,6 +156,10 @@ class ViewPolicy:
     quality_ladder: Sequence[int]
     max_side: int
     exact: bool = False  # signed URLs (proxy.signing): sizes and qualities as asked, not snapped
+    # name → parameters as a query gives them: the named sizes, then ENLARGER_PRESETS (checked
+    # at start by proxy.presets); presets_only: ENLARGER_PRESETS_ONLY (see check_presets_only)
+    presets: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: BUILTIN_PRESETS)
+    presets_only: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ViewPolicy:
@@ -156,6 +169,8 @@ class ViewPolicy:
             default_quality=settings.default_quality,
             quality_ladder=settings.quality_ladder,
             max_side=settings.max_side,
+            presets={**BUILTIN_PRESETS, **settings.presets},
+            presets_only=settings.presets_only,
         )
 
 
@@ -300,7 +315,7 @@ def parse_spec(
     """``extension`` is the output format a link's extension asked for (see
     :func:`split_extension`); a ``fmt`` that says otherwise is refused. ``hints`` are the
     request's client hints, read only for ``w=auto`` and ``dpr=auto``."""
-    params = _single_values(query)
+    params = _with_preset(_single_values(query), policy)
     dpr = _dpr(params, hints)
     width, height, box = _dimensions(params, policy, dpr, _auto_width(params, policy, dpr, hints))
     fmt = _output_format(params, accept, extension)
@@ -393,6 +408,53 @@ def extension_format(suffix: str) -> str:
             allowed=allowed,
         )
     return extension
+
+
+# Presets: a name for parameters, expanded here before anything is parsed, so a preset and the
+# same parameters spelled out are one spec and one key. The named sizes are the built-in presets
+# (BUILTIN_PRESETS); ENLARGER_PRESETS adds the operator's (checked at start by proxy.presets).
+PRESETS_ONLY_ALLOWED = ("preset", "size", "fmt")  # ENLARGER_PRESETS_ONLY: the rest is refused
+_SIDES = ("w", "h")
+
+
+def _with_preset(params: dict[str, str], policy: ViewPolicy) -> dict[str, str]:
+    """``preset=thumb&q=90`` → thumb's parameters, each one given beside it replacing the
+    preset's; ``size`` and ``w``/``h`` exclude each other, so giving one drops the other's."""
+    if "preset" not in params:
+        return params
+    name = params.pop("preset").strip().lower()
+    preset = policy.presets.get(name)
+    if preset is None:
+        names = sorted(policy.presets)
+        raise UnknownPreset(
+            f"unknown preset {name[:64]!r}; use one of {', '.join(names)}",
+            parameter="preset",
+            allowed=names,
+        )
+    base = _single_values(list(preset.items()))
+    if "size" in params:
+        base = {k: v for k, v in base.items() if k not in _SIDES}
+    if any(side in params for side in _SIDES):
+        base.pop("size", None)
+    return {**base, **params}
+
+
+def check_presets_only(names: Iterable[str], policy: ViewPolicy) -> None:
+    """Under ENLARGER_PRESETS_ONLY, a query names presets, named sizes and the format only (an
+    unknown name is left to the parser's 400); signed URLs alike. Checked before SpecCache, so
+    a query parsed before (an internal one) cannot slip through."""
+    if not policy.presets_only:
+        return
+    free = [name for name in names if _CANONICAL.get(name, "preset") not in PRESETS_ONLY_ALLOWED]
+    if free:
+        allowed = [alias for name in PRESETS_ONLY_ALLOWED for alias in ALIASES[name]]
+        raise PresetsOnly(
+            f"this server serves presets only: {free[0][:32]!r} is not allowed; use preset="
+            f"{'|'.join(sorted(policy.presets))} (and fmt)",
+            parameter=free[0][:32],
+            allowed=allowed,
+            presets=sorted(policy.presets),
+        )
 
 
 def _single_values(query: Query) -> dict[str, str]:
@@ -625,6 +687,7 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
         },
         "hdr": {"values": [0, 1], "default": 1, "carried_by": ["jpeg"]},
         **_describe_text(),
+        "preset": {"values": sorted(policy.presets), "default": None, "only": policy.presets_only},
     }
     for name, entry in table.items():
         entry["names"] = list(ALIASES[name])

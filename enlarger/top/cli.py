@@ -10,6 +10,7 @@ from typing import Any
 from enlarger import ids
 from enlarger.db import Repository
 from enlarger.errors import ConfigurationError, EnlargerError, SetupError
+from enlarger.proxy import presets
 from enlarger.settings import Settings, load_settings
 from enlarger.top import cli_analytics, cli_doctor, cli_gc, cli_serve, cli_sign, cli_users, logs
 from enlarger.top.cli_support import with_repo
@@ -20,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
+        presets.check(settings)  # the parameters are the view feature's to check
     except ConfigurationError as exc:
         print(f"enlarger: {exc.message}", file=sys.stderr)
         return 2

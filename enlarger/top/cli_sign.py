@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from enlarger import ids
 from enlarger.errors import EnlargerError
 from enlarger.proxy.signing import Signer
-from enlarger.proxy.spec import ViewPolicy, parse_spec, split_extension
+from enlarger.proxy.spec import ViewPolicy, check_presets_only, parse_spec, split_extension
 from enlarger.settings import Settings
 
 VIEW_PREFIX = "/i/"
@@ -44,7 +44,9 @@ def check_view(url: str, policy: ViewPolicy) -> None:
         raise EnlargerError(f"not signed: {path[:80]!r} is not a view path {VIEW_PREFIX}<id>")
     try:
         extension = split_extension(raw_id)[1]
-        parse_spec(parse_qsl(parts.query, keep_blank_values=True), policy, None, extension)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        check_presets_only([name for name, _ in query], policy)  # a signature does not open it
+        parse_spec(query, policy, None, extension)
     except EnlargerError as exc:
         raise EnlargerError(
             f"not signed: the server would answer {exc.status} {exc.code}: {exc.message}"

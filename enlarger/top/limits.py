@@ -47,6 +47,11 @@ async def limits(request: web.Request) -> web.Response:
         "rate_limits": request.app[RATE_LIMITS].describe(),
         "max_variants_per_image": settings.max_variants_per_image,
         "max_referrer_hosts_per_day": MAX_REFERRER_HOSTS,
+        "presets": {
+            "names": sorted(policy.presets),
+            "only": policy.presets_only,
+            "parameters": {name: dict(params) for name, params in sorted(policy.presets.items())},
+        },
         "signed_urls": {
             "enabled": bool(settings.signing_secrets),
             "required": settings.require_signature,

@@ -10,6 +10,7 @@ from enlarger.proxy import text
 from enlarger.proxy.spec import (
     ALIASES,
     AUTO_TARGET,
+    BUILTIN_PRESETS,
     FITS,
     GRAVITIES,
     MAX_BYTES_RANGE,
@@ -135,6 +136,13 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
             " 0: plain SDR. WebP, AVIF, PNG and GIF answers are always SDR",
         ),
         *_text_parameters(),
+        _query(
+            "preset",
+            {"enum": sorted({*BUILTIN_PRESETS, *settings.presets})},
+            "a named set of parameters (ENLARGER_PRESETS, or a named size); parameters beside"
+            " it override its own. With ENLARGER_PRESETS_ONLY only preset, size and fmt"
+            " (403 presets_only)",
+        ),
         _query("sig", {"type": "string"}, "HMAC signature, last (docs/security.md)"),
         *_hint_headers(),
     ]
