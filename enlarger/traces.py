@@ -44,16 +44,23 @@ TRACES: tuple[Trace, ...] = (
     Trace("pixels", "each process's decoded masters (memory)", "watcher (twice)"),
     Trace("spill", "<data dir>/masters/<id>.rgb", "watcher (twice); gc"),
     Trace("cdn", "the CDN, under the image's surrogate key", "deletion (purge)"),
+    Trace(
+        "overlaid",
+        "other images' variants showing it (wm=<id>): their blobs, caches and CDN copies",
+        "never served once it is gone (view check, 404 unknown_overlay); gc; deletion (purge)",
+    ),
 )
 
 
 UNDECODABLE = "undecodable"  # the mark (and 422 reason) of an image whose pixels cannot be decoded
 
 
-def purge_keys(image_id: str) -> dict[str, str]:
+def purge_keys(image_id: str, *shown: str) -> dict[str, str]:
     """The CDN's handle on every answer of the image (Fastly's and Cloudflare's header names):
-    the purge after a deletion names it."""
-    return {"Surrogate-Key": image_id, "Cache-Tag": image_id}
+    the purge after a deletion names it. ``shown``: the other images the answer shows (a
+    ``wm=`` overlay), whose deletion purges it too."""
+    names = (image_id, *shown)
+    return {"Surrogate-Key": " ".join(names), "Cache-Tag": ",".join(names)}
 
 
 def cache_key(image_id: str, spec_key: str) -> str:

@@ -8,7 +8,14 @@ from __future__ import annotations
 import re
 
 from enlarger.errors import InvalidParameter
-from enlarger.proxy.spec import AUTO_QUALITY, PIPELINE_VERSION, WHITE, VariantSpec
+from enlarger.proxy.spec import (
+    AUTO_QUALITY,
+    PIPELINE_VERSION,
+    WHITE,
+    WM_SHORT,
+    VariantSpec,
+    Watermark,
+)
 
 _VERSIONED = re.compile(r"p(0|[1-9][0-9]*)\.")
 _NUMBER = r"\d+(?:\.\d+)?"
@@ -23,8 +30,28 @@ _KEY = re.compile(
     rf"(?:\.blur(?P<blur>{_NUMBER}))?"
     rf"(?:\.sh(?P<sh>{_NUMBER}))?"
     r"(?:\.bg(?P<bg>[0-9a-f]{8}))?"
+    rf"(?:\.wm(?P<wm>[a-z2-7]{{26}})-(?P<wmpos>[a-z]+)-s(?P<wms>{_NUMBER})-o(?P<wmo>{_NUMBER})"
+    r"-m(?P<wmm>\d+))?"
     r"\.q(?P<q>\d+|auto)\.(?P<fmt>[a-z-]+)"
 )
+
+
+_POSITIONS = {short: name for name, short in WM_SHORT.items()}
+_OVERLAY = re.compile(r"\.wm([a-z2-7]{26})-")
+
+
+def overlay_of(name: str) -> str | None:
+    """The id of the image a stored variant's name shows over it (``wm=``), or None."""
+    found = _OVERLAY.search(name)
+    return found[1] if found else None
+
+
+def _watermark(parts: dict[str, str | None]) -> Watermark | None:
+    if parts["wm"] is None or parts["wmpos"] not in _POSITIONS:
+        return None
+    position = _POSITIONS[parts["wmpos"] or ""]
+    scale, opacity = float(parts["wms"] or 0), float(parts["wmo"] or 0)
+    return Watermark(parts["wm"], position, scale, opacity, int(parts["wmm"] or 0))
 
 
 def _int(value: str | None) -> int | None:
@@ -72,6 +99,7 @@ def spec_from_key(key: str) -> VariantSpec:
         blur=float(parts["blur"] or 0),
         sharpen=float(parts["sh"] or 0),
         background=background,
+        watermark=_watermark(parts),
     )
     if spec.key != key:
         raise InvalidParameter("not a canonical variant key", parameter="key")

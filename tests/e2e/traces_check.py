@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import redis.asyncio as aioredis
 
 from enlarger import ids, traces
+from enlarger.proxy.speckey import overlay_of
 from tests.e2e.conftest import Stack
 
 Check = Callable[[Sequence[Stack], str], Awaitable[list[str]]]
@@ -90,6 +91,12 @@ async def _spill(stacks: Sequence[Stack], image_id: str) -> list[str]:
     return sorted(set(found))
 
 
+async def _overlaid(stacks: Sequence[Stack], image_id: str) -> list[str]:
+    """Other images' stored variants showing this one (``wm=``): never served once it is gone
+    (tests/e2e/test_overlay.py), removed by gc."""
+    return [e.key async for e in stacks[0].blobs.walk("variants") if overlay_of(e.key) == image_id]
+
+
 async def _not_here(stacks: Sequence[Stack], image_id: str) -> list[str]:
     """Checked elsewhere: the budget's Redis set by :func:`_redis` (its key names the id), the
     CDN purge by tests/e2e/test_delete.py (a recorded purge call)."""
@@ -108,6 +115,7 @@ CHECKS: dict[str, Check] = {
     "pixels": _pixels,
     "spill": _spill,
     "cdn": _not_here,
+    "overlaid": _overlaid,
 }
 
 
