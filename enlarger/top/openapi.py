@@ -13,6 +13,8 @@ from enlarger.proxy.spec import (
     GRAVITIES,
     OUTPUT_FORMATS,
     SIZE_NAMES,
+    WM_MARGIN,
+    WM_POSITIONS,
 )
 from enlarger.settings import Settings
 from enlarger.top.openapi_schemas import SCHEMAS
@@ -112,7 +114,21 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
         _query("blur", {**step, "maximum": 50}),
         _query("sharpen", {**step, "maximum": 10}),
         _query("bg", {"type": "string"}, "background: rgb, rrggbb, rrggbbaa or a name"),
+        *_overlay_parameters(),
         _query("sig", {"type": "string"}, "HMAC signature, last (docs/security.md)"),
+    ]
+
+
+def _overlay_parameters() -> list[Json]:
+    """``wm``: another hosted image over the output (docs/api.md, "Image overlay")."""
+    fraction = {"type": "number", "minimum": 0, "maximum": 1}
+    margin = {"type": "integer", "minimum": WM_MARGIN[0], "maximum": WM_MARGIN[1]}
+    return [
+        _query("wm", {"type": "string"}, "id of an image laid over the output (404 if none)"),
+        _query("wm_pos", {"type": "string"}, f"{', '.join(WM_POSITIONS)} or n, ne, …"),
+        _query("wm_scale", fraction, "overlay width / output width, 0.01-1 (default 0.25)"),
+        _query("wm_opacity", fraction, "0-1, step 0.05 (default 1)"),
+        _query("wm_margin", margin, "px from the named edges (default 16)"),
     ]
 
 
