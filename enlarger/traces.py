@@ -5,6 +5,7 @@ everywhere within the poll interval and, after the sweep, leaves no file, key or
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -66,6 +67,16 @@ def purge_keys(image_id: str, *shown: str) -> dict[str, str]:
 def cache_key(image_id: str, spec_key: str) -> str:
     """The cache key of one of the image's variants (or of its master record)."""
     return f"v:{image_id}:{spec_key}"
+
+
+_OVERLAY = re.compile(r"\.wm([a-z2-7]{26})-")
+
+
+def overlay_of(name: str) -> str | None:
+    """The id of the image a variant's spec key, cache key or blob name shows over its own
+    (``wm=<id>``), or None: that image's deletion must reach it too."""
+    found = _OVERLAY.search(name)
+    return found[1] if found else None
 
 
 def cache_prefix(image_id: str) -> str:

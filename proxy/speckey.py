@@ -37,13 +37,6 @@ _KEY = re.compile(
 
 
 _POSITIONS = {short: name for name, short in WM_SHORT.items()}
-_OVERLAY = re.compile(r"\.wm([a-z2-7]{26})-")
-
-
-def overlay_of(name: str) -> str | None:
-    """The id of the image a stored variant's name shows over it (``wm=``), or None."""
-    found = _OVERLAY.search(name)
-    return found[1] if found else None
 
 
 def _watermark(parts: dict[str, str | None]) -> Watermark | None:

@@ -17,7 +17,7 @@ from enlarger import ids, traces
 from enlarger.blobs import BlobStore
 from enlarger.db import Repository
 from enlarger.proxy.spec import PIPELINE_VERSION
-from enlarger.proxy.speckey import key_version, overlay_of
+from enlarger.proxy.speckey import key_version
 
 DEFAULT_MIN_AGE_SECONDS = 3600
 
@@ -99,7 +99,7 @@ class Collector:
     async def _overlay_gone(self, name: str) -> bool:
         """The variant shows another image (``wm=``) that has no row: it is never served again
         (the view path checks the overlay first), and it holds that image's pixels."""
-        overlay = overlay_of(name)
+        overlay = traces.overlay_of(name)
         if overlay is None:
             return False
         if overlay not in self._overlays:

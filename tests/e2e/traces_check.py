@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Sequence
 import redis.asyncio as aioredis
 
 from enlarger import ids, traces
-from enlarger.proxy.speckey import overlay_of
 from tests.e2e.conftest import Stack
 
 Check = Callable[[Sequence[Stack], str], Awaitable[list[str]]]
@@ -94,7 +93,8 @@ async def _spill(stacks: Sequence[Stack], image_id: str) -> list[str]:
 async def _overlaid(stacks: Sequence[Stack], image_id: str) -> list[str]:
     """Other images' stored variants showing this one (``wm=``): never served once it is gone
     (tests/e2e/test_overlay.py), removed by gc."""
-    return [e.key async for e in stacks[0].blobs.walk("variants") if overlay_of(e.key) == image_id]
+    walk = stacks[0].blobs.walk("variants")
+    return [e.key async for e in walk if traces.overlay_of(e.key) == image_id]
 
 
 async def _not_here(stacks: Sequence[Stack], image_id: str) -> list[str]:
