@@ -109,8 +109,7 @@ class Overlays:
         self._tombstones = tombstones
 
     async def check(self, image_id: str) -> None:
-        """Return when the overlay exists; else 404 ``unknown_overlay`` (422
-        ``undecodable_overlay`` when its own views are known to fail so)."""
+        """Return when the overlay exists; else 404 ``unknown_overlay``."""
         if self._tombstones.holds(image_id):
             if await self._tombstones.dead(image_id):
                 raise _unknown(image_id)
@@ -124,11 +123,11 @@ class Overlays:
                 raise _unknown(image_id)
             if not self._tombstones.holds(image_id):  # (the fence, as every writer of a trace)
                 await self._cache.set(key, _ALIVE)
-        if await self._undecodable.contains(image_id):
-            raise UndecodableOverlay("the overlay's pixel data cannot be decoded", id=image_id)
 
     async def fetch(self, image_id: str) -> OverlaySource:
         """The overlay's original, for a render (404 when it is gone since :meth:`check`)."""
+        if await self._undecodable.contains(image_id):  # its own views fail so: no decode
+            raise UndecodableOverlay("the overlay's pixel data cannot be decoded", id=image_id)
         data = await self._blobs.get(ids.original_key(image_id))
         if data is None or self._tombstones.holds(image_id):
             raise _unknown(image_id)

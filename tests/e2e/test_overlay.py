@@ -6,9 +6,6 @@ the variants left behind (docs/api.md, "Image overlay")."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -17,13 +14,13 @@ from multidict import CIMultiDict
 
 from enlarger import ids, traces
 from enlarger.proxy import overlay as proxy_overlay
+from enlarger.top.doctor_images import check_images
 from enlarger.top.gc import Collector
 from tests.e2e.conftest import Stack, StackFactory, decode, make_jpeg
+from tests.e2e.test_deletion_races import Gate, _delete, _until, _upload
 from tests.e2e.traces_check import traces_left
 
 pytestmark = pytest.mark.e2e
-
-BOUND = 10.0  # seconds any awaited condition may take on a loaded machine
 
 
 async def _get(stack: Stack, path: str, **kwargs: Any) -> tuple[int, CIMultiDict[str], bytes]:
@@ -37,26 +34,6 @@ async def _code(stack: Stack, path: str, **kwargs: Any) -> tuple[int, str | None
             await response.read()
             return response.status, None
         return response.status, (await response.json())["error"]["code"]
-
-
-async def _upload(stack: Stack, data: bytes) -> dict[str, Any]:
-    response = await stack.upload(data)
-    assert response.status == 201, await response.text()
-    body: dict[str, Any] = await response.json()
-    return body
-
-
-async def _delete(stack: Stack, image: dict[str, Any]) -> None:
-    path = image["delete_url"].split("://", 1)[1].split("/", 1)[1]
-    async with stack.client.delete(f"/{path}") as response:
-        assert response.status == 204
-
-
-async def _until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = time.monotonic() + BOUND
-    while not await condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.02)
 
 
 async def _overlaid_blobs(stack: Stack, overlay_id: str) -> list[str]:
@@ -106,6 +83,8 @@ async def test_once_the_overlay_is_deleted_no_answer_shows_it(stack: Stack) -> N
     assert await _code(stack, f"/i/{y}?w=320") == (200, None)  # the base image is untouched
     left = await _overlaid_blobs(stack, x)
     assert left  # never served, until gc
+    report = await check_images(stack.settings, 100, deep=True)
+    assert f"{len(left)} variants showing a deleted image (wm=)" in report, report
     collector = Collector(stack.repo, stack.blobs, timedelta(0))
     found = [o async for o in collector.orphans()]
     assert [o.key for o in found if o.overlay_gone] == left
@@ -115,24 +94,6 @@ async def test_once_the_overlay_is_deleted_no_answer_shows_it(stack: Stack) -> N
     assert not await traces_left([stack], x)  # Redis: the overlay's index named Y's wm keys
     stack.deletion.tombstones.lift(x)  # even past the fence's memory, the blob store says gone
     assert await _code(stack, path) == (404, "unknown_overlay")
-
-
-class Gate:
-    """Holds the render thread that reaches it until :meth:`open`."""
-
-    def __init__(self) -> None:
-        self.reached = threading.Event()
-        self._open = threading.Event()
-
-    def wait(self) -> None:
-        self.reached.set()
-        assert self._open.wait(BOUND), "the gate was never opened"
-
-    def open(self) -> None:
-        self._open.set()
-
-    async def until_reached(self) -> None:
-        assert await asyncio.to_thread(self.reached.wait, BOUND), "nothing reached the gate"
 
 
 @pytest.fixture
