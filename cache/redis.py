@@ -140,7 +140,8 @@ class RedisCache:
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """A key of an image's (``v:<id>:…``) is also named in the image's index set, in the
-        same round trip, so that :meth:`forget_image` finds every key of a deleted image."""
+        same round trip, so that :meth:`forget_image` finds every key of a deleted image; a
+        variant showing another image (``wm=``) in that image's index too."""
         if not self._breaker.closed():
             return
         image_id, px = traces.image_of_cache_key(key), self._ttl_ms(ttl)
@@ -155,15 +156,17 @@ class RedisCache:
         self._breaker.succeeded()
 
     async def _set_indexed(self, image_id: str, key: str, value: bytes, px: int | None) -> None:
-        index = self._key(traces.cache_index_key(image_id))
+        shown = traces.overlay_of(key)
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.set(self._key(key), value, px=px)
-            pipe.sadd(index, key)
-            if px is None:
-                pipe.persist(index)
-            else:  # the index outlives every key it names (each set extends it)
-                pipe.pexpire(index, px, gt=True)
-                pipe.pexpire(index, px, nx=True)
+            for owner in (image_id,) if shown is None else (image_id, shown):
+                index = self._key(traces.cache_index_key(owner))
+                pipe.sadd(index, key)
+                if px is None:
+                    pipe.persist(index)
+                else:  # the index outlives every key it names (each set extends it)
+                    pipe.pexpire(index, px, gt=True)
+                    pipe.pexpire(index, px, nx=True)
             await pipe.execute()
 
     async def forget_image(self, image_id: str) -> int:

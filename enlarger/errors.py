@@ -109,6 +109,12 @@ class ImageNotFound(NotFound):
     code = "image_not_found"
 
 
+class UnknownOverlay(NotFound):
+    """``wm=`` names no image (never uploaded, or deleted): the overlay cannot be shown."""
+
+    code = "unknown_overlay"
+
+
 class Conflict(EnlargerError):
     status = 409
     code = "conflict"
@@ -145,6 +151,12 @@ class UnsupportedFormat(UnsupportedMediaType):
 class InvalidImage(EnlargerError):
     status = 422
     code = "invalid_image"
+
+
+class UndecodableOverlay(InvalidImage):
+    """``wm=`` names an image whose pixels cannot be decoded (the base image is not at fault)."""
+
+    code = "undecodable_overlay"
 
 
 class ImageTooLarge(EnlargerError):

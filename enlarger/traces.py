@@ -5,6 +5,7 @@ everywhere within the poll interval and, after the sweep, leaves no file, key or
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,21 +45,38 @@ TRACES: tuple[Trace, ...] = (
     Trace("pixels", "each process's decoded masters (memory)", "watcher (twice)"),
     Trace("spill", "<data dir>/masters/<id>.rgb", "watcher (twice); gc"),
     Trace("cdn", "the CDN, under the image's surrogate key", "deletion (purge)"),
+    Trace(
+        "overlaid",
+        "other images' variants showing it (wm=<id>): their blobs, caches and CDN copies",
+        "never served once it is gone (view check, 404 unknown_overlay); gc; deletion (purge)",
+    ),
 )
 
 
 UNDECODABLE = "undecodable"  # the mark (and 422 reason) of an image whose pixels cannot be decoded
 
 
-def purge_keys(image_id: str) -> dict[str, str]:
+def purge_keys(image_id: str, *shown: str) -> dict[str, str]:
     """The CDN's handle on every answer of the image (Fastly's and Cloudflare's header names):
-    the purge after a deletion names it."""
-    return {"Surrogate-Key": image_id, "Cache-Tag": image_id}
+    the purge after a deletion names it. ``shown``: the other images the answer shows (a
+    ``wm=`` overlay), whose deletion purges it too."""
+    names = (image_id, *shown)
+    return {"Surrogate-Key": " ".join(names), "Cache-Tag": ",".join(names)}
 
 
 def cache_key(image_id: str, spec_key: str) -> str:
     """The cache key of one of the image's variants (or of its master record)."""
     return f"v:{image_id}:{spec_key}"
+
+
+_OVERLAY = re.compile(r"\.wm([a-z2-7]{26})-")
+
+
+def overlay_of(name: str) -> str | None:
+    """The id of the image a variant's spec key, cache key or blob name shows over its own
+    (``wm=<id>``), or None: that image's deletion must reach it too."""
+    found = _OVERLAY.search(name)
+    return found[1] if found else None
 
 
 def cache_prefix(image_id: str) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import struct
 
+import pyvips
+
 _HEADER = 128
 
 
@@ -49,3 +51,15 @@ def needs_srgb_conversion(blob: bytes | None) -> bool:
     if profile_space(blob) not in ("RGB", "GRAY"):
         return False
     return "srgb" not in profile_description(blob).lower()
+
+
+def in_srgb(image: pyvips.Image) -> pyvips.Image:
+    """``image`` with a wide-gamut or grey profile converted to sRGB (else as it is), so that
+    stripping the profile is safe."""
+    profile = image.get("icc-profile-data") if image.get_typeof("icc-profile-data") else None
+    if not needs_srgb_conversion(profile):
+        return image
+    try:
+        return image.icc_transform("srgb", embedded=True, intent="perceptual")
+    except pyvips.Error:
+        return image.icc_transform("srgb", embedded=True, intent="relative")

@@ -90,3 +90,26 @@ def _box_fit(
     if scale > 1.0:
         bw, bh, scale = bw / scale, bh / scale, 1.0
     return fit, scale, scale, max(1, math.floor(bw + 0.5)), max(1, math.floor(bh + 0.5))
+
+
+def place(
+    gravity: str, outer: tuple[int, int], inner: tuple[int, int], margin: int
+) -> tuple[int, int]:
+    """Where a box of size ``inner`` goes in one of size ``outer`` (left, top) for a gravity of
+    ``g`` but the content-aware ones (an overlay's ``wm_pos``): against the named edges, kept
+    ``margin`` pixels from them; centred along an axis the gravity names no edge of. A margin
+    larger than the room left stops at the far edge (the box stays inside when it fits); a
+    box larger than ``outer`` is centred on that axis (the overlay is clipped evenly)."""
+    west, east = gravity.endswith("west"), gravity.endswith("east")
+    north, south = gravity.startswith("north"), gravity.startswith("south")
+    return (
+        _along(outer[0], inner[0], margin, west, east),
+        _along(outer[1], inner[1], margin, north, south),
+    )
+
+
+def _along(outer: int, inner: int, margin: int, near: bool, far: bool) -> int:
+    room = outer - inner
+    if room < 0 or not (near or far):
+        return room // 2
+    return min(margin, room) if near else max(0, room - margin)

@@ -10,6 +10,9 @@ from enlarger.proxy.service import Served, etag_for_key
 from enlarger.proxy.spec import VariantSpec
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+# A variant showing another image (wm=) lives as long as that image: browsers keep it a day, then
+# revalidate (a 404 once the overlay is deleted); CDNs are purged by the overlay's key too.
+OVERLAID = "public, max-age=86400"
 # A served image opened as a document can run nothing; its type is never sniffed.
 SAFE = {
     "X-Content-Type-Options": "nosniff",
@@ -35,8 +38,10 @@ class ViewHeaders:
         if made is None:
             if len(self._made) >= KEPT_HEADERS:
                 self._made.clear()
-            made = {"ETag": etag_for_key(image_id, spec.key), "Cache-Control": IMMUTABLE, **SAFE}
-            made.update(traces.purge_keys(image_id))
+            shown = (spec.watermark.image_id,) if spec.watermark else ()  # purged by its key too
+            caching = OVERLAID if shown else IMMUTABLE
+            made = {"ETag": etag_for_key(image_id, spec.key), "Cache-Control": caching, **SAFE}
+            made.update(traces.purge_keys(image_id, *shown))
             vary = (("Accept",) if spec.negotiated else ()) + spec.hints  # w=auto, dpr=auto
             if vary:
                 made["Vary"] = ", ".join(vary)

@@ -13,9 +13,9 @@ from functools import partial
 import pyvips
 
 from enlarger.errors import MaxBytesUnreachable
-from enlarger.proxy import autoq, cutoff, formats, hdr, maxbytes, text
-from enlarger.proxy.colour import needs_srgb_conversion
-from enlarger.proxy.geometry import Plan, plan
+from enlarger.proxy import autoq, cutoff, formats, hdr, maxbytes, overlay, text
+from enlarger.proxy.colour import in_srgb
+from enlarger.proxy.geometry import Plan, place, plan
 from enlarger.proxy.source import (
     Source,
     decoder_said,
@@ -41,6 +41,7 @@ class RenderOptions:
     avif_max_pixels: int = 16_000_000
     quality_ladder: tuple[int, ...] = _default("quality_ladder")  # max_bytes' steps
     width_ladder: tuple[int, ...] = _default("width_ladder")
+    overlay: overlay.OverlaySource | None = None  # wm=: its original, fetched for this render
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RenderOptions:
@@ -223,13 +224,7 @@ def autorotate(canvas: Canvas) -> Canvas:
 
 def to_srgb(canvas: Canvas) -> Canvas:
     """Convert wide-gamut and grey profiles to sRGB, so that stripping the profile is safe."""
-    image = canvas.img
-    profile = image.get("icc-profile-data") if image.get_typeof("icc-profile-data") else None
-    if needs_srgb_conversion(profile):
-        try:
-            canvas.image = image.icc_transform("srgb", embedded=True, intent="perceptual")
-        except pyvips.Error:
-            canvas.image = image.icc_transform("srgb", embedded=True, intent="relative")
+    canvas.image = in_srgb(canvas.img)
     return canvas
 
 
@@ -363,6 +358,20 @@ def sharpen(canvas: Canvas) -> Canvas:
     return _per_frame(canvas, apply)
 
 
+def watermark(canvas: Canvas) -> Canvas:
+    """``wm``: the overlay, ``wm_scale`` of the output's width (never taller than it), placed by
+    ``wm_pos`` and ``wm_margin``, over every frame (decoded once)."""
+    mark = canvas.spec.watermark
+    if mark is None:
+        return canvas
+    if canvas.options.overlay is None or canvas.options.overlay.image_id != mark.image_id:
+        raise RuntimeError("wm= rendered without its overlay's original")
+    width, height = canvas.plan.width, canvas.plan.height
+    laid = overlay.prepare(canvas.options.overlay, round(width * mark.scale), height, mark.opacity)
+    x, y = place(mark.position, (width, height), (laid.width, laid.height), mark.margin)
+    return _per_frame(canvas, lambda frame: overlay.composite(frame, laid, x, y))
+
+
 def text_overlay(canvas: Canvas) -> Canvas:
     """``txt``: laid out once for the frame size, drawn on every frame (proxy/text.py)."""
     overlay = canvas.spec.text
@@ -463,6 +472,7 @@ STEPS: tuple[Step, ...] = (
     cover_or_pad,
     blur,
     sharpen,
+    watermark,
     text_overlay,
     flatten,
     encode,

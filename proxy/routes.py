@@ -30,6 +30,8 @@ async def view(request: web.Request) -> web.Response:
     headers = _HEADERS.of(image_id, spec)
     etag = headers["ETag"]
     if_none_match = request.headers.get("If-None-Match")
+    if spec.watermark is not None and if_none_match:  # no 304 once its overlay is deleted
+        await views.variants.check_overlay(spec)
     if _etag_matches(if_none_match, etag):
         return _not_modified(request, image_id, spec.key, headers, start)
     searches = spec.quality == AUTO_QUALITY or bool(spec.max_bytes)  # several encodes each

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,12 +45,13 @@ from enlarger.proxy.master_image import (
     render_from_pixels,
 )
 from enlarger.proxy.master_store import Masters, MasterSettings
+from enlarger.proxy.overlay import Overlays
 from enlarger.proxy.pipeline import MIME_TYPES, Rendered, RenderOptions, render
 from enlarger.proxy.recorder import Unrenderable, VariantRecorder
 from enlarger.proxy.renderer import Renderer, Slot
 from enlarger.proxy.singleflight import SingleFlight
 from enlarger.proxy.source import decoder_said
-from enlarger.proxy.spec import PIPELINE_VERSION, VariantSpec, ViewPolicy
+from enlarger.proxy.spec import PIPELINE_VERSION, VariantSpec, ViewPolicy, Watermark
 from enlarger.proxy.strip import Malformed, strip
 from enlarger.proxy.writeback import Writeback
 from enlarger.traces import UNDECODABLE, Tombstones
@@ -146,6 +147,9 @@ class VariantService:
         self._fallback = Fallback(tiers.blobs, tiers.cache, policy)
         self._flights: SingleFlight[Served] = SingleFlight()
         self._writeback = Writeback()
+        self._overlays = Overlays(
+            tiers.cache, tiers.unknown_ids, tiers.undecodable, tiers.blobs, self._tombstones
+        )
 
     @property
     def tiers(self) -> Tiers:
@@ -188,6 +192,7 @@ class VariantService:
             if await self._tombstones.dead(image_id):
                 raise _not_found(image_id)
             self._tiers.unknown_ids.forget_here(image_id)  # uploaded again: that note is stale
+        await self.check_overlay(spec)
         key = variant_cache_key(image_id, spec.key)
         hit = await self._tiers.cache.lookup(key)
         if hit is not None:
@@ -205,6 +210,24 @@ class VariantService:
         if shared:
             self._metrics.singleflight_waits.labels(scope="process").inc()
         return served
+
+    async def check_overlay(self, spec: VariantSpec) -> None:
+        """A variant showing another image (``wm=``) is served, from any tier, and revalidated
+        only while that image exists: 404 ``unknown_overlay`` once it is deleted."""
+        if spec.watermark is not None:
+            await self._overlays.check(spec.watermark.image_id)
+
+    def _overlay_gone(self, spec: VariantSpec) -> bool:
+        """The fence for a variant showing an overlay deleted here meanwhile: not kept."""
+        mark = spec.watermark
+        return mark is not None and self._overlays.gone(mark.image_id)
+
+    async def _render_options(self, spec: VariantSpec) -> RenderOptions:
+        """The options of one render: with ``wm=``, the overlay's original fetched now."""
+        mark: Watermark | None = spec.watermark
+        if mark is None:
+            return self._options
+        return replace(self._options, overlay=await self._overlays.fetch(mark.image_id))
 
     async def known_undecodable(self, image_id: str) -> bool:
         """Whether a render found the image undecodable lately (the caches' marker)."""
@@ -252,7 +275,9 @@ class VariantService:
         try:
             return await self._render_once(image_id, spec, key, charge)
         except Overloaded:
-            stand_in = await self._stand_in(image_id, spec) or await self._original_as_is(image_id)
+            stand_in = await self._stand_in(image_id, spec)
+            if stand_in is None and spec.watermark is None and spec.text is None:
+                stand_in = await self._original_as_is(image_id)  # never the picture without them
             if stand_in is None or (spec.max_bytes and len(stand_in.data) > spec.max_bytes):
                 raise
             return stand_in
@@ -287,7 +312,7 @@ class VariantService:
 
     async def _stored(self, image_id: str, spec: VariantSpec, key: str) -> Served | None:
         data = await self._tiers.blobs.get(ids.variant_key(image_id, spec.key))
-        if data is None or self._deleted(image_id):
+        if data is None or self._deleted(image_id) or self._overlay_gone(spec):
             return None
         await self._tiers.cache.set(key, data)
         return self._hit(data, "store", spec.key)
@@ -334,8 +359,9 @@ class VariantService:
         master = await self._masters.find(image_id) if self._masters.enabled else None
         with self._renderer.reserve() as slot:  # fails fast before fetching the original
             await charge()  # only a render that got a slot pays (429 frees the slot)
+            options = await self._render_options(spec)
             try:
-                rendered, seconds = await self._run(slot, image_id, spec, master)
+                rendered, seconds = await self._run(slot, image_id, spec, master, options)
             except InvalidImage as exc:
                 if exc.details.get("reason") != UNDECODABLE:
                     raise
@@ -365,27 +391,32 @@ class VariantService:
         self._recorder.record(Unrenderable(image_id, UNDECODABLE))
 
     async def _run(
-        self, slot: Slot, image_id: str, spec: VariantSpec, master: Master | None
+        self,
+        slot: Slot,
+        image_id: str,
+        spec: VariantSpec,
+        master: Master | None,
+        options: RenderOptions,
     ) -> tuple[Rendered, float]:
         """The render job: from the master's pixels or the master where they serve ``spec``;
         else from the original, exactly as a direct render. A master is never made here: only
         after the answer (:meth:`_after_answer`)."""
         local = self._masters.local(image_id)
         if local is not None and local[0].serves(spec):  # decoded here (maybe not encoded yet)
-            result = await slot.run(render_from_pixels, *local, spec, self._options)
+            result = await slot.run(render_from_pixels, *local, spec, options)
             self._metrics.master_renders.inc()
             return result
         if master is not None and master.serves(spec):
-            result = await self._from_master(slot, image_id, master, spec)
+            result = await self._from_master(slot, image_id, master, spec, options)
             self._metrics.master_renders.inc()
             return result
         original = await self._original(image_id)
         fmt = sniff(original[:64])
         if master is not None or not self._masters.enabled:
-            return await slot.run(render, original, fmt, spec, self._options)
+            return await slot.run(render, original, fmt, spec, options)
         spilled = self._masters.spilled(image_id)
         side = self._masters.settings.side
-        job = (first_render, original, fmt, spec, self._options, side, spilled)
+        job = (first_render, original, fmt, spec, options, side, spilled)
         (rendered, record, pixels, spilled_here), seconds = await slot.run(*job)
         if spilled_here and record is not None:  # another process decoded them (and makes it)
             self._metrics.master_renders.inc()
@@ -461,18 +492,18 @@ class VariantService:
         await self._masters.store(image_id, master)
 
     async def _from_master(
-        self, slot: Slot, image_id: str, master: Master, spec: VariantSpec
+        self, slot: Slot, image_id: str, master: Master, spec: VariantSpec, options: RenderOptions
     ) -> tuple[Rendered, float]:
         """From the decoded master this process keeps (a resize); else from the encoded one,
         decoding it whole to keep when the process keeps decoded masters at all."""
         pixels = self._masters.pixels(image_id)
         if pixels is not None:
-            return await slot.run(render_from_pixels, master, pixels, spec, self._options)
+            return await slot.run(render_from_pixels, master, pixels, spec, options)
         settings = self._masters.settings
         if not settings.memory_bytes and not settings.disk_bytes:
-            return await slot.run(render_from_master, master, spec, self._options)
+            return await slot.run(render_from_master, master, spec, options)
         spilled, spill = self._masters.spilled(image_id), self._masters.spiller(image_id)
-        job = (decode_and_render, master, spec, self._options, spilled, spill)
+        job = (decode_and_render, master, spec, options, spilled, spill)
         (rendered, pixels), seconds = await slot.run(*job)
         self._masters.keep_pixels(image_id, master, pixels)
         return rendered, seconds
@@ -491,6 +522,8 @@ class VariantService:
         after eviction stores them. An image deleted while it rendered is not kept: 404."""
         if self._deleted(image_id):
             raise _not_found(image_id)
+        if self._overlay_gone(spec):  # its overlay deleted while it rendered: not kept, not shown
+            await self.check_overlay(spec)
         await self._tiers.cache.set(key, rendered.data)
         await self._write(self._store(image_id, spec, rendered))
 
@@ -503,7 +536,7 @@ class VariantService:
             await write
 
     async def _store(self, image_id: str, spec: VariantSpec, rendered: Rendered) -> None:
-        if self._deleted(image_id):  # (a write after the answer: the image may be gone now)
+        if self._deleted(image_id) or self._overlay_gone(spec):  # (after the answer: gone now?)
             return
         content_type = MIME_TYPES[rendered.format]
         try:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from cachetools import LRUCache
 
-from enlarger import media
+from enlarger import ids, media
 from enlarger.errors import (
     DuplicateParameter,
     InvalidParameter,
@@ -114,6 +114,11 @@ ALIASES = {
     "txt_color": ("txt_color", "txt_colour"),
     "txt_opacity": ("txt_opacity",),
     "preset": ("preset",),
+    "wm": ("wm",),
+    "wm_pos": ("wm_pos",),
+    "wm_scale": ("wm_scale",),
+    "wm_opacity": ("wm_opacity",),
+    "wm_margin": ("wm_margin",),
 }
 _CANONICAL = {alias: name for name, spellings in ALIASES.items() for alias in spellings}
 _FORMAT_ALIASES = {"jpg": "jpeg"}
@@ -144,6 +149,31 @@ _GRAVITY_ALIASES = {
     "southwest": "south-west",
     "smart": "attention",
 }
+
+
+# wm=: another hosted image over the output (proxy.overlay). Its placement is a gravity of g but
+# the content-aware ones; its width a stepped fraction of the output's; all bounded.
+WM_POSITIONS = GRAVITIES[:9]
+WM_SHORT = dict(zip(WM_POSITIONS, ("c", "n", "s", "e", "w", "ne", "nw", "se", "sw"), strict=True))
+WM_SCALE = (0.01, 1.0, 0.01, 0.25)  # min, max, step, default
+WM_OPACITY = (0.0, 1.0, 0.05, 1.0)
+WM_MARGIN = (0, 256, 16)  # min, max, default (output pixels)
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """``wm=<image id>`` and its parameters, parsed (key part ``wm<id>-se-s0.25-o1-m16``)."""
+
+    image_id: str
+    position: str = "south-east"
+    scale: float = WM_SCALE[3]
+    opacity: float = WM_OPACITY[3]
+    margin: int = WM_MARGIN[2]
+
+    @property
+    def key(self) -> str:
+        short = WM_SHORT[self.position]
+        return f"wm{self.image_id}-{short}-s{self.scale:g}-o{self.opacity:g}-m{self.margin}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +231,7 @@ class VariantSpec:
     hints: tuple[str, ...] = field(default=(), compare=False)
     hdr: bool = True  # keep an Ultra HDR source's gain map where the output carries one
     text: text_overlay.TextOverlay | None = None
+    watermark: Watermark | None = None
     key: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -233,6 +264,7 @@ class VariantSpec:
         parts += [f"mb{self.max_bytes}"] if self.max_bytes else []
         parts += [] if self.hdr else ["hdr0"]
         parts += [f"txt{self.text.digest}"] if self.text else []
+        parts += [self.watermark.key] if self.watermark else []
         parts += [f"q{quality_key(self.quality)}", self.format]
         return ".".join(parts)
 
@@ -343,6 +375,7 @@ def parse_spec(
         hints=_hints_read(params),
         hdr=as_bool("hdr", params["hdr"]) if "hdr" in params else True,
         text=_text(params, dpr),
+        watermark=_watermark(params),
     ).canonical()
 
 
@@ -615,6 +648,40 @@ def _text(params: dict[str, str], dpr: float) -> text_overlay.TextOverlay | None
     return overlay if overlay.alpha > 0 else None
 
 
+def _watermark(params: dict[str, str]) -> Watermark | None:
+    """``wm`` and its ``wm_*`` parameters; a ``wm_*`` without ``wm`` is a 400 (it would change
+    nothing). The overlay's existence is the variant service's to check (404 unknown_overlay)."""
+    if "wm" not in params:
+        lone = next((name for name in params if name.startswith("wm_")), None)
+        if lone is not None:
+            raise InvalidParameter(f"{lone} needs wm=<image id>", parameter=lone)
+        return None
+    image_id = params["wm"].strip()
+    if not ids.is_public_id(image_id):
+        raise InvalidParameter("wm must be the id of a hosted image", parameter="wm")
+    low, high, step, default = WM_SCALE
+    scale = (
+        as_float("wm_scale", params["wm_scale"], low, high, step)
+        if "wm_scale" in params
+        else default
+    )
+    low, high, step, default = WM_OPACITY
+    opacity = (
+        as_float("wm_opacity", params["wm_opacity"], low, high, step)
+        if "wm_opacity" in params
+        else default
+    )
+    margin = (
+        as_integer("wm_margin", params["wm_margin"], WM_MARGIN[0], WM_MARGIN[1])
+        if "wm_margin" in params
+        else WM_MARGIN[2]
+    )
+    position = _choice(
+        "wm_pos", params.get("wm_pos", "se"), WM_POSITIONS, _GRAVITY_ALIASES, "south-east"
+    )
+    return Watermark(image_id, position, scale, opacity, margin)
+
+
 def _rotation(raw: str) -> int:
     value = raw.strip()
     sign = -1 if value.startswith("-") else 1
@@ -688,6 +755,7 @@ def describe(policy: ViewPolicy) -> dict[str, dict[str, object]]:
         "hdr": {"values": [0, 1], "default": 1, "carried_by": ["jpeg"]},
         **_describe_text(),
         "preset": {"values": sorted(policy.presets), "default": None, "only": policy.presets_only},
+        **_describe_watermark(),
     }
     for name, entry in table.items():
         entry["names"] = list(ALIASES[name])
@@ -713,4 +781,20 @@ def _describe_text() -> dict[str, dict[str, object]]:
         },
         "txt_color": {"format": "rgb, rrggbb, rrggbbaa, white, black", "default": "ffffff"},
         "txt_opacity": {"min": 0, "max": 1, "step": text_overlay.OPACITY_STEP, "default": 1},
+    }
+
+
+def _describe_watermark() -> dict[str, dict[str, object]]:
+    scale, opacity = WM_SCALE, WM_OPACITY
+    return {
+        "wm": {"format": "the id of another hosted image", "default": None},
+        "wm_pos": {"values": list(WM_POSITIONS), "default": "south-east"},
+        "wm_scale": {"min": scale[0], "max": scale[1], "step": scale[2], "default": scale[3]},
+        "wm_opacity": {
+            "min": opacity[0],
+            "max": opacity[1],
+            "step": opacity[2],
+            "default": opacity[3],
+        },
+        "wm_margin": {"min": WM_MARGIN[0], "max": WM_MARGIN[1], "default": WM_MARGIN[2]},
     }

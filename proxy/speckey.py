@@ -8,7 +8,14 @@ from __future__ import annotations
 import re
 
 from enlarger.errors import InvalidParameter
-from enlarger.proxy.spec import AUTO_QUALITY, PIPELINE_VERSION, WHITE, VariantSpec
+from enlarger.proxy.spec import (
+    AUTO_QUALITY,
+    PIPELINE_VERSION,
+    WHITE,
+    WM_SHORT,
+    VariantSpec,
+    Watermark,
+)
 
 _VERSIONED = re.compile(r"p(0|[1-9][0-9]*)\.")
 _NUMBER = r"\d+(?:\.\d+)?"
@@ -26,8 +33,21 @@ _KEY = re.compile(
     r"(?:\.mb(?P<mb>\d+))?"
     r"(?P<hdr0>\.hdr0)?"
     r"(?:\.txt(?P<txt>[0-9a-f]{32}))?"
+    rf"(?:\.wm(?P<wm>[a-z2-7]{{26}})-(?P<wmpos>[a-z]+)-s(?P<wms>{_NUMBER})-o(?P<wmo>{_NUMBER})"
+    r"-m(?P<wmm>\d+))?"
     r"\.q(?P<q>\d+|auto)\.(?P<fmt>[a-z-]+)"
 )
+
+
+_POSITIONS = {short: name for name, short in WM_SHORT.items()}
+
+
+def _watermark(parts: dict[str, str | None]) -> Watermark | None:
+    if parts["wm"] is None or parts["wmpos"] not in _POSITIONS:
+        return None
+    position = _POSITIONS[parts["wmpos"] or ""]
+    scale, opacity = float(parts["wms"] or 0), float(parts["wmo"] or 0)
+    return Watermark(parts["wm"], position, scale, opacity, int(parts["wmm"] or 0))
 
 
 def _int(value: str | None) -> int | None:
@@ -79,6 +99,7 @@ def spec_from_key(key: str) -> VariantSpec:
         background=background,
         max_bytes=int(parts["mb"] or 0),
         hdr=parts["hdr0"] is None,
+        watermark=_watermark(parts),
     )
     if spec.key != key:
         raise InvalidParameter("not a canonical variant key", parameter="key")

@@ -19,7 +19,7 @@ def add_commands(commands: Any) -> None:
     gc = commands.add_parser(
         "gc",
         help="remove orphan blobs (originals without a row, variants of unknown images,"
-        " variants and masters of an old pipeline version)",
+        " variants and masters of an old pipeline version, variants showing a deleted image)",
     )
     gc.add_argument("--dry-run", action="store_true", help="list what would go; remove nothing")
     gc.add_argument(

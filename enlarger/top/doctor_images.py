@@ -1,7 +1,8 @@
 """``enlarger doctor``'s look at the images themselves, walking :data:`enlarger.traces.TRACES`:
 rows whose original is missing (a broken promise: fail, naming the ids) over a sample of the
 images, and what ``enlarger gc`` removes (decoded masters spilled here with no row; with ``--deep``
-every blob of the store: of no image, or of an old pipeline version), a warning."""
+every blob of the store: of no image, of an old pipeline version, or showing a deleted overlay),
+a warning."""
 
 from __future__ import annotations
 
@@ -53,12 +54,15 @@ async def _check(
     )
     orphans = [o async for o in collector.orphans() if deep or o.path is not None]
     old = sum(orphan.old_version for orphan in orphans)
+    overlaid = sum(orphan.overlay_gone for orphan in orphans)
     found = []
-    if len(orphans) > old:
+    if len(orphans) > old + overlaid:
         where = "blobs and files" if deep else "decoded master files on this machine"
-        found.append(f"{len(orphans) - old} {where} of no image")
+        found.append(f"{len(orphans) - old - overlaid} {where} of no image")
     if old:
         found.append(f"{old} variants and masters of an old pipeline version")
+    if overlaid:
+        found.append(f"{overlaid} variants showing a deleted image (wm=)")
     if found:
         return f"warning: {detail}; {', '.join(found)} ('enlarger gc' removes them)"
     return detail + ("; no trace without a row or of an old pipeline version" if deep else "")

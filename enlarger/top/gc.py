@@ -1,7 +1,8 @@
 """``enlarger gc``: remove blobs no row points at (originals past the minimum age; variants, masters
-and spilled masters of no image; a crash's temp files) and a live image's blobs of an older pipeline
-version past the minimum age. An original goes only inside the repository's fence, so gc is safe
-while uploads run; the listing is streamed (docs/architecture.md, docs/operations.md)."""
+and spilled masters of no image; variants showing a deleted overlay, ``wm=``; a crash's temp files)
+and a live image's blobs of an older pipeline version past the minimum age. An original goes only
+inside the repository's fence, so gc is safe while uploads run; the listing is streamed
+(docs/architecture.md, docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class Orphan:
     reason: str
     path: Path | None = None  # a local file (a spilled master), not a blob
     old_version: bool = False  # a live image's blob of an older pipeline version (else: no image)
+    overlay_gone: bool = False  # a live image's variant showing a deleted image (wm=)
 
 
 class Collector:
@@ -47,6 +49,7 @@ class Collector:
         self._min_age = min_age
         self._now = now
         self._last: tuple[str, bool] | None = None  # variants of one image come together
+        self._overlays: dict[str, bool] = {}  # overlay id → has a row (few: asked once each)
 
     async def orphans(self) -> AsyncIterator[Orphan]:
         async for entry in self._blobs.walk("originals"):
@@ -61,6 +64,9 @@ class Collector:
                 elif len(parts) == 5 and _older(parts[4]) and self._old_enough(entry.modified):
                     reason = f"{kind[:-1]} of an old pipeline version"
                     yield Orphan(entry.key, entry.size, reason, old_version=True)
+                elif len(parts) == 5 and await self._overlay_gone(parts[4]):
+                    reason = "variant showing a deleted image (wm=)"
+                    yield Orphan(entry.key, entry.size, reason, overlay_gone=True)
         for path, size in _spilled(self._spill_folder):
             spilled = traces.image_of_spill(path.name)
             if spilled is None or not await self._has_row(spilled):
@@ -89,6 +95,18 @@ class Collector:
 
     def _old_enough(self, modified: datetime) -> bool:
         return self._now() - modified >= self._min_age
+
+    async def _overlay_gone(self, name: str) -> bool:
+        """The variant shows another image (``wm=``) that has no row: it is never served again
+        (the view path checks the overlay first), and it holds that image's pixels."""
+        overlay = traces.overlay_of(name)
+        if overlay is None:
+            return False
+        if overlay not in self._overlays:
+            if len(self._overlays) >= 10_000:
+                self._overlays.clear()
+            self._overlays[overlay] = await self._repo.get_image(overlay) is not None
+        return not self._overlays[overlay]
 
     async def _has_row(self, image_id: str) -> bool:
         if not ids.is_public_id(image_id):

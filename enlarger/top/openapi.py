@@ -16,6 +16,8 @@ from enlarger.proxy.spec import (
     MAX_BYTES_RANGE,
     OUTPUT_FORMATS,
     SIZE_NAMES,
+    WM_MARGIN,
+    WM_POSITIONS,
 )
 from enlarger.settings import Settings
 from enlarger.top.openapi_schemas import SCHEMAS
@@ -143,6 +145,7 @@ def _canonical_view_parameters(settings: Settings) -> list[Json]:
             " it override its own. With ENLARGER_PRESETS_ONLY only preset, size and fmt"
             " (403 presets_only)",
         ),
+        *_overlay_parameters(),
         _query("sig", {"type": "string"}, "HMAC signature, last (docs/security.md)"),
         *_hint_headers(),
     ]
@@ -177,6 +180,19 @@ def _text_parameters() -> list[Json]:
         _query("txt_size", {"type": "integer", "minimum": low, "maximum": high}, "px, times dpr"),
         _query("txt_color", {"type": "string"}, "text colour: rgb, rrggbb, rrggbbaa or a name"),
         _query("txt_opacity", {"type": "number", "minimum": 0, "maximum": 1}),
+    ]
+
+
+def _overlay_parameters() -> list[Json]:
+    """``wm``: another hosted image over the output (docs/api.md, "Image overlay")."""
+    fraction = {"type": "number", "minimum": 0, "maximum": 1}
+    margin = {"type": "integer", "minimum": WM_MARGIN[0], "maximum": WM_MARGIN[1]}
+    return [
+        _query("wm", {"type": "string"}, "id of an image laid over the output (404 if none)"),
+        _query("wm_pos", {"type": "string"}, f"{', '.join(WM_POSITIONS)} or n, ne, …"),
+        _query("wm_scale", fraction, "overlay width / output width, 0.01-1 (default 0.25)"),
+        _query("wm_opacity", fraction, "0-1, step 0.05 (default 1)"),
+        _query("wm_margin", margin, "px from the named edges (default 16)"),
     ]
 
 

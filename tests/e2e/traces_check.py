@@ -90,6 +90,13 @@ async def _spill(stacks: Sequence[Stack], image_id: str) -> list[str]:
     return sorted(set(found))
 
 
+async def _overlaid(stacks: Sequence[Stack], image_id: str) -> list[str]:
+    """Other images' stored variants showing this one (``wm=``): never served once it is gone
+    (tests/e2e/test_overlay.py), removed by gc."""
+    walk = stacks[0].blobs.walk("variants")
+    return [e.key async for e in walk if traces.overlay_of(e.key) == image_id]
+
+
 async def _not_here(stacks: Sequence[Stack], image_id: str) -> list[str]:
     """Checked elsewhere: the budget's Redis set by :func:`_redis` (its key names the id), the
     CDN purge by tests/e2e/test_delete.py (a recorded purge call)."""
@@ -108,6 +115,7 @@ CHECKS: dict[str, Check] = {
     "pixels": _pixels,
     "spill": _spill,
     "cdn": _not_here,
+    "overlaid": _overlaid,
 }
 
 
