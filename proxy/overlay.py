@@ -1,12 +1,7 @@
-"""``wm=``: another hosted image laid over the output. Its original is fetched before the render
-(:class:`Overlays`, on the event loop); in the render thread it is decoded shrunk on load to the
-width it takes, upright, in sRGB with its alpha, then composited ``over`` every frame.
-
-Must hold: a variant showing an overlay is served only while the overlay's image exists
-(:meth:`Overlays.check`, asked before every tier, its answer kept under the overlay's own cache
-prefix, which the overlay's deletion clears); a failure of the overlay's pixels is the overlay's
-(422 ``undecodable_overlay``), never the base image's undecodable mark.
-"""
+"""``wm=``: another hosted image laid over the output, its original fetched on the event loop
+before the render, decoded shrunk on load, upright, in sRGB with alpha, composited ``over`` every
+frame. Must hold: a variant showing an overlay is served only while the overlay's image exists
+(:meth:`Overlays.check`, before every tier); an overlay's bad pixels are its 422, not the base's."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""``enlarger doctor``'s look at the images themselves, walking :data:`enlarger.traces.TRACES`:
-rows whose original is missing (a broken promise: fail, naming the ids) over a sample of the
-images, and what ``enlarger gc`` removes (decoded masters spilled here with no row; with ``--deep``
-every blob of the store: of no image, of an old pipeline version, or showing a deleted overlay),
-a warning."""
+"""``enlarger doctor``'s look at the images, walking :data:`enlarger.traces.TRACES`: rows whose
+original is missing (a broken promise: fail, naming the ids) over a sample, and what ``enlarger
+gc`` removes (spilled masters of no row; with ``--deep`` every blob of no image, of an old
+pipeline version, or showing a deleted overlay), a warning."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """``enlarger gc``: remove blobs no row points at (originals past the minimum age; variants, masters
-and spilled masters of no image; variants showing a deleted overlay, ``wm=``; a crash's temp files)
-and a live image's blobs of an older pipeline version past the minimum age. An original goes only
-inside the repository's fence, so gc is safe while uploads run; the listing is streamed
-(docs/architecture.md, docs/operations.md)."""
+and spilled masters of no image; variants showing a deleted overlay; a crash's temp files) and a
+live image's blobs of an older pipeline version past the minimum age; originals only inside the
+repository's fence, so gc is safe while uploads run (docs/operations.md)."""
 
 from __future__ import annotations
 
