@@ -70,7 +70,11 @@ def browser() -> Iterator[object]:
     for flag in (*FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    # not the text overlay's fontconfig (proxy/text.py sets it for this process): with it the
+    # browser finds no font of its own and closes
+    env = {name: value for name, value in os.environ.items() if name != "FONTCONFIG_FILE"}
+    service = Service(executable_path=str(CHROMEDRIVER), env=env)
+    driver = webdriver.Chrome(options=options, service=service)
     try:
         yield driver
     finally:
