@@ -219,7 +219,7 @@ const EnlargerEditor = (() => {
       id.addEventListener("input", () => { choice.value = [...choice.options].some((o) => o.value === id.value) ? id.value : ""; });
       ed.on("reset", () => { id.value = ""; choice.value = ""; pos.value = "south-east";
                              scale.value = String(WM.scale * 100); alpha.value = "100"; });
-      yours().then((images) => choice.append(...images.map(([value, name]) =>
+      yours(ed.id).then((images) => choice.append(...images.map(([value, name]) =>
         E.el("option", { value, text: name ? name + " (" + value.slice(0, 6) + "…)" : value }))));
       return E.el("fieldset", { class: "overlay" }, E.el("legend", { text: "Watermark" }),
         field("edit-wm-choice", "Your image", choice), field("edit-wm", "Image id", id),
@@ -246,8 +246,8 @@ const EnlargerEditor = (() => {
   });
 
   // The images this browser uploaded (their delete links kept here) and the signed-in user's
-  // (the /me page's list): [id, file name] pairs, newest first, each once.
-  async function yours() {
+  // (the /me page's list) but this one: [id, file name] pairs, newest first, each once.
+  async function yours(self) {
     const found = E.anonymousUploads().map((e) => [e.id, E.fileName(e.id)]);
     if (E.apiKey()) {
       try {
@@ -255,7 +255,7 @@ const EnlargerEditor = (() => {
         found.push(...answer.images.map((image) => [image.id, image.filename || ""]));
       } catch (_) { /* the anonymous ones only */ }
     }
-    const seen = new Set();
+    const seen = new Set([self]);
     return found.filter(([id]) => PUBLIC_ID.test(id) && !seen.has(id) && seen.add(id));
   }
 
@@ -265,7 +265,7 @@ const EnlargerEditor = (() => {
   function create(image, limits, opener) {
     const listeners = { change: [], reset: [] };
     const ed = {
-      W: image.width, H: image.height,
+      id: image.id, W: image.width, H: image.height,
       state: { rot: 0, flop: false, aspect: 0, crop: { x: 0, y: 0, w: image.width, h: image.height } },
       viewSize: () => viewSize(image.width, image.height, ed.state.rot),
       on: (name, fn) => listeners[name].push(fn),
