@@ -3,8 +3,8 @@ the image's uploaders; Rotate gives a ``rot=90`` link that answers the turned pi
 dragged on the (turned, mirrored) picture gives the ``crop=`` of the dragged region in the
 original's pixels, checked against the proxy's answer pixel by pixel; keyboard crop; Copy; phone
 width with a touch drag; axe-core with the editor open; the Text and Watermark overlays, each
-landing where its position says and nowhere else, the preview debounced, the server's refusal
-of an unknown overlay said in the editor."""
+landing where its position says and nowhere else, the preview debounced, the server's refusals
+(a character the font lacks, an unknown overlay) said in the editor."""
 
 from __future__ import annotations
 
@@ -513,6 +513,17 @@ def test_text_and_watermark_overlays(
     box = _changed_box(text_only, plain)
     assert _inside(box, (0, 0, *quarter)), box  # top left, and nowhere else
     assert box[2] > 100, box  # the caption's width, not a speck
+    notice = driver.find_element(by("CSS_SELECTOR"), "#editor .notice.error")
+
+    # characters the font lacks: the server's 400, in its words; the caption again: gone
+    _type(driver, "edit-txt", "\u6771\u4eac")
+    wait(lambda: notice.is_displayed(), "the server's refusal")
+    assert notice.text.startswith(
+        "The preview could not be made: txt has characters the font (DejaVu Sans) does not draw"
+    ), notice.text
+    _type(driver, "edit-txt", caption)
+    wait(lambda: not notice.is_displayed(), "the refusal gone")
+    _result_shown(driver)
 
     # Watermark: chosen among this browser's uploads, bottom right by default
     choice = Select(driver.find_element(by("ID"), "edit-wm-choice"))
@@ -535,13 +546,7 @@ def test_text_and_watermark_overlays(
     # An id of no image: the link has it, the preview says the server's words
     _type(driver, "edit-wm", "a" * 26)
     wait(lambda: _params(_link(driver)).get("wm") == "a" * 26, "the unknown id in the link")
-    notice = wait(
-        lambda: (
-            driver.find_element(by("CSS_SELECTOR"), "#editor .notice.error").is_displayed()
-            and driver.find_element(by("CSS_SELECTOR"), "#editor .notice.error")
-        ),
-        "the server's words",
-    )
+    wait(lambda: "wm names no image" in notice.text and notice.is_displayed(), "the words")
     assert notice.text == (
         "The preview could not be made: wm names no image (or a deleted one)."
     ), notice.text
