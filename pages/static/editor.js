@@ -7,7 +7,7 @@
 // upright original; then rotate clockwise (rot); then mirror (flop=1 left to right, flip=1 top
 // to bottom). The editor shows the turned and mirrored picture and keeps the crop as drawn on it
 // ("view" pixels: the original's pixels, turned); toSource turns that rectangle back into the
-// original's coordinates that crop= takes. Each control (crop, rotate, flip; overlays later)
+// original's coordinates that crop= takes. Each control (crop, rotate, flip, text, watermark)
 // gives its part of the link: `params`, and of the preview under the crop box: `stageParams`.
 "use strict";
 const EnlargerEditor = (() => {
@@ -17,6 +17,7 @@ const EnlargerEditor = (() => {
   const CORNERS = { nw: [-1, -1, "top-left"], ne: [1, -1, "top-right"],
                     sw: [-1, 1, "bottom-left"], se: [1, 1, "bottom-right"] };
   const MARGIN = 16;  // CSS px around the picture, where the corner handles stand out (app.css)
+  const DEBOUNCE = 400;  // ms without an edit before the link's picture is asked for
   const KEYS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 
   // --- Geometry: rectangles {x, y, w, h} in whole pixels -------------------------------------
@@ -132,20 +133,149 @@ const EnlargerEditor = (() => {
     stageParams: (ed) => (ed.state.flop ? [["flop", 1]] : []),
   });
 
+  // --- Overlays: a text and another image, drawn on the link's output ---------------------------
+  // They land on the cropped, turned output, so the stage (the whole picture under the crop box)
+  // does not show them: the link's own picture beside the link does. That picture is the `small`
+  // size, the link serves `large`; txt_size and wm_margin are pixels of the output, so the
+  // preview asks for them times `ratio` (small / large of the crop) and the text keeps its size
+  // relative to the picture (wm_scale is a fraction of the width already). Each overlay says why
+  // it is not valid yet (`invalid`): the preview then waits, and the link leaves it out.
+  const POSITIONS = [["north-west", "Top left"], ["north", "Top"], ["north-east", "Top right"],
+                     ["west", "Left"], ["centre", "Centre"], ["east", "Right"],
+                     ["south-west", "Bottom left"], ["south", "Bottom"], ["south-east", "Bottom right"]];
+  const TEXT = { size: 32, least: 8, most: 400, chars: 200 };  // proxy/text.py
+  const WM = { margin: 16, scale: 0.25 };  // proxy/spec.py WM_SCALE, WM_MARGIN
+  const PUBLIC_ID = /^[a-z2-7]{26}$/;  // enlarger/ids.py
+
+  function field(id, label, input) {
+    return E.el("span", { class: "field" }, E.el("label", { for: id, text: label }), input);
+  }
+  function positions(id, chosen) {
+    const select = E.el("select", { id }, ...POSITIONS.map(([value, label]) =>
+      E.el("option", { value, text: label + " (" + value + ")" })));
+    select.value = chosen;
+    return select;
+  }
+  // An opacity in %, 0-100 by 5 (the proxy's steps of 0.05).
+  const percent = (id) => E.el("input", { id, type: "number", min: "0", max: "100", step: "5", value: "100",
+                                          inputmode: "numeric", class: "number" });
+  const opacity = (input) => String(Number(input.value) / 100);
+  // Inputs that change the link: at once for the link, debounced for the pictures (update).
+  function follow(ed, inputs) {
+    for (const input of inputs) input.addEventListener(input.tagName === "SELECT" ? "change" : "input", () => ed.changed());
+  }
+
+  register({  // txt: a line of text
+    overlay: true,
+    mount(ed) {
+      const text = E.el("input", { id: "edit-txt", type: "text", maxlength: String(TEXT.chars),
+                                   placeholder: "© you", autocomplete: "off" });
+      const pos = positions("edit-txt-pos", "south-east");
+      const size = E.el("input", { id: "edit-txt-size", type: "number", min: String(TEXT.least),
+                                   max: String(TEXT.most), step: "2", value: String(TEXT.size),
+                                   inputmode: "numeric", class: "number" });
+      const colour = E.el("input", { id: "edit-txt-color", type: "color", value: "#ffffff" });
+      const alpha = percent("edit-txt-opacity");
+      this.inputs = { text, pos, size, colour, alpha };
+      follow(ed, Object.values(this.inputs));
+      ed.on("reset", () => { text.value = ""; pos.value = "south-east"; size.value = String(TEXT.size);
+                             colour.value = "#ffffff"; alpha.value = "100"; });
+      return E.el("fieldset", { class: "overlay" }, E.el("legend", { text: "Text" }),
+        field("edit-txt", "Text", text), field("edit-txt-pos", "Position", pos),
+        field("edit-txt-size", "Size (px)", size), field("edit-txt-color", "Colour", colour),
+        field("edit-txt-opacity", "Opacity (%)", alpha));
+    },
+    invalid() {
+      const { text, size, alpha } = this.inputs;
+      if (!text.value.trim()) return "";
+      if (!size.checkValidity() || size.value === "") return "the text's size is an even number from " + TEXT.least + " to " + TEXT.most + " px";
+      if (!alpha.checkValidity() || alpha.value === "") return "the text's opacity is from 0 to 100 %, by 5";
+      return "";
+    },
+    params(ed, ratio = 1) {
+      const { text, pos, size, colour, alpha } = this.inputs;
+      if (!text.value.trim() || this.invalid()) return [];
+      const px = Math.min(TEXT.most, Math.max(TEXT.least, 2 * Math.round(Number(size.value) * ratio / 2)));
+      return [["txt", text.value], ["txt_pos", pos.value], ["txt_size", px],
+              ["txt_color", colour.value.replace("#", "")],
+              ...(alpha.value === "100" ? [] : [["txt_opacity", opacity(alpha)]])];
+    },
+  });
+
+  register({  // wm: another hosted image, chosen among this browser's or this user's uploads
+    overlay: true,
+    mount(ed) {
+      const id = E.el("input", { id: "edit-wm", type: "text", pattern: "[a-z2-7]{26}", maxlength: "26",
+                                 autocomplete: "off", spellcheck: "false", placeholder: "an image id" });
+      const choice = E.el("select", { id: "edit-wm-choice" },
+        E.el("option", { value: "", text: "Another image id…" }));
+      const pos = positions("edit-wm-pos", "south-east");
+      const scale = E.el("input", { id: "edit-wm-scale", type: "number", min: "1", max: "100", step: "1",
+                                    value: String(WM.scale * 100), inputmode: "numeric", class: "number" });
+      const alpha = percent("edit-wm-opacity");
+      this.inputs = { id, pos, scale, alpha };
+      follow(ed, Object.values(this.inputs));
+      choice.addEventListener("change", () => { id.value = choice.value; ed.changed(); });
+      id.addEventListener("input", () => { choice.value = [...choice.options].some((o) => o.value === id.value) ? id.value : ""; });
+      ed.on("reset", () => { id.value = ""; choice.value = ""; pos.value = "south-east";
+                             scale.value = String(WM.scale * 100); alpha.value = "100"; });
+      yours(ed.id).then((images) => choice.append(...images.map(([value, name]) =>
+        E.el("option", { value, text: name ? name + " (" + value.slice(0, 6) + "…)" : value }))));
+      return E.el("fieldset", { class: "overlay" }, E.el("legend", { text: "Watermark" }),
+        field("edit-wm-choice", "Your image", choice), field("edit-wm", "Image id", id),
+        field("edit-wm-pos", "Position", pos), field("edit-wm-scale", "Width (%)", scale),
+        field("edit-wm-opacity", "Opacity (%)", alpha));
+    },
+    invalid() {
+      const { id, scale, alpha } = this.inputs;
+      const value = id.value.trim();
+      if (!value) return "";
+      if (!PUBLIC_ID.test(value)) return "an image id is 26 letters a-z and digits 2-7 (the /i/<id> of the image)";
+      if (!scale.checkValidity() || scale.value === "") return "the watermark's width is 1 to 100 % of the picture's";
+      if (!alpha.checkValidity() || alpha.value === "") return "the watermark's opacity is from 0 to 100 %, by 5";
+      return "";
+    },
+    params(ed, ratio = 1) {
+      const { id, pos, scale, alpha } = this.inputs;
+      if (!id.value.trim() || this.invalid()) return [];
+      return [["wm", id.value.trim()], ["wm_pos", pos.value],
+              ...(scale.value === String(WM.scale * 100) ? [] : [["wm_scale", String(Number(scale.value) / 100)]]),
+              ...(alpha.value === "100" ? [] : [["wm_opacity", opacity(alpha)]]),
+              ...(ratio === 1 ? [] : [["wm_margin", Math.round(WM.margin * ratio)]])];
+    },
+  });
+
+  // The images this browser uploaded (their delete links kept here) and the signed-in user's
+  // (the /me page's list) but this one: [id, file name] pairs, newest first, each once.
+  async function yours(self) {
+    const found = E.anonymousUploads().map((e) => [e.id, E.fileName(e.id)]);
+    if (E.apiKey()) {
+      try {
+        const answer = await E.api("GET", "/v1/me/images?limit=200&sort=uploaded");
+        found.push(...answer.images.map((image) => [image.id, image.filename || ""]));
+      } catch (_) { /* the anonymous ones only */ }
+    }
+    const seen = new Set([self]);
+    return found.filter(([id]) => PUBLIC_ID.test(id) && !seen.has(id) && seen.add(id));
+  }
+
   // --- The editor -----------------------------------------------------------------------------
   const query = (pairs) => pairs.map(([k, v]) => k + "=" + encodeURIComponent(v).replace(/%2C/g, ",")).join("&");
 
   function create(image, limits, opener) {
     const listeners = { change: [], reset: [] };
     const ed = {
-      W: image.width, H: image.height,
+      id: image.id, W: image.width, H: image.height,
       state: { rot: 0, flop: false, aspect: 0, crop: { x: 0, y: 0, w: image.width, h: image.height } },
       viewSize: () => viewSize(image.width, image.height, ed.state.rot),
       on: (name, fn) => listeners[name].push(fn),
       changed: (view) => update(view),
     };
     const path = E.portableUrl(location.origin + "/i/" + image.id, image.format);
-    const link = () => { const q = query(controls.flatMap((c) => c.params(ed))); return q ? path + "?" + q : path; };
+    const link = (ratio = 1, extra = []) => {
+      const q = query([...controls.flatMap((c) => c.params(ed, ratio)), ...extra]);
+      return q ? path + "?" + q : path;
+    };
 
     const picture = E.el("img", { class: "stage-image", alt: "The picture as the link turns it", draggable: "false" });
     const box = E.el("div", { class: "crop-box" });
@@ -160,7 +290,11 @@ const EnlargerEditor = (() => {
     const said = E.el("p", { class: "hint", id: "edit-said", "aria-live": "polite" });
     const problem = E.el("p", { class: "notice error", role: "alert", hidden: "" });
     const tools = E.el("div", { class: "edit-tools", role: "group", "aria-label": "Edits" });
-    for (const control of controls) { const node = control.mount(ed); if (node) tools.append(node); }
+    const overlays = E.el("div", { class: "edit-tools edit-overlays" });  // just above the link's picture
+    for (const control of controls) {
+      const node = control.mount(ed);
+      if (node) (control.overlay ? overlays : tools).append(node);
+    }
     tools.append(E.el("button", { type: "button", class: "secondary", id: "edit-reset", text: "Reset",
                                   onclick: () => reset() }));
     const result = E.el("img", { class: "edit-result", alt: "The edited link's picture", width: "160", height: "120" });
@@ -173,13 +307,14 @@ const EnlargerEditor = (() => {
     const help = E.el("p", { class: "hint", id: "edit-help",
       text: "Drag the crop box or its corners (or focus them and use the arrow keys; Shift moves further). " +
             "Rotate turns the picture clockwise (rot=90, 180, 270); Flip mirrors it left to right (the " +
-            "link's flop=1; flip=1 would turn it upside down). Edits are links: the original stays as it was." });
+            "link's flop=1; flip=1 would turn it upside down). Text and Watermark draw on the link's picture, " +
+            "shown beside the link. Edits are links: the original stays as it was." });
     const close = E.el("button", { type: "button", class: "secondary close", "aria-label": "Close the editor", text: "×" });
     const dialog = E.el("dialog", { class: "editor", id: "editor", "aria-labelledby": "editor-title",
                                     "aria-describedby": "edit-help" },
       E.el("div", { class: "editor-head" }, E.el("h2", { id: "editor-title", text: "Edit: a link to a new view" }), close),
-      wrap, said, problem, tools, help,
-      E.el("div", { class: "edit-output" }, result, E.el("div", { class: "edit-links" }, ...rows)));
+      wrap, said, problem, tools, overlays,
+      E.el("div", { class: "edit-output" }, result, E.el("div", { class: "edit-links" }, ...rows)), help);
     close.addEventListener("click", () => dialog.close());
     dialog.addEventListener("close", () => opener.focus());
     document.body.append(dialog);
@@ -207,7 +342,7 @@ const EnlargerEditor = (() => {
         (ed.state.flop ? ", mirrored" : "") + ".";
     }
 
-    let resultTimer = 0, stageUrl = "";
+    let resultTimer = 0, stageUrl = "", wanted = "";
     function update(view) {
       if (view) layout();
       const turns = controls.flatMap((c) => (c.stageParams ? c.stageParams(ed) : []));
@@ -227,17 +362,30 @@ const EnlargerEditor = (() => {
         '<img src="' + url + '"' + dimensions + ' alt="' + alt + '">', "[img]" + url + "[/img]"];
       rows.forEach((row, i) => { row.querySelector("input").value = values[i]; });
       listeners.change.forEach((fn) => fn());
-      clearTimeout(resultTimer);  // the link's own picture, once the editing pauses
-      resultTimer = setTimeout(() => showResult(url + (url.includes("?") ? "&" : "?") + "size=small&fmt=auto"), 350);
+      clearTimeout(resultTimer);  // the link's own picture, once the editing pauses and is valid
+      const why = controls.map((c) => (c.invalid ? c.invalid(ed) : "")).find(Boolean);
+      if (why) { wanted = ""; tell("Not in the link yet: " + why + "."); return; }
+      if (problem.dataset.from === "check") problem.hidden = true;
+      const small = limits && limits.sizes && limits.sizes.small;
+      const ratio = size && small ? E.servedSize(c.w, c.h, small)[0] / size[0] : 1;
+      resultTimer = setTimeout(() => showResult(link(ratio, [["size", "small"], ["fmt", "auto"]])), DEBOUNCE);
+    }
+    function tell(words, from = "check") {
+      problem.textContent = words;
+      problem.dataset.from = from;
+      problem.hidden = false;
     }
 
     // The link's picture replaces the last one once loaded (never an empty box meanwhile).
-    let wanted = "";
     function showResult(src) {
       wanted = src;
       const next = new Image();
-      next.addEventListener("load", () => { if (wanted === src) result.src = src; });
-      next.addEventListener("error", failed);
+      next.addEventListener("load", () => {
+        if (wanted !== src) return;
+        result.src = src;
+        if (problem.dataset.from === "result") problem.hidden = true;
+      });
+      next.addEventListener("error", (event) => { if (wanted === src) failed(event, "result"); });
       next.src = src;
     }
 
@@ -248,7 +396,7 @@ const EnlargerEditor = (() => {
     }
 
     // Why a preview failed, in the API's words (a server that signs its links, a rate limit…).
-    async function failed(event) {
+    async function failed(event, from = "stage") {
       const src = event.target.getAttribute("src");
       if (!src) return;
       let why = "the preview could not be loaded";
@@ -256,11 +404,14 @@ const EnlargerEditor = (() => {
         const answer = await fetch(src, { credentials: "omit" });
         why = E.errorText(answer.status, await answer.text());
       } catch (_) { /* keep the words above */ }
-      problem.textContent = "The preview could not be made: " + why + ".";
-      problem.hidden = false;
+      if (from === "result" && wanted !== src) return;  // edited since: a later preview is on its way
+      tell("The preview could not be made: " + why + ".", from);
     }
     picture.addEventListener("error", failed);
-    picture.addEventListener("load", () => { problem.hidden = true; picture.classList.remove("loading"); });
+    picture.addEventListener("load", () => {
+      if (problem.dataset.from === "stage") problem.hidden = true;
+      picture.classList.remove("loading");
+    });
 
     // Pointer drags: the area moves the box, a corner resizes it.
     function drag(event) {

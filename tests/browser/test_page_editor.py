@@ -2,7 +2,9 @@
 the image's uploaders; Rotate gives a ``rot=90`` link that answers the turned picture; a crop
 dragged on the (turned, mirrored) picture gives the ``crop=`` of the dragged region in the
 original's pixels, checked against the proxy's answer pixel by pixel; keyboard crop; Copy; phone
-width with a touch drag; axe-core with the editor open."""
+width with a touch drag; axe-core with the editor open; the Text and Watermark overlays, each
+landing where its position says and nowhere else, the preview debounced, the server's refusals
+(a character the font lacks, an unknown overlay) said in the editor."""
 
 from __future__ import annotations
 
@@ -99,16 +101,23 @@ def _turned(driver: Any, rot: int) -> None:
 
 
 def _result_shown(driver: Any) -> None:
-    """The link's own picture (small), under the link as it is now."""
-    wait(
-        lambda: driver.execute_script(
+    """The link's own picture (small), under the link as it is now: its parameters and
+    ``size=small``, the overlays' pixel sizes (txt_size, wm_margin) scaled to the small size."""
+
+    def shown() -> bool:
+        src = driver.execute_script(
             "const r = document.querySelector('.edit-result');"
-            "return r.complete && r.naturalWidth > 0 && r.src.startsWith(arguments[0] + "
-            "(arguments[0].includes('?') ? '&' : '?') + 'size=small')",
-            _link(driver),
-        ),
-        "the link's own picture",
-    )
+            "return r.complete && r.naturalWidth > 0 ? r.src : ''"
+        )
+        link = _link(driver)
+        if not src or urlsplit(src).path != urlsplit(link).path:
+            return False
+        scaled = ("txt_size", "wm_margin")
+        got = {k: v for k, v in _params(src).items() if k not in scaled}
+        want = {k: v for k, v in _params(link).items() if k not in scaled}
+        return got == {**want, "size": "small", "fmt": "auto"}
+
+    wait(shown, "the link's own picture")
 
 
 def _drag(driver: Any, element: Any, dx: int, dy: int) -> None:
@@ -437,7 +446,117 @@ def test_a_server_that_signs_its_links_says_so_in_the_editor(
             "the reason",
         )
         assert notice.text == (
-            "The preview could not be made: this server only serves named sizes without a "
-            "signature: sign the URL."
+            "The preview could not be made: this server only serves named sizes and presets "
+            "without a signature: sign the URL."
         ), notice.text
         driver.save_screenshot(str(screenshots / "editor-signed-server.png"))
+
+
+def _changed_box(got: pyvips.Image, plain: pyvips.Image) -> Rect:
+    """The bounding box of the pixels that differ clearly (not JPEG noise) between two answers of
+    the same size; (0, 0, 0, 0) when none do."""
+    assert (got.width, got.height) == (plain.width, plain.height)
+    diff = (got[0:3].cast("float") - plain[0:3].cast("float")).abs().bandmean() > 40
+    if diff.max() == 0:
+        return 0, 0, 0, 0
+    left, top, width, height = diff.find_trim(background=[0], threshold=1)
+    return left, top, width, height
+
+
+def _inside(box: Rect, region: Rect) -> bool:
+    x, y, w, h = box
+    rx, ry, rw, rh = region
+    return w > 0 and h > 0 and rx <= x and ry <= y and x + w <= rx + rw and y + h <= ry + rh
+
+
+def _type(driver: Any, element_id: str, text: str) -> None:
+    element = driver.find_element(by("ID"), element_id)
+    element.clear()
+    element.send_keys(text)
+
+
+def test_text_and_watermark_overlays(
+    browser: Any, axe_source: str, site: tuple[Server, str], screenshots: Path
+) -> None:
+    from selenium.webdriver.support.select import Select
+
+    server, _ = site
+    driver = browser
+    base = server.base
+    logo = pyvips.Image.black(300, 150).new_from_image([30, 190, 60])  # a green logo
+    green = logo.cast("uchar").copy(interpretation="srgb")
+    overlay = _uploaded_here(driver, base, green.jpegsave_buffer(Q=90))  # among this browser's
+    answer = _uploaded_here(driver, base, make_jpeg(1200, 800, seed=45))
+    image_id = answer["id"]
+    driver.get_log("performance")  # the browser's own start-up pages: not the site's requests
+    _open_editor(driver, base, image_id)
+    plain = _fetch(f"{base}/i/{image_id}")  # 1200x800: inside the large box, as the link serves
+    quarter = (plain.width // 2, plain.height // 2)
+
+    # Text: typed (one preview for the whole caption, not one a key), put top left
+    caption = "\u00a9 Ada & Bo"
+    _type(driver, "edit-txt", caption)
+    Select(driver.find_element(by("ID"), "edit-txt-pos")).select_by_value("north-west")
+    wait(lambda: _params(_link(driver)).get("txt_pos") == "north-west", "txt_pos=north-west")
+    link = _link(driver)
+    assert "txt=%C2%A9%20Ada%20%26%20Bo&" in link, link
+    params = _params(link)
+    assert (params["txt"], params["txt_size"], params["txt_color"]) == (caption, "32", "ffffff")
+    _result_shown(driver)
+    previews = driver.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter((e) => e.name.includes('txt=')).map((e) => e.name)"
+    )
+    assert 1 <= len(previews) <= 2, previews  # debounced: not one render per key
+    assert _params(previews[-1])["txt_size"] == "8"  # 32 px on 1200, on the small 320: 8.5
+    text_only = _fetch(link)
+    box = _changed_box(text_only, plain)
+    assert _inside(box, (0, 0, *quarter)), box  # top left, and nowhere else
+    assert box[2] > 100, box  # the caption's width, not a speck
+    notice = driver.find_element(by("CSS_SELECTOR"), "#editor .notice.error")
+
+    # characters the font lacks: the server's 400, in its words; the caption again: gone
+    _type(driver, "edit-txt", "\u6771\u4eac")
+    wait(lambda: notice.is_displayed(), "the server's refusal")
+    assert notice.text.startswith(
+        "The preview could not be made: txt has characters the font (DejaVu Sans) does not draw"
+    ), notice.text
+    _type(driver, "edit-txt", caption)
+    wait(lambda: not notice.is_displayed(), "the refusal gone")
+    _result_shown(driver)
+
+    # Watermark: chosen among this browser's uploads, bottom right by default
+    choice = Select(driver.find_element(by("ID"), "edit-wm-choice"))
+    wait(lambda: any(o.get_attribute("value") == overlay["id"] for o in choice.options), "choice")
+    choice.select_by_value(overlay["id"])
+    assert driver.find_element(by("ID"), "edit-wm").get_attribute("value") == overlay["id"]
+    wait(lambda: _params(_link(driver)).get("wm") == overlay["id"], "wm=<id>")
+    link = _link(driver)
+    assert _params(link)["wm_pos"] == "south-east" and "wm_margin" not in _params(link)
+    box = _changed_box(_fetch(link), text_only)
+    assert _inside(box, (*quarter, *quarter)), box  # bottom right, and nowhere else
+    _near(box, (1200 - 16 - 300, 800 - 16 - 150, 300, 150), slack=3)  # 0.25 of 1200, 16 px in
+    _result_shown(driver)
+    src = driver.execute_script("return document.querySelector('.edit-result').src")
+    assert _params(src)["wm_margin"] == "4"  # 16 px on 1200 is 4 on the small 320 (4.3)
+    driver.execute_script("document.querySelector('.edit-result').scrollIntoView({block: 'end'})")
+    driver.save_screenshot(str(screenshots / "editor-overlays.png"))
+    assert_accessible(driver, axe_source, "/p/<id>, the editor with its overlays")
+
+    # An id of no image: the link has it, the preview says the server's words
+    _type(driver, "edit-wm", "a" * 26)
+    wait(lambda: _params(_link(driver)).get("wm") == "a" * 26, "the unknown id in the link")
+    wait(lambda: "wm names no image" in notice.text and notice.is_displayed(), "the words")
+    assert notice.text == (
+        "The preview could not be made: wm names no image (or a deleted one)."
+    ), notice.text
+    driver.save_screenshot(str(screenshots / "editor-unknown-overlay.png"))
+    # not an id at all: said in the page, left out of the link, nothing asked of the server
+    _type(driver, "edit-wm", "logo")
+    wait(lambda: "wm" not in _params(_link(driver)), "no wm")
+    wait(lambda: notice.text.startswith("Not in the link yet: an image id is 26"), "the check")
+    # a valid one again: the message goes
+    _type(driver, "edit-wm", overlay["id"])
+    wait(lambda: not notice.is_displayed(), "the message gone")
+    _result_shown(driver)
+    assert_same_origin(driver, base)
