@@ -59,7 +59,8 @@ def _spec(request: web.Request, views: Views, extension: str | None) -> VariantS
     """The canonical spec: exact sizes when the URL is validly signed, snapped otherwise."""
     message, signed = views.signer.verify(request.raw_path)
     accept = request.headers.get("Accept")
-    check_presets_only(request.query, views.policy)  # before any cache, signed or not
+    if views.policy.presets_only:  # before any cache, signed or not; a hot view's query
+        check_presets_only(request.query, views.policy)  # is otherwise never split
     hints = Hints.of(request.headers) if may_use_hints(request.query_string) else NO_HINTS
     if not signed:
         if views.signer.required:
