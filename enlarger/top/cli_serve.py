@@ -81,9 +81,6 @@ def _supervise(settings: Settings, host: str, port: int, workers: int) -> int:
     """N processes on one port (SO_REUSEPORT; the kernel spreads connections)."""
     from enlarger.top.supervisor import Supervisor, metrics_dir
 
-    if "render_threads" not in settings.model_fields_set:  # share the cores, not cores each
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        settings = settings.model_copy(update={"render_threads": threads})
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def announce() -> None:
