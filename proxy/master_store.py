@@ -5,7 +5,11 @@ pixels or at an image's second size (docs/architecture.md, "kept masters")."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -51,6 +55,22 @@ class MasterSettings:
         return master_key(self.side, self.quality)
 
 
+LOADAVG = Path("/proc/loadavg")
+
+
+def spare_core(loadavg: Path = LOADAVG) -> bool:
+    """Whether a core this process may use is idle now: the kernel's count of runnable threads
+    (``/proc/loadavg``'s fourth field, the caller's own included) below the usable cores plus
+    one. Unreadable (not Linux): False, and a first view's master waits for a second size."""
+    try:
+        running = int(loadavg.read_text().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return running - 1 < len(os.sched_getaffinity(0))
+
+
+SPILL_WAIT_SECONDS = 0.15  # a spill of a 12 MP photo's master lands in about 10-30 ms
+SPILL_POLL_SECONDS = 0.005
 SEEN_IMAGES = 4096  # images whose first cold size this process remembers (for the second)
 BUILDS_LIMIT = 4  # master builds after the answer, in flight per process
 
@@ -76,6 +96,9 @@ class Masters:
         if settings.disk_bytes > 0 and settings.disk_folder is not None:
             self._spill = Spill(settings.disk_folder, settings.disk_bytes, self._tombstones.holds)
         self.builds = Writeback(BUILDS_LIMIT, what="master build")
+        # a first view's pixels become the master at once only on an idle core (the tests of
+        # one process set it; tests/test_spill.py tests the probe)
+        self.spare_core: Callable[[], bool] = spare_core
 
     @property
     def enabled(self) -> bool:
@@ -123,6 +146,26 @@ class Masters:
         """For a render job: the record and pixels of ``image_id`` spilled by a process of
         this machine (None: no spill)."""
         return partial(self._open_spilled, image_id) if self._spill is not None else None
+
+    def announce_spill(self, image_id: str) -> None:
+        """A build that spills is starting: other processes wait for its pixels
+        (:meth:`spill_on_its_way`)."""
+        if self._spill is not None:
+            self._spill.announce(image_id)
+
+    def withdraw_spill(self, image_id: str) -> None:
+        if self._spill is not None:
+            self._spill.withdraw(image_id)
+
+    async def spill_on_its_way(self, image_id: str) -> None:
+        """Wait (bounded, ``SPILL_WAIT_SECONDS``) while another process of this machine is
+        spilling ``image_id``'s pixels: a later size then renders from them at a fifth of the
+        cost of decoding the original, for a wait of a few milliseconds."""
+        if self._spill is None:
+            return
+        deadline = time.monotonic() + SPILL_WAIT_SECONDS
+        while self._spill.on_its_way(image_id) and time.monotonic() < deadline:  # noqa: ASYNC110 (another process's file: no event to wait on)
+            await asyncio.sleep(SPILL_POLL_SECONDS)
 
     def _open_spilled(self, image_id: str) -> tuple[Master, pyvips.Image] | None:
         found = self._spill.open(image_id) if self._spill is not None else None

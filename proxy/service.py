@@ -405,6 +405,8 @@ class VariantService:
         if local is not None and local[0].serves(spec):  # decoded here (maybe not encoded yet)
             result = await slot.run(render_from_pixels, *local, spec, options)
             self._metrics.master_renders.inc()
+            if local[0].data is None:  # a first view's pixels: a second size, now worth a master
+                self._finish(image_id, *local)
             return result
         if master is not None and master.serves(spec):
             result = await self._from_master(slot, image_id, master, spec, options)
@@ -414,6 +416,7 @@ class VariantService:
         fmt = sniff(original[:64])
         if master is not None or not self._masters.enabled:
             return await slot.run(render, original, fmt, spec, options)
+        await self._masters.spill_on_its_way(image_id)  # a first view's, on another worker
         spilled = self._masters.spilled(image_id)
         side = self._masters.settings.side
         job = (first_render, original, fmt, spec, options, side, spilled)
@@ -435,26 +438,35 @@ class VariantService:
         pixels: pyvips.Image | None,
     ) -> None:
         """What a render of an image with no master leaves for after its answer: the pixels it
-        decoded at the master's scale are kept here at once and become the master in the
-        background; an image's second distinct size builds the master from the original in the
-        background; a record saying the image takes none is kept. Background builds are
-        bounded and dropped while no render thread is idle (never queued behind views)."""
+        decoded at the master's scale are kept here at once (no copy: the render's own), and
+        become the master now if a core of the machine is idle, else when a second size renders
+        from them (:meth:`_finish`: a busy machine spends nothing on a master); an image's
+        second distinct size builds the master from the original in the background; a record
+        saying the image takes none is kept. Background builds are bounded and dropped while
+        no render thread is idle (never queued behind views)."""
         if record is not None and not record.side:
             if self._masters.builds.room():  # a few bytes: it spares the next render the look
                 self._masters.builds.start(self._share_master(image_id, record))
             return
         if pixels is not None and record is not None:
             self._masters.keep_pixels(image_id, record, pixels)
-            if not self._masters.claim(image_id):
-                return
-            quality = self._masters.settings.quality
-            self._build(image_id, (finish_master, record, pixels, quality, self._spiller(image_id)))
+            self._masters.second_size(image_id, spec.key)
+            if self._masters.spare_core():  # else the master waits for a second size
+                self._finish(image_id, record, pixels)
             return
         if not self._masters.second_size(image_id, spec.key) or not self._masters.claim(image_id):
             return
         settings = self._masters.settings
         job: tuple[Any, ...] = (build_master, original, fmt, settings.side, settings.quality)
         self._build(image_id, (*job, self._spiller(image_id)))
+
+    def _finish(self, image_id: str, record: Master, pixels: pyvips.Image) -> None:
+        """A first view's pixels, kept here, just served an image's second size: spill them
+        for this machine's other workers, encode and store the master (after the answer)."""
+        if not self._masters.claim(image_id):
+            return
+        quality = self._masters.settings.quality
+        self._build(image_id, (finish_master, record, pixels, quality, self._spiller(image_id)))
 
     def _spiller(self, image_id: str) -> Any:
         return self._masters.spiller(image_id)
@@ -466,6 +478,8 @@ class VariantService:
             self._masters.release(image_id)
             self._metrics.master_builds.labels(outcome="dropped").inc()
             return
+        if job[-1] is not None:  # it spills: the other workers wait for the pixels, not decode
+            self._masters.announce_spill(image_id)
         self._masters.builds.start(self._build_master(image_id, job))
 
     async def _build_master(self, image_id: str, job: tuple[Any, ...]) -> None:
@@ -477,6 +491,7 @@ class VariantService:
             return
         finally:
             self._masters.release(image_id)
+            self._masters.withdraw_spill(image_id)  # announced, not written (a whole one stays)
         master, pixels = made if isinstance(made, tuple) else (made, None)
         if pixels is not None:
             self._masters.keep_pixels(image_id, master, pixels)

@@ -1,7 +1,7 @@
 """Decoded masters shared by the processes of one machine: raw pixels, then the master's record,
 in ``<data dir>/masters``, mapped by every process (the page cache, not each heap). Bounded
-(``ENLARGER_MASTER_DISK_BYTES``, oldest out); renamed into place; a file of the wrong shape is
-ignored and rewritten."""
+(``ENLARGER_MASTER_DISK_BYTES``, oldest out); renamed into place over an empty file saying it is on
+its way; a file of the wrong shape is ignored and rewritten."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import mmap
 import os
 import secrets
 import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -20,6 +21,7 @@ from enlarger import traces
 
 SUFFIX = traces.SPILL_SUFFIX
 TEMP_PREFIX = ".~"
+ON_ITS_WAY_SECONDS = 2.0  # an empty file younger than this: a spill is being written
 _MAGIC = b"ENLS"
 _TAIL = struct.Struct(">IIH4s")  # after the pixels and the record: width, height, record length
 
@@ -54,6 +56,27 @@ class Spill:
         image = pyvips.Image.new_from_memory(pixels, width, height, 3, "uchar")
         return record, image.copy(interpretation="srgb")
 
+    def announce(self, image_id: str) -> None:
+        """Say that ``image_id``'s pixels are about to be spilled (an empty file in their place,
+        unless one is there), so that another process waits for them rather than decoding the
+        original (:meth:`on_its_way`). :meth:`write` replaces it, or removes it if it writes
+        nothing; a deletion removes it as it does a spill."""
+        if self._deleted(image_id):
+            return
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path(image_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+
+    def on_its_way(self, image_id: str) -> bool:
+        """Whether a process of this machine announced a spill of ``image_id`` that is not whole
+        yet (a stat, on the event loop; an announcement older than ``ON_ITS_WAY_SECONDS`` is a
+        build that died: not waited for)."""
+        try:
+            stat = os.stat(self.path(image_id))
+        except OSError:
+            return False
+        return stat.st_size == 0 and time.time() - stat.st_mtime < ON_ITS_WAY_SECONDS
+
     def write(self, image_id: str, pixels: pyvips.Image, record: bytes) -> None:
         """Spill ``pixels`` (8-bit sRGB, 3 bands) and ``record`` unless they are there or the
         image was deleted meanwhile (the ``deleted`` fence, asked again right before the rename;
@@ -62,8 +85,10 @@ class Spill:
         is a cache."""
         path = self.path(image_id)
         if pixels.bands != 3 or pixels.format != "uchar" or _whole(path):
+            self.withdraw(image_id)
             return
         if self._deleted(image_id):
+            self.withdraw(image_id)
             return
         temp = self.folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}.tmp"
         try:
@@ -77,8 +102,16 @@ class Spill:
         except (OSError, pyvips.Error):
             with contextlib.suppress(OSError):
                 temp.unlink()
+            self.withdraw(image_id)
             return
         self._trim()
+
+    def withdraw(self, image_id: str) -> None:
+        """An announced spill that will not come: its empty file goes (a whole one stays)."""
+        path = self.path(image_id)
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_size == 0:
+                path.unlink()
 
     def forget(self, image_id: str) -> None:
         with contextlib.suppress(OSError):

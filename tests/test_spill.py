@@ -1,5 +1,5 @@
 """The machine-local spill of decoded masters: whole files (pixels and record) or none, bounded,
-files of another shape or format ignored."""
+files of another shape or format ignored; the idle-core probe that decides when one is spilled."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyvips
 
+from enlarger.proxy.master_store import spare_core
 from enlarger.proxy.spill import Spill
 
 
@@ -60,3 +61,52 @@ def test_a_spill_that_cannot_be_written_is_no_error(tmp_path: Path) -> None:
     spill = Spill(blocked, 10_000_000)
     spill.write("x", _pixels(8, 8), b"")
     assert spill.open("x") is None
+
+
+def test_a_core_is_spare_while_fewer_other_threads_run_than_there_are_cores(
+    tmp_path: Path,
+) -> None:
+    """``/proc/loadavg``'s runnable count includes the caller: a master is made at once only
+    while the others leave a core idle; an unreadable file says no (wait for a second size)."""
+    cores = len(os.sched_getaffinity(0))
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text(f"0.50 0.40 0.30 {cores}/321 4567\n")  # us and cores - 1 others
+    assert spare_core(loadavg)
+    loadavg.write_text(f"3.00 2.00 1.00 {cores + 1}/321 4567\n")  # every core taken by others
+    assert not spare_core(loadavg)
+    loadavg.write_text("garbage\n")
+    assert not spare_core(loadavg)
+    assert not spare_core(tmp_path / "absent")
+
+
+def test_an_announced_spill_is_on_its_way_until_written_withdrawn_or_stale(tmp_path: Path) -> None:
+    """Another process waits while the empty file says the pixels are coming; the write
+    replaces it, a build that writes nothing withdraws it, an old one is a build that died."""
+    spill = Spill(tmp_path, 10_000_000)
+    image = "d" * 26
+    assert not spill.on_its_way(image)
+    spill.announce(image)
+    assert spill.on_its_way(image) and spill.open(image) is None
+    spill.write(image, _pixels(64, 48, 9), b"r")
+    assert not spill.on_its_way(image) and spill.open(image) is not None
+    spill.withdraw(image)  # a whole file stays
+    assert spill.open(image) is not None
+
+    other = "e" * 26
+    spill.announce(other)
+    spill.withdraw(other)
+    assert not spill.path(other).exists()
+    spill.announce(other)
+    os.utime(spill.path(other), (time.time() - 10, time.time() - 10))
+    assert not spill.on_its_way(other)  # stale: not waited for, and rewritten by a spill
+    spill.write(other, _pixels(64, 48, 3), b"r")
+    assert spill.open(other) is not None
+    spill.announce(other)  # a whole file is not announced over
+    assert not spill.on_its_way(other)
+
+    gone = Spill(tmp_path, 10_000_000, deleted=lambda _: True)
+    gone.announce("f" * 26)
+    assert not spill.path("f" * 26).exists()  # a deleted image is never announced
+    spill.announce("g" * 26)
+    spill.forget("g" * 26)  # a deletion removes the announcement as it does a spill
+    assert not spill.path("g" * 26).exists()

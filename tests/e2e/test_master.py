@@ -84,6 +84,25 @@ async def test_later_sizes_render_from_the_master(stack: Stack) -> None:
     assert await stack.count_variants() == 1 + len(LATER)  # the master is not a variant
 
 
+async def test_on_a_busy_machine_the_master_waits_for_a_second_size(stack: Stack) -> None:
+    """With no idle core after ``large``'s answer its pixels are only kept (nothing spilled,
+    encoded or stored: the first view costs a direct render); the next size renders from them
+    and makes the master after its answer; the one after renders from it too."""
+    masters = stack.views.variants.masters
+    masters.spare_core = lambda: False
+    image_id = await _upload(stack, seed=5)
+    assert (await stack.client.get(f"/i/{image_id}")).status == 200
+    await stack.views.variants.settle()
+    assert masters.local(image_id) is not None
+    assert not _blob_names(stack.settings, "masters/") and not _spilled(stack, image_id)
+    assert (await stack.client.get(f"/i/{image_id}?w=640")).status == 200
+    assert await _counts(stack) == (2, 1)
+    await stack.views.variants.settle()
+    assert len(_blob_names(stack.settings, "masters/")) == 1 and _spilled(stack, image_id)
+    assert (await stack.client.get(f"/i/{image_id}?size=small")).status == 200
+    assert await _counts(stack) == (3, 2)
+
+
 async def test_a_burst_of_sizes_for_a_fresh_image_makes_one_master(stack: Stack) -> None:
     image_id = await _upload(stack, seed=3)
     queries = ("", *LATER)
