@@ -439,8 +439,9 @@ class VariantService:
     ) -> None:
         """What a render of an image with no master leaves for after its answer: the pixels it
         decoded at the master's scale are kept here at once (no copy: the render's own), and
-        become the master now if a core of the machine is idle, else when a second size renders
-        from them (:meth:`_finish`: a busy machine spends nothing on a master); an image's
+        become the master now unless the machine's cores are oversubscribed, else when a second
+        size renders from them (:meth:`_finish`: a saturated machine spends nothing on a master
+        its first views would pay for); an image's
         second distinct size builds the master from the original in the background; a record
         saying the image takes none is kept. Background builds are bounded and dropped while
         no render thread is idle (never queued behind views)."""
@@ -451,7 +452,7 @@ class VariantService:
         if pixels is not None and record is not None:
             self._masters.keep_pixels(image_id, record, pixels)
             self._masters.second_size(image_id, spec.key)
-            if self._masters.spare_core():  # else the master waits for a second size
+            if self._masters.spare_core():  # else it waits for a second size
                 self._finish(image_id, record, pixels)
             return
         if not self._masters.second_size(image_id, spec.key) or not self._masters.claim(image_id):

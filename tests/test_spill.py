@@ -63,16 +63,16 @@ def test_a_spill_that_cannot_be_written_is_no_error(tmp_path: Path) -> None:
     assert spill.open("x") is None
 
 
-def test_a_core_is_spare_while_fewer_other_threads_run_than_there_are_cores(
+def test_cpu_is_spare_while_no_more_other_threads_run_than_there_are_cores(
     tmp_path: Path,
 ) -> None:
     """``/proc/loadavg``'s runnable count includes the caller: a master is made at once only
-    while the others leave a core idle; an unreadable file says no (wait for a second size)."""
+    while the others do not oversubscribe the cores; an unreadable file says no."""
     cores = len(os.sched_getaffinity(0))
     loadavg = tmp_path / "loadavg"
-    loadavg.write_text(f"0.50 0.40 0.30 {cores}/321 4567\n")  # us and cores - 1 others
+    loadavg.write_text(f"0.50 0.40 0.30 {cores + 1}/321 4567\n")  # us and one thread a core
     assert spare_core(loadavg)
-    loadavg.write_text(f"3.00 2.00 1.00 {cores + 1}/321 4567\n")  # every core taken by others
+    loadavg.write_text(f"3.00 2.00 1.00 {cores + 2}/321 4567\n")  # more threads than cores
     assert not spare_core(loadavg)
     loadavg.write_text("garbage\n")
     assert not spare_core(loadavg)
