@@ -72,8 +72,9 @@ async def _day(ctx: Context, args: argparse.Namespace) -> RunResult:
     from benchmarks.scenarios.daymix import DayModel
 
     model = DayModel(ctx, zipf_s=args.zipf, first_share=args.first_view_share, shape=args.shape)
-    limit = await cpulimit.cpu_limit(ctx.photos)
-    print(f"CPU limit from the libvips floor in this run: {limit.multiple:.2f}x", file=sys.stderr)
+    limit = await cpulimit.cpu_limit(ctx.photos, args.shape)
+    name = "LIMIT_mix" if limit.variants > 1 else "CPU limit"
+    print(f"{name} from the libvips floor in this run: {limit.multiple:.2f}x", file=sys.stderr)
     await day.seed(ctx, model, args.seed_images)
     multiple = args.multiple
     if args.share_of_limit is not None:

@@ -1,8 +1,10 @@
 """The CPU limit of the day mix, from the libvips floor measured in the same run.
 
-What the mix cannot avoid, per upload: hashing and writing its bytes, and one render of its link
-(``size=large``) from the original at the raw libvips floor (no server: ``thumbnail_buffer`` and a
-JPEG save). With ``cores`` cores and nothing else to do, the machine carries at most
+What the mix cannot avoid, per upload: hashing and writing its bytes, and each distinct variant
+the mix asks of a fresh image rendered once from the original at the raw libvips floor (no
+server: ``thumbnail_buffer`` and a save). For the "share" shape that is ``large``, ``medium``,
+``small``, ``w=640`` and a ``w=640`` WebP (LIMIT_mix, issue 20); for "design" the link's one
+``large`` render. With ``cores`` cores and nothing else to do the machine carries at most
 ``cores / (design uploads/s x that time)`` times the design's load: the multiple a day run is
 compared with (``held / limit``). Medians of a few samples, one at a time, in this process.
 
@@ -30,15 +32,27 @@ from benchmarks.scenarios.daymix import DESIGN_UPLOADS
 
 LARGE = 1600
 SAMPLES = 7
+# (box width, box height, format) of each distinct variant a fresh image gets, per day shape;
+# WebP at the quality the server encodes q80 with (proxy.formats.encoder_quality: one look)
+DESIGN_VARIANTS: tuple[tuple[int, int, str], ...] = ((LARGE, LARGE, "jpeg"),)
+SHARE_VARIANTS: tuple[tuple[int, int, str], ...] = (
+    (LARGE, LARGE, "jpeg"),
+    (800, 800, "jpeg"),
+    (320, 320, "jpeg"),
+    (640, 100_000, "jpeg"),
+    (640, 100_000, "webp"),
+)
+VARIANTS = {"design": DESIGN_VARIANTS, "share": SHARE_VARIANTS}
 
 
 @dataclass(frozen=True, slots=True)
 class CpuLimit:
     cores: int
-    render_seconds: float  # CPU of one large render at the floor, median
+    render_seconds: float  # CPU of the mix's distinct variants at the floor, medians summed
     upload_seconds: float  # CPU of the hash + write of one photo, median
     render_wall_seconds: float = 0.0
     upload_wall_seconds: float = 0.0
+    variants: int = 1  # distinct variants a fresh image gets (1: the link's large render)
 
     @property
     def per_upload(self) -> float:
@@ -61,6 +75,7 @@ class CpuLimit:
             "upload_hash_write_cpu_ms": self.upload_seconds * 1000,
             "floor_large_render_wall_ms": self.render_wall_seconds * 1000,
             "upload_hash_write_wall_ms": self.upload_wall_seconds * 1000,
+            "variants_per_upload": self.variants,
             "cpu_limit_multiple": self.multiple,
             "wall_time_multiple": self.wall_multiple,
         }
@@ -73,12 +88,19 @@ def _timed(work: Callable[[], object]) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
-def _render(data: bytes) -> tuple[float, float]:
+def _render(
+    data: bytes, width: int = LARGE, height: int = LARGE, fmt: str = "jpeg"
+) -> tuple[float, float]:
     import pyvips
 
+    from enlarger.proxy.formats import encoder_quality
+
     def work() -> None:
-        image = pyvips.Image.thumbnail_buffer(data, LARGE, height=LARGE, size="down")
-        image.jpegsave_buffer(Q=80, keep=0)
+        image = pyvips.Image.thumbnail_buffer(data, width, height=height, size="down")
+        if fmt == "webp":
+            image.webpsave_buffer(Q=encoder_quality("webp", 80), keep=0)
+        else:
+            image.jpegsave_buffer(Q=80, keep=0)
 
     return _timed(work)
 
@@ -97,26 +119,25 @@ def _median(samples: list[tuple[float, float]], which: int) -> float:
     return statistics.median(sample[which] for sample in samples)
 
 
-def measure(photos: Photos, samples: int = SAMPLES) -> CpuLimit:
+def measure(photos: Photos, samples: int = SAMPLES, shape: str = "design") -> CpuLimit:
     import pyvips
 
     pyvips.cache_set_max(0)  # as the server: a repeat must be a render, not a cache lookup
     _render(photos[0].data)  # warm-up
-    renders = [_render(photos[i].data) for i in range(samples)]
+    variants = VARIANTS[shape]
+    cpu = wall = 0.0
+    for variant in variants:
+        renders = [_render(photos[i].data, *variant) for i in range(samples)]
+        cpu += _median(renders, 0)
+        wall += _median(renders, 1)
     with tempfile.TemporaryDirectory() as folder:
         uploads = [_upload(photos[i].data, folder) for i in range(samples)]
     cores = os.cpu_count() or 1
-    return CpuLimit(
-        cores,
-        _median(renders, 0),
-        _median(uploads, 0),
-        _median(renders, 1),
-        _median(uploads, 1),
-    )
+    return CpuLimit(cores, cpu, _median(uploads, 0), wall, _median(uploads, 1), len(variants))
 
 
-async def cpu_limit(photos: Photos) -> CpuLimit:
-    return await asyncio.to_thread(measure, photos)
+async def cpu_limit(photos: Photos, shape: str = "design") -> CpuLimit:
+    return await asyncio.to_thread(measure, photos, SAMPLES, shape)
 
 
 def with_cpu_limit(result: RunResult, limit: CpuLimit) -> RunResult:
@@ -126,9 +147,10 @@ def with_cpu_limit(result: RunResult, limit: CpuLimit) -> RunResult:
     if isinstance(multiple, int | float):
         result.extra["share_of_cpu_limit"] = multiple / limit.multiple
         result.notes.append(
-            f"CPU limit from the libvips floor in this run: {limit.multiple:.2f}x the design load "
-            f"({limit.cores} cores; per upload {limit.per_upload * 1000:.0f} ms of CPU: a large "
-            f"render at the floor {limit.render_seconds * 1000:.0f} ms + hash and write "
+            f"CPU limit{' LIMIT_mix' if limit.variants > 1 else ''} from the libvips floor in "
+            f"this run: {limit.multiple:.2f}x the design load ({limit.cores} cores; per upload "
+            f"{limit.per_upload * 1000:.0f} ms of CPU: {limit.variants} distinct variant(s) "
+            f"rendered at the floor {limit.render_seconds * 1000:.0f} ms + hash and write "
             f"{limit.upload_seconds * 1000:.0f} ms; from wall times it would be "
             f"{limit.wall_multiple:.2f}x); {multiple:g}x is {multiple / limit.multiple:.2f} of it"
         )
