@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import array
 import base64
-from pathlib import Path
 
 import pyvips
 
@@ -16,15 +15,6 @@ from enlarger.thumbhash import MAX_SIDE, rgba_to_thumbhash
 SIDE = MAX_SIDE  # the decode's longest side: ThumbHash's own limit
 OPAQUE = 128  # a pixel counts for the dominant colour from this alpha on
 Placeholder = tuple[str, str]  # (ThumbHash in base64, dominant colour "#rrggbb")
-
-
-def of_file(path: Path) -> Placeholder:
-    """From an image file libvips decodes, shrunk on load (JPEG: libjpeg's scaled decoding),
-    upright, converted to sRGB through its embedded profile."""
-    image = pyvips.Image.thumbnail(
-        str(path), SIDE, height=SIDE, size="down", export_profile="srgb", fail_on="error"
-    )
-    return of_image(image)
 
 
 def of_buffer(data: bytes) -> Placeholder:

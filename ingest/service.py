@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyvips
-
-from enlarger import ids, preview
+from enlarger import ids
 from enlarger.blobs import BlobStore
 from enlarger.cache.negative import NegativeCache
-from enlarger.db import Image, ImagePreview, Repository, User
+from enlarger.db import Image, Repository, User
 from enlarger.db._claims import ImageGone
 from enlarger.errors import InvalidImage
 from enlarger.ingest.probe import ImageInfo, Limits, inspect_file, probe_head
@@ -24,8 +21,6 @@ from enlarger.traces import Tombstones
 _ORIGINAL_MIME = {**MIME_TYPES, "heic": "image/heic", "tiff": "image/tiff"}
 # The formats whose placeholder is made at upload, by libvips shrinking on load; HEIC (no HEVC
 # decoder in libvips here) and AVIF (slow in libvips) get theirs on the first GET of the image.
-PREVIEW_FORMATS = ("jpeg", "png", "webp", "gif", "tiff")
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +89,6 @@ class IngestService:
                 pass  # its last claim was removed just now: store it anew
         fmt = sniff(upload.head[:SNIFF_BYTES])
         info = await asyncio.to_thread(inspect_file, upload.path, fmt, self._limits, upload.probed)
-        placeholder = await _preview(upload.path, fmt)  # before the store may move the file
         image = Image(
             id=ids.public_id(self._secret, upload.sha256),
             sha256=upload.sha256,
@@ -112,8 +106,6 @@ class IngestService:
             image = await self._repo.get_image_by_sha256(upload.sha256) or image
         else:
             await self._known_again(image.id)
-            if placeholder is not None:
-                await self._repo.set_image_preview(image.id, placeholder)
             if not await self._blobs.exists(key):  # gc removed it while unclaimed: see gc.py
                 await self._blobs.put_file(key, upload.path, _ORIGINAL_MIME[fmt])
         claim = await self._link(user, image, upload)
@@ -136,16 +128,3 @@ class IngestService:
         token = ids.new_delete_token()
         await self._repo.add_anonymous_claim(image.id, ids.hash_token(token))
         return Claimed(datetime.now(UTC), delete_token=token)
-
-
-async def _preview(path: Path, fmt: str) -> ImagePreview | None:
-    """The image's placeholder (:mod:`enlarger.preview`) from the spooled file, in a thread;
-    None when libvips cannot make it here (the first GET of the image tries again)."""
-    if fmt not in PREVIEW_FORMATS:
-        return None
-    try:
-        thumbhash, dominant = await asyncio.to_thread(preview.of_file, path)
-    except pyvips.Error as exc:
-        log.info("no placeholder at upload: %s", str(exc).strip()[:200])
-        return None
-    return ImagePreview(thumbhash, dominant)
