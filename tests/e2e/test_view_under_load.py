@@ -112,10 +112,12 @@ def _assert_identical(answers: list[Answer]) -> None:
     assert {a.headers["Cache-Control"] for a in answers} == {"public, max-age=31536000, immutable"}
 
 
-def test_serve_runs_one_worker_per_core_sharing_the_cores(tmp_path: Path) -> None:
-    """No --workers: one worker per core, one render thread each (the cores are shared out),
-    and /metrics adds up the workers' gauges."""
-    expected = (os.cpu_count() or 1) * (1 + 32)  # per worker: 1 thread + the default queue
+def test_serve_runs_one_worker_per_core_each_with_a_thread_per_core(tmp_path: Path) -> None:
+    """No --workers: one worker per core, each with a render thread per core (the kernel
+    spreads connections, not renders: docs/operations.md), and /metrics adds up the workers'
+    gauges."""
+    cores = os.cpu_count() or 1
+    expected = cores * (cores + 32)  # per worker: a thread per core + the default queue
     with servers(clean_env(tmp_path / "data"), 0) as (server,):
         deadline = time.monotonic() + 30
         while (capacity := metric(server.metrics(), "enlarger_render_capacity")) < expected:
