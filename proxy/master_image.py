@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -164,12 +165,15 @@ def first_render(
     options: RenderOptions,
     side: int,
     spilled: Spilled | None = None,
+    spill: Spiller | None = None,
 ) -> tuple[Rendered, Master | None, pyvips.Image | None, bool]:
     """A render of an image whose master was not found: from the pixels another process of this
     machine spilled when they serve ``spec`` (then True last); else exactly a direct render,
     unless it decodes the original at the master's scale anyway (``size=large`` of a photo):
-    then those pixels are kept (and rendered from), to become its master after the answer.
-    Also the image's record (with its pixels), or one saying it takes no master."""
+    then those pixels are kept (and rendered from), to become its master after the answer, and
+    handed to ``spill`` (given when the machine has CPU to spare) on a thread beside the
+    render's own resize and encode, done before this returns. Also the image's record (with
+    its pixels), or one saying it takes no master."""
     if spilled is not None:
         found = render_spilled(spilled, spec, options)
         if found is not None:
@@ -183,7 +187,15 @@ def first_render(
     record, pixels = master_pixels(source, fmt, side)
     if pixels is None:
         return render_source(source, fmt, spec, options), record, None, False
-    return render_from_pixels(record, pixels, spec, options), record, pixels, False
+    if spill is None:
+        return render_from_pixels(record, pixels, spec, options), record, pixels, False
+    beside = threading.Thread(target=spill, args=(pixels, record.header()), name="spill")
+    beside.start()  # (Spill.write never raises) on a spare core, while this one encodes
+    try:
+        rendered = render_from_pixels(record, pixels, spec, options)
+    finally:
+        beside.join()  # landed before the answer: another worker's next size maps it
+    return rendered, record, pixels, False
 
 
 def render_from_master(master: Master, spec: VariantSpec, options: RenderOptions) -> Rendered:

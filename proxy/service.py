@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 LOCK_MARGIN_SECONDS = 5.0  # the lock outlives the render timeout by this much
 WRITEBACK_CLOSE_SECONDS = 10.0  # at shutdown, the longest the variant writes in flight get
 _POLL_FIRST, _POLL_MAX = 0.01, 0.2  # how often a lock waiter looks again (grows 1.5x)
+FINISH_AFTER_SECONDS = 1.0  # a master built from spilled pixels: the spiller's first
 
 
 # Every tier a view can name in Server-Timing and in the analytics (documented in README.md,
@@ -419,13 +420,17 @@ class VariantService:
         await self._masters.spill_on_its_way(image_id)  # a first view's, on another worker
         spilled = self._masters.spilled(image_id)
         side = self._masters.settings.side
-        job = (first_render, original, fmt, spec, options, side, spilled)
+        spare = self._masters.spare_core()  # kept pixels spilled at once, their master after
+        spill = self._spiller(image_id) if spare else None
+        job = (first_render, original, fmt, spec, options, side, spilled, spill)
         (rendered, record, pixels, spilled_here), seconds = await slot.run(*job)
-        if spilled_here and record is not None:  # another process decoded them (and makes it)
+        if spilled_here and record is not None:  # a first view's, spilled: a second size
             self._metrics.master_renders.inc()
             self._masters.keep_pixels(image_id, record, pixels)
+            if pixels is not None and self._masters.builds.room():
+                self._masters.builds.start(self._finish_unless_made(image_id, record, pixels))
         else:
-            self._after_answer(image_id, spec, original, fmt, record, pixels)
+            self._after_answer(image_id, spec, original, fmt, record, pixels, spare)
         return rendered, seconds
 
     def _after_answer(
@@ -436,12 +441,14 @@ class VariantService:
         fmt: str,
         record: Master | None,
         pixels: pyvips.Image | None,
+        spare: bool,
     ) -> None:
         """What a render of an image with no master leaves for after its answer: the pixels it
         decoded at the master's scale are kept here at once (no copy: the render's own), and
-        become the master now unless the machine's cores are oversubscribed, else when a second
-        size renders from them (:meth:`_finish`: a saturated machine spends nothing on a master
-        its first views would pay for); an image's
+        when the machine had CPU to spare (``spare``: its cores not oversubscribed; the render
+        spilled them already) become the master now, else when a second size renders from them
+        (:meth:`_finish`: a saturated machine spends nothing on a master its first views would
+        pay for); an image's
         second distinct size builds the master from the original in the background; a record
         saying the image takes none is kept. Background builds are bounded and dropped while
         no render thread is idle (never queued behind views)."""
@@ -452,8 +459,8 @@ class VariantService:
         if pixels is not None and record is not None:
             self._masters.keep_pixels(image_id, record, pixels)
             self._masters.second_size(image_id, spec.key)
-            if self._masters.spare_core():  # else it waits for a second size
-                self._finish(image_id, record, pixels)
+            if spare:  # else it waits for a second size
+                self._finish(image_id, record, pixels, spilled=True)
             return
         if not self._masters.second_size(image_id, spec.key) or not self._masters.claim(image_id):
             return
@@ -461,13 +468,26 @@ class VariantService:
         job: tuple[Any, ...] = (build_master, original, fmt, settings.side, settings.quality)
         self._build(image_id, (*job, self._spiller(image_id)))
 
-    def _finish(self, image_id: str, record: Master, pixels: pyvips.Image) -> None:
-        """A first view's pixels, kept here, just served an image's second size: spill them
-        for this machine's other workers, encode and store the master (after the answer)."""
+    def _finish(
+        self, image_id: str, record: Master, pixels: pyvips.Image, spilled: bool = False
+    ) -> None:
+        """A first view's kept pixels become the master after the answer: spilled for this
+        machine's other workers (unless ``spilled`` already), encoded and stored."""
         if not self._masters.claim(image_id):
             return
         quality = self._masters.settings.quality
-        self._build(image_id, (finish_master, record, pixels, quality, self._spiller(image_id)))
+        spill = None if spilled else self._spiller(image_id)
+        self._build(image_id, (finish_master, record, pixels, quality, spill))
+
+    async def _finish_unless_made(
+        self, image_id: str, record: Master, pixels: pyvips.Image
+    ) -> None:
+        """Pixels another worker spilled at a first view, rendered from here: that worker makes
+        the master after its answer unless it dropped the build under load; if no master shows
+        up meanwhile, this one makes it (never two encodes of one master in the usual case)."""
+        await asyncio.sleep(FINISH_AFTER_SECONDS)
+        if not self._deleted(image_id) and await self._masters.find(image_id) is None:
+            self._finish(image_id, record, pixels, spilled=True)
 
     def _spiller(self, image_id: str) -> Any:
         return self._masters.spiller(image_id)
