@@ -154,6 +154,10 @@ class Masters:
         if self._spill is not None:
             self._spill.announce(image_id)
 
+    def spill_whole(self, image_id: str) -> bool:
+        """Whether a process of this machine spilled ``image_id``'s pixels (a stat)."""
+        return self._spill is not None and self._spill.whole(image_id)
+
     def withdraw_spill(self, image_id: str) -> None:
         if self._spill is not None:
             self._spill.withdraw(image_id)

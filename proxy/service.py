@@ -43,6 +43,7 @@ from enlarger.proxy.master_image import (
     first_render,
     render_from_master,
     render_from_pixels,
+    render_spilled,
 )
 from enlarger.proxy.master_store import Masters, MasterSettings
 from enlarger.proxy.overlay import Overlays
@@ -413,22 +414,46 @@ class VariantService:
             result = await self._from_master(slot, image_id, master, spec, options)
             self._metrics.master_renders.inc()
             return result
+        if master is None and self._masters.enabled:
+            await self._masters.spill_on_its_way(image_id)  # a first view's, on another worker
+            if self._masters.spill_whole(image_id):  # (a stat) the original is not even read
+                spilled = self._masters.spilled(image_id)
+                found, seconds = await slot.run(render_spilled, spilled, spec, options)
+                if found is not None:
+                    self._rendered_from_spill(image_id, found[1], found[2])
+                    return found[0], seconds
+                with self._renderer.reserve() as again:  # they do not serve it (rare)
+                    return await self._from_original(again, image_id, spec, master, options)
+        return await self._from_original(slot, image_id, spec, master, options)
+
+    def _rendered_from_spill(self, image_id: str, record: Master, pixels: pyvips.Image) -> None:
+        """Pixels another worker spilled at a first view served this size: kept here, and the
+        master made from them if their spiller does not make it (:meth:`_finish_unless_made`)."""
+        self._metrics.master_renders.inc()
+        self._masters.keep_pixels(image_id, record, pixels)
+        if self._masters.builds.room():
+            self._masters.builds.start(self._finish_unless_made(image_id, record, pixels))
+
+    async def _from_original(
+        self,
+        slot: Slot,
+        image_id: str,
+        spec: VariantSpec,
+        master: Master | None,
+        options: RenderOptions,
+    ) -> tuple[Rendered, float]:
         original = await self._original(image_id)
         fmt = sniff(original[:64])
         if master is not None or not self._masters.enabled:
             return await slot.run(render, original, fmt, spec, options)
-        await self._masters.spill_on_its_way(image_id)  # a first view's, on another worker
         spilled = self._masters.spilled(image_id)
         side = self._masters.settings.side
         spare = self._masters.spare_core()  # kept pixels spilled at once, their master after
         spill = self._spiller(image_id) if spare else None
         job = (first_render, original, fmt, spec, options, side, spilled, spill)
         (rendered, record, pixels, spilled_here), seconds = await slot.run(*job)
-        if spilled_here and record is not None:  # a first view's, spilled: a second size
-            self._metrics.master_renders.inc()
-            self._masters.keep_pixels(image_id, record, pixels)
-            if pixels is not None and self._masters.builds.room():
-                self._masters.builds.start(self._finish_unless_made(image_id, record, pixels))
+        if spilled_here and record is not None and pixels is not None:  # spilled meanwhile
+            self._rendered_from_spill(image_id, record, pixels)
         else:
             self._after_answer(image_id, spec, original, fmt, record, pixels, spare)
         return rendered, seconds

@@ -77,6 +77,14 @@ class Spill:
             return False
         return stat.st_size == 0 and time.time() - stat.st_mtime < ON_ITS_WAY_SECONDS
 
+    def whole(self, image_id: str) -> bool:
+        """Whether a whole spill of ``image_id`` is there (a stat: its size says so)."""
+        try:
+            size = os.stat(self.path(image_id)).st_size
+        except OSError:
+            return False
+        return size > _TAIL.size
+
     def write(self, image_id: str, pixels: pyvips.Image, record: bytes) -> None:
         """Spill ``pixels`` (8-bit sRGB, 3 bands) and ``record`` unless they are there or the
         image was deleted meanwhile (the ``deleted`` fence, asked again right before the rename;
