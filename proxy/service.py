@@ -473,10 +473,9 @@ class VariantService:
         when the machine had CPU to spare (``spare``: its cores not oversubscribed; the render
         spilled them already) become the master now, else when a second size renders from them
         (:meth:`_finish`: a saturated machine spends nothing on a master its first views would
-        pay for); an image's
-        second distinct size builds the master from the original in the background; a record
-        saying the image takes none is kept. Background builds are bounded and dropped while
-        no render thread is idle (never queued behind views)."""
+        pay for); an image's second distinct size builds the master from the original in the
+        background; a record saying the image takes none is kept. Background builds are bounded
+        and dropped while no render thread is idle (never queued behind views)."""
         if record is not None and not record.side:
             if self._masters.builds.room():  # a few bytes: it spares the next render the look
                 self._masters.builds.start(self._share_master(image_id, record))
