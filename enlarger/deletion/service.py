@@ -223,10 +223,15 @@ class DeletionWatcher:
                 self._eraser.local(image_id)
         rows = await self._repo.deletions_after(self._seq)
         for seq, image_id in rows:
+            self._seq = seq
+            # Uploaded again since (the same bytes, the same id): no fence, and what this
+            # process keeps of it is valid again, as the sweep decides. Fenced, a live image's
+            # render would be refused at its end (404) until the view path asks the database.
+            if await self._repo.get_image(image_id) is not None:
+                continue
             self._tombstones.mark(image_id)
             self._eraser.local(image_id)
             self._again.append((now + self._again_after, image_id))
-            self._seq = seq
         return len(rows)
 
     async def _run(self) -> None:

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from enlarger import ids
 from enlarger.proxy.spec import PIPELINE_VERSION
-from enlarger.traces import cache_prefix
+from enlarger.traces import TOMBSTONES, cache_prefix
 from tests.e2e.conftest import Stack, StackFactory, _blob_names, make_jpeg
 
 P = f"p{PIPELINE_VERSION}"  # the pipeline version every key starts with
@@ -179,6 +179,27 @@ async def test_the_same_bytes_can_be_uploaded_again(stack: Stack) -> None:
     again = await _upload(stack, data)
     assert again["id"] == image["id"] and again["deduplicated"] is False
     assert await _status(stack, f"/i/{image['id']}") == 200
+
+
+async def test_a_deletion_read_after_the_image_came_back_fences_nothing(
+    backend_settings: Any, make_stack: StackFactory
+) -> None:
+    """Another process reads the deletion log only after the same bytes were uploaded again:
+    the image is alive, so its watcher puts up no fence (a fenced live image's render was
+    refused at its end, 404, until a view asked the database: the lifecycle test caught it)."""
+    first = await make_stack(backend_settings, deletion_poll_seconds=0.05)
+    second = await make_stack(backend_settings, deletion_poll_seconds=0.05)
+    data = make_jpeg(300, 200, seed=33)
+    image = await _upload(first, data)
+    watcher_first, watcher_second = (s.client.app[TOMBSTONES] for s in (first, second))
+    path = image["delete_url"].split("://", 1)[1].split("/", 1)[1]
+    async with first.client.delete(f"/{path}") as response:
+        assert response.status == 204
+    again = await _upload(first, data)  # at once: before the watchers' next poll
+    assert again["id"] == image["id"]
+    await asyncio.sleep(0.3)  # every watcher has read the deletion by now
+    assert not watcher_first.holds(image["id"]) and not watcher_second.holds(image["id"])
+    assert await _status(second, f"/i/{image['id']}?w=123") == 200
 
 
 async def test_a_late_variant_is_swept_again(
