@@ -181,6 +181,9 @@ async def test_the_same_bytes_can_be_uploaded_again(stack: Stack) -> None:
     assert await _status(stack, f"/i/{image['id']}") == 200
 
 
+POLL = 3.0
+
+
 async def test_a_deletion_read_after_the_image_came_back_fences_nothing(
     backend_settings: Any, make_stack: StackFactory
 ) -> None:
@@ -188,16 +191,18 @@ async def test_a_deletion_read_after_the_image_came_back_fences_nothing(
     the image is alive, so its watcher puts up no fence (a fenced live image's render was
     refused at its end, 404, until a view asked the database: the lifecycle test caught it)."""
     first = await make_stack(backend_settings, deletion_poll_seconds=0.05)
-    second = await make_stack(backend_settings, deletion_poll_seconds=0.05)
+    started = time.monotonic()  # the second's watcher first reads the log POLL seconds later
+    second = await make_stack(backend_settings, deletion_poll_seconds=POLL)
     data = make_jpeg(300, 200, seed=33)
     image = await _upload(first, data)
     watcher_first, watcher_second = (s.client.app[TOMBSTONES] for s in (first, second))
     path = image["delete_url"].split("://", 1)[1].split("/", 1)[1]
     async with first.client.delete(f"/{path}") as response:
         assert response.status == 204
-    again = await _upload(first, data)  # at once: before the watchers' next poll
+    again = await _upload(first, data)
     assert again["id"] == image["id"]
-    await asyncio.sleep(0.3)  # every watcher has read the deletion by now
+    assert time.monotonic() - started < POLL, "the second's watcher read the log before"
+    await asyncio.sleep(POLL + 0.5 - (time.monotonic() - started))  # now it has read it
     assert not watcher_first.holds(image["id"]) and not watcher_second.holds(image["id"])
     assert await _status(second, f"/i/{image['id']}?w=123") == 200
 
