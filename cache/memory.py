@@ -4,6 +4,7 @@ turns it off, a ``ttl`` expires items; no method awaits, so no lock is needed on
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import NamedTuple
 
@@ -13,6 +14,7 @@ from cachetools import LRUCache
 class _Entry(NamedTuple):
     value: bytes
     expires_at: float | None  # time.monotonic() deadline, or None for no expiry
+    stamp: int  # a number no other value set in this cache had: which value this is
 
 
 def _entry_size(entry: _Entry) -> int:
@@ -28,6 +30,7 @@ class MemoryCache:
         self.max_bytes = max_bytes
         self.max_item_bytes = min(max_item_bytes, max_bytes)
         self._lru: LRUCache[str, _Entry] = LRUCache(maxsize=max_bytes, getsizeof=_entry_size)
+        self._stamps = itertools.count(1)
 
     @property
     def current_bytes(self) -> int:
@@ -39,13 +42,19 @@ class MemoryCache:
 
     def get_now(self, key: str) -> bytes | None:
         """The synchronous :meth:`get`: the value, or ``None`` when missing or expired."""
+        found = self.get_stamped(key)
+        return None if found is None else found[0]
+
+    def get_stamped(self, key: str) -> tuple[bytes, int] | None:
+        """The value and its stamp, a number that changes whenever the key's value is set
+        again (what was learned of one value is known to hold while the stamp is the same)."""
         entry = self._lru.get(key)
         if entry is None:
             return None
         if entry.expires_at is not None and entry.expires_at <= time.monotonic():
             del self._lru[key]
             return None
-        return entry.value
+        return entry.value, entry.stamp
 
     def set_now(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """The synchronous :meth:`set`. A value too large to keep also drops the old one."""
@@ -54,7 +63,7 @@ class MemoryCache:
             self._lru.pop(key, None)
             return
         expires_at = None if ttl is None else time.monotonic() + ttl
-        self._lru[key] = _Entry(value, expires_at)
+        self._lru[key] = _Entry(value, expires_at, next(self._stamps))
 
     def delete_prefix(self, prefix: str) -> int:
         """Drop every item whose key starts with ``prefix`` (a scan: for rare work such as

@@ -35,6 +35,11 @@ class Origin:
         scheme, host = self.scheme_and_host(request)
         return f"{scheme}://{host}"
 
+    @property
+    def checks_hosts(self) -> bool:
+        """Whether ``ENLARGER_ALLOWED_HOSTS`` is set."""
+        return bool(self._allowed)
+
     def check(self, request: web.Request) -> None:
         """``400 host_not_allowed`` for a host outside ``ENLARGER_ALLOWED_HOSTS`` (when set)."""
         if not self._allowed or request.path in UNCHECKED_PATHS:

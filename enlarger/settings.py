@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     workers: Annotated[int, Field(ge=1)] | None = None  # None: one per core
     shutdown_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0  # first signal to exit
     access_log: bool = True
+    # A memory-tier hit asked plainly is answered from the connection's read (enlarger.top.hotpath)
+    hot_path: bool = True
     # Connections (enlarger.top.protocol): a whole request head within this, from a connection's
     # start or a later request's first byte; and the idle time allowed between two requests.
     request_head_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0

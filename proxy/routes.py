@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from enlarger import traces
 from enlarger.access.ratelimit import RATE_LIMITS
+from enlarger.proxy.fallback import variant_cache_key
 from enlarger.proxy.headers import ViewHeaders, matches_any, served_headers
 from enlarger.proxy.hints import NO_HINTS, Hints, may_use_hints
 from enlarger.proxy.meta import META_KEY
@@ -20,13 +22,26 @@ from enlarger.proxy.views import VIEWS, Views
 from enlarger.web import SETTINGS
 
 _HEADERS = ViewHeaders()
+HOT_MARK = "enlarger.hot"  # the request's key for its HotMark
+
+
+@dataclass(frozen=True, slots=True)
+class HotMark:
+    """What a view answered that any later ``GET`` of the same target would be answered with
+    while the memory tier holds the same bytes: its headers follow from the target alone (not
+    negotiated, no client hint, not signed, no overlay, not a fallback). The connection keeps
+    the answer's head for the hot path (:mod:`enlarger.top.hotpath`)."""
+
+    image_id: str
+    variant: str  # the spec key, as the analytics count it
+    cache_key: str  # the memory tier's key of the bytes
 
 
 async def view(request: web.Request) -> web.Response:
     start = time.perf_counter()
     views = request.app[VIEWS]
     image_id, extension = _target(request.match_info["id"])
-    spec = _spec(request, views, extension)
+    spec, signed = _spec(request, views, extension)
     headers = _HEADERS.of(image_id, spec)
     etag = headers["ETag"]
     if_none_match = request.headers.get("If-None-Match")
@@ -45,6 +60,8 @@ async def view(request: web.Request) -> web.Response:
         return _not_modified(request, image_id, served.key, headers, start)
     headers["Server-Timing"] = _timing(served.tier, start, served.render_seconds)
     count_view(request, image_id, served.key, served.tier, len(served.data))
+    if not (signed or served.fallback or spec.negotiated or spec.hints or spec.watermark):
+        request[HOT_MARK] = HotMark(image_id, served.key, variant_cache_key(image_id, served.key))
     return web.Response(body=served.data, content_type=served.content_type, headers=headers)
 
 
@@ -55,8 +72,9 @@ def _target(raw: str) -> tuple[str, str | None]:
     return split_extension(raw)
 
 
-def _spec(request: web.Request, views: Views, extension: str | None) -> VariantSpec:
-    """The canonical spec: exact sizes when the URL is validly signed, snapped otherwise."""
+def _spec(request: web.Request, views: Views, extension: str | None) -> tuple[VariantSpec, bool]:
+    """The canonical spec: exact sizes when the URL is validly signed, snapped otherwise; and
+    whether it was signed."""
     message, signed = views.signer.verify(request.raw_path)
     accept = request.headers.get("Accept")
     if views.policy.presets_only:  # before any cache, signed or not; a hot view's query
@@ -67,12 +85,14 @@ def _spec(request: web.Request, views: Views, extension: str | None) -> VariantS
             views.signer.check_unsigned(list(request.query.keys()))
         known = views.specs.known(request.query_string, accept, extension, hints)
         if known is not None:
-            return known
-        return views.specs.parse(request.query_string, request.query, accept, extension, hints)
+            return known, False
+        parsed = views.specs.parse(request.query_string, request.query, accept, extension, hints)
+        return parsed, False
     query = list(request.query.items())
     if query and query[-1][0] == SIG:
         query.pop()
-    return views.exact_specs.parse(message.partition("?")[2], query, accept, extension, hints)
+    spec = views.exact_specs.parse(message.partition("?")[2], query, accept, extension, hints)
+    return spec, True
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

@@ -34,18 +34,23 @@ class AccessLog(AbstractAccessLogger):
         self._prefix = f" INFO {os.getpid()} {logger.name}: "
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        path = request.raw_path
-        if len(path) > MAX_PATH_CHARS:
-            path = path[:MAX_PATH_CHARS] + "…"
-        args = (
+        self.write(
             request.method,
-            path,
+            request.raw_path,
             response.status,
             response.body_length,
-            time * 1000,
+            time,
             served_tier(response.headers.get("Server-Timing")),
             request.remote or "-",
         )
+
+    def write(
+        self, method: str, path: str, status: int, size: int, seconds: float, tier: str, peer: str
+    ) -> None:
+        """The line of one answer (also of one the hot path gave: :mod:`enlarger.top.hotpath`)."""
+        if len(path) > MAX_PATH_CHARS:
+            path = path[:MAX_PATH_CHARS] + "…"
+        args = (method, path, status, size, seconds * 1000, tier, peer)
         line = self._line
         if line is None:
             self.logger.info(MESSAGE, *args)

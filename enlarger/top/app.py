@@ -31,6 +31,7 @@ from enlarger.top import discovery, limits
 from enlarger.top.backends import open_blobs, open_repo, readiness_bounds
 from enlarger.top.cli_support import database_named
 from enlarger.top.drain import INFLIGHT, InFlight
+from enlarger.top.hotpath import HOT_PATH, HotPath
 from enlarger.top.middlewares import MIDDLEWARES
 from enlarger.traces import TOMBSTONES, Tombstones
 from enlarger.vips import configure_vips
@@ -51,6 +52,8 @@ def build_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[ORIGIN] = Origin(settings)
     app[METRICS] = Metrics()
+    if settings.hot_path:
+        app[HOT_PATH] = HotPath(app)
     # Each part's context runs in this order at start-up, and in the reverse one at shutdown.
     app.cleanup_ctx.append(_backends)
     ratelimit.setup(app)

@@ -24,6 +24,7 @@ from aiohttp.web_request import BaseRequest
 
 from enlarger.errors import BadRequest, EnlargerError
 from enlarger.settings import Settings
+from enlarger.top.hotpath import HOT_PATH, HotPath
 from enlarger.web import error_response, http_error_response
 
 log = logging.getLogger("enlarger.top.protocol")
@@ -65,14 +66,25 @@ def connection_options(settings: Settings) -> dict[str, Any]:
 
 
 class Connection(RequestHandler):
-    __slots__ = ("_drain", "_drain_left", "_head_deadline", "_head_timeout")
+    __slots__ = ("_at_boundary", "_drain", "_drain_left", "_head_deadline", "_head_timeout", "_hot")
 
-    def __init__(self, manager: web.Server, *, head_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        manager: web.Server,
+        *,
+        head_timeout: float,
+        hot: HotPath | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(manager, **kwargs)
         self._head_timeout = head_timeout
         self._head_deadline: asyncio.TimerHandle | None = None
         self._drain: StreamReader | None = None  # the body still coming after an early answer
         self._drain_left = DRAIN_BYTES
+        self._hot = hot
+        # The parser holds no part of a request: the next read starts a head (the hot path's
+        # condition, with no request being handled or waiting).
+        self._at_boundary = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -88,8 +100,16 @@ class Connection(RequestHandler):
         if self._drain is not None:
             self._discard(data)
             return
+        if self._at_boundary and self._hot is not None and self._hot_answer(data):
+            return
         parsed = self._request_count
         super().data_received(data)
+        messages = self._messages
+        self._at_boundary = (
+            self._request_count > parsed
+            and data.endswith(b"\r\n\r\n")
+            and messages[-1][1] is EMPTY_PAYLOAD  # the last head has no body to come
+        )
         if self._request_count > parsed:
             self._stop_head_deadline()
             self._screen(self._request_count - parsed)
@@ -97,6 +117,31 @@ class Connection(RequestHandler):
             # The first bytes of a later request's head, not the whole head: a head that comes
             # in one read (nearly all) needs no timer at all.
             self._start_head_deadline()
+
+    def _hot_answer(self, data: bytes) -> bool:
+        """The hot path's answer (:mod:`enlarger.top.hotpath`), while nothing else is queued
+        or being answered on this connection; the keep-alive timer moved on as after any."""
+        transport = self.transport
+        if self._messages or not self._idle() or self._force_close or self._close:
+            return False
+        if transport is None or transport.is_closing():
+            return False
+        access = self.access_logger
+        if access is not None and not access.enabled:
+            access = None
+        peer = transport.get_extra_info("peername")
+        remote = str(peer[0]) if isinstance(peer, list | tuple) else str(peer or "")
+        assert self._hot is not None
+        if not self._hot.answer(data, transport, access, remote or "-"):  # type: ignore[arg-type]
+            return False
+        self._stop_head_deadline()
+        self._keepalive = True
+        self._next_keepalive_close_time = self._loop.time() + self._keepalive_timeout
+        if self._keepalive_handle is None:
+            self._keepalive_handle = self._loop.call_at(
+                self._next_keepalive_close_time, self._process_keepalive
+            )
+        return True
 
     def _idle(self) -> bool:
         """Waiting for a request: none is queued or being handled."""
@@ -155,6 +200,8 @@ class Connection(RequestHandler):
         if early:
             resp.force_close()
         answer, reset = await super().finish_response(request, resp, start_time)
+        if self._hot is not None and not reset:
+            self._hot.learn(request, answer)
         if early and not reset:
             if request.content.exception() is not None:  # broken: nothing more to read
                 request.content.feed_eof()
@@ -200,10 +247,13 @@ class Runner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         plain = await super()._make_server()  # the application's start-up, its handler
+        app = self._app
+        hot = app.get(HOT_PATH) if isinstance(app, web.Application) else None
         return Server(
             plain.request_handler,
             request_factory=plain.request_factory,
             handler_cancellation=plain.handler_cancellation,
             loop=plain._loop,
+            hot=hot,
             **plain._kwargs,
         )
