@@ -16,11 +16,13 @@ from benchmarks.loadgen import Target
 from benchmarks.peers.runs import BARE_PATH
 from benchmarks.peers.workloads import HOT_KIND, closed, cycling
 from benchmarks.procs import LOOPBACK, ManagedProcess, free_port
-from benchmarks.report import RunResult, loadavg
+from benchmarks.report import Check, RunResult, loadavg
 from benchmarks.scenarios import hot
 from benchmarks.scenarios.common import Context
 from benchmarks.server import Server
 from benchmarks.stats import summarize
+
+TARGET_RATIO = 0.9  # issue 20, done-means 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,14 @@ class Round:
     server_cores: float | None
     client_cores: float
     errors: int
+
+
+def _cpu_per_request(rounds: tuple[Round, ...]) -> float | None:
+    """Microseconds of the server's CPU per answer over ``rounds`` of one system."""
+    if any(r.server_cores is None for r in rounds):
+        return None
+    answers = sum(r.rate for r in rounds)
+    return sum(r.server_cores or 0.0 for r in rounds) / answers * 1e6 if answers else None
 
 
 def _own_cpu() -> float:
@@ -106,7 +116,16 @@ async def run_pair(
         f"all rounds {total_e / total_b:.2f}x ({len(results)} rounds of {duration:g} s; "
         f"load average before {load_before[0]:.2f}, after {loadavg()[0]:.2f})"
     )
+    cpu = [_cpu_per_request(side) for side in zip(*results, strict=True)]
+    if all(cpu):
+        summary += f"; server CPU per request {cpu[0]:.0f} µs against {cpu[1]:.0f} µs"
     print(summary)
+    ratio = total_e / total_b if total_b else 0.0
+    verdict = Check(
+        f"memory tier >= {TARGET_RATIO:g}x the bare aiohttp dict handler (all rounds)",
+        ratio >= TARGET_RATIO,
+        f"{ratio:.2f}x",
+    )
     return RunResult(
         "hot-vs-bare",
         f"hot memory vs bare aiohttp: {len(variant.body) / 1024:.0f} KB, {concurrency} connections",
@@ -119,6 +138,7 @@ async def run_pair(
             "server": ctx.server.description,
         },
         {},
+        checks=[verdict],
         notes=[summary],
         extra={
             "rounds": [[vars_of(e), vars_of(b)] for e, b in results],

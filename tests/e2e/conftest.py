@@ -14,7 +14,7 @@ import boto3
 import pytest
 import pyvips
 from aiohttp import FormData, web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import BaseRunner, TestClient, TestServer
 
 from enlarger import ids
 from enlarger.analytics.counter import ANALYTICS, Analytics
@@ -25,7 +25,9 @@ from enlarger.deletion.service import DELETION, DeletionService
 from enlarger.ingest.uploads import UPLOADS, Uploads
 from enlarger.proxy.views import VIEWS, Views
 from enlarger.settings import Settings
+from enlarger.top.accesslog import runner_options
 from enlarger.top.app import build_app
+from enlarger.top.protocol import Runner, connection_options
 
 BACKENDS = ("embedded", "services")
 # The default per-call Redis limit (0.25 s) makes a slow call a miss and skips Redis for a
@@ -151,6 +153,19 @@ def production_env(
 StackFactory = Callable[..., Awaitable[Stack]]
 
 
+class ProductServer(TestServer):
+    """aiohttp's test server on the product's own connection handler, as ``enlarger serve`` runs
+    it (enlarger/top/protocol.py: the hot path, the head deadline, the access log)."""
+
+    def __init__(self, app: web.Application, settings: Settings) -> None:
+        super().__init__(app)
+        self._settings = settings
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        options = connection_options(self._settings) | runner_options(self._settings.access_log)
+        return Runner(self.app, **options, **kwargs)
+
+
 @pytest.fixture
 async def make_stack(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, web.Application]]],
@@ -159,7 +174,7 @@ async def make_stack(
 
     async def make(settings: Settings, **overrides: Any) -> Stack:
         final = settings.model_copy(update=overrides) if overrides else settings
-        client = await aiohttp_client(build_app(final))
+        client = await aiohttp_client(ProductServer(build_app(final), final))
         kind = "services" if final.redis_url else "embedded"
         stack = Stack(client=client, settings=final, kind=kind)
         # as on an idle machine, whatever else this one runs: a first view's pixels become the
