@@ -53,6 +53,7 @@ def _same_picture(a: bytes, b: bytes) -> bool:
 def idle(stack: Stack) -> Stack:
     """A stack on a machine with a core to spare for polishes (conftest makes them none)."""
     stack.views.variants.spare_for_polish = lambda: True
+    stack.views.variants.quiet_for_polish = lambda: True
     return stack
 
 
@@ -95,6 +96,20 @@ async def test_a_busy_machine_keeps_the_quick_bytes_as_the_variant(stack: Stack)
     assert first.headers["ETag"] == etag_for_key(image_id, key)
     assert first.headers["Cache-Control"] == IMMUTABLE
     assert await stack.blobs.get(ids.variant_key(image_id, key)) == quick
+
+
+async def test_no_quiet_moment_keeps_the_quick_bytes(idle: Stack) -> None:
+    """A polish waits for a quiet moment; none within the wait: the quick bytes stay."""
+    stack = idle
+    stack.views.variants.quiet_for_polish = lambda: False
+    image_id = (await _upload(stack, seed=9))["id"]
+    first = await stack.client.get(f"/i/{image_id}?w=800")
+    quick = await first.read()
+    assert first.headers["ETag"].startswith("W/")
+    await stack.views.variants.settle()
+    key = await _key(stack, image_id)
+    assert await stack.blobs.get(ids.variant_key(image_id, key)) == quick
+    assert await eventually(lambda: _row_bytes(stack, image_id), "the row") == len(quick)
 
 
 async def test_other_formats_are_answered_as_kept(idle: Stack) -> None:
@@ -147,6 +162,7 @@ async def test_a_polish_finishing_after_the_deletion_writes_nothing_back(
     deleting = await make_stack(backend_settings, deletion_sweep_seconds=sweep)
     other = await make_stack(backend_settings, deletion_poll_seconds=1.0 if early else 0.05)
     other.views.variants.spare_for_polish = lambda: True
+    other.views.variants.quiet_for_polish = lambda: True
     image = await _upload(deleting, seed=8)
     image_id = image["id"]
     answer = await other.client.get(f"/i/{image_id}?w=800")
