@@ -47,6 +47,12 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU seconds one process has used so far (0 once it is gone)."""
+    found = _stat(pid)
+    return found[1] if found is not None else 0.0
+
+
 def _rss(pid: int) -> int:
     try:
         return int((PROC / str(pid) / "statm").read_text().split()[1]) * _PAGE

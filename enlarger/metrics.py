@@ -139,6 +139,13 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.polishes = Counter(
+            "enlarger_polishes",
+            "Quick JPEG answers re-encoded with optimised Huffman tables after the answer (made), "
+            "or kept as they were under load (dropped)",
+            ["outcome"],
+            registry=r,
+        )
         self.render_seconds = Histogram(
             "enlarger_render_seconds",
             "Render time in the pool",

@@ -76,13 +76,21 @@ def encoder_quality(fmt: str, q: int) -> int:
 JPEG_TABLE_BELOW_Q = 90
 
 
-def jpeg_options(quality: int) -> dict[str, object]:
-    """The ``jpegsave`` options besides ``Q`` and ``keep`` for the encoder's quality."""
-    return {"optimize_coding": True, "quant_table": 5 if quality < JPEG_TABLE_BELOW_Q else 0}
+def jpeg_options(quality: int, optimise: bool = True) -> dict[str, object]:
+    """The ``jpegsave`` options besides ``Q`` and ``keep`` for the encoder's quality. Without
+    ``optimise`` the Huffman tables are the standard ones: the same coefficients (the same
+    decoded pixels, bit for bit), 2-3 % more bytes, about half the encode's CPU (the quick encode
+    of a render's answer: :mod:`proxy.polish`)."""
+    return {"optimize_coding": optimise, "quant_table": 5 if quality < JPEG_TABLE_BELOW_Q else 0}
 
 
 def encode(
-    image: pyvips.Image, fmt: str, quality: int, avif_effort: int, avif_max_pixels: int
+    image: pyvips.Image,
+    fmt: str,
+    quality: int,
+    avif_effort: int,
+    avif_max_pixels: int,
+    quick: bool = False,
 ) -> bytes:
     none = pyvips.enums.ForeignKeep.NONE
     image = cutoff.watched(image)
@@ -91,7 +99,7 @@ def encode(
         case "jpeg" if hdr.has_gain_map(image):  # Ultra HDR (proxy/hdr.py)
             data = hdr.jpegsave(image, quality)
         case "jpeg":
-            data = image.jpegsave_buffer(Q=quality, keep=none, **jpeg_options(quality))
+            data = image.jpegsave_buffer(Q=quality, keep=none, **jpeg_options(quality, not quick))
         case "png":
             data = image.pngsave_buffer(keep=none, compression=6)
         case "webp":

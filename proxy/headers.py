@@ -50,13 +50,26 @@ class ViewHeaders:
 
 
 def served_headers(image_id: str, served: Served, fallback_max_age: int) -> dict[str, str]:
-    """What changes when the bytes are not the asked variant's."""
+    """What changes when the bytes are not the asked variant's lasting ones: another size's,
+    or a quick JPEG being polished (:mod:`proxy.polish`). The quick bytes get a weak ETag of
+    their own: revalidated once the short max-age is over, it matches no stored bytes, so a
+    browser or CDN then takes the polished ones (the same picture in fewer bytes)."""
+    if served.provisional:
+        return {
+            "ETag": quick_etag(image_id, served.key),
+            "Cache-Control": f"public, max-age={fallback_max_age}",
+        }
     if not served.fallback:
         return {}
     return {
         "ETag": etag_for_key(image_id, served.key),
         "Cache-Control": f"public, max-age={fallback_max_age}",
     }
+
+
+def quick_etag(image_id: str, spec_key: str) -> str:
+    """The weak ETag of a quick answer: never a variant's own (which a 304 would confirm)."""
+    return "W/" + etag_for_key(image_id, f"{spec_key}~quick")
 
 
 def matches_any(if_none_match: str | None) -> bool:

@@ -29,7 +29,7 @@ from enlarger.proxy.pipeline import (
     to_8bit,
     to_srgb,
 )
-from enlarger.proxy.source import Source, load_shrunk, open_source
+from enlarger.proxy.source import Source, in_place, load_shrunk, open_source
 from enlarger.proxy.spec import PIPELINE_VERSION, VariantSpec
 
 MASTER_VERSION = 1
@@ -263,7 +263,7 @@ def _has_alpha_or_ink(source: Source) -> bool:
         return bool(source.decoded.hasalpha())
     if source.alpha_or_ink is not None:  # read with the header when the source was opened
         return source.alpha_or_ink
-    header = pyvips.Image.new_from_buffer(source.data, "", access="sequential")
+    header = pyvips.Image.new_from_source(in_place(source.data), "", access="sequential")
     return bool(header.hasalpha()) or header.interpretation == "cmyk"
 
 

@@ -70,6 +70,17 @@ def spare_core(loadavg: Path = LOADAVG) -> bool:
     return running - 1 <= len(os.sched_getaffinity(0))
 
 
+def machine_quiet(loadavg: Path = LOADAVG) -> bool:
+    """Whether a core of the machine is idle now: fewer runnable threads besides the caller's
+    (``/proc/loadavg``'s fourth field) than the cores this process may use. The moment for work
+    nobody waits for, such as a polish (:mod:`proxy.polish`). Unreadable: False."""
+    try:
+        running = int(loadavg.read_text().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return running - 1 < len(os.sched_getaffinity(0))
+
+
 SPILL_WAIT_SECONDS = 0.15  # a spill of a 12 MP photo's master lands in about 10-30 ms
 SPILL_POLL_SECONDS = 0.005
 SEEN_IMAGES = 4096  # images whose first cold size this process remembers (for the second)

@@ -13,7 +13,7 @@ from functools import partial
 import pyvips
 
 from enlarger.errors import MaxBytesUnreachable
-from enlarger.proxy import autoq, cutoff, formats, hdr, maxbytes, overlay, text
+from enlarger.proxy import autoq, cutoff, formats, hdr, maxbytes, overlay, polish, text
 from enlarger.proxy.colour import in_srgb
 from enlarger.proxy.geometry import Plan, place, plan
 from enlarger.proxy.source import (
@@ -42,6 +42,8 @@ class RenderOptions:
     quality_ladder: tuple[int, ...] = _default("quality_ladder")  # max_bytes' steps
     width_ladder: tuple[int, ...] = _default("width_ladder")
     overlay: overlay.OverlaySource | None = None  # wm=: its original, fetched for this render
+    quick_jpeg: bool = False  # a JPEG answer without Huffman optimisation (proxy/polish.py)
+    keep_pixels: bool = False  # ... and its pixels kept in memory for the polish after it
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RenderOptions:
@@ -62,6 +64,8 @@ class Canvas:
     output_format: str
     image: pyvips.Image | None = None
     data: bytes = b""
+    quick: bool = False  # data is a quick JPEG (proxy/polish.py)
+    pixels: pyvips.Image | None = None  # ... whose pixels are kept for its polish
 
     @property
     def img(self) -> pyvips.Image:
@@ -77,6 +81,8 @@ class Rendered:
     width: int
     height: int
     frames: int
+    quick: bool = False  # a JPEG without Huffman optimisation (proxy/polish.py)
+    pixels: pyvips.Image | None = None  # the pixels it encoded, in memory, for its polish
 
 
 Step = Callable[[Canvas], Canvas]
@@ -416,8 +422,21 @@ def encode(canvas: Canvas) -> Canvas:
             quality = autoq.quality(canvas.img, canvas.output_format, options.avif_effort)
     if canvas.spec.max_bytes:
         return _within_bytes(canvas, quality)
+    quick = (
+        options.quick_jpeg
+        and canvas.spec.quality != AUTO_QUALITY  # (its search encoded with optimised tables)
+        and polish.quick(canvas.img, canvas.output_format, options.keep_pixels)
+    )
+    if quick and options.keep_pixels:  # in memory: encoded now, and again after the answer
+        canvas.image = canvas.pixels = cutoff.watched(canvas.img).copy_memory()
+    canvas.quick = quick
     canvas.data = formats.encode(
-        canvas.img, canvas.output_format, quality, options.avif_effort, options.avif_max_pixels
+        canvas.img,
+        canvas.output_format,
+        quality,
+        options.avif_effort,
+        options.avif_max_pixels,
+        quick=quick,
     )
     return canvas
 
@@ -525,7 +544,15 @@ def render_source(
     image = canvas.img
     page_height = int(image.get("page-height")) if image.get_typeof("page-height") else image.height
     frames = max(1, image.height // page_height) if page_height else 1
-    return Rendered(canvas.data, canvas.output_format, image.width, page_height, frames)
+    return Rendered(
+        canvas.data,
+        canvas.output_format,
+        image.width,
+        page_height,
+        frames,
+        canvas.quick,
+        canvas.pixels,
+    )
 
 
 def run_steps(

@@ -52,7 +52,7 @@ async def view(request: web.Request) -> web.Response:
     searches = spec.quality == AUTO_QUALITY or bool(spec.max_bytes)  # several encodes each
     charge = request.app[RATE_LIMITS].render_charge(request, searches)
     served = await views.variants.get(image_id, spec, charge)
-    if served.fallback:
+    if served.fallback or served.provisional:
         headers.update(served_headers(image_id, served, request.app[SETTINGS].fallback_max_age))
     if if_none_match and matches_any(
         if_none_match

@@ -47,7 +47,7 @@ def open_source(data: bytes, fmt: str) -> Source:
         if fmt in _DECODED_UP_FRONT:
             image = _DECODED_UP_FRONT[fmt](data)
             return Source(data, fmt, image.width, image.height, 1, 1, image)
-        header = pyvips.Image.new_from_buffer(data, "", access="sequential")
+        header = pyvips.Image.new_from_source(in_place(data), "", access="sequential")
     except pyvips.Error as exc:
         raise undecodable(fmt) from exc
     orientation = _int_field(header, "orientation", 1)
@@ -58,6 +58,22 @@ def open_source(data: bytes, fmt: str) -> Source:
     ink = bool(header.hasalpha()) or header.interpretation == "cmyk"
     gain = hdr.has_gain_map(header)
     return Source(data, fmt, width, height, pages, orientation, alpha_or_ink=ink, gain_map=gain)
+
+
+def in_place(data: bytes) -> pyvips.Source:
+    """A libvips source that reads ``data`` where it lies. ``new_from_buffer`` and
+    ``thumbnail_buffer`` copy the whole original into a blob first (4 MB for a phone photo, at
+    every header read and every decode); an image loaded from this keeps ``data`` alive
+    (:func:`holding`)."""
+    return pyvips.Source.new_from_memory(data)
+
+
+def holding(image: pyvips.Image, data: bytes) -> pyvips.Image:
+    """``image``, made from :func:`in_place` ``data``, keeping a reference to it: pyvips hands
+    an image's references on to every image made from it, so the bytes outlive the pixels
+    that may still read them (a source keeps its own, but no image keeps the source's)."""
+    image._references.append(data)
+    return image
 
 
 def undecodable(fmt: str) -> InvalidImage:
@@ -106,27 +122,29 @@ def load(source: Source, scale: float, all_frames: bool) -> pyvips.Image:
         if source.orientation in _QUARTER_TURNS:  # the box applies to the stored, sideways pixels
             width, height = height, width
         options = "fail_on=error" + (",n=-1" if all_frames else "")
-        return pyvips.Image.thumbnail_buffer(
-            source.data,
+        image = pyvips.Image.thumbnail_source(
+            in_place(source.data),
             width,
             height=height,
             size="down",
             no_rotate=True,
             option_string=options,
         )
+        return holding(image, source.data)
     except pyvips.Error as exc:
         raise undecodable(source.format) from exc
 
 
 def load_shrunk(source: Source, shrink: int) -> pyvips.Image:
     """A JPEG decoded at exactly 1/``shrink`` (1, 2, 4 or 8) by libjpeg's own scaled decoding,
-    not yet rotated. ``thumbnail_buffer`` shrinks on load only while it leaves a factor of two
+    not yet rotated. ``thumbnail`` shrinks on load only while it leaves a factor of two
     for its final resize, so asked for exactly half it decodes every pixel and halves them:
     twice the CPU of this (95 against 180 core-ms for a 12 MP photo, measured)."""
     try:
-        return pyvips.Image.new_from_buffer(
-            source.data, "", shrink=shrink, access="sequential", fail_on="error"
+        image = pyvips.Image.new_from_source(
+            in_place(source.data), "", shrink=shrink, access="sequential", fail_on="error"
         )
+        return holding(image, source.data)
     except pyvips.Error as exc:
         raise undecodable(source.format) from exc
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyvips
 
-from enlarger.proxy.master_store import spare_core
+from enlarger.proxy.master_store import machine_quiet, spare_core
 from enlarger.proxy.spill import Spill
 
 
@@ -110,3 +110,14 @@ def test_an_announced_spill_is_on_its_way_until_written_withdrawn_or_stale(tmp_p
     spill.announce("g" * 26)
     spill.forget("g" * 26)  # a deletion removes the announcement as it does a spill
     assert not spill.path("g" * 26).exists()
+
+
+def test_the_machine_is_quiet_while_a_core_is_idle(tmp_path: Path) -> None:
+    """A polish waits for this: fewer threads besides the caller runnable than cores."""
+    cores = len(os.sched_getaffinity(0))
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text(f"0.10 0.10 0.10 {cores}/321 4567\n")  # us and one short of the cores
+    assert machine_quiet(loadavg)
+    loadavg.write_text(f"0.50 0.40 0.30 {cores + 1}/321 4567\n")  # us and one thread a core
+    assert not machine_quiet(loadavg)
+    assert not machine_quiet(tmp_path / "absent")

@@ -14,6 +14,7 @@ from typing import Any
 
 from benchmarks.images import Photos
 from benchmarks.loadgen import Client
+from benchmarks.procstats import cpu_seconds
 from benchmarks.rawhttp import Request
 from benchmarks.report import Check, RunResult
 from benchmarks.scenarios.common import Context, Uploaded, measure, setup_client, upload_unique
@@ -69,10 +70,17 @@ class Tally:
         return self.count / self.seconds if self.seconds > 0 else 0.0
 
 
+def _pool_cpu(pool: ProcessPoolExecutor) -> float:
+    """The CPU seconds the floor's processes have used so far (from /proc)."""
+    processes = getattr(pool, "_processes", None) or {}
+    return sum(cpu_seconds(pid) for pid in processes)
+
+
 async def _floor_phase(
     pool: ProcessPoolExecutor, size: tuple[int, int], count: int, concurrency: int, start: int
-) -> float:
-    """``count`` floor renders, ``concurrency`` in flight; the seconds they took."""
+) -> tuple[float, float]:
+    """``count`` floor renders, ``concurrency`` in flight; the seconds they took and the CPU
+    seconds the floor's processes spent on them."""
     loop = asyncio.get_running_loop()
     numbers = iter(range(start, start + count))
 
@@ -80,9 +88,10 @@ async def _floor_phase(
         for n in numbers:
             await loop.run_in_executor(pool, _floor_render, n, *size)
 
+    cpu = _pool_cpu(pool)
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - began
+    return time.perf_counter() - began, _pool_cpu(pool) - cpu
 
 
 async def _enlarger_phase(
@@ -116,6 +125,7 @@ async def run_first(
     floor = {query: Tally() for query in SIZES}
     recorders = []
     cpu = {query: 0.0 for query in SIZES}
+    floor_cpu = {query: 0.0 for query in SIZES}
     context = get_context("spawn")
     data = tuple(photo.data for photo in photos.items)
     with ProcessPoolExecutor(
@@ -132,8 +142,11 @@ async def run_first(
                 for side in order:
                     if side == "floor":
                         start = next(counter) * per_round
-                        seconds = await _floor_phase(pool, size, per_round, concurrency, start)
+                        seconds, used = await _floor_phase(
+                            pool, size, per_round, concurrency, start
+                        )
                         floor[query].add(per_round, seconds)
+                        floor_cpu[query] += used
                     else:
                         seconds, measured = await _enlarger_phase(ctx, query, images, concurrency)
                         answered = sum(
@@ -144,7 +157,7 @@ async def run_first(
                         if measured.server is not None:
                             cpu[query] += measured.server.cpu_seconds
                     await _quiet(settle)
-    return _result(ctx, enlarger, floor, cpu, recorders, rounds, per_round, concurrency)
+    return _result(ctx, enlarger, floor, cpu, floor_cpu, recorders, rounds, per_round, concurrency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +168,7 @@ class Row:
     enlarger_rounds: list[float]
     floor_rounds: list[float]
     server_core_ms_per_view: float
+    floor_core_ms_per_render: float = 0.0  # measured from the floor processes' CPU time
 
     @property
     def ratio(self) -> float:
@@ -166,11 +180,16 @@ class Row:
 
 
 def table(rows: list[Row]) -> str:
-    lines = [f"{'first view':<12}{'Enlarger /s':>13}{'floor /s':>10}{'ratio':>8}{'core-ms':>9}"]
+    lines = [
+        f"{'first view':<12}{'Enlarger /s':>13}{'floor /s':>10}{'ratio':>8}{'core-ms':>9}"
+        f"{'floor':>7}{'cpu':>7}"
+    ]
     for row in rows:
+        floor = row.floor_core_ms_per_render
+        cpu = row.server_core_ms_per_view / floor if floor else 0.0
         lines.append(
             f"{row.query:<12}{row.enlarger_rate:>13.1f}{row.floor_rate:>10.1f}"
-            f"{row.ratio:>7.2f}x{row.server_core_ms_per_view:>9.1f}"
+            f"{row.ratio:>7.2f}x{row.server_core_ms_per_view:>9.1f}{floor:>7.1f}{cpu:>6.2f}x"
             f"  {'PASS' if row.passed else 'FAIL'}"
         )
     return "\n".join(lines)
@@ -181,6 +200,7 @@ def _result(
     enlarger: dict[str, Tally],
     floor: dict[str, Tally],
     cpu: dict[str, float],
+    floor_cpu: dict[str, float],
     recorders: list[Any],
     rounds: int,
     per_round: int,
@@ -194,6 +214,7 @@ def _result(
             enlarger[query].rounds,
             floor[query].rounds,
             1000 * cpu[query] / enlarger[query].count if enlarger[query].count else 0.0,
+            1000 * floor_cpu[query] / floor[query].count if floor[query].count else 0.0,
         )
         for query in SIZES
     ]

@@ -180,6 +180,9 @@ async def make_stack(
         # as on an idle machine, whatever else this one runs: a first view's pixels become the
         # master after its answer (test_master.py tests the busy machine's way too)
         stack.views.variants.masters.spare_core = lambda: True
+        # ... but a rendered JPEG's answer is the variant kept (no polish after it: most tests
+        # check what a first view answers; test_polish.py tests polishes)
+        stack.views.variants.spare_for_polish = lambda: False
         return stack
 
     return make
