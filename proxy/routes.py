@@ -29,8 +29,9 @@ HOT_MARK = "enlarger.hot"  # the request's key for its HotMark
 class HotMark:
     """What a view answered that any later ``GET`` of the same target would be answered with
     while the memory tier holds the same bytes: its headers follow from the target alone (not
-    negotiated, no client hint, not signed, no overlay, not a fallback). The connection keeps
-    the answer's head for the hot path (:mod:`enlarger.top.hotpath`)."""
+    negotiated, no client hint, not signed, no overlay, not a fallback nor a quick answer being
+    polished). The connection keeps the answer's head for the hot path
+    (:mod:`enlarger.top.hotpath`)."""
 
     image_id: str
     variant: str  # the spec key, as the analytics count it
@@ -60,7 +61,8 @@ async def view(request: web.Request) -> web.Response:
         return _not_modified(request, image_id, served.key, headers, start)
     headers["Server-Timing"] = _timing(served.tier, start, served.render_seconds)
     count_view(request, image_id, served.key, served.tier, len(served.data))
-    if not (signed or served.fallback or spec.negotiated or spec.hints or spec.watermark):
+    lasting = not (served.fallback or served.provisional)  # a quick answer's head is its own
+    if lasting and not (signed or spec.negotiated or spec.hints or spec.watermark):
         request[HOT_MARK] = HotMark(image_id, served.key, variant_cache_key(image_id, served.key))
     return web.Response(body=served.data, content_type=served.content_type, headers=headers)
 
