@@ -6,7 +6,6 @@ finishes after a deletion writes nothing back."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from enlarger.proxy import service as proxy_service
 from enlarger.proxy.headers import IMMUTABLE, quick_etag
 from enlarger.proxy.service import etag_for_key
 from tests.e2e.conftest import Stack, StackFactory, make_jpeg
+from tests.e2e.test_deletion_races import Gate
 from tests.e2e.traces_check import traces_left
 from tests.waiting import eventually
 
@@ -121,21 +121,6 @@ async def test_other_formats_are_answered_as_kept(idle: Stack) -> None:
     key = await _key(stack, image_id)
     assert first.headers["Cache-Control"] == IMMUTABLE
     assert await stack.blobs.get(ids.variant_key(image_id, key)) == data
-
-
-class Gate:
-    """Holds the polish that reaches it (in the render pool) until :meth:`open`."""
-
-    def __init__(self) -> None:
-        self.reached = threading.Event()
-        self._open = threading.Event()
-
-    def wait(self) -> None:
-        self.reached.set()
-        assert self._open.wait(BOUND), "the gate was never opened"
-
-    def open(self) -> None:
-        self._open.set()
 
 
 @pytest.fixture
