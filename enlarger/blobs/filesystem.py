@@ -1,6 +1,7 @@
 """A blob store in a local folder (the embedded default): a key is ``root/key``; a put writes a
 ``.~`` temp file beside the target and renames it over it (a reader sees the whole blob or none),
-and :func:`check_key` refuses ``.~`` names. Blocking I/O runs in a worker thread."""
+and :func:`check_key` refuses ``.~`` names. Reads and writes run in a worker thread; a ``get``'s
+miss is one ``stat`` on the event loop (docs/architecture.md, "Views")."""
 
 from __future__ import annotations
 
@@ -179,7 +180,11 @@ class FileBlobStore:
     async def get(self, key: str) -> bytes | None:
         path = self._path(key)
         with _unavailable_on_os_error():
-            return await asyncio.to_thread(_read, path)
+            try:
+                os.stat(path)
+            except _MISSING:
+                return None
+            return await asyncio.to_thread(_read, path)  # (deleted meanwhile: None there)
 
     async def exists(self, key: str) -> bool:
         path = self._path(key)
