@@ -120,6 +120,11 @@ class Repository(Protocol):
         """Idempotent on (image_id, key); nothing for an image deleted meanwhile."""
         ...
 
+    async def record_variants(self, variants: Sequence[Variant]) -> None:
+        """:meth:`record_variant` for each, in as few statements as the backend allows (the
+        rows of a burst of renders: :mod:`proxy.recorder`)."""
+        ...
+
     async def list_variants(self, image_id: str) -> list[Variant]: ...
 
     async def user_has_image(self, user_id: int, image_id: str) -> bool:

@@ -1,7 +1,6 @@
 """Variant rows and undecodable marks, written off the request path by one background task from a
-bounded queue; a full queue drops rows with a warning (the stored variant is what matters, and a
-lost mark is made again), and pending rows are written at shutdown within a time limit.
-"""
+bounded queue (full: rows dropped with a warning), a burst of rows in one statement after a short
+linger, and what is pending at shutdown within a time limit (docs/architecture.md, "Views")."""
 
 from __future__ import annotations
 
@@ -30,14 +29,24 @@ class Unrenderable:
 Row = Variant | Unrenderable
 
 
+LINGER_SECONDS = 0.2  # a row is written at most this much later than without batching
+MAX_BATCH = 200
+
+
 class VariantRecorder:
     def __init__(
-        self, repo: Repository, max_pending: int = 1000, drain_seconds: float = 5.0
+        self,
+        repo: Repository,
+        max_pending: int = 1000,
+        drain_seconds: float = 5.0,
+        linger_seconds: float = LINGER_SECONDS,
     ) -> None:
         self._repo = repo
         self._drain_seconds = drain_seconds
+        self._linger = linger_seconds
         self._queue: asyncio.Queue[Row] = asyncio.Queue(max_pending)
         self._task: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()  # no more lingering: write what is pending now
         self.dropped = 0
 
     def start(self) -> None:
@@ -53,25 +62,49 @@ class VariantRecorder:
 
     async def _drain(self) -> None:
         while True:
-            row = await self._queue.get()
+            batch = [await self._queue.get()]
             try:
-                await self._write(row)
-            except Exception:
-                log.warning("could not record %s/%s", row.image_id, row.key, exc_info=True)
+                if self._linger > 0 and not self._closing.is_set():
+                    with contextlib.suppress(TimeoutError):  # the burst joins this write
+                        await asyncio.wait_for(self._closing.wait(), self._linger)
+                while len(batch) < MAX_BATCH and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                await self._write(batch)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
 
-    async def _write(self, row: Row) -> None:
-        match row:
-            case Variant():
-                await self._repo.record_variant(row)
-            case Unrenderable(image_id, reason):
-                await self._repo.mark_unrenderable(image_id, reason)
+    async def _write(self, batch: list[Row]) -> None:
+        variants = [row for row in batch if isinstance(row, Variant)]
+        if variants:
+            try:
+                await self._repo.record_variants(variants)
+            except Exception:
+                first = variants[0]
+                log.warning(
+                    "could not record %d variant rows (%s/%s first)",
+                    len(variants),
+                    first.image_id,
+                    first.key,
+                    exc_info=True,
+                )
+        for row in batch:
+            if isinstance(row, Unrenderable):
+                try:
+                    await self._repo.mark_unrenderable(row.image_id, row.reason)
+                except Exception:
+                    log.warning("could not record %s/%s", row.image_id, row.key, exc_info=True)
+
+    async def settle(self) -> None:
+        """Wait until every row recorded so far is written (or failed with a warning)."""
+        if self._task is not None:
+            await self._queue.join()
 
     async def close(self) -> None:
         """Write what is pending (at most ``drain_seconds``), then stop."""
         if self._task is None:
             return
+        self._closing.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), self._drain_seconds)
         self._task.cancel()

@@ -186,11 +186,12 @@ class VariantService:
 
     async def settle(self) -> None:
         """Wait until the variants rendered so far are stored (the writes after the answer) and
-        the masters started after their answers are made."""
+        recorded (their rows), and the masters started after their answers are made."""
         while self._writeback.pending or self._masters.builds.pending or self._polishes.pending:
             await self._masters.builds.settle()
             await self._polishes.settle()
             await self._writeback.settle()
+        await self._recorder.settle()
 
     def start(self) -> None:
         """Start the background work (variant rows); :meth:`close` finishes it."""

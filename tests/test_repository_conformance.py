@@ -324,6 +324,41 @@ async def test_record_variant_is_idempotent(repo: Repository) -> None:
     assert await repo.list_variants("missing") == []
 
 
+async def test_record_variants_writes_a_burst_and_skips_a_deleted_images_rows(
+    repo: Repository,
+) -> None:
+    image, other = make_image(6), make_image(7)
+    await repo.insert_image(image)
+    await repo.insert_image(other)
+    await repo.record_variant(make_variant(image.id, "w800-q80-webp-v1"))
+    await repo.record_variants(
+        [
+            make_variant(image.id, "w800-q80-webp-v1", width=1),  # recorded already: kept
+            make_variant(image.id, "w400-q80-webp-v1", width=400),
+            make_variant(other.id, "w400-q80-webp-v1", width=400),
+        ]
+    )
+    assert [v.key for v in await repo.list_variants(image.id)] == [
+        "w400-q80-webp-v1",
+        "w800-q80-webp-v1",
+    ]
+    assert (await repo.list_variants(image.id))[1].width != 1
+    assert [v.key for v in await repo.list_variants(other.id)] == ["w400-q80-webp-v1"]
+    # an image deleted while its rows waited (no row for it any more): the others are written
+    await repo.record_variants(
+        [
+            make_variant("gone-image", "w320-q80-jpeg-v1"),
+            make_variant(other.id, "w320-q80-jpeg-v1", width=320),
+        ]
+    )
+    assert await repo.list_variants("gone-image") == []
+    assert [v.key for v in await repo.list_variants(other.id)] == [
+        "w320-q80-jpeg-v1",
+        "w400-q80-webp-v1",
+    ]
+    await repo.record_variants([])
+
+
 # --- failures ---------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ pooled connection (autocommit) but migrations; driver connection failures become
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -253,6 +254,12 @@ class PostgresRepository(PostgresAnalytics, PostgresClaims):
         args = (v.image_id, v.key, v.format, v.width, v.height, v.bytes)
         with contextlib.suppress(asyncpg.ForeignKeyViolationError):  # deleted meanwhile
             await self._execute(VARIANT_INSERT, *args, aware(v.created_at))
+
+    async def record_variants(self, variants: Sequence[Variant]) -> None:
+        """Row by row: a round trip each costs the event loop little here (no thread hand-off,
+        as aiosqlite has), and a foreign key failing skips only its own row."""
+        for variant in variants:
+            await self.record_variant(variant)
 
     async def list_variants(self, image_id: str) -> list[Variant]:
         return [variant_row(row) for row in await self._all(VARIANT_LIST, image_id)]

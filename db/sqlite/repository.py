@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,10 @@ VARIANT_COLUMNS = "image_id, key, format, width, height, bytes, created_at"
 VARIANT_INSERT = (
     f"INSERT INTO variants ({VARIANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
+VARIANT_INSERT_MANY = (
+    f"INSERT INTO variants ({VARIANT_COLUMNS}) VALUES {{rows}} ON CONFLICT DO NOTHING"
+)
+VARIANT_ROW = "(?, ?, ?, ?, ?, ?, ?)"
 VARIANT_LIST = f"SELECT {VARIANT_COLUMNS} FROM variants WHERE image_id = ? ORDER BY key"
 
 
@@ -243,10 +247,27 @@ class SqliteRepository(SqliteAnalytics, SqliteClaims):
         return await self._write(IMAGE_MARK_UNRENDERABLE, (reason, now_text(), image_id)) > 0
 
     async def record_variant(self, variant: Variant) -> None:
-        v = variant
-        params = (v.image_id, v.key, v.format, v.width, v.height, v.bytes, to_text(v.created_at))
         with contextlib.suppress(sqlite3.IntegrityError):  # the image was deleted meanwhile
-            await self._write(VARIANT_INSERT, params)
+            await self._write(VARIANT_INSERT, _variant_params(variant))
+
+    async def record_variants(self, variants: Sequence[Variant]) -> None:
+        """One statement for all (one commit); should one image have been deleted meanwhile
+        (its foreign key fails the statement), row by row, skipping it."""
+        if len(variants) <= 1:
+            for variant in variants:
+                await self.record_variant(variant)
+            return
+        sql = VARIANT_INSERT_MANY.format(rows=", ".join([VARIANT_ROW] * len(variants)))
+        params = [value for variant in variants for value in _variant_params(variant)]
+        try:
+            await self._write(sql, params)
+        except sqlite3.IntegrityError:
+            for variant in variants:
+                await self.record_variant(variant)
 
     async def list_variants(self, image_id: str) -> list[Variant]:
         return [variant_row(row) for row in await self._all(VARIANT_LIST, (image_id,))]
+
+
+def _variant_params(v: Variant) -> tuple[Any, ...]:
+    return (v.image_id, v.key, v.format, v.width, v.height, v.bytes, to_text(v.created_at))
