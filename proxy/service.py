@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pyvips
 
@@ -59,6 +59,7 @@ from enlarger.proxy.strip import Malformed, strip
 from enlarger.proxy.writeback import Writeback
 from enlarger.traces import UNDECODABLE, Tombstones
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 LOCK_MARGIN_SECONDS = 5.0  # the lock outlives the render timeout by this much
@@ -467,10 +468,11 @@ class VariantService:
         master: Master | None,
         options: RenderOptions,
     ) -> tuple[Rendered, float]:
-        original = await self._original(image_id)
-        fmt = sniff(original[:64])
         if master is not None or not self._masters.enabled:
-            return await slot.run(render, original, fmt, spec, options)
+            (_, _, rendered), seconds = await self._on_original(
+                slot, image_id, render, spec, options
+            )
+            return rendered, seconds
         spilled = self._masters.spilled(image_id)
         side = self._masters.settings.side
         # kept pixels spilled at once, their master after; a polish running here is no load: it
@@ -478,13 +480,30 @@ class VariantService:
         # one kept no spill, and its next size decoded the original on another worker)
         spare = self._polishing or self._masters.spare_core()
         spill = self._spiller(image_id) if spare else None
-        job = (first_render, original, fmt, spec, options, side, spilled, spill)
-        (rendered, record, pixels, spilled_here), seconds = await slot.run(*job)
+        job = (first_render, spec, options, side, spilled, spill)
+        (original, fmt, made), seconds = await self._on_original(slot, image_id, *job)
+        rendered, record, pixels, spilled_here = made
         if spilled_here and record is not None and pixels is not None:  # spilled meanwhile
             self._rendered_from_spill(image_id, record, pixels)
         else:
             self._after_answer(image_id, spec, original, fmt, record, pixels, spare)
         return rendered, seconds
+
+    async def _on_original(
+        self, slot: Slot, image_id: str, fn: Callable[..., T], *args: object
+    ) -> tuple[tuple[bytes, str, T], float]:
+        """``fn(original, its format, *args)`` in ``slot``, with the original and its format. A
+        local store's original is read by the job itself (no hand-off to a thread of its own:
+        docs/architecture.md, "the first view's hand-offs"); a remote one's before it."""
+        read = self._tiers.blobs.reader()
+        if read is None:
+            original = await self._original(image_id)
+            return await slot.run(on_bytes, original, fn, *args)
+        found, seconds = await slot.run(read_then, read, ids.original_key(image_id), fn, *args)
+        if found is None:
+            await self._tiers.unknown_ids.add(image_id)
+            raise _not_found(image_id)
+        return found, seconds
 
     def _after_answer(
         self,
@@ -704,6 +723,20 @@ class VariantService:
             log.warning("could not store variant %s/%s; serving it anyway", image_id, spec.key)
         if record:
             self._recorder.record(_variant_row(image_id, spec, rendered))
+
+
+def on_bytes(original: bytes, fn: Callable[..., T], *args: object) -> tuple[bytes, str, T]:
+    """In a render job: ``fn(original, its format, *args)``, with the original and its format."""
+    fmt = sniff(original[:64])
+    return original, fmt, fn(original, fmt, *args)
+
+
+def read_then(
+    read: Callable[[str], bytes | None], key: str, fn: Callable[..., T], *args: object
+) -> tuple[bytes, str, T] | None:
+    """In a render job: the original read here, then :func:`on_bytes`; None when it is gone."""
+    original = read(key)
+    return None if original is None else on_bytes(original, fn, *args)
 
 
 def _variant_row(image_id: str, spec: VariantSpec, rendered: Rendered) -> Variant:

@@ -95,6 +95,20 @@ async def test_missing_is_none(store: BlobStore) -> None:
     assert not await store.exists("originals/zz/zz/missing")
 
 
+async def test_a_local_stores_reader_reads_as_get_does(store: BlobStore) -> None:
+    """A local store reads in the calling thread (a render job's); a remote one has no reader."""
+    read = store.reader()
+    if isinstance(store, S3BlobStore):
+        assert read is None
+        return
+    assert read is not None
+    await store.put("originals/aa/aa/present", b"\x00\xffbytes")
+    assert await asyncio.to_thread(read, "originals/aa/aa/present") == b"\x00\xffbytes"
+    assert await asyncio.to_thread(read, "originals/zz/zz/missing") is None
+    await store.delete("originals/aa/aa/present")
+    assert await asyncio.to_thread(read, "originals/aa/aa/present") is None
+
+
 async def test_exists(store: BlobStore) -> None:
     assert not await store.exists(KEY)
     await store.put(KEY, b"x")

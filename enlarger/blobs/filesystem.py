@@ -186,6 +186,14 @@ class FileBlobStore:
                 return None
             return await asyncio.to_thread(_read, path)  # (deleted meanwhile: None there)
 
+    def reader(self) -> Callable[[str], bytes | None]:
+        return self.read_here
+
+    def read_here(self, key: str) -> bytes | None:
+        """:meth:`get` in the calling thread (a worker's, never the event loop's)."""
+        with _unavailable_on_os_error():
+            return _read(self._path(key))
+
     async def exists(self, key: str) -> bool:
         path = self._path(key)
         with _unavailable_on_os_error():

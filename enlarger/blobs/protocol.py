@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +50,11 @@ class BlobStore(Protocol):
         ...
 
     async def get(self, key: str) -> bytes | None: ...
+
+    def reader(self) -> Callable[[str], bytes | None] | None:
+        """A blocking :meth:`get` for a worker thread, when the store is local (a render job reads
+        the original itself: no hand-off to a thread of its own), or ``None`` (remote)."""
+        ...
 
     async def exists(self, key: str) -> bool: ...
 

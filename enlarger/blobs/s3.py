@@ -242,6 +242,10 @@ class S3BlobStore:
         """Any local folder will do: the bytes are sent from it."""
         return None
 
+    def reader(self) -> None:
+        """Remote: read with :meth:`get`."""
+        return None
+
     async def get(self, key: str) -> bytes | None:
         object_key = self._key(key)
         async with self._call():
