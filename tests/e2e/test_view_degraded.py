@@ -208,15 +208,16 @@ async def test_a_render_that_cannot_be_stored_is_served(
 
 
 async def test_views_never_wait_for_the_database(
-    make_stack: StackFactory,
     tmp_path: Path,
     pg_url: str,
     redis_url: str,
     s3_bucket_url: str,
     s3_endpoint: str,
+    make_stack: StackFactory,
 ) -> None:
     """Every table locked by another session: views still answer; the variant rows are written
-    in the background once the lock goes."""
+    in the background once the lock goes. (The backends come before ``make_stack``: fixtures end
+    in reverse, so the stack closes, writing its pending view counts, before its database goes.)"""
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=pg_url,
