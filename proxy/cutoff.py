@@ -5,6 +5,7 @@ core at once (no Python per tile: docs/architecture.md, "Views")."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -33,11 +34,13 @@ class _Watchdog:
 
     def add(self, job: _Job) -> None:
         with self._lock:
+            earliest = min((j.deadline for j in self._jobs if not j.killed), default=math.inf)
             self._jobs.add(job)
             if self._pid != os.getpid():
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="render-deadline", daemon=True).start()
-            self._lock.notify()
+            elif job.deadline < earliest:  # (else the thread wakes in time for it anyway)
+                self._lock.notify()
 
     def watch(self, job: _Job, handle: pyvips.Image) -> None:
         with self._lock:
