@@ -22,6 +22,7 @@ _BLOCKED_OPERATIONS = (
 def configure_vips(concurrency: int | None = None) -> None:
     # libvips reports every operation's progress at INFO (about 14 lines a render).
     logging.getLogger("pyvips").setLevel(logging.WARNING)
+    _hand_pyvips_warnings_only()
     pyvips.block_untrusted_set(True)
     for operation in _BLOCKED_OPERATIONS:
         pyvips.operation_block_set(operation, True)
@@ -31,3 +32,29 @@ def configure_vips(concurrency: int | None = None) -> None:
     pyvips.cache_set_max_mem(0)
     if concurrency:
         pyvips.concurrency_set(concurrency)
+
+
+def _hand_pyvips_warnings_only() -> None:
+    """pyvips hands every libvips log level to Python's logging, which drops the INFO lines (15
+    a render, most from libvips' own threads, each taking the GIL from the event loop and the
+    renders: docs/architecture.md, "libvips' log lines"). Hand it only the levels it logs; INFO
+    and DEBUG go to GLib's default handler (silent unless ``G_MESSAGES_DEBUG=VIPS``)."""
+    handler = getattr(pyvips, "_log_handler_id", None)
+    callback = getattr(pyvips, "_log_handler_cb", None)
+    if not handler or callback is None:  # (another pyvips: left as it is)
+        return
+    flags = pyvips.GLogLevelFlags
+    logged = (
+        flags.LEVEL_MESSAGE
+        | flags.LEVEL_WARNING
+        | flags.LEVEL_CRITICAL
+        | flags.LEVEL_ERROR
+        | flags.FLAG_FATAL
+        | flags.FLAG_RECURSION
+    )
+    domain = b"VIPS"
+    pyvips.glib_lib.g_log_remove_handler(domain, handler)
+    # pyvips removes the handler its module global names at exit: name ours
+    pyvips._log_handler_id = pyvips.glib_lib.g_log_set_handler(
+        domain, logged, callback, pyvips.ffi.NULL
+    )
