@@ -71,7 +71,15 @@ def _all_parents() -> dict[int, int]:
 
 
 def process_tree(roots: list[int]) -> list[int]:
-    """``roots`` and every descendant that is alive now."""
+    """``roots`` and every descendant that is alive now: from each process's threads'
+    ``children`` files (a few reads for a server's tree, 0.2 ms), else by reading every
+    process's parent (2.3 ms a walk on this machine, taken from the cores being measured)."""
+    found = _tree_from_children(roots)
+    return found if found is not None else tree_from_parents(roots)
+
+
+def tree_from_parents(roots: list[int]) -> list[int]:
+    """:func:`process_tree` by reading every process's parent."""
     parents = _all_parents()
     tree = {pid for pid in roots if pid in parents}
     grew = True
@@ -79,6 +87,32 @@ def process_tree(roots: list[int]) -> list[int]:
         children = {pid for pid, parent in parents.items() if parent in tree} - tree
         tree |= children
         grew = bool(children)
+    return sorted(tree)
+
+
+def _tree_from_children(roots: list[int]) -> list[int] | None:
+    """None where the kernel has no ``/proc/<pid>/task/<tid>/children`` (CONFIG_PROC_CHILDREN)."""
+    tree: set[int] = set()
+    pending = [pid for pid in roots if (PROC / str(pid)).is_dir()]
+    while pending:
+        pid = pending.pop()
+        if pid in tree:
+            continue
+        tree.add(pid)
+        try:
+            threads = os.listdir(PROC / str(pid) / "task")
+        except OSError:
+            continue  # gone meanwhile
+        for tid in threads:
+            try:
+                raw = (PROC / str(pid) / "task" / tid / "children").read_text()
+            except FileNotFoundError:
+                if not (PROC / str(pid) / "task" / tid).exists():
+                    continue  # the thread ended
+                return None
+            except OSError:
+                continue
+            pending.extend(int(child) for child in raw.split())
     return sorted(tree)
 
 
