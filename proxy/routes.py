@@ -22,7 +22,6 @@ from enlarger.proxy.views import VIEWS, Views
 from enlarger.web import SETTINGS
 
 _HEADERS = ViewHeaders()
-HOT_MARK = "enlarger.hot"  # the request's key for its HotMark
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +35,9 @@ class HotMark:
     image_id: str
     variant: str  # the spec key, as the analytics count it
     cache_key: str  # the memory tier's key of the bytes
+
+
+HOT_MARK: web.RequestKey[HotMark] = web.RequestKey("enlarger.hot", HotMark)  # on the request
 
 
 async def view(request: web.Request) -> web.Response:
