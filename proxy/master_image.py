@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pyvips
 
+from enlarger.blobs.protocol import Readable
 from enlarger.errors import EnlargerError
 from enlarger.proxy import cutoff
 from enlarger.proxy.geometry import Plan, plan
@@ -134,7 +135,7 @@ def _halvings(long_side: int, side: int) -> int:
 
 
 def build_master(
-    original: bytes, fmt: str, side: int, quality: int, spill: Spiller | None = None
+    original: Readable, fmt: str, side: int, quality: int, spill: Spiller | None = None
 ) -> tuple[Master, pyvips.Image | None]:
     """Runs in the render pool, after the answer: the master of ``original`` (or a record saying
     it has none), its pixels spilled first (for this machine's other processes), then encoded."""
@@ -159,7 +160,7 @@ def finish_master(
 
 
 def first_render(
-    original: bytes,
+    original: Readable,
     fmt: str,
     spec: VariantSpec,
     options: RenderOptions,

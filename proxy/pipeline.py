@@ -12,6 +12,7 @@ from functools import partial
 
 import pyvips
 
+from enlarger.blobs.protocol import Readable
 from enlarger.errors import MaxBytesUnreachable
 from enlarger.proxy import autoq, cutoff, formats, hdr, maxbytes, overlay, polish, text
 from enlarger.proxy.colour import in_srgb
@@ -522,7 +523,7 @@ def apply_steps(canvas: Canvas, steps: tuple[Step, ...]) -> Canvas:
 
 
 def render(
-    data: bytes,
+    data: Readable,
     source_format: str,
     spec: VariantSpec,
     options: RenderOptions,

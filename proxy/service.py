@@ -20,6 +20,7 @@ import pyvips
 from enlarger import ids
 from enlarger.access.ratelimit import Charge, free
 from enlarger.blobs import BlobStore
+from enlarger.blobs.protocol import Readable
 from enlarger.cache.lock import LockOutcome, RenderLock
 from enlarger.cache.negative import NegativeCache
 from enlarger.cache.tiered import TieredCache
@@ -491,7 +492,7 @@ class VariantService:
 
     async def _on_original(
         self, slot: Slot, image_id: str, fn: Callable[..., T], *args: object
-    ) -> tuple[tuple[bytes, str, T], float]:
+    ) -> tuple[tuple[Readable, str, T], float]:
         """``fn(original, its format, *args)`` in ``slot``, with the original and its format. A
         local store's original is read by the job itself (no hand-off to a thread of its own:
         docs/architecture.md, "the first view's hand-offs"); a remote one's before it."""
@@ -509,7 +510,7 @@ class VariantService:
         self,
         image_id: str,
         spec: VariantSpec,
-        original: bytes,
+        original: Readable,
         fmt: str,
         record: Master | None,
         pixels: pyvips.Image | None,
@@ -725,15 +726,15 @@ class VariantService:
             self._recorder.record(_variant_row(image_id, spec, rendered))
 
 
-def on_bytes(original: bytes, fn: Callable[..., T], *args: object) -> tuple[bytes, str, T]:
+def on_bytes(original: Readable, fn: Callable[..., T], *args: object) -> tuple[Readable, str, T]:
     """In a render job: ``fn(original, its format, *args)``, with the original and its format."""
     fmt = sniff(original[:64])
     return original, fmt, fn(original, fmt, *args)
 
 
 def read_then(
-    read: Callable[[str], bytes | None], key: str, fn: Callable[..., T], *args: object
-) -> tuple[bytes, str, T] | None:
+    read: Callable[[str], Readable | None], key: str, fn: Callable[..., T], *args: object
+) -> tuple[Readable, str, T] | None:
     """In a render job: the original read here, then :func:`on_bytes`; None when it is gone."""
     original = read(key)
     return None if original is None else on_bytes(original, fn, *args)

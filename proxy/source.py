@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pyvips
 
+from enlarger.blobs.protocol import Readable
 from enlarger.errors import InvalidImage
 from enlarger.proxy import cutoff, hdr
 
@@ -27,7 +28,7 @@ _OUR_MISTAKES = ("out of order read",)
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    data: bytes
+    data: Readable  # the original's bytes, or its file mapped (enlarger.blobs.protocol)
     format: str
     width: int  # upright, one frame
     height: int
@@ -42,10 +43,10 @@ class Source:
         return self.pages > 1
 
 
-def open_source(data: bytes, fmt: str) -> Source:
+def open_source(data: Readable, fmt: str) -> Source:
     try:
         if fmt in _DECODED_UP_FRONT:
-            image = _DECODED_UP_FRONT[fmt](data)
+            image = _DECODED_UP_FRONT[fmt](data[:])  # (a mapped file: as bytes, decoded whole)
             return Source(data, fmt, image.width, image.height, 1, 1, image)
         header = pyvips.Image.new_from_source(in_place(data), "", access="sequential")
     except pyvips.Error as exc:
@@ -60,7 +61,7 @@ def open_source(data: bytes, fmt: str) -> Source:
     return Source(data, fmt, width, height, pages, orientation, alpha_or_ink=ink, gain_map=gain)
 
 
-def in_place(data: bytes) -> pyvips.Source:
+def in_place(data: Readable) -> pyvips.Source:
     """A libvips source that reads ``data`` where it lies. ``new_from_buffer`` and
     ``thumbnail_buffer`` copy the whole original into a blob first (4 MB for a phone photo, at
     every header read and every decode); an image loaded from this keeps ``data`` alive
@@ -68,7 +69,7 @@ def in_place(data: bytes) -> pyvips.Source:
     return pyvips.Source.new_from_memory(data)
 
 
-def holding(image: pyvips.Image, data: bytes) -> pyvips.Image:
+def holding(image: pyvips.Image, data: Readable) -> pyvips.Image:
     """``image``, made from :func:`in_place` ``data``, keeping a reference to it: pyvips hands
     an image's references on to every image made from it, so the bytes outlive the pixels
     that may still read them (a source keeps its own, but no image keeps the source's)."""

@@ -103,7 +103,11 @@ async def test_a_local_stores_reader_reads_as_get_does(store: BlobStore) -> None
         return
     assert read is not None
     await store.put("originals/aa/aa/present", b"\x00\xffbytes")
-    assert await asyncio.to_thread(read, "originals/aa/aa/present") == b"\x00\xffbytes"
+    found = await asyncio.to_thread(read, "originals/aa/aa/present")
+    assert found is not None and found[:] == b"\x00\xffbytes"  # bytes, or the file mapped
+    await store.put("originals/aa/aa/empty", b"")
+    empty = await asyncio.to_thread(read, "originals/aa/aa/empty")
+    assert empty is not None and empty[:] == b""
     assert await asyncio.to_thread(read, "originals/zz/zz/missing") is None
     await store.delete("originals/aa/aa/present")
     assert await asyncio.to_thread(read, "originals/aa/aa/present") is None

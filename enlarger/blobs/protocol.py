@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
+
+# What a local store's reader returns: a blob's bytes, or its file mapped read-only (the page
+# cache's own pages: no copy, no fresh memory to fault in). Sliced, it gives bytes.
+Readable = bytes | mmap.mmap
 
 _KEY = re.compile(r"^[A-Za-z0-9_.=-]+(/[A-Za-z0-9_.=-]+)*$")
 
@@ -51,9 +56,10 @@ class BlobStore(Protocol):
 
     async def get(self, key: str) -> bytes | None: ...
 
-    def reader(self) -> Callable[[str], bytes | None] | None:
+    def reader(self) -> Callable[[str], Readable | None] | None:
         """A blocking :meth:`get` for a worker thread, when the store is local (a render job reads
-        the original itself: no hand-off to a thread of its own), or ``None`` (remote)."""
+        the original itself: no hand-off to a thread of its own), or ``None`` (remote). What it
+        reads may be the file mapped (:data:`Readable`), valid while referenced."""
         ...
 
     async def exists(self, key: str) -> bool: ...
