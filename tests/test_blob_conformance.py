@@ -113,6 +113,21 @@ async def test_a_local_stores_reader_reads_as_get_does(store: BlobStore) -> None
     assert await asyncio.to_thread(read, "originals/aa/aa/present") is None
 
 
+async def test_a_mapped_original_outlives_its_replacement_and_deletion(tmp_path: Path) -> None:
+    """The filesystem store's reader maps the file; what it mapped stays whole whatever happens to
+    the key afterwards (a put renames a new file over it, a deletion unlinks it): a render that
+    started keeps reading the bytes it started with."""
+    store = FileBlobStore(tmp_path)
+    await store.put("originals/aa/aa/photo", b"first picture")
+    mapped = store.read_here("originals/aa/aa/photo")
+    assert mapped is not None and not isinstance(mapped, bytes)  # mapped, not copied
+    await store.put("originals/aa/aa/photo", b"another, longer picture")
+    assert mapped[:] == b"first picture"
+    await store.delete("originals/aa/aa/photo")
+    assert mapped[:] == b"first picture"
+    assert store.read_here("originals/aa/aa/photo") is None
+
+
 async def test_exists(store: BlobStore) -> None:
     assert not await store.exists(KEY)
     await store.put(KEY, b"x")
